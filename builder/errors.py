@@ -1,0 +1,64 @@
+"""The one exception family of the tool, each kind with its exit code.
+
+Tasks catch ``BuilderError`` once (see tasks.py) and turn it into a single
+line on stderr and the exit code below; a traceback only with
+``ARGOEXEC_BUILDER_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_TARGET_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_NOTHING_SELECTED = 3
+EXIT_UNREACHABLE = 4
+
+
+class BuilderError(Exception):
+    """Base of every error the tool reports to a user."""
+
+    exit_code = EXIT_TARGET_FAILED
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TargetFailed(BuilderError):
+    """One or more targets failed (a build or a check); the others went on."""
+
+    exit_code = EXIT_TARGET_FAILED
+
+
+class InputError(BuilderError):
+    """Bad input from the user: an option, a value, a file."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class MatrixError(InputError):
+    """A problem in matrix.yaml, located as ``FILE:LINE: key.path: problem``."""
+
+    def __init__(self, file: str, line: int | None, path: str, problem: str):
+        location = f"{file}:{line}" if line else file
+        prefix = f"{location}: {path}: " if path else f"{location}: "
+        super().__init__(prefix + problem)
+        self.file = file
+        self.line = line
+        self.path = path
+        self.problem = problem
+
+
+class NothingSelected(BuilderError):
+    """The selection (--base/--argo/--only/--skip) matched no target."""
+
+    exit_code = EXIT_NOTHING_SELECTED
+
+
+class Unreachable(BuilderError):
+    """A Docker engine or a registry could not be reached."""
+
+    exit_code = EXIT_UNREACHABLE

@@ -1,0 +1,456 @@
+"""matrix.yaml: load, validate, and turn into frozen values.
+
+All the data that changes lives in matrix.yaml (Windows releases, Argo versions, runners,
+registries, mirrors); this module is the only reader. Every problem is reported as one line,
+``matrix.yaml:LINE: key.path: what is wrong, what is expected`` (exit code 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from . import compat
+from .compat import WindowsBuild
+from .errors import MatrixError
+from .yamlsrc import LocatedDict, LocatedList, load_located
+
+SCHEMA = 1
+DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "matrix.yaml"
+
+STATUSES = ("supported", "end-of-life")
+
+# OCI distribution spec: a tag is [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+# distribution/reference: [domain[:port]/]path, path components lowercase alphanumerics
+# joined by one of '.', '_', '__' or runs of '-'.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?)"
+REPO_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
+# A mirror source: a registry host, optionally with a path prefix (mcr.microsoft.com, quay.io/argoproj).
+MIRROR_FROM_RE = re.compile(rf"^{_DOMAIN}(?:/{_COMPONENT})*$")
+RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+ARGO_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+(?:-rc\d+)?$")
+GO_VERSION_RE = re.compile(r"^1\.\d+(?:\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class WindowsRelease:
+    """A Windows release that has its own container base images (nanoserver/servercore tags)."""
+
+    name: str
+    build: WindowsBuild
+    nanoserver: str
+    servercore: str
+    end_of_support: dt.date
+    status: str
+    aliases: tuple[str, ...] = ()
+    extended_end: dt.date | None = None
+    build_runner: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class ArgoVersion:
+    tag: str
+    go: str | None = None
+    bases: tuple[str, ...] | None = None
+
+    @property
+    def version(self) -> Version:
+        return Version(self.tag.lstrip("v"))
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A CI runner: its host build, the isolation modes it offers, the labels that select it."""
+
+    name: str
+    host_build: WindowsBuild
+    isolation: tuple[str, ...]
+    labels: tuple[str, ...]
+    hosted: bool = False
+
+
+@dataclass(frozen=True)
+class Registries:
+    windows: str
+    argoexec: str
+    image: str
+    destinations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    file: str
+    releases: tuple[WindowsRelease, ...]
+    argo: tuple[ArgoVersion, ...]
+    runners: tuple[Runner, ...]
+    registries: Registries
+    mirrors: dict[str, str]
+
+    def release(self, name: str) -> WindowsRelease | None:
+        wanted = name.lower()
+        for release in self.releases:
+            if wanted in (n.lower() for n in release.names):
+                return release
+        return None
+
+    def runner(self, name: str) -> Runner | None:
+        return next((r for r in self.runners if r.name == name), None)
+
+    @property
+    def newest_argo(self) -> ArgoVersion:
+        return max(self.argo, key=lambda a: a.version)
+
+    def base_image(self, release: WindowsRelease, flavour: str = "nanoserver") -> str:
+        """Where a base is read from: ``<windows>/<flavour>:<tag>``, through a mirror if one is set."""
+        tag = release.nanoserver if flavour == "nanoserver" else release.servercore
+        return self.mirrored(f"{self.registries.windows}/{flavour}:{tag}")
+
+    def mirrored(self, reference: str) -> str:
+        """Rewrite ``reference`` through the longest matching ``mirrors`` prefix (air-gapped sites)."""
+        for source in sorted(self.mirrors, key=len, reverse=True):
+            if reference == source or reference.startswith(source + "/"):
+                return self.mirrors[source] + reference[len(source):]
+        return reference
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation helpers. Each raises MatrixError naming file, line and key path.
+
+
+class _Checker:
+    def __init__(self, file: str):
+        self.file = file
+
+    def fail(self, line: int | None, path: str, problem: str) -> None:
+        raise MatrixError(self.file, line, path, problem)
+
+    def mapping(self, value: Any, path: str, line: int, required: tuple[str, ...],
+                optional: tuple[str, ...] = ()) -> LocatedDict:
+        if not isinstance(value, LocatedDict):
+            self.fail(line, path, f"expected a mapping of {', '.join(required + optional)}, got {_kind(value)}")
+        known = required + optional
+        for key in value:
+            if key not in known:
+                self.fail(value.key_lines[key], _join(path, key),
+                          f"unknown key; expected one of: {', '.join(known)}")
+        for key in required:
+            if key not in value:
+                self.fail(value.line, _join(path, key), "missing; this key is required")
+        return value
+
+    def sequence(self, value: Any, path: str, line: int, what: str, allow_empty: bool = False) -> LocatedList:
+        if not isinstance(value, LocatedList):
+            self.fail(line, path, f"expected a list of {what}, got {_kind(value)}")
+        if not value and not allow_empty:
+            self.fail(line, path, f"empty; expected at least one entry ({what})")
+        return value
+
+    def string(self, value: Any, path: str, line: int, pattern: re.Pattern | None = None,
+               expected: str = "") -> str:
+        if isinstance(value, bool) or value is None or not isinstance(value, str):
+            hint = f' (quote it: "{value}")' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+            self.fail(line, path, f"expected a string{': ' + expected if expected else ''}, got {_kind(value)}{hint}")
+        if pattern is not None and not pattern.match(value):
+            self.fail(line, path, f"{value!r} is not valid; expected {expected}")
+        return value
+
+    def date(self, value: Any, path: str, line: int) -> dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        self.fail(line, path, f"{value!r} is not a date; expected YYYY-MM-DD")
+        raise AssertionError  # unreachable
+
+    def build(self, value: Any, path: str, line: int) -> WindowsBuild:
+        text = self.string(value, path, line, expected="a Windows build like 10.0.17763")
+        try:
+            return WindowsBuild.parse(text)
+        except ValueError as exc:
+            self.fail(line, path, str(exc))
+        raise AssertionError  # unreachable
+
+    def strings(self, value: Any, path: str, line: int, pattern: re.Pattern, expected: str,
+                allow_empty: bool = False) -> tuple[str, ...]:
+        items = self.sequence(value, path, line, expected, allow_empty=allow_empty)
+        out = []
+        for index, item in enumerate(items):
+            item_path = _join(path, index)
+            text = self.string(item, item_path, items.item_lines[index], pattern, expected)
+            if text in out:
+                self.fail(items.item_lines[index], item_path, f"{text!r} is listed twice; list it once")
+            out.append(text)
+        return tuple(out)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _line_of(mapping: LocatedDict, key: str) -> int:
+    return mapping.key_lines.get(key, mapping.line)
+
+
+def _key_at(mapping: LocatedDict, path: str, key: str) -> tuple[str, int]:
+    """(key path, line) of ``key`` in ``mapping``, for error messages."""
+    return _join(path, key), _line_of(mapping, key)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def load_matrix(path: str | Path | None = None) -> Matrix:
+    """Read and validate a matrix file (default: the project's matrix.yaml)."""
+    file_path = Path(path) if path is not None else DEFAULT_MATRIX
+    display = str(path) if path is not None else "matrix.yaml"
+    try:
+        text = file_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MatrixError(display, None, "", "no such file; pass --matrix PATH to an existing matrix.yaml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+        raise MatrixError(display, None, "", f"cannot read it ({reason}); check the file") from None
+    return parse_matrix(text, display)
+
+
+def parse_matrix(text: str, file: str = "matrix.yaml") -> Matrix:
+    check = _Checker(file)
+    root = load_located(text, file)
+    if root is None:
+        check.fail(1, "", "the file is empty; expected the keys schema, windows, argo, runners, registries")
+    root = check.mapping(root, "", 1, ("schema", "windows", "argo", "runners", "registries"), ("mirrors",))
+
+    schema = root["schema"]
+    if schema != SCHEMA or isinstance(schema, bool):
+        check.fail(_line_of(root, "schema"), "schema", f"{schema!r} is not supported; expected {SCHEMA}")
+
+    releases = _releases(check, root)
+    runners = _runners(check, root)
+    argo = _argo(check, root, releases)
+    registries = _registries(check, root)
+    mirrors = _mirrors(check, root)
+    matrix = Matrix(file, tuple(releases), tuple(argo), tuple(runners), registries, mirrors)
+    _check_build_runners(check, root, matrix)
+    return matrix
+
+
+def _releases(check: _Checker, root: LocatedDict) -> list[WindowsRelease]:
+    items = check.sequence(root["windows"], "windows", _line_of(root, "windows"), "Windows releases")
+    releases: list[WindowsRelease] = []
+    seen_names: dict[str, str] = {}
+    seen_builds: dict[int, str] = {}
+    for index, item in enumerate(items):
+        path, line = _join("windows", index), items.item_lines[index]
+        entry = check.mapping(item, path, line,
+                              ("name", "build", "nanoserver", "servercore", "end_of_support", "status"),
+                              ("aliases", "extended_end", "build_runner"))
+        at = functools.partial(_key_at, entry, path)
+
+        name = check.string(entry["name"], *at("name"), RELEASE_NAME_RE,
+                            "a release name like 1809, 20H2 or ltsc2022")
+        aliases = ()
+        if "aliases" in entry:
+            aliases = check.strings(entry["aliases"], *at("aliases"), RELEASE_NAME_RE,
+                                    "release names like ltsc2019", allow_empty=True)
+        for alias_index, candidate in enumerate((name, *aliases)):
+            key_path, key_line = at("name") if alias_index == 0 else at("aliases")
+            if candidate.lower() in seen_names:
+                check.fail(key_line, key_path,
+                           f"release {candidate!r} is already declared by {seen_names[candidate.lower()]}; "
+                           "each release name and alias must be unique")
+            seen_names[candidate.lower()] = path
+        build = check.build(entry["build"], *at("build"))
+        if build.revision is not None:
+            check.fail(at("build")[1], at("build")[0],
+                       f"{build} has a revision; give 10.0.BUILD only (the revision is read from the base image)")
+        if build.build in seen_builds:
+            check.fail(at("build")[1], at("build")[0],
+                       f"build {build} is already release {seen_builds[build.build]}; list another name "
+                       "for the same build under that release's aliases")
+        seen_builds[build.build] = name
+        nanoserver = check.string(entry["nanoserver"], *at("nanoserver"), TAG_RE,
+                                  "an image tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})")
+        servercore = check.string(entry["servercore"], *at("servercore"), TAG_RE,
+                                  "an image tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})")
+        end = check.date(entry["end_of_support"], *at("end_of_support"))
+        extended = check.date(entry["extended_end"], *at("extended_end")) if "extended_end" in entry else None
+        if extended is not None and extended < end:
+            check.fail(at("extended_end")[1], at("extended_end")[0],
+                       f"{extended} is before end_of_support {end}; extended support ends later")
+        status = check.string(entry["status"], *at("status"))
+        if status not in STATUSES:
+            check.fail(at("status")[1], at("status")[0], f"{status!r} is not a status; expected one of: "
+                       f"{', '.join(STATUSES)}")
+        build_runner = None
+        if "build_runner" in entry:
+            build_runner = check.string(entry["build_runner"], *at("build_runner"), RUNNER_NAME_RE,
+                                        "a runner name from runners")
+        releases.append(WindowsRelease(name, build, nanoserver, servercore, end, status, aliases, extended,
+                                       build_runner))
+    return releases
+
+
+def _runners(check: _Checker, root: LocatedDict) -> list[Runner]:
+    items = check.sequence(root["runners"], "runners", _line_of(root, "runners"), "runners")
+    runners: list[Runner] = []
+    names: set[str] = set()
+    label_sets: dict[tuple[str, ...], str] = {}
+    for index, item in enumerate(items):
+        path, line = _join("runners", index), items.item_lines[index]
+        entry = check.mapping(item, path, line, ("name", "host_build", "isolation", "labels"), ("hosted",))
+        at = functools.partial(_key_at, entry, path)
+
+        name = check.string(entry["name"], *at("name"), RUNNER_NAME_RE,
+                            "a lowercase runner name like ws2019")
+        if name in names:
+            check.fail(at("name")[1], at("name")[0], f"runner {name!r} is declared twice; names must be unique")
+        names.add(name)
+        host_build = check.build(entry["host_build"], *at("host_build"))
+        isolation = check.strings(entry["isolation"], *at("isolation"), re.compile(r"^.*$"), "isolation modes")
+        for i, mode in enumerate(isolation):
+            if mode not in compat.ISOLATIONS:
+                items_line = entry["isolation"].item_lines[i]
+                check.fail(items_line, _join(at("isolation")[0], i),
+                           f"{mode!r} is not an isolation mode; expected one of: {', '.join(compat.ISOLATIONS)}")
+        labels = check.strings(entry["labels"], *at("labels"), LABEL_RE, "runner labels like windows-2022")
+        key = tuple(sorted(labels))
+        if key in label_sets:
+            check.fail(at("labels")[1], at("labels")[0],
+                       f"the same labels as runner {label_sets[key]!r}; CI could not tell them apart")
+        label_sets[key] = name
+        hosted = False
+        if "hosted" in entry:
+            hosted = entry["hosted"]
+            if not isinstance(hosted, bool):
+                check.fail(at("hosted")[1], at("hosted")[0], f"expected true or false, got {_kind(hosted)}")
+            if hosted and compat.HYPERV in isolation:
+                # actions/runner-images#183: hosted runners have no nested virtualization.
+                check.fail(at("isolation")[1], at("isolation")[0],
+                           "hosted runners offer no Hyper-V isolation (no nested virtualization); "
+                           "list only process")
+        runners.append(Runner(name, host_build, isolation, labels, hosted))
+    return runners
+
+
+def _argo(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -> list[ArgoVersion]:
+    items = check.sequence(root["argo"], "argo", _line_of(root, "argo"), "Argo versions")
+    known = {n.lower(): r.name for r in releases for n in r.names}
+    versions: list[ArgoVersion] = []
+    seen: set[Version] = set()
+    for index, item in enumerate(items):
+        path, line = _join("argo", index), items.item_lines[index]
+        entry = check.mapping(item, path, line, ("version",), ("go", "bases"))
+        at = functools.partial(_key_at, entry, path)
+
+        tag = check.string(entry["version"], *at("version"), ARGO_TAG_RE, "an Argo release tag like v4.1.2")
+        try:
+            parsed = Version(tag.lstrip("v"))
+        except InvalidVersion:  # pragma: no cover - the pattern admits only valid versions
+            check.fail(at("version")[1], at("version")[0], f"{tag!r} is not a version; expected vX.Y.Z")
+        if parsed in seen:
+            check.fail(at("version")[1], at("version")[0], f"{tag} is listed twice; list each version once")
+        seen.add(parsed)
+        go = None
+        if "go" in entry:
+            go = check.string(entry["go"], *at("go"), GO_VERSION_RE, "a Go version like 1.26.5 (quoted if 1.26)")
+        bases = None
+        if "bases" in entry:
+            names = check.strings(entry["bases"], *at("bases"), RELEASE_NAME_RE, "release names from windows")
+            for i, base in enumerate(names):
+                if base.lower() not in known:
+                    check.fail(entry["bases"].item_lines[i], _join(at("bases")[0], i),
+                               f"unknown release {base!r}; expected one of: {', '.join(r.name for r in releases)}")
+            bases = tuple(known[b.lower()] for b in names)
+        versions.append(ArgoVersion(tag, go, bases))
+    return versions
+
+
+def _registries(check: _Checker, root: LocatedDict) -> Registries:
+    line = _line_of(root, "registries")
+    entry = check.mapping(root["registries"], "registries", line, ("windows", "argoexec", "image"),
+                          ("destinations",))
+    repo_expected = "a repository like mcr.microsoft.com/windows (lowercase path)"
+    values = {key: check.string(entry[key], f"registries.{key}", _line_of(entry, key), REPO_RE, repo_expected)
+              for key in ("windows", "argoexec", "image")}
+    destinations: dict[str, str] = {}
+    if "destinations" in entry:
+        dest = entry["destinations"]
+        if not isinstance(dest, LocatedDict):
+            check.fail(_line_of(entry, "destinations"), "registries.destinations",
+                       f"expected a mapping of name: repository, got {_kind(dest)}")
+        for name, repo in dest.items():
+            check.string(name, f"registries.destinations.{name}", dest.key_lines[name], RUNNER_NAME_RE,
+                         "a lowercase destination name")
+            destinations[name] = check.string(repo, f"registries.destinations.{name}", dest.key_lines[name],
+                                              REPO_RE, repo_expected)
+    return Registries(values["windows"], values["argoexec"], values["image"], destinations)
+
+
+def _mirrors(check: _Checker, root: LocatedDict) -> dict[str, str]:
+    if "mirrors" not in root or root["mirrors"] is None:
+        return {}
+    mirrors = root["mirrors"]
+    if not isinstance(mirrors, LocatedDict):
+        check.fail(_line_of(root, "mirrors"), "mirrors",
+                   f"expected a mapping of registry: mirror, got {_kind(mirrors)}")
+    out: dict[str, str] = {}
+    for source, target in mirrors.items():
+        path, line = f"mirrors.{source}", mirrors.key_lines[source]
+        if not MIRROR_FROM_RE.match(source):
+            check.fail(line, path, f"{source!r} is not a registry; expected a host like mcr.microsoft.com")
+        out[source] = check.string(target, path, line, REPO_RE, "a registry and path like reg.local:5000/mcr")
+    return out
+
+
+def _check_build_runners(check: _Checker, root: LocatedDict, matrix: Matrix) -> None:
+    items = root["windows"]
+    for index, release in enumerate(matrix.releases):
+        if release.build_runner is None:
+            continue
+        entry = items[index]
+        path, line = f"windows[{index}].build_runner", _line_of(entry, "build_runner")
+        runner = matrix.runner(release.build_runner)
+        if runner is None:
+            check.fail(line, path, f"unknown runner {release.build_runner!r}; expected one of: "
+                       f"{', '.join(r.name for r in matrix.runners)}")
+        method, _, reason = compat.choose_build(runner.host_build, release.build, runner.isolation)
+        if method == compat.BUILD_NONE:
+            check.fail(line, path, f"runner {runner.name} cannot build {release.name}: {reason}; "
+                       "pick a runner whose host can run this base")

@@ -1,0 +1,93 @@
+"""YAML with line numbers, for errors that point at the line a user must edit.
+
+PyYAML's ``safe_load`` forgets where a value came from and silently keeps the last of two
+duplicate keys. Here the node tree is walked instead: mappings and sequences become
+``LocatedDict`` / ``LocatedList`` that remember the line of each key and item, scalars are
+built by PyYAML's safe constructor (so ``2024-01-09`` is a date and ``1809`` an int, as YAML
+says), and a duplicate key is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .errors import MatrixError
+
+
+class LocatedDict(dict):
+    """A mapping that knows its own line and the line of each key."""
+
+    line: int
+    key_lines: dict[str, int]
+
+
+class LocatedList(list):
+    """A sequence that knows its own line and the line of each item."""
+
+    line: int
+    item_lines: list[int]
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def load_located(text: str, file: str) -> Any:
+    """Parse one YAML document into located containers; raise MatrixError on bad YAML."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        return _build(loader, root, file, "")
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise MatrixError(file, line, "", f"invalid YAML: {problem}; fix the syntax at this line") from None
+    except yaml.YAMLError as exc:  # pragma: no cover - non-marked errors are rare
+        raise MatrixError(file, None, "", f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, file: str, path: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolve YAML merge keys (<<)
+        result = LocatedDict()
+        result.line = _line(node)
+        result.key_lines = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise MatrixError(file, _line(key_node), _join(path, str(key)),
+                                  f"key {key!r} is a {type(key).__name__}; keys must be strings (quote it)")
+            if key in result:
+                raise MatrixError(file, _line(key_node), _join(path, key),
+                                  f"duplicate key (first on line {result.key_lines[key]}); keep one")
+            result[key] = _build(loader, value_node, file, _join(path, key))
+            result.key_lines[key] = _line(key_node)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        result = LocatedList()
+        result.line = _line(node)
+        result.item_lines = []
+        for index, item in enumerate(node.value):
+            result.append(_build(loader, item, file, _join(path, index)))
+            result.item_lines.append(_line(item))
+        return result
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, OverflowError):
+        # e.g. 2021-13-45 matches YAML's timestamp pattern but is no date
+        kind = node.tag.rsplit(":", 1)[-1]
+        raise MatrixError(file, _line(node), path,
+                          f"{node.value!r} looks like a {kind} but is not a valid one; fix the value") from None

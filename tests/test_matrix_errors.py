@@ -1,0 +1,134 @@
+"""Every malformed matrix gives exit 2 and one line: FILE:LINE: key.path: what is wrong, what is expected."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from builder.errors import MatrixError
+from builder.matrix import load_matrix, parse_matrix
+from tests.cli import ROOT, invoke
+
+MATRIX = (ROOT / "matrix.yaml").read_text()
+
+# (case id, text to replace (first occurrence), replacement, key path, words the message must contain,
+#  line offset of the reported line from the start of the replacement)
+CASES = [
+    ("unknown-top-level-key", "mirrors: {}\n", "mirrors: {}\nextra: 1\n", "extra", "unknown key", 1),
+    ("unknown-release-key", '  - name: "1903"\n', '  - name: "1903"\n    colour: blue\n',
+     "windows[1].colour", "unknown key; expected one of", 1),
+    ("missing-required-key", '    servercore: "1909"\n', "", "windows[2].servercore", "missing", -3),
+    ("build-is-a-number", "build: 10.0.18362", "build: 10.0", "windows[1].build", "quote it", 0),
+    ("malformed-build", "build: 10.0.19041", "build: 10.0.19O41", "windows[3].build", "10.0.BUILD", 0),
+    ("build-not-windows-10", "build: 10.0.19042", "build: 11.0.19042", "windows[4].build", "10.0.BUILD", 0),
+    ("build-with-revision", "build: 10.0.26100", "build: 10.0.26100.2894", "windows[6].build", "revision", 0),
+    ("duplicate-release-name", '  - name: "2004"', '  - name: "1909"', "windows[3].name", "already declared", 0),
+    ("duplicate-alias", 'aliases: ["2022"]', 'aliases: ["1809"]', "windows[5].aliases", "already declared", 0),
+    ("duplicate-build", "build: 10.0.18363", "build: 10.0.18362", "windows[2].build", "aliases", 0),
+    ("duplicate-yaml-key", "    nanoserver: 20H2\n", "    nanoserver: 20H2\n    nanoserver: 20H2\n",
+     "windows[4].nanoserver", "duplicate key", 1),
+    ("tag-breaks-oci-grammar", "nanoserver: ltsc2025", 'nanoserver: "ltsc 2025"', "windows[6].nanoserver",
+     "image tag", 0),
+    ("tag-with-newline", "servercore: ltsc2025", 'servercore: "ltsc2025\\nRUN evil"', "windows[6].servercore",
+     "image tag", 0),
+    ("impossible-date", "end_of_support: 2021-05-11", "end_of_support: 2021-13-45",
+     "windows[2].end_of_support", "not a valid", 0),
+    ("not-a-date", "end_of_support: 2022-08-09", "end_of_support: soon", "windows[4].end_of_support",
+     "YYYY-MM-DD", 0),
+    ("bad-status", "status: supported", "status: maybe", "windows[0].status", "supported, end-of-life", 0),
+    ("release-name-is-a-number", '  - name: "1903"', "  - name: 1903", "windows[1].name", 'quote it: "1903"', 0),
+    ("argo-version-without-v", "version: v4.0.10", "version: 4.0.10", "argo[1].version", "v4.1.2", 0),
+    ("duplicate-argo-version", "version: v3.7.18", "version: v4.1.2", "argo[2].version", "listed twice", 0),
+    ("go-version-is-a-number", "go: 1.25.7", "go: 1.25", "argo[2].go", "quote", 0),
+    ("argo-base-unknown-release", "    go: 1.26.5\n", "    go: 1.26.5\n    bases: [\"1809\", 2019H2]\n",
+     "argo[0].bases[1]", "unknown release '2019H2'", 1),
+    ("unknown-isolation", "isolation: [process]\n    labels: [windows-2022]",
+     "isolation: [process, hyper-v]\n    labels: [windows-2022]", "runners[1].isolation[1]",
+     "process, hyperv", 0),
+    ("hosted-runner-with-hyperv", "isolation: [process]\n    labels: [windows-2025]",
+     "isolation: [process, hyperv]\n    labels: [windows-2025]", "runners[2].isolation", "nested", 0),
+    ("runner-host-build-malformed", "host_build: 10.0.26100", "host_build: ltsc2025", "runners[2].host_build",
+     "10.0.BUILD", 0),
+    ("duplicate-runner-name", "  - name: windows-2025", "  - name: windows-2022", "runners[2].name",
+     "declared twice", 0),
+    ("duplicate-runner-labels", "labels: [windows-2025]", "labels: [windows-2022]", "runners[2].labels",
+     "tell them apart", 0),
+    ("unknown-build-runner", "    servercore: ltsc2019\n", "    servercore: ltsc2019\n    build_runner: ws2022\n",
+     "windows[0].build_runner", "unknown runner 'ws2022'", 1),
+    ("build-runner-cannot-build", "    servercore: ltsc2019\n",
+     "    servercore: ltsc2019\n    build_runner: windows-2022\n", "windows[0].build_runner", "cannot build", 1),
+    ("repository-uppercase", "image: argoexec-builder/argoexec", "image: ArgoExec/Builder", "registries.image",
+     "repository", 0),
+    ("destination-bad", "local: localhost:5000/argoexec", "local: 'localhost:5000/argo exec'",
+     "registries.destinations.local", "repository", 0),
+    ("mirror-bad-target", "mirrors: {}", 'mirrors: {mcr.microsoft.com: "bad mirror"}', "mirrors.mcr.microsoft.com",
+     "reg.local:5000/mcr", 0),
+    ("schema-unsupported", "schema: 1", "schema: 2", "schema", "expected 1", 0),
+    ("destinations-not-a-mapping", "destinations:\n    local: localhost:5000/argoexec",
+     "destinations: [localhost:5000/argoexec]", "registries.destinations", "expected a mapping", 0),
+    ("aliases-not-a-list", 'aliases: ["2022"]', 'aliases: "2022"', "windows[5].aliases", "expected a list", 0),
+    ("yaml-syntax-error", "labels: [windows-2025]", "labels: [windows-2025", "", "invalid YAML", 1),
+]
+
+
+def _line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+@pytest.mark.parametrize("case_id,old,new,key_path,words,offset", CASES, ids=[c[0] for c in CASES])
+def test_malformed_matrix_gives_one_line_and_exit_2(tmp_path, case_id, old, new, key_path, words, offset):
+    assert old in MATRIX, f"fixture text {old!r} no longer in matrix.yaml"
+    index = MATRIX.index(old)
+    text = MATRIX[:index] + new + MATRIX[index + len(old):]
+    path = tmp_path / "matrix.yaml"
+    path.write_text(text)
+    expected_line = _line_of(text, index) + offset
+
+    result = invoke("plan", "--matrix", str(path), "--base", "all")
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    prefix = f"error: {path}:{expected_line}: " + (f"{key_path}: " if key_path else "")
+    assert lines[0].startswith(prefix), f"{lines[0]!r} does not start with {prefix!r}"
+    assert words in lines[0]
+
+
+def test_missing_matrix_file(tmp_path):
+    result = invoke("plan", "--matrix", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope.yaml'}: no such file; pass --matrix PATH to an " \
+                                    "existing matrix.yaml"
+
+
+@pytest.mark.parametrize("text,line,words", [
+    ("", 1, "the file is empty"),
+    ("- 1\n- 2\n", 1, "expected a mapping"),
+    ("schema: 1\nwindows: []\nargo: []\nrunners: []\nregistries: {}\n", 2, "windows: empty"),
+])
+def test_degenerate_files(text, line, words):
+    with pytest.raises(MatrixError) as info:
+        parse_matrix(text, "m.yaml")
+    assert info.value.exit_code == 2
+    assert str(info.value).startswith(f"m.yaml:{line}: ") and words in str(info.value)
+
+
+def test_the_project_matrix_is_valid_and_complete():
+    matrix = load_matrix()
+    builds = {r.name: r.build.base for r in matrix.releases}
+    assert builds == {"1809": "10.0.17763", "1903": "10.0.18362", "1909": "10.0.18363", "2004": "10.0.19041",
+                      "20H2": "10.0.19042", "ltsc2022": "10.0.20348", "ltsc2025": "10.0.26100"}
+    assert {a.tag for a in matrix.argo} >= {"v3.7.18", "v4.0.10", "v4.1.2"}
+    assert matrix.newest_argo.tag == "v4.1.2"
+    assert {r.host_build.build for r in matrix.runners} >= {17763, 20348, 26100}
+    assert all(re.match(r"^[a-z0-9.-]+(/[a-z0-9._-]+)+$", matrix.registries.windows) for _ in [0])
+
+
+def test_mirrors_rewrite_base_images(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX.replace("mirrors: {}", "mirrors:\n  mcr.microsoft.com: 127.0.0.1:5000/mcr\n"))
+    matrix = load_matrix(path)
+    assert matrix.base_image(matrix.release("1909")) == "127.0.0.1:5000/mcr/windows/nanoserver:1909"
+    assert matrix.mirrored("quay.io/argoproj/argoexec:v4.1.2") == "quay.io/argoproj/argoexec:v4.1.2"

@@ -1,0 +1,135 @@
+"""`invoke plan`: targets, builds, runner routing and selection, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli import ROOT, invoke
+
+MATRIX = (ROOT / "matrix.yaml").read_text()
+EXPECTED_BUILDS = {"1809": "10.0.17763", "1903": "10.0.18362", "1909": "10.0.18363", "2004": "10.0.19041",
+                   "20H2": "10.0.19042", "ltsc2022": "10.0.20348", "ltsc2025": "10.0.26100"}
+
+
+def plan_json(*args: str) -> list[dict]:
+    result = invoke("plan", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_plan_lists_all_seven_bases_with_their_builds():
+    plan = plan_json("--base", "all")
+    assert {p["base"]: p["os_version"] for p in plan} == EXPECTED_BUILDS
+    for entry in plan:
+        assert entry["id"] == f"v4.1.2-windows-{entry['base']}"
+        assert entry["argo"] == "v4.1.2" and entry["os"] == "windows"
+        assert entry["base_image"].startswith("mcr.microsoft.com/windows/nanoserver:")
+        assert {"build", "runner", "smoke", "reason"} <= entry.keys()
+
+
+def test_plan_routes_each_base_to_a_runner_that_can_build_it():
+    plan = {p["base"]: p for p in plan_json("--base", "all")}
+    assert (plan["1809"]["build"], plan["1809"]["runner"]) == ("docker-process", "ws2019")
+    assert (plan["ltsc2022"]["build"], plan["ltsc2022"]["runner"]) == ("docker-process", "windows-2022")
+    assert (plan["ltsc2025"]["build"], plan["ltsc2025"]["runner"]) == ("docker-process", "windows-2025")
+    # ltsc2022 images run on both hosted runners (2025 hosts run 20348..26100 with process isolation).
+    assert plan["ltsc2022"]["smoke"] == [
+        {"runner": "windows-2022", "isolation": "process", "host_build": "10.0.20348"},
+        {"runner": "windows-2025", "isolation": "process", "host_build": "10.0.26100"},
+    ]
+    assert plan["1809"]["smoke"] == [{"runner": "ws2019", "isolation": "process", "host_build": "10.0.17763"}]
+    for base in ("1903", "1909", "2004", "20H2"):
+        assert plan[base]["build"] == "none" and plan[base]["runner"] is None and plan[base]["smoke"] == []
+        assert "refuses to pull" in plan[base]["reason"] and "Hyper-V" in plan[base]["reason"]
+
+
+def test_plan_on_a_2019_host():
+    plan = {p["base"]: p for p in plan_json("--base", "all", "--host-build", "10.0.17763")}
+    assert plan["1809"]["build"] == "docker-process" and plan["1809"]["reason"] is None
+    assert plan["1909"]["build"] == "none"
+    assert "refuses to pull" in plan["1909"]["reason"] and "10.0.18363" in plan["1909"]["reason"]
+    assert plan["ltsc2025"]["build"] == "none"
+
+
+def test_plan_on_a_2022_host_with_and_without_hyperv():
+    with_hyperv = {p["base"]: p for p in plan_json("--base", "1809", "--host-build", "10.0.20348.169")}
+    assert with_hyperv["1809"]["build"] == "docker-hyperv"
+    assert with_hyperv["1809"]["smoke"][0]["isolation"] == "hyperv"
+    process_only = plan_json("--base", "1809", "--host-build", "10.0.20348", "--host-isolation", "process")
+    assert process_only[0]["build"] == "none" and "Hyper-V isolation is not offered" in process_only[0]["reason"]
+
+
+def test_a_hyperv_runner_builds_and_smoke_tests_retired_releases(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX.replace("registries:\n", "  - name: hv2022\n    host_build: 10.0.20348\n"
+                                   "    isolation: [process, hyperv]\n    labels: [self-hosted, windows, hyperv]\n"
+                                   "\nregistries:\n", 1))
+    plan = {p["base"]: p for p in plan_json("--matrix", str(path), "--base", "all")}
+    assert (plan["1909"]["build"], plan["1909"]["runner"]) == ("docker-hyperv", "hv2022")
+    assert plan["1909"]["smoke"] == [{"runner": "hv2022", "isolation": "hyperv", "host_build": "10.0.20348"}]
+    assert plan["1909"]["reason"] is None
+    # Process isolation still wins where a runner offers it.
+    assert (plan["1809"]["build"], plan["1809"]["runner"]) == ("docker-process", "ws2019")
+
+
+def test_selection_by_argo_only_and_skip():
+    every = plan_json("--base", "all", "--argo", "all")
+    assert len(every) == 21
+    assert {p["argo"] for p in every} == {"v4.1.2", "v4.0.10", "v3.7.18"}
+    only = plan_json("--base", "all", "--argo", "all", "--only", "v4.*-windows-ltsc*")
+    assert [p["id"] for p in only] == ["v4.1.2-windows-ltsc2022", "v4.1.2-windows-ltsc2025",
+                                       "v4.0.10-windows-ltsc2022", "v4.0.10-windows-ltsc2025"]
+    skipped = plan_json("--base", "all", "--skip", "*-19*", "--skip", "*-20*")
+    assert [p["base"] for p in skipped] == ["1809", "ltsc2022", "ltsc2025"]
+    repeated = plan_json("--base", "1809", "--base", "ltsc2025", "--argo", "3.7.18")
+    assert [p["id"] for p in repeated] == ["v3.7.18-windows-1809", "v3.7.18-windows-ltsc2025"]
+
+
+def test_bases_are_found_by_alias_and_case():
+    assert [p["base"] for p in plan_json("--base", "ltsc2019,20h2,2022")] == ["1809", "20H2", "ltsc2022"]
+
+
+def test_unknown_base_names_the_known_ones():
+    result = invoke("plan", "--base", "1919")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --base 1919: unknown Windows base in matrix.yaml; known bases: 1809 (ltsc2019), 1903, 1909, "
+        "2004, 20H2, ltsc2022 (2022), ltsc2025 (2025), or all"]
+
+
+def test_unknown_argo_version():
+    result = invoke("plan", "--argo", "v9.9.9")
+    assert result.returncode == 2 and "known versions: v4.1.2, v4.0.10, v3.7.18" in result.stderr
+
+
+def test_a_selection_that_matches_nothing_exits_3():
+    result = invoke("plan", "--base", "1809", "--only", "*-ltsc*")
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no target matches --base 1809")
+
+
+def test_text_plan_shows_why_not():
+    result = invoke("plan", "--base", "1809,1909")
+    assert result.returncode == 0
+    assert "v4.1.2-windows-1809" in result.stdout and "docker-process" in result.stdout
+    assert "v4.1.2-windows-1909: no runner can build it" in result.stdout
+
+
+def test_every_task_is_listed_with_a_description():
+    result = invoke("--list")
+    assert result.returncode == 0
+    for name in ("plan", "compat"):
+        line = next(line for line in result.stdout.splitlines() if line.strip().startswith(name + " "))
+        assert len(line.split()) > 2, line
+
+
+@pytest.mark.parametrize("task", ["plan", "compat"])
+def test_every_flag_has_help(task):
+    result = invoke("--help", task)
+    assert result.returncode == 0
+    options = result.stdout.split("Options:", 1)[1]
+    flags = [line for line in options.splitlines() if line.strip().startswith("-")]
+    assert flags and all(len(line.split("  ")) > 1 and line.split("  ")[-1].strip() for line in flags), options

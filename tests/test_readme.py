@@ -1,0 +1,33 @@
+"""The README's promises stay true: its test command is what CI runs, its examples are real output."""
+
+from __future__ import annotations
+
+import re
+
+from tests.cli import ROOT, invoke
+
+README = (ROOT / "README.md").read_text()
+
+
+def _commands() -> list[str]:
+    blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line and not line.startswith("#")]
+
+
+def test_ci_runs_the_readme_test_command():
+    main_job, test_command = _commands()[:2]
+    assert "invoke" in main_job and "pytest" in test_command
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command in ci
+
+
+def test_readme_compat_example_is_real_output():
+    example = README.split("$ invoke compat --host 10.0.17763 --image 10.0.20348\n", 1)[1].split("```", 1)[0]
+    result = invoke("compat", "--host", "10.0.17763", "--image", "10.0.20348")
+    assert result.stdout == example
+
+
+def test_readme_plan_example_matches(tmp_path):
+    result = invoke("plan", "--base", "1809,1909", "--host-build", "10.0.17763", "--json")
+    assert "a Windows engine on a 10.0.17763 host refuses to pull a newer 10.0.18363-based image" in result.stdout
+    assert "a Windows engine on a 10.0.17763 host refuses to pull a newer 10.0.18363-based image" in README
