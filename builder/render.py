@@ -1,0 +1,225 @@
+"""Render: Jinja templates in dockerfiles/ -> one Dockerfile per target.
+
+Values reach a template only through ``_context``, which validates each of them (image
+references, tags, versions, builds): a hostile matrix value (a newline, ``{{``, a quote, a shell
+metacharacter) is bad input before anything is written. Jinja runs with ``StrictUndefined`` (a
+missing value is an error, never an empty string) and a ``finalize`` hook that refuses any line
+break inside an interpolated value, so no value can start a Dockerfile instruction of its own.
+"""
+
+from __future__ import annotations
+
+import difflib
+import filecmp
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from packaging.version import Version
+
+from . import compat
+from .errors import InputError
+from .matrix import ARGO_TAG_RE, GO_VERSION_RE, REPO_RE, TAG_RE, Matrix
+from .plan import PlannedTarget
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "dockerfiles"
+WINDOWS_TEMPLATE = "Dockerfile.windows.j2"
+LINUX_TEMPLATE = "Dockerfile.linux.j2"
+DOCKERFILE_NAME = {"windows": "Dockerfile.windows", "linux": "Dockerfile.linux"}
+
+AUTO = "auto"
+SOURCE = "source"
+PREBUILT = "prebuilt"
+BINARY_SOURCES = (AUTO, SOURCE, PREBUILT)
+
+# PATH of the final image, set with ENV (nothing RUNs SETX). Windows' own folders must be listed:
+# ENV replaces the value rather than extending the machine PATH. Written with doubled backslashes
+# because the backslash is the Dockerfile escape character.
+WINDOWS_PATH = r"C:\app;C:\Windows\System32;C:\Windows"
+
+# Upstream fact (reference/argo-executor.md): the `argoexec` target stage and the GIT_* build
+# args exist since v3.4; older releases had another image layout (kubectl, jq, docker.exe, git)
+# that this template does not build.
+MIN_ARGO = Version("3.4.0")
+_GO_DIRECTIVE_RE = re.compile(r"^go\s+(1\.\d+(?:\.\d+)?)\s*(?://.*)?$", re.MULTILINE)
+
+# An image reference: repository, then a tag and/or a digest.
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    target_id: str
+    filename: str
+    text: str
+
+
+def _reference(value: str, what: str) -> str:
+    """Validate ``repo[:tag][@sha256:...]``: the only image references a template may hold."""
+    rest, _, digest = value.partition("@")
+    if digest and not DIGEST_RE.match(digest):
+        raise InputError(f"{what}: {value!r} has a malformed digest; expected @sha256:<64 hex digits>")
+    repo, tag = rest, None
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:
+        repo, tag = rest[:colon], rest[colon + 1:]
+    if not REPO_RE.match(repo):
+        raise InputError(f"{what}: {value!r} is not a valid image reference; expected registry/repository:tag")
+    if tag is not None and not TAG_RE.match(tag):
+        raise InputError(f"{what}: tag {tag!r} breaks the OCI tag grammar [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}")
+    if tag is None and not digest:
+        raise InputError(f"{what}: {value!r} has neither tag nor digest; pin one")
+    return value
+
+
+def _checked(pattern: re.Pattern, value: str, what: str, expected: str) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise InputError(f"{what}: {value!r} is not valid; expected {expected}")
+    return value
+
+
+def _no_line_breaks(value: object) -> object:
+    # Defence in depth: whatever reaches the template, no value may span lines.
+    if isinstance(value, str) and ("\n" in value or "\r" in value):
+        raise InputError(f"refusing to render a value with a line break: {value!r}")
+    return value
+
+
+def _environment(templates: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        undefined=jinja2.StrictUndefined,
+        finalize=_no_line_breaks,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - Dockerfiles, not HTML; values are validated instead
+    )
+
+
+def banner(template: str, target_id: str) -> str:
+    return f"# GENERATED - DO NOT EDIT: rendered from dockerfiles/{template} for {target_id} by `invoke render`."
+
+
+def go_directive(go_mod: str) -> str:
+    """The Go version of a go.mod's ``go`` directive (``go 1.26.5``): what the Argo tag builds with."""
+    match = _GO_DIRECTIVE_RE.search(go_mod)
+    if not match:
+        raise InputError("go.mod has no `go 1.N[.P]` directive; pass the Go version in matrix.yaml (argo[].go)")
+    return match.group(1)
+
+
+def windows_context(matrix: Matrix, planned: PlannedTarget, binary: str,
+                    go_version: str | None = None) -> dict[str, object]:
+    """The validated values of one Windows Dockerfile. ``go_version`` (from the tag's go.mod, when the
+    source tree is at hand) wins over the matrix's ``go``."""
+    target = planned.target
+    if binary not in BINARY_SOURCES:
+        raise InputError(f"--binary {binary}: expected one of: {', '.join(BINARY_SOURCES)}")
+    can_run_base = planned.build != compat.BUILD_NONE
+    if binary == AUTO:
+        # Building from source RUNs steps in the servercore base; where the build host cannot run
+        # it, the variant takes a prebuilt binary and RUNs nothing.
+        binary = SOURCE if can_run_base else PREBUILT
+    elif binary == SOURCE and not can_run_base:
+        raise InputError(f"{target.id}: building from source RUNs steps in {target.release.name}'s servercore, and "
+                         f"{planned.reason}; use --binary prebuilt (or auto)")
+    argo = target.argo
+    if argo.version < MIN_ARGO:
+        raise InputError(f"{target.id}: Argo {argo.tag} is older than v{MIN_ARGO}, whose Windows image layout "
+                         "this template builds; remove it from matrix.yaml or build it by hand")
+    go_version = go_version or argo.go
+    if binary == SOURCE and go_version is None:
+        raise InputError(f"{target.id}: matrix.yaml argo {argo.tag} has no `go` version, needed to build "
+                         "from source; add the go directive of its go.mod, or use --binary prebuilt")
+    return {
+        "banner": banner(WINDOWS_TEMPLATE, target.id),
+        "binary": binary,
+        "argo_tag": _checked(ARGO_TAG_RE, argo.tag, f"{target.id}: argo version", "vX.Y.Z"),
+        "go_version": _checked(GO_VERSION_RE, go_version, f"{target.id}: go", "1.N.P") if go_version else "",
+        "servercore_image": _reference(matrix.base_image(target.release, "servercore"), f"{target.id}: servercore"),
+        "nanoserver_image": _reference(matrix.base_image(target.release, "nanoserver"), f"{target.id}: nanoserver"),
+        "windows_path": WINDOWS_PATH.replace("\\", "\\\\"),
+        "os_version": target.release.build.base,
+        "run_version": can_run_base,
+        "no_run_reason": "" if can_run_base else _short_reason(planned),
+    }
+
+
+def _short_reason(planned: PlannedTarget) -> str:
+    if planned.host_build is not None:
+        return f"host {planned.host_build.base}"
+    return "no runner in matrix.yaml can run it"
+
+
+def linux_context(target_id: str, base_image: str, run_version: bool = True) -> dict[str, object]:
+    return {
+        "banner": banner(LINUX_TEMPLATE, target_id),
+        "base_image": _reference(base_image, f"{target_id}: base image"),
+        "run_version": run_version,
+    }
+
+
+def render_windows(matrix: Matrix, planned: PlannedTarget, binary: str = AUTO, go_version: str | None = None,
+                   templates: Path = TEMPLATES) -> Rendered:
+    context = windows_context(matrix, planned, binary, go_version)
+    text = _environment(templates).get_template(WINDOWS_TEMPLATE).render(context)
+    return Rendered(planned.target.id, DOCKERFILE_NAME["windows"], text)
+
+
+def render_linux(target_id: str, base_image: str, run_version: bool = True,
+                 templates: Path = TEMPLATES) -> Rendered:
+    text = _environment(templates).get_template(LINUX_TEMPLATE).render(
+        linux_context(target_id, base_image, run_version))
+    return Rendered(target_id, DOCKERFILE_NAME["linux"], text)
+
+
+def render_all(matrix: Matrix, plan: list[PlannedTarget], binary: str = AUTO) -> list[Rendered]:
+    """Render every planned target; validation of all of them happens before any file is written."""
+    return [render_windows(matrix, planned, binary) for planned in plan]
+
+
+def write(rendered: list[Rendered], out: Path) -> list[Path]:
+    paths = []
+    for item in rendered:
+        folder = out / item.target_id
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / item.filename
+        path.write_text(item.text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def check(rendered: list[Rendered], committed: Path) -> list[str]:
+    """Compare a fresh render with the committed tree; return unified diffs (empty when equal).
+
+    Target folders in ``committed`` that the render no longer produces count as differences too.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Path(scratch)
+        write(rendered, fresh)
+        diffs = []
+        expected = {(r.target_id, r.filename) for r in rendered}
+        for target_id, filename in sorted(expected):
+            new, old = fresh / target_id / filename, committed / target_id / filename
+            if old.exists() and filecmp.cmp(new, old, shallow=False):
+                continue
+            old_lines = old.read_text(encoding="utf-8").splitlines(keepends=True) if old.exists() else []
+            diffs.append("".join(difflib.unified_diff(
+                old_lines, new.read_text(encoding="utf-8").splitlines(keepends=True),
+                fromfile=f"committed/{target_id}/{filename}", tofile=f"rendered/{target_id}/{filename}")))
+        for stale in sorted(committed.glob("*/Dockerfile.*")):
+            if (stale.parent.name, stale.name) not in expected:
+                diffs.append(f"--- committed/{stale.parent.name}/{stale.name}\n+++ (no longer rendered: remove it)\n")
+        return diffs
+
+
+def replace_tree(rendered: list[Rendered], committed: Path) -> list[Path]:
+    """Write the committed tree: remove rendered folders the matrix no longer has, write the rest."""
+    expected = {r.target_id for r in rendered}
+    for folder in committed.iterdir() if committed.exists() else []:
+        if folder.is_dir() and any(folder.glob("Dockerfile.*")) and folder.name not in expected:
+            shutil.rmtree(folder)
+    return write(rendered, committed)
