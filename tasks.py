@@ -49,9 +49,35 @@ def _build(value: str, flag: str) -> compat.WindowsBuild:
         raise InputError(f"{flag} {value}: {exc}") from None
 
 
-def _select(matrix, base, argo, only, skip):
+def _select(matrix, base, argo, only, skip, default_bases=targets.ALL):
     loaded = matrix_mod.load_matrix(matrix)
-    return loaded, targets.select(loaded, base, argo, only, skip)
+    return loaded, targets.select(loaded, base, argo, only, skip, default_bases)
+
+
+ENGINE_HELP = {
+    "engine": "Docker engine URL (unix://, tcp://, ssh://, npipe://); default: DOCKER_HOST, else the local one. "
+              "TLS for tcp:// from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH.",
+    "repo": "Local image repository to tag images in (default: registries.image of the matrix).",
+    "results": "Folder for the JSON result records (default: results).",
+    "runner": "Runner name written into result records (default: local; CI passes its matrix runner).",
+    "network": "Network mode for build and smoke containers, e.g. none (default: the engine's).",
+    "host_isolation": "Isolation modes this host offers (repeatable; default: process and hyperv).",
+}
+
+
+def _engine_options(loaded, repo, results, runner, network, host_isolation, **extra):
+    from builder.build import BuildOptions
+
+    return BuildOptions(repo=repo or loaded.registries.image, results_dir=Path(results or "results"),
+                        runner=runner or "local", network_mode=network or None,
+                        host_isolation=tuple(host_isolation or compat.ISOLATIONS), **extra)
+
+
+def _finish(progress, heading, statuses):
+    progress.print_summary(heading)
+    failed = [s for s in statuses if s not in ("pass", "not-runnable")]
+    if failed:
+        raise TargetFailed(f"{len(failed)} of {len(statuses)} {heading.lower()} failed; see the records in results/")
 
 
 @task(
@@ -129,5 +155,91 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
         print(path)
 
 
-ns = Collection(plan, render)
+@task(
+    help={**SELECT_HELP, **ENGINE_HELP,
+          "builder": "How to build: docker (a Windows engine for Windows targets).",
+          "argoexec_exe": "Prebuilt argoexec binary (argoexec.exe for Windows) instead of building from source.",
+          "sevenzip_exe": "7za.exe for Windows images built from a prebuilt binary (default: beside --argoexec-exe).",
+          "argo_git": "Git URL of the Argo Workflows source (default: upstream on GitHub)."},
+    iterable=SELECT_ITERABLES + ["host_isolation"],
+)
+@reports_errors
+def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="docker", engine=None, repo=None,
+          results=None, runner=None, network=None, host_isolation=None, argoexec_exe=None, sevenzip_exe=None,
+          argo_git=None):
+    """Build the selected argoexec images on a Docker engine, with the isolation its host allows."""
+    from builder import build as build_mod
+    from builder import engine as engine_mod
+    from builder.progress import Progress
+
+    if builder != "docker":
+        raise InputError(f"--builder {builder}: expected docker")
+    loaded, selected = _select(matrix, base, argo, only, skip, default_bases=None)
+    options = _engine_options(loaded, repo, results, runner, network, host_isolation,
+                              argoexec_exe=Path(argoexec_exe) if argoexec_exe else None,
+                              sevenzip_exe=Path(sevenzip_exe) if sevenzip_exe else None,
+                              argo_git=argo_git or build_mod.ARGO_GIT)
+    connected = engine_mod.connect(engine)
+    try:
+        progress = Progress()
+        progress.console.print(f"engine: {connected.describe()}", markup=False)
+        outcomes = build_mod.build_targets(connected, loaded, selected, options, progress)
+    finally:
+        connected.close()
+    for outcome in outcomes:
+        if outcome.ok:
+            print(f"built {outcome.image} {outcome.record.image_digest}")
+    _finish(progress, "Builds", [o.record.status for o in outcomes])
+
+
+@task(
+    help={**SELECT_HELP, **ENGINE_HELP, "timeout": "Seconds each check may take (default: 120)."},
+    iterable=SELECT_ITERABLES + ["host_isolation"],
+)
+@reports_errors
+def smoke(c, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None, results=None,
+          runner=None, network=None, host_isolation=None, timeout=120):
+    """Smoke-test built images: `argoexec version` and hello-windows, each recorded in results/."""
+    from builder import engine as engine_mod
+    from builder import smoke as smoke_mod
+    from builder.progress import Progress
+
+    loaded, selected = _select(matrix, base, argo, only, skip, default_bases=None)
+    options = _engine_options(loaded, repo, results, runner, network, host_isolation)
+    connected = engine_mod.connect(engine)
+    try:
+        progress = Progress()
+        progress.console.print(f"engine: {connected.describe()}", markup=False)
+        records = smoke_mod.smoke_targets(connected, loaded, selected, options, progress, float(timeout))
+    finally:
+        connected.close()
+    _finish(progress, "Checks", [r.status for r in records])
+
+
+@task(
+    help={**SELECT_HELP, "engine": ENGINE_HELP["engine"], "repo": ENGINE_HELP["repo"],
+          "to": "Where to push: REGISTRY/REPO, or a destination name from the matrix."},
+    iterable=SELECT_ITERABLES,
+)
+@reports_errors
+def push(c, to, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None):
+    """Push the built per-base tags (<argo>-windows-<base>) to a registry; print their digests."""
+    from builder import engine as engine_mod
+    from builder import push as push_mod
+    from builder.progress import Progress
+
+    loaded, selected = _select(matrix, base, argo, only, skip, default_bases=None)
+    destination = push_mod.destination(loaded, to)
+    connected = engine_mod.connect(engine)
+    try:
+        progress = Progress()
+        pushed = push_mod.push_targets(connected, loaded, selected, destination, repo or loaded.registries.image,
+                                       progress)
+    finally:
+        connected.close()
+    for item in pushed:
+        print(f"{item.reference}@{item.digest}")
+
+
+ns = Collection(plan, render, build, smoke, push)
 ns.add_task(compat_, name="compat")

@@ -62,6 +62,19 @@ class WindowsRelease:
 
 
 @dataclass(frozen=True)
+class LinuxBase:
+    """A Linux flavour built from a prebuilt binary (hybrid tags, and the test suite's Linux engine)."""
+
+    name: str
+    platform: str
+    base_image: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name,)
+
+
+@dataclass(frozen=True)
 class ArgoVersion:
     tag: str
     go: str | None = None
@@ -99,6 +112,7 @@ class Matrix:
     runners: tuple[Runner, ...]
     registries: Registries
     mirrors: dict[str, str]
+    linux: tuple[LinuxBase, ...] = ()
 
     def release(self, name: str) -> WindowsRelease | None:
         wanted = name.lower()
@@ -106,6 +120,10 @@ class Matrix:
             if wanted in (n.lower() for n in release.names):
                 return release
         return None
+
+    def base(self, name: str) -> WindowsRelease | LinuxBase | None:
+        """A Windows release (by name or alias) or a Linux flavour, by the name --base takes."""
+        return self.release(name) or next((b for b in self.linux if b.name.lower() == name.lower()), None)
 
     def runner(self, name: str) -> Runner | None:
         return next((r for r in self.runners if r.name == name), None)
@@ -255,7 +273,7 @@ def parse_matrix(text: str, file: str = "matrix.yaml") -> Matrix:
     root = load_located(text, file)
     if root is None:
         check.fail(1, "", "the file is empty; expected the keys schema, windows, argo, runners, registries")
-    root = check.mapping(root, "", 1, ("schema", "windows", "argo", "runners", "registries"), ("mirrors",))
+    root = check.mapping(root, "", 1, ("schema", "windows", "argo", "runners", "registries"), ("mirrors", "linux"))
 
     schema = root["schema"]
     if schema != SCHEMA or isinstance(schema, bool):
@@ -266,7 +284,8 @@ def parse_matrix(text: str, file: str = "matrix.yaml") -> Matrix:
     argo = _argo(check, root, releases)
     registries = _registries(check, root)
     mirrors = _mirrors(check, root)
-    matrix = Matrix(file, tuple(releases), tuple(argo), tuple(runners), registries, mirrors)
+    linux = _linux(check, root, releases)
+    matrix = Matrix(file, tuple(releases), tuple(argo), tuple(runners), registries, mirrors, tuple(linux))
     _check_build_runners(check, root, matrix)
     return matrix
 
@@ -436,6 +455,33 @@ def _mirrors(check: _Checker, root: LocatedDict) -> dict[str, str]:
         if not MIRROR_FROM_RE.match(source):
             check.fail(line, path, f"{source!r} is not a registry; expected a host like mcr.microsoft.com")
         out[source] = check.string(target, path, line, REPO_RE, "a registry and path like reg.local:5000/mcr")
+    return out
+
+
+PLATFORM_RE = re.compile(r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)$")
+
+
+def _linux(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -> list[LinuxBase]:
+    if "linux" not in root or root["linux"] is None:
+        return []
+    items = check.sequence(root["linux"], "linux", _line_of(root, "linux"), "Linux flavours", allow_empty=True)
+    taken = {n.lower() for r in releases for n in r.names}
+    out: list[LinuxBase] = []
+    for index, item in enumerate(items):
+        path, line = _join("linux", index), items.item_lines[index]
+        entry = check.mapping(item, path, line, ("name", "platform", "base_image"))
+        at = functools.partial(_key_at, entry, path)
+        name = check.string(entry["name"], *at("name"), RELEASE_NAME_RE, "a flavour name like amd64")
+        if name.lower() in taken:
+            check.fail(at("name")[1], at("name")[0], f"{name!r} is already a base name; names must be unique")
+        taken.add(name.lower())
+        platform = check.string(entry["platform"], *at("platform"), PLATFORM_RE, "a platform like linux/amd64")
+        image = check.string(entry["base_image"], *at("base_image"))
+        repo, _, tag = image.rpartition(":")
+        if "/" in tag or not REPO_RE.match(repo) or not TAG_RE.match(tag):
+            check.fail(at("base_image")[1], at("base_image")[0],
+                       f"{image!r} is not a tagged image reference; expected registry/repository:tag")
+        out.append(LinuxBase(name, platform, image))
     return out
 
 

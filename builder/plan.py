@@ -18,16 +18,19 @@ from .matrix import Matrix, Runner
 from .targets import Target
 
 LOCAL = "local"
+LINUX = "linux"
+BUILD_DOCKER = "docker"  # a Linux target on a Linux engine
 
 
 @dataclass(frozen=True)
 class SmokeSite:
     runner: str
-    isolation: str
-    host_build: WindowsBuild
+    isolation: str | None
+    host_build: WindowsBuild | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"runner": self.runner, "isolation": self.isolation, "host_build": self.host_build.base}
+        return {"runner": self.runner, "isolation": self.isolation,
+                "host_build": self.host_build.base if self.host_build else None}
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,8 @@ class PlannedTarget:
     reason: str | None
 
     @property
-    def os_version(self) -> str:
-        return self.target.release.build.base
+    def os_version(self) -> str | None:
+        return self.target.release.build.base if self.target.is_windows else None
 
     def to_json(self) -> dict[str, Any]:
         target = self.target
@@ -82,6 +85,10 @@ def _best_runner(runners: Iterable[Runner], image: WindowsBuild) -> tuple[Runner
 
 def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None = None,
                 host_isolation: Iterable[str] = compat.ISOLATIONS) -> PlannedTarget:
+    if not target.is_windows:
+        # Linux flavours build on any Linux engine, with no isolation choice to make.
+        return PlannedTarget(target, matrix.mirrored(target.release.base_image), BUILD_DOCKER, None, None, None,
+                             (SmokeSite(LINUX, None, None),), None)
     image = target.release.build
     base_image = matrix.base_image(target.release)
     if host_build is not None:

@@ -31,9 +31,9 @@ def plan_table(plan: Iterable[PlannedTarget]) -> Table:
     for column in ("id", "os.version", "base image", "build", "on", "smoke-tested on"):
         table.add_column(column, overflow="fold", no_wrap=column in ("id", "os.version", "build"))
     for entry in plan:
-        smoke = ", ".join(f"{s.runner} ({s.isolation})" for s in entry.smoke) or "-"
+        smoke = ", ".join(s.runner + (f" ({s.isolation})" if s.isolation else "") for s in entry.smoke) or "-"
         where = entry.runner if entry.runner != "local" else f"host {entry.host_build.base}"
-        table.add_row(entry.target.id, entry.os_version, entry.base_image,
+        table.add_row(entry.target.id, entry.os_version or entry.target.platform, entry.base_image,
                       entry.build + (" *" if entry.reason else ""), where or "-", smoke)
     return table
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import InputError, NothingSelected
-from .matrix import ArgoVersion, Matrix, WindowsRelease
+from .matrix import ArgoVersion, LinuxBase, Matrix, WindowsRelease
 
 ALL = "all"
 
@@ -19,8 +19,15 @@ ALL = "all"
 @dataclass(frozen=True)
 class Target:
     argo: ArgoVersion
-    release: WindowsRelease
-    os: str = "windows"
+    release: WindowsRelease | LinuxBase
+
+    @property
+    def os(self) -> str:
+        return "linux" if isinstance(self.release, LinuxBase) else "windows"
+
+    @property
+    def is_windows(self) -> bool:
+        return self.os == "windows"
 
     @property
     def id(self) -> str:
@@ -29,6 +36,10 @@ class Target:
     @property
     def base(self) -> str:
         return self.release.name
+
+    @property
+    def platform(self) -> str:
+        return self.release.platform if isinstance(self.release, LinuxBase) else "windows/amd64"
 
 
 def _split(values: Iterable[str] | str | None) -> list[str]:
@@ -41,19 +52,20 @@ def _split(values: Iterable[str] | str | None) -> list[str]:
 
 
 def all_targets(matrix: Matrix) -> list[Target]:
-    """Every target of the matrix, newest Argo first, Windows bases in build order."""
+    """Every target of the matrix, newest Argo first, Windows bases in build order, then Linux flavours."""
     releases = sorted(matrix.releases, key=lambda r: r.build)
     targets = []
     for argo in sorted(matrix.argo, key=lambda a: a.version, reverse=True):
         for release in releases:
             if argo.bases is None or release.name in argo.bases:
                 targets.append(Target(argo, release))
+        targets.extend(Target(argo, flavour) for flavour in matrix.linux)
     return targets
 
 
 def select(matrix: Matrix, bases: Iterable[str] | str | None = None, argo: Iterable[str] | str | None = None,
            only: Iterable[str] | str | None = None, skip: Iterable[str] | str | None = None,
-           default_bases: str = ALL) -> list[Target]:
+           default_bases: str | None = ALL) -> list[Target]:
     """Resolve the selection flags to targets.
 
     ``bases``: release names or aliases (case-insensitive), or ``all``; none given means
@@ -61,16 +73,19 @@ def select(matrix: Matrix, bases: Iterable[str] | str | None = None, argo: Itera
     Unknown names are bad input (exit 2); a selection matching nothing exits 3.
     """
     base_names = _split(bases) or _split(default_bases)
+    if not base_names:
+        raise InputError("--base is required: a base name from the matrix (repeatable), or all")
     wanted_releases: set[str] | None
     if any(name.lower() == ALL for name in base_names):
         wanted_releases = None
     else:
         wanted_releases = set()
         for name in base_names:
-            release = matrix.release(name)
+            release = matrix.base(name)
             if release is None:
-                known = ", ".join(r.name + (f" ({'/'.join(r.aliases)})" if r.aliases else "")
-                                  for r in sorted(matrix.releases, key=lambda r: r.build))
+                known = ", ".join([r.name + (f" ({'/'.join(r.aliases)})" if r.aliases else "")
+                                   for r in sorted(matrix.releases, key=lambda r: r.build)]
+                                  + [f"{b.name} (linux)" for b in matrix.linux])
                 raise InputError(f"--base {name}: unknown Windows base in {matrix.file}; "
                                  f"known bases: {known}, or all")
             wanted_releases.add(release.name)

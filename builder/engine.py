@@ -1,0 +1,92 @@
+"""A Docker engine: connection and the host facts it reports.
+
+The connection follows the Docker CLI's conventions through docker-py: ``--engine URL`` wins,
+else ``DOCKER_HOST`` (unix://, tcp:// with TLS from ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``,
+ssh://, npipe://), else the platform default. The host's facts come from ``GET /info``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+import requests
+
+from .compat import HostFacts, host_facts_from_info
+from .errors import InputError, Unreachable
+
+DEFAULT_TIMEOUT = 120
+_USERINFO_RE = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact_url(url: str) -> str:
+    """An engine URL fit for a message: any ``user:password@`` part removed."""
+    return _USERINFO_RE.sub("***@", url)
+
+
+@dataclass
+class Engine:
+    client: docker.DockerClient
+    url: str
+    facts: HostFacts
+
+    @property
+    def api(self) -> docker.APIClient:
+        return self.client.api
+
+    def describe(self) -> str:
+        build = f" {self.facts.build}" if self.facts.build else ""
+        return f"{self.facts.os_type}{build} engine {self.facts.engine_version or '?'} at {redact_url(self.url)}"
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def connect(url: str | None = None, timeout: int = DEFAULT_TIMEOUT) -> Engine:
+    """Connect and read /info; an engine that does not answer is exit 4, one line."""
+    shown = redact_url(url or os.environ.get("DOCKER_HOST") or "the default socket")
+    try:
+        if url:
+            tls = _tls_from_env()
+            client = docker.DockerClient(base_url=url, timeout=timeout, tls=tls,
+                                         use_ssh_client=url.startswith("ssh://"))
+        else:
+            client = docker.from_env(timeout=timeout,
+                                     use_ssh_client=os.environ.get("DOCKER_HOST", "").startswith("ssh"))
+        info = client.info()
+    except docker.errors.TLSParameterError as exc:
+        raise InputError(f"engine {shown}: TLS settings are incomplete ({exc}); check DOCKER_CERT_PATH") from None
+    except docker.errors.DockerException as exc:
+        raise Unreachable(f"cannot reach the Docker engine at {shown} ({_short(exc)}); start it, or pass "
+                          "--engine URL / set DOCKER_HOST") from None
+    except (requests.RequestException, OSError) as exc:
+        raise Unreachable(f"cannot reach the Docker engine at {shown} ({_short(exc)}); start it, or pass "
+                          "--engine URL / set DOCKER_HOST") from None
+    return Engine(client, url or os.environ.get("DOCKER_HOST") or "default", host_facts_from_info(info))
+
+
+def _tls_from_env():
+    """TLS for a tcp:// --engine, from the same variables the Docker CLI reads."""
+    if not os.environ.get("DOCKER_TLS_VERIFY") and not os.environ.get("DOCKER_CERT_PATH"):
+        return False
+    cert_path = os.environ.get("DOCKER_CERT_PATH") or os.path.join(os.path.expanduser("~"), ".docker")
+    verify = bool(os.environ.get("DOCKER_TLS_VERIFY"))
+    return docker.tls.TLSConfig(
+        client_cert=(os.path.join(cert_path, "cert.pem"), os.path.join(cert_path, "key.pem")),
+        ca_cert=os.path.join(cert_path, "ca.pem") if verify else None,
+        verify=verify,
+    )
+
+
+def _short(exc: Exception) -> str:
+    """The gist of a connection error: the innermost reason, on one line, without URLs' secrets."""
+    text = str(exc)
+    for marker in ("Caused by", "Error while fetching server API version: "):
+        text = text.split(marker)[-1]
+    match = re.search(r"(\[Errno [^\]]+\][^')\"]*|Connection refused|No such file or directory|"
+                      r"Name or service not known|timed out|Failed to resolve[^')\"]*)", text)
+    reason = match.group(1) if match else text
+    return redact_url(" ".join(reason.split()))[:200].strip(" ,:'\"()")

@@ -1,0 +1,85 @@
+"""Push built per-base tags with the engine (credentials from the Docker config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import docker.errors
+import requests
+
+from .build import image_ref
+from .engine import Engine, redact_url
+from .errors import BuilderError, InputError, Unreachable
+from .matrix import REPO_RE, Matrix
+from .progress import Progress
+from .secrets import redact
+from .targets import Target
+
+_UNREACHABLE_HINTS = ("connection refused", "no such host", "i/o timeout", "dial tcp", "no route to host",
+                      "server misbehaving", "tls handshake timeout", "connection reset")
+_DENIED_HINTS = ("denied", "unauthorized", "authentication required", "forbidden")
+
+
+class PushDenied(BuilderError):
+    """The registry refused our credentials."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Pushed:
+    target: Target
+    reference: str
+    digest: str
+
+
+def destination(matrix: Matrix, to: str) -> str:
+    """``--to``: a destination name from matrix.yaml or a repository ``REGISTRY/REPO``."""
+    repo = matrix.registries.destinations.get(to, to)
+    if not REPO_RE.match(repo) or ":" in repo.split("/")[-1] or "@" in repo:
+        raise InputError(f"--to {to}: not a repository (REGISTRY/REPO, without a tag) nor a destination of "
+                         f"{matrix.file} ({', '.join(matrix.registries.destinations) or 'none'})")
+    return repo
+
+
+def push_targets(engine: Engine, matrix: Matrix, targets: list[Target], repo: str, local_repo: str,
+                 progress: Progress) -> list[Pushed]:
+    """Tag each built image as ``REPO:<target-id>`` and push it; stop at the first refusal."""
+    registry = repo.split("/")[0]
+    for target in targets:  # everything must be built before anything is pushed
+        try:
+            engine.api.inspect_image(image_ref(local_repo, target))
+        except docker.errors.ImageNotFound:
+            raise InputError(f"{target.id}: {image_ref(local_repo, target)} is not on the engine; run "
+                             "`invoke build` for it first") from None
+    pushed = []
+    for target in targets:
+        progress.begin(f"push {repo}:{target.id}")
+        engine.api.tag(image_ref(local_repo, target), repo, tag=target.id)
+        digest, error = None, None
+        try:
+            for event in engine.api.push(repo, tag=target.id, stream=True, decode=True):
+                if "error" in event:
+                    error = event["error"]
+                elif "aux" in event and "Digest" in event["aux"]:
+                    digest = event["aux"]["Digest"]
+                elif event.get("status") and not event.get("progressDetail"):
+                    progress.line(f"{event.get('id', '')} {event['status']}".strip())
+        except docker.errors.APIError as exc:
+            error = exc.explanation or str(exc)
+        except (requests.ConnectionError, requests.Timeout):
+            raise Unreachable(f"lost the Docker engine at {redact_url(engine.url)} while pushing; run again") from None
+        if error or not digest:
+            message = redact(" ".join((error or "the engine reported no digest").split()))
+            progress.end(target.id, "fail", message)
+            lowered = message.lower()
+            if any(hint in lowered for hint in _UNREACHABLE_HINTS):
+                raise Unreachable(f"cannot reach registry {registry} to push {target.id} ({message}); check the "
+                                  "address and that it is up")
+            if any(hint in lowered for hint in _DENIED_HINTS):
+                raise PushDenied(f"registry {registry} refused the push of {target.id} ({message}); log in with "
+                                 f"`docker login {registry}` or check the repository's permissions")
+            raise BuilderError(f"push of {target.id} to {repo} failed: {message}")
+        progress.end(target.id, "pass", digest)
+        pushed.append(Pushed(target, f"{repo}:{target.id}", digest))
+    return pushed

@@ -1,0 +1,199 @@
+"""invoke build / smoke / push on the real Linux engine and registry of the suite.
+
+A Linux target (base: an imported busybox rootfs; argoexec: a stand-in compiled here that prints
+upstream's `argoexec version` format) goes through the same code as the Windows targets.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests import infra
+from tests.cli import ROOT, invoke
+
+MATRIX = (ROOT / "matrix.yaml").read_text()
+LINUX = ("\nlinux:\n"
+         "  - name: amd64\n    platform: linux/amd64\n    base_image: local/base:1\n"
+         "  - name: broken\n    platform: linux/amd64\n    base_image: local/missing:1\n")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Compile stand-in argoexec binaries: compiled(version, platform='linux/amd64', sleep=0) -> Path."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        if infra.in_ci():
+            pytest.fail("gcc not found: install Debian's gcc and libc6-dev")
+        pytest.skip("gcc not found")
+    folder = tmp_path_factory.mktemp("standin")
+    made: dict[tuple, Path] = {}
+
+    def make(version: str, platform: str = "linux/amd64", sleep: int = 0) -> Path:
+        key = (version, platform, sleep)
+        if key not in made:
+            out = folder / f"argoexec-{len(made)}"
+            subprocess.run([gcc, "-static", "-O2", f'-DVERSION="{version}"', f'-DPLATFORM="{platform}"',
+                            f"-DSLEEP_S={sleep}", "-o", str(out), str(ROOT / "tests/data/argoexec_standin.c")],
+                           check=True)
+            made[key] = out
+        return made[key]
+
+    return make
+
+
+@pytest.fixture()
+def matrix_file(tmp_path, base_image):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX + LINUX)
+    return path
+
+
+def _records(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def _run(task: str, matrix_file: Path, engine, tmp_path: Path, *args: str, repo: str = "suite/argoexec"):
+    return invoke(task, "--matrix", str(matrix_file), "--engine", engine.url, "--repo", repo,
+                  *(["--network", "none", "--results", str(tmp_path / "results")] if task != "push" else []),
+                  *args, timeout=300)
+
+
+def test_build_smoke_push_and_pull_back(docker_engine, docker_client, registry, matrix_file, compiled, tmp_path):
+    binary = compiled("v4.1.2")
+    built = _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argoexec-exe", str(binary))
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "built suite/argoexec:v4.1.2-linux-amd64 sha256:" in built.stdout
+    image = docker_client.images.get("suite/argoexec:v4.1.2-linux-amd64")
+    labels = image.labels
+    assert labels["org.opencontainers.image.version"] == "v4.1.2"
+    assert labels["org.opencontainers.image.base.name"] == "local/base:1"
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert labels["io.argoexec-builder.target"] == "v4.1.2-linux-amd64"
+    assert image.attrs["Config"]["Entrypoint"] == ["argoexec"]
+
+    smoked = _run("smoke", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--runner", "suite")
+    assert smoked.returncode == 0, smoked.stdout + smoked.stderr
+    records = _records(tmp_path / "results")
+    by_check = {r["check"]: r for r in records}
+    assert set(by_check) == {"build", "argoexec-version", "hello-linux"}
+    assert all(r["status"] == "pass" for r in records), records
+    version = by_check["argoexec-version"]
+    assert version["target"] == "v4.1.2-linux-amd64" and version["argo"] == "v4.1.2" and version["os"] == "linux"
+    assert version["image"] == "suite/argoexec:v4.1.2-linux-amd64" and version["image_digest"] == image.id
+    assert version["runner"] == "suite" and version["engine_version"].startswith("20.10")
+    assert "Platform: linux/amd64" in version["log_excerpt"]
+    assert "Hello from Linux Container!" in by_check["hello-linux"]["log_excerpt"]
+    assert version["started_at"].endswith("Z") and version["duration_s"] >= 0
+    expected_keys = {"target", "argo", "os", "base", "image_os_version", "image", "image_digest", "host_os_version",
+                     "runner", "engine_version", "isolation", "check", "status", "started_at", "duration_s",
+                     "log_excerpt", "tool_version"}
+    assert all(set(r) == expected_keys for r in records)
+    assert not [c for c in docker_client.containers.list(all=True)], "smoke containers were left behind"
+
+    repo = f"{registry.host}/argoexec"
+    pushed = _run("push", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--to", repo)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    reference = pushed.stdout.strip().splitlines()[-1]
+    assert reference.startswith(f"{repo}:v4.1.2-linux-amd64@sha256:")
+    digest = reference.rsplit("@", 1)[1]
+    manifest = requests.get(f"{registry.url}/v2/argoexec/manifests/{digest}", timeout=10,
+                            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    assert manifest.status_code == 200
+
+    docker_client.images.remove(f"{repo}:v4.1.2-linux-amd64")
+    pulled = docker_client.images.pull(f"{repo}@{digest}")
+    output = docker_client.containers.run(pulled.id, ["version"], network_mode="none", remove=True).decode()
+    assert output.startswith("argoexec: v4.1.2\n")
+
+
+def test_a_broken_build_is_recorded_and_the_next_target_still_builds(docker_engine, matrix_file, compiled,
+                                                                      tmp_path):
+    result = _run("build", matrix_file, docker_engine, tmp_path, "--base", "broken", "--base", "amd64",
+                  "--argoexec-exe", str(compiled("v4.1.2")))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: 1 of 2 builds failed; see the records in results/"]
+    records = {r["target"]: r for r in _records(tmp_path / "results")}
+    assert records["v4.1.2-linux-broken"]["status"] == "fail"
+    assert "cannot pull base local/missing:1" in records["v4.1.2-linux-broken"]["log_excerpt"]
+    assert records["v4.1.2-linux-amd64"]["status"] == "pass"
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_failing_smoke_check_is_recorded(docker_engine, matrix_file, compiled, tmp_path):
+    wrong = compiled("v0.0.1")  # reports a version other than the tag that was built
+    assert _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argo", "v4.0.10",
+                "--argoexec-exe", str(wrong)).returncode == 0
+    result = _run("smoke", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argo", "v4.0.10")
+    assert result.returncode == 1
+    checks = {r["check"]: r for r in _records(tmp_path / "results") if r["check"] != "build"}
+    assert checks["argoexec-version"]["status"] == "fail"
+    assert checks["hello-linux"]["status"] == "pass"
+    assert "reports version v0.0.1, built from v4.0.10" in result.stdout
+
+
+def test_a_check_that_hangs_times_out_and_its_container_is_removed(docker_engine, docker_client, matrix_file,
+                                                                    compiled, tmp_path):
+    slow = compiled("v3.7.18", sleep=4)
+    assert _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argo", "v3.7.18",
+                "--argoexec-exe", str(slow)).returncode == 0
+    result = _run("smoke", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argo", "v3.7.18",
+                  "--timeout", "1")
+    assert result.returncode == 1
+    version = next(r for r in _records(tmp_path / "results") if r["check"] == "argoexec-version")
+    assert version["status"] == "error" and version["duration_s"] < 4
+    assert not docker_client.containers.list(all=True)
+
+
+def test_smoke_without_a_build_is_an_error_record(docker_engine, matrix_file, tmp_path):
+    result = _run("smoke", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argo", "v4.0.10",
+                  repo="suite/never-built")
+    assert result.returncode == 1
+    assert {r["status"] for r in _records(tmp_path / "results")} == {"error"}
+
+
+def test_a_windows_target_on_a_linux_engine_is_refused(docker_engine, tmp_path):
+    result = invoke("build", "--base", "1909", "--builder", "docker", "--engine", docker_engine.url,
+                    "--results", str(tmp_path / "results"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "v4.1.2-windows-1909: the engine at unix://" in lines[0]
+    assert "is a linux engine and cannot build Windows images" in lines[0]
+    assert not (tmp_path / "results").exists()
+
+
+def test_an_unreachable_engine_exits_4(tmp_path):
+    for task in ("build", "smoke", "push"):
+        extra = ("--to", "127.0.0.1:1/x") if task == "push" else ()
+        result = invoke(task, "--base", "1809", "--engine", f"unix://{tmp_path}/missing.sock", *extra)
+        assert result.returncode == 4, (task, result.stderr)
+        assert result.stderr.strip().splitlines() == [
+            f"error: cannot reach the Docker engine at unix://{tmp_path}/missing.sock (No such file or directory); "
+            "start it, or pass --engine URL / set DOCKER_HOST"]
+
+
+def test_push_to_a_registry_that_is_down_exits_4(docker_engine, matrix_file, compiled, tmp_path):
+    assert _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64",
+                "--argoexec-exe", str(compiled("v4.1.2"))).returncode == 0
+    port = infra.free_port()
+    result = _run("push", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--to", f"127.0.0.1:{port}/x")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot reach registry 127.0.0.1:{port}")
+
+
+def test_push_of_an_image_not_built_exits_2(docker_engine, matrix_file, registry, tmp_path):
+    result = _run("push", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argo", "v3.7.18",
+                  "--to", f"{registry.host}/x", repo="suite/never-built")
+    assert result.returncode == 2
+    assert "is not on the engine; run `invoke build` for it first" in result.stderr
+
+
+def test_linux_target_needs_a_prebuilt_binary(docker_engine, matrix_file, tmp_path):
+    result = _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64")
+    assert result.returncode == 2 and "pass --argoexec-exe PATH" in result.stderr
