@@ -15,7 +15,8 @@ from builder import compat, report, targets
 from builder import matrix as matrix_mod
 from builder import plan as plan_mod
 from builder import render as render_mod
-from builder.errors import BuilderError, InputError, TargetFailed
+from builder.errors import EXIT_TARGET_FAILED, BuilderError, InputError, TargetFailed
+from builder.secrets import redact
 
 SELECT_HELP = {
     "matrix": "Path of the matrix file (default: matrix.yaml of this project).",
@@ -37,7 +38,14 @@ def reports_errors(body):
         except BuilderError as exc:
             if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
                 raise
-            raise Exit(f"error: {exc}", code=exc.exit_code) from None
+            raise Exit(f"error: {redact(str(exc))}", code=exc.exit_code) from None
+        except Exit:
+            raise
+        except Exception as exc:  # a bug or an answer nobody planned for: still one line, no traceback
+            if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
+                raise
+            raise Exit(f"error: unexpected {exc.__class__.__name__}: {redact(str(exc))[:300]}; run again with "
+                       "ARGOEXEC_BUILDER_DEBUG=1 for a traceback and report it", code=EXIT_TARGET_FAILED) from None
 
     return run
 

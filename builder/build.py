@@ -217,6 +217,9 @@ def build_one(engine: Engine, matrix: Matrix, planned: PlannedTarget, context: B
     except docker.errors.APIError as exc:
         error = exc.explanation or str(exc)
         progress.line(error)
+    except ValueError as exc:  # an answer that is not the engine's JSON stream
+        error = f"unreadable answer from the engine: {exc}"
+        progress.line(error)
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise Unreachable(f"lost the Docker engine at {redact_url(engine.url)} while building {target.id} "
                           f"({exc.__class__.__name__}); check the engine and run again") from None

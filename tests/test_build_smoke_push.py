@@ -6,7 +6,9 @@ upstream's `argoexec version` format) goes through the same code as the Windows 
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -197,3 +199,22 @@ def test_push_of_an_image_not_built_exits_2(docker_engine, matrix_file, registry
 def test_linux_target_needs_a_prebuilt_binary(docker_engine, matrix_file, tmp_path):
     result = _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64")
     assert result.returncode == 2 and "pass --argoexec-exe PATH" in result.stderr
+
+
+def test_secrets_never_reach_output_or_records(docker_engine, matrix_file, compiled, tmp_path):
+    secret = "hunter2-registry-password"
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    auth = base64.b64encode(f"robot:{secret}".encode()).decode()
+    (config / "config.json").write_text(json.dumps({"auths": {"registry.invalid": {"auth": auth}}}))
+    leaky = compiled(f"v4.1.2-{secret}")  # a binary that prints the secret in its version line
+    env = {**os.environ, "DOCKER_CONFIG": str(config), "DEPLOY_TOKEN": "tok-0123456789"}
+    common = ("--matrix", str(matrix_file), "--engine", docker_engine.url, "--network", "none",
+              "--results", str(tmp_path / "results"), "--base", "amd64", "--repo", "suite/leaky")
+    built = invoke("build", *common, "--argoexec-exe", str(leaky), env=env)
+    smoked = invoke("smoke", *common, env=env)
+    assert smoked.returncode == 1  # the version line does not name the tag
+    everything = built.stdout + built.stderr + smoked.stdout + smoked.stderr
+    everything += "".join(p.read_text() for p in (tmp_path / "results").glob("*.json"))
+    assert "argoexec: v4.1.2-***" in everything
+    assert secret not in everything and auth not in everything

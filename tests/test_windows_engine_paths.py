@@ -1,0 +1,193 @@
+"""The Windows-only decisions, through the real docker-py client, against a replay of Windows engines.
+
+No Windows engine runs on these machines. Each test serves a /info payload recorded from a real
+Windows engine (2019, 2022, 2025) and checks what `invoke build` and `invoke smoke` send: the
+isolation on /build and on container create, the Dockerfile, the build args, the labels, and that
+an impossible build is refused before anything is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from builder import compat
+from builder.build import build_request, plan_on_engine
+from builder.compat import host_facts_from_info
+from builder.engine import Engine
+from builder.errors import InputError
+from builder.matrix import load_matrix
+from builder.source import BuildContext
+from builder.targets import select
+from tests.cli import invoke
+from tests.windows_engine import WINDOWS_2019, WINDOWS_2022, WINDOWS_2025, WindowsEngineReplay
+
+NANO_DIGEST = "sha256:" + "ab" * 32
+BASES = {f"mcr.microsoft.com/windows/nanoserver:{tag}": NANO_DIGEST for tag in ("1809", "ltsc2022", "ltsc2025")}
+
+
+@pytest.fixture()
+def prebuilt(tmp_path):
+    exe, sevenzip = tmp_path / "bin" / "argoexec.exe", tmp_path / "bin" / "7za.exe"
+    exe.parent.mkdir()
+    exe.write_bytes(b"MZ stand-in argoexec.exe")
+    sevenzip.write_bytes(b"MZ stand-in 7za.exe")
+    return exe
+
+
+def _build(engine: WindowsEngineReplay, tmp_path, *args: str):
+    return invoke("build", "--engine", engine.url, "--results", str(tmp_path / "results"), *args)
+
+
+def _records(tmp_path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((tmp_path / "results").glob("*.json"))]
+
+
+def test_1809_on_a_2019_engine_builds_with_process_isolation(tmp_path, prebuilt):
+    with WindowsEngineReplay(WINDOWS_2019, BASES) as engine:
+        result = _build(engine, tmp_path, "--base", "1809", "--argoexec-exe", str(prebuilt))
+        assert result.returncode == 0, result.stdout + result.stderr
+        (build,) = engine.recorded.builds
+    assert build["isolation"] == "process"
+    assert build["target"] == "argoexec" and build["t"] == "argoexec-builder/argoexec:v4.1.2-windows-1809"
+    assert {"argoexec.exe", "7za.exe"} <= set(build["files"])
+    assert "FROM mcr.microsoft.com/windows/nanoserver:1809 AS argoexec-base" in build["dockerfile_text"]
+    assert "RUN argoexec version" in build["dockerfile_text"]
+    labels = json.loads(build["labels"])
+    assert labels["io.argoexec-builder.os.version"] == "10.0.17763"
+    assert labels["org.opencontainers.image.base.digest"] == NANO_DIGEST
+    assert labels["org.opencontainers.image.base.name"] == "mcr.microsoft.com/windows/nanoserver:1809"
+    (record,) = _records(tmp_path)
+    assert (record["status"], record["isolation"], record["host_os_version"], record["image_os_version"]) == \
+        ("pass", "process", "10.0.17763.5329", "10.0.17763")
+
+
+def test_1809_on_a_2022_engine_needs_hyperv(tmp_path, prebuilt):
+    with WindowsEngineReplay(WINDOWS_2022, BASES) as engine:
+        refused = _build(engine, tmp_path, "--base", "1809", "--argoexec-exe", str(prebuilt),
+                         "--host-isolation", "process")
+        assert refused.returncode == 2
+        assert "Hyper-V isolation is not offered" in refused.stderr and not engine.recorded.builds
+
+        built = _build(engine, tmp_path, "--base", "1809", "--argoexec-exe", str(prebuilt))
+        assert built.returncode == 0, built.stderr
+        assert engine.recorded.builds[0]["isolation"] == "hyperv"
+
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "1809", "--results", str(tmp_path / "results"))
+        assert smoked.returncode == 0, smoked.stdout + smoked.stderr
+        assert [c["HostConfig"]["Isolation"] for c in engine.recorded.containers] == ["hyperv", "hyperv"]
+        hello = engine.recorded.containers[1]
+        assert hello["Entrypoint"] == ["cmd", "/c"] and hello["Cmd"] == ["echo", "Hello from Windows Container!"]
+
+
+def test_1909_on_a_2019_engine_is_refused_before_anything_is_sent(tmp_path, prebuilt):
+    with WindowsEngineReplay(WINDOWS_2019, BASES) as engine:
+        result = _build(engine, tmp_path, "--base", "1909", "--builder", "docker", "--argoexec-exe", str(prebuilt))
+        assert not engine.recorded.builds and not engine.recorded.pulls
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: v4.1.2-windows-1909: cannot build on this 10.0.17763 host: a Windows engine on a "
+                           "10.0.17763 host refuses to pull a newer 10.0.18363-based image")
+    assert "build it on a 10.0.18363 host" in line
+    assert not (tmp_path / "results").exists()
+
+
+def test_ltsc2022_on_a_2025_engine_builds_and_smokes_with_process_isolation(tmp_path, prebuilt):
+    with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
+        assert _build(engine, tmp_path, "--base", "ltsc2022", "--argoexec-exe", str(prebuilt)).returncode == 0
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2022", "--runner", "windows-2025",
+                        "--results", str(tmp_path / "results"))
+        assert smoked.returncode == 0, smoked.stdout
+        assert engine.recorded.builds[0]["isolation"] == "process"
+        assert [c["HostConfig"]["Isolation"] for c in engine.recorded.containers] == ["process", "process"]
+    checks = {r["check"]: r for r in _records(tmp_path)}
+    assert checks["argoexec-version"]["status"] == "pass" and checks["hello-windows"]["status"] == "pass"
+    assert checks["argoexec-version"]["runner"] == "windows-2025"
+    assert checks["hello-windows"]["host_os_version"] == "10.0.26100.2894"
+
+
+def test_smoke_on_a_host_that_cannot_run_the_image_is_not_runnable(tmp_path):
+    with WindowsEngineReplay(WINDOWS_2019, BASES) as engine:
+        result = invoke("smoke", "--engine", engine.url, "--base", "ltsc2022", "--results", str(tmp_path / "results"))
+        assert not engine.recorded.containers
+    assert result.returncode == 0
+    records = _records(tmp_path)
+    assert {r["status"] for r in records} == {"not-runnable"} and len(records) == 2
+    assert all("newer than the host" in r["log_excerpt"] for r in records)
+
+
+@pytest.fixture()
+def argo_repo(tmp_path):
+    """A local git repository standing in for upstream: a tag v4.1.2 with a go.mod."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.fail("git not found")
+    repo = tmp_path / "argo-workflows"
+    repo.mkdir()
+    (repo / "go.mod").write_text("module github.com/argoproj/argo-workflows/v4\n\ngo 1.26.7\n")
+    (repo / "Makefile").write_text("dist/argoexec:\n\techo build\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "v4.1.2"], ["tag", "v4.1.2"]):
+        subprocess.run([git, *args], cwd=repo, check=True, env=env)
+    commit = subprocess.run([git, "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    return repo, commit
+
+
+def test_source_build_fills_the_git_args_and_the_go_mod_version(tmp_path, argo_repo, monkeypatch):
+    repo, commit = argo_repo
+    cache = tmp_path / "cache"
+    env = {**os.environ, "ARGOEXEC_BUILDER_CACHE": str(cache)}
+    bases = {**BASES}
+    with WindowsEngineReplay(WINDOWS_2025, bases) as engine:
+        for _ in range(2):  # the second build reuses the cached tree
+            result = invoke("build", "--engine", engine.url, "--base", "ltsc2022,ltsc2025", "--argo-git",
+                            f"file://{repo}", "--results", str(tmp_path / "results"), env=env)
+            assert result.returncode == 0, result.stdout + result.stderr
+        builds = engine.recorded.builds
+    assert len(builds) == 4
+    for build in builds:
+        assert json.loads(build["buildargs"]) == {"GIT_COMMIT": commit, "GIT_TAG": "v4.1.2",
+                                                  "GIT_TREE_STATE": "clean"}
+        assert "go.mod" in build["files"] and "Makefile" in build["files"]
+        assert "choco install golang --version=1.26.7" in build["dockerfile_text"]
+        assert json.loads(build["labels"])["org.opencontainers.image.revision"] == commit
+    assert [p.name for p in (cache / "argo-src").iterdir()] == ["v4.1.2"]
+
+
+def test_an_unreachable_source_repository_exits_4(tmp_path):
+    env = {**os.environ, "ARGOEXEC_BUILDER_CACHE": str(tmp_path / "cache")}
+    with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
+        result = invoke("build", "--engine", engine.url, "--base", "ltsc2025", "--argo-git",
+                        f"file://{tmp_path}/nowhere", "--results", str(tmp_path / "results"), env=env)
+    assert result.returncode == 4
+    assert result.stderr.startswith("error: cannot fetch Argo v4.1.2 from file://")
+
+
+@pytest.mark.parametrize("info,base,offered,isolation", [
+    (WINDOWS_2019, "1809", compat.ISOLATIONS, "process"),
+    (WINDOWS_2022, "1809", compat.ISOLATIONS, "hyperv"),
+    (WINDOWS_2022, "ltsc2022", compat.ISOLATIONS, "process"),
+    (WINDOWS_2025, "ltsc2022", ("process",), "process"),
+    (WINDOWS_2025, "ltsc2025", compat.ISOLATIONS, "process"),
+    (WINDOWS_2025, "2004", ("hyperv",), "hyperv"),
+])
+def test_build_request_isolation_from_recorded_info(tmp_path, info, base, offered, isolation):
+    matrix = load_matrix()
+    engine = Engine(client=None, url="tcp://windows-host:2376", facts=host_facts_from_info(info))
+    (planned,) = plan_on_engine(matrix, select(matrix, base), engine, offered)
+    request = build_request(planned, BuildContext(tmp_path, "prebuilt"), tmp_path / "Dockerfile", "x:y", {}, None)
+    assert request["isolation"] == isolation and request["target"] == "argoexec"
+
+
+@pytest.mark.parametrize("info,base", [(WINDOWS_2019, "ltsc2022"), (WINDOWS_2022, "ltsc2025"),
+                                       (WINDOWS_2019, "20H2")])
+def test_newer_bases_are_refused_on_recorded_hosts(info, base):
+    matrix = load_matrix()
+    engine = Engine(client=None, url="tcp://windows-host:2376", facts=host_facts_from_info(info))
+    with pytest.raises(InputError, match="refuses to pull a newer"):
+        plan_on_engine(matrix, select(matrix, base), engine)

@@ -1,0 +1,208 @@
+"""A replay of a Windows Docker engine's API, for the paths no Linux machine can run.
+
+It is not a Windows engine: it answers ``/info`` with a payload recorded from a real Windows
+engine (the shapes in ../shared/reference/windows-containers.md), records what the real docker-py
+client sends to ``/build`` and ``/containers/create`` (the isolation above all), and replies with
+the minimal responses docker-py needs. What it verifies is what leaves this tool on the wire; the
+README says so.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import struct
+import tarfile
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+WINDOWS_2019 = {"OSType": "windows", "KernelVersion": "10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)",
+                "OperatingSystem": "Windows Server 2019 Datacenter Version 1809 (OS Build 17763.5329)",
+                "Isolation": "process", "ServerVersion": "20.10.9", "Architecture": "x86_64"}
+WINDOWS_2022 = {"OSType": "windows", "KernelVersion": "10.0 20348 (20348.1.amd64fre.fe_release.210507-1500)",
+                "OperatingSystem": "Microsoft Windows Server Version 21H2 (OS Build 20348.169)",
+                "Isolation": "process", "ServerVersion": "24.0.7", "Architecture": "x86_64"}
+WINDOWS_2025 = {"OSType": "windows", "OSVersion": "10.0.26100",
+                "KernelVersion": "10.0 26100 (26100.1.amd64fre.ge_release.240331-1435)",
+                "OperatingSystem": "Microsoft Windows Server Version 24H2 (OS Build 26100.2894)",
+                "Isolation": "process", "ServerVersion": "27.5.1", "Architecture": "x86_64"}
+
+
+@dataclass
+class Recorded:
+    builds: list[dict] = field(default_factory=list)
+    containers: list[dict] = field(default_factory=list)
+    pulls: list[str] = field(default_factory=list)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _path(self) -> tuple[str, dict[str, list[str]]]:
+        parsed = urllib.parse.urlparse(self.path)
+        path = re.sub(r"^/v1\.\d+", "", parsed.path)
+        return path, urllib.parse.parse_qs(parsed.query)
+
+    def _send(self, status: int, body: bytes | dict | list | None = None, content_type: str = "application/json",
+              headers: dict | None = None) -> None:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        body = body or b""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Api-Version", "1.41")
+        self.send_header("Ostype", "windows")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_stream(self, lines: list[dict]) -> None:
+        """A streamed answer, chunked like a real engine's (docker-py reads one JSON object per chunk)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Api-Version", "1.41")
+        self.end_headers()
+        for line in lines:
+            data = json.dumps(line).encode() + b"\r\n"
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().strip(), 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_HEAD(self) -> None:
+        self._send(200, b"")
+
+    def do_GET(self) -> None:
+        path, _ = self._path()
+        state = self.server
+        if path == "/_ping":
+            self._send(200, b"OK", "text/plain")
+        elif path == "/version":
+            self._send(200, {"ApiVersion": "1.41", "Os": "windows", "Version": state.info["ServerVersion"]})
+        elif path == "/info":
+            self._send(200, state.info)
+        elif path.startswith("/images/") and path.endswith("/json"):
+            name = urllib.parse.unquote(path[len("/images/"):-len("/json")])
+            image = state.images.get(name)
+            if image is None:
+                self._send(404, {"message": f"No such image: {name}"})
+            else:
+                self._send(200, image)
+        elif re.fullmatch(r"/containers/[^/]+/json", path):
+            cid = path.split("/")[2]
+            self._send(200, {"Id": cid, "Name": f"/{cid}", "State": {"Status": "created"}, "Config": {"Tty": False}})
+        elif re.fullmatch(r"/containers/[^/]+/logs", path):
+            cid = path.split("/")[2]
+            payload = state.container_output.get(cid, "").encode()
+            frame = struct.pack(">BxxxL", 1, len(payload)) + payload
+            self._send(200, frame, "application/vnd.docker.raw-stream")
+        else:
+            self._send(404, {"message": f"not replayed: GET {path}"})
+
+    def do_POST(self) -> None:
+        path, query = self._path()
+        state = self.server
+        body = self._body()
+        if path == "/build":
+            context = tarfile.open(fileobj=io.BytesIO(body))
+            dockerfile_name = query.get("dockerfile", ["Dockerfile"])[0]
+            files = {m.name: context.extractfile(m).read() for m in context.getmembers() if m.isfile()}
+            record = {key: values[0] for key, values in query.items()}
+            record["files"] = sorted(files)
+            record["dockerfile_text"] = files.get(dockerfile_name, b"").decode()
+            state.recorded.builds.append(record)
+            tag = record.get("t")
+            image_id = f"sha256:{len(state.recorded.builds):064x}"
+            labels = json.loads(record.get("labels", "{}"))
+            state.images[tag] = {"Id": image_id, "RepoDigests": [], "Config": {"Labels": labels}}
+            lines = [{"stream": "Step 1/9 : FROM (replayed)\n"}, {"aux": {"ID": image_id}},
+                     {"stream": f"Successfully built {image_id[7:19]}\n"}, {"stream": f"Successfully tagged {tag}\n"}]
+            self._send_stream(lines)
+        elif path == "/images/create":
+            state.recorded.pulls.append(f"{query['fromImage'][0]}:{query.get('tag', ['latest'])[0]}")
+            self._send_stream([{"status": "replayed pull"}])
+        elif path == "/containers/create":
+            spec = json.loads(body)
+            state.recorded.containers.append(spec)
+            cid = f"c{len(state.recorded.containers)}"
+            state.container_output[cid] = state.output_for(spec)
+            self._send(201, {"Id": cid, "Warnings": []})
+        elif re.fullmatch(r"/containers/[^/]+/(start|kill)", path):
+            self._send(204)
+        elif re.fullmatch(r"/containers/[^/]+/wait", path):
+            self._send(200, {"StatusCode": 0})
+        else:
+            self._send(404, {"message": f"not replayed: POST {path}"})
+
+    def do_DELETE(self) -> None:
+        path, _ = self._path()
+        if path.startswith("/containers/"):
+            self._send(204)
+        else:
+            self._send(404, {"message": f"not replayed: DELETE {path}"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, info: dict, bases: dict[str, str]):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.info = info
+        self.recorded = Recorded()
+        self.container_output: dict[str, str] = {}
+        # Base images "already pulled", with the registry digests a real engine would list.
+        self.images = {ref: {"Id": f"sha256:{i:064x}", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{digest}"]}
+                       for i, (ref, digest) in enumerate(bases.items(), start=1000)}
+
+    def output_for(self, spec: dict) -> str:
+        """What the replayed container prints: argoexec's version format, or cmd's echo."""
+        if spec.get("Entrypoint") == ["cmd", "/c"]:
+            return " ".join(spec["Cmd"][1:]) + "\r\n"
+        labels = self.images.get(spec["Image"], {}).get("Config", {}).get("Labels", {})
+        tag = labels.get("org.opencontainers.image.version", "unknown")
+        return (f"argoexec: {tag}\r\n  BuildDate: 2026-11-21T00:00:00Z\r\n  GitCommit: unknown\r\n"
+                f"  GitTreeState: clean\r\n  GitTag: {tag}\r\n  GoVersion: go1.26.5\r\n  Compiler: gc\r\n"
+                "  Platform: windows/amd64\r\n")
+
+
+class WindowsEngineReplay:
+    def __init__(self, info: dict, bases: dict[str, str] | None = None):
+        self.server = _Server(info, bases or {})
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"tcp://{host}:{port}"
+
+    @property
+    def recorded(self) -> Recorded:
+        return self.server.recorded
+
+    def __enter__(self) -> WindowsEngineReplay:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
