@@ -5,6 +5,7 @@ Run ``invoke --list`` for the tasks and ``invoke --help TASK`` for their flags.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from pathlib import Path
@@ -163,41 +164,126 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
         print(path)
 
 
+REGISTRY_HELP = {
+    "mirror": "Read FROM through a mirror: FROM=TO, e.g. mcr.microsoft.com=reg.local:5000/mcr (repeatable; "
+              "adds to mirrors in the matrix).",
+    "insecure_registry": "A registry to reach over plain http (repeatable; loopback registries always are).",
+}
+
+
+def _with_mirrors(loaded, mirror):
+    extra = {}
+    for item in mirror or ():
+        source, sep, target = item.partition("=")
+        if not sep or not matrix_mod.MIRROR_FROM_RE.match(source) or not matrix_mod.REPO_RE.match(target):
+            raise InputError(f"--mirror {item}: expected FROM=TO, e.g. mcr.microsoft.com=reg.local:5000/mcr")
+        extra[source] = target
+    return dataclasses.replace(loaded, mirrors={**loaded.mirrors, **extra}) if extra else loaded
+
+
+def _registry_client(insecure_registry):
+    from builder.registry import RegistryClient, env_insecure
+
+    return RegistryClient(insecure=tuple(insecure_registry or ()) + env_insecure())
+
+
 @task(
-    help={**SELECT_HELP, **ENGINE_HELP,
-          "builder": "How to build: docker (a Windows engine for Windows targets).",
-          "argoexec_exe": "Prebuilt argoexec binary (argoexec.exe for Windows) instead of building from source.",
+    help={**SELECT_HELP, **ENGINE_HELP, **REGISTRY_HELP,
+          "builder": "How to build: auto (the default: docker where the engine's Windows host can build the base, "
+                     "else oci), docker, or oci (daemonless assembly from registries, on any machine).",
+          "to": "oci builder: push to REGISTRY/REPO (or a destination name of the matrix) as <target-id> tags.",
+          "out": "oci builder without --to: the OCI image layout to write (default: dist/oci).",
+          "argoexec_exe": "Prebuilt argoexec binary (argoexec.exe for Windows) instead of building from source "
+                          "(docker) or taking upstream's (oci).",
           "sevenzip_exe": "7za.exe for Windows images built from a prebuilt binary (default: beside --argoexec-exe).",
           "argo_git": "Git URL of the Argo Workflows source (default: upstream on GitHub)."},
-    iterable=SELECT_ITERABLES + ["host_isolation"],
+    iterable=SELECT_ITERABLES + ["host_isolation", "mirror", "insecure_registry"],
 )
 @reports_errors
-def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="docker", engine=None, repo=None,
+def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="auto", engine=None, repo=None,
           results=None, runner=None, network=None, host_isolation=None, argoexec_exe=None, sevenzip_exe=None,
-          argo_git=None):
-    """Build the selected argoexec images on a Docker engine, with the isolation its host allows."""
+          argo_git=None, to=None, out=None, mirror=None, insecure_registry=None):
+    """Build the selected argoexec images: on a Docker engine, or assembled without one (oci)."""
+    from builder import assemble as assemble_mod
     from builder import build as build_mod
     from builder import engine as engine_mod
+    from builder import push as push_mod
+    from builder.errors import Unreachable
     from builder.progress import Progress
+    from builder.registry import Reference
 
-    if builder != "docker":
-        raise InputError(f"--builder {builder}: expected docker")
     loaded, selected = _select(matrix, base, argo, only, skip, default_bases=None)
+    loaded = _with_mirrors(loaded, mirror)
     options = _engine_options(loaded, repo, results, runner, network, host_isolation,
                               argoexec_exe=Path(argoexec_exe) if argoexec_exe else None,
                               sevenzip_exe=Path(sevenzip_exe) if sevenzip_exe else None,
                               argo_git=argo_git or build_mod.ARGO_GIT)
-    connected = engine_mod.connect(engine)
+    if builder not in build_mod.BUILDERS:
+        raise InputError(f"--builder {builder}: expected one of: {', '.join(build_mod.BUILDERS)}")
+    progress = Progress()
+    connected = None
+    if builder != build_mod.OCI:
+        try:
+            connected = engine_mod.connect(engine)
+            progress.console.print(f"engine: {connected.describe()}", markup=False)
+        except Unreachable as exc:
+            if builder == build_mod.DOCKER:
+                raise
+            progress.console.print(f"no Docker engine ({exc}); assembling with the oci builder", markup=False)
+    statuses = []
     try:
-        progress = Progress()
-        progress.console.print(f"engine: {connected.describe()}", markup=False)
-        outcomes = build_mod.build_targets(connected, loaded, selected, options, progress)
+        docker_targets, oci_targets = build_mod.choose_builders(loaded, selected, connected, builder,
+                                                                options.host_isolation)
+        if docker_targets and to:
+            raise InputError("--to is for the oci builder; the docker builder tags locally: push with "
+                             "`invoke push --to`")
+        if docker_targets:
+            for outcome in build_mod.build_targets(connected, loaded, docker_targets, options, progress):
+                statuses.append(outcome.record.status)
+                if outcome.ok:
+                    print(f"built {outcome.image} {outcome.record.image_digest}")
     finally:
-        connected.close()
-    for outcome in outcomes:
-        if outcome.ok:
-            print(f"built {outcome.image} {outcome.record.image_digest}")
-    _finish(progress, "Builds", [o.record.status for o in outcomes])
+        if connected is not None:
+            connected.close()
+    if oci_targets:
+        destination = Reference.parse(push_mod.destination(loaded, to)) if to else None
+        oci_options = assemble_mod.OciOptions(to=destination, out=Path(out or assemble_mod.DEFAULT_LAYOUT),
+                                              argoexec_exe=options.argoexec_exe, sevenzip_exe=options.sevenzip_exe,
+                                              results_dir=options.results_dir, runner=options.runner)
+        client = _registry_client(insecure_registry)
+        for outcome in assemble_mod.build_oci(loaded, oci_targets, client, oci_options, progress):
+            statuses.append(outcome.record.status)
+            if outcome.ok:
+                print(f"assembled {outcome.reference}@{outcome.digest}")
+    _finish(progress, "Builds", statuses)
+
+
+@task(
+    help={"matrix": SELECT_HELP["matrix"], **REGISTRY_HELP,
+          "to": "The repository (REGISTRY/REPO or a destination name) holding the per-base tags.",
+          "argo": "Argo version whose index tag to publish (repeatable; default: the newest in the matrix).",
+          "no_linux": "Leave out the linux/amd64 and linux/arm64 entries of upstream's argoexec:<argo>."},
+    iterable=["argo", "mirror", "insecure_registry"],
+)
+@reports_errors
+def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, insecure_registry=None):
+    """Publish one multi-platform tag <argo> per Argo version: every Windows build, plus upstream's linux entries."""
+    from builder import publish as publish_mod
+    from builder import push as push_mod
+    from builder.progress import Progress
+    from builder.registry import Reference
+
+    loaded = _with_mirrors(matrix_mod.load_matrix(matrix), mirror)
+    if not to:
+        raise InputError("--to REGISTRY/REPO is required: the repository holding the <argo>-windows-<base> tags")
+    repo = Reference.parse(push_mod.destination(loaded, to))
+    versions = targets.select(loaded, "all", argo)
+    client = _registry_client(insecure_registry)
+    progress = Progress()
+    for tag in dict.fromkeys(t.argo.tag for t in versions):
+        published = publish_mod.publish_index(client, loaded, repo, tag, progress, with_linux=not no_linux)
+        state = "written" if published.changed else "unchanged"
+        print(f"{published.reference}@{published.digest} ({len(published.entries)} entries, {state})")
 
 
 @task(
@@ -249,5 +335,5 @@ def push(c, to, matrix=None, base=None, argo=None, only=None, skip=None, engine=
         print(f"{item.reference}@{item.digest}")
 
 
-ns = Collection(plan, render, build, smoke, push)
+ns = Collection(plan, render, build, smoke, push, publish)
 ns.add_task(compat_, name="compat")

@@ -241,3 +241,31 @@ def build_targets(engine: Engine, matrix: Matrix, targets: list[Target], options
             context = _context(entry.target, options, cache, Path(scratch))
             outcomes.append(build_one(engine, matrix, entry, context, options, progress))
     return outcomes
+
+
+DOCKER, OCI, AUTO = "docker", "oci", "auto"
+BUILDERS = (AUTO, DOCKER, OCI)
+
+
+def choose_builders(matrix: Matrix, targets: list[Target], engine: Engine | None, builder: str,
+                    offered: tuple[str, ...] = compat.ISOLATIONS) -> tuple[list[Target], list[Target]]:
+    """Split targets into (docker, oci). ``auto``: docker where the engine is Windows and its host can
+    build the base natively (Linux targets: a Linux engine), the daemonless oci builder for the rest."""
+    if builder not in BUILDERS:
+        raise InputError(f"--builder {builder}: expected one of: {', '.join(BUILDERS)}")
+    if builder == OCI:
+        return [], list(targets)
+    if builder == DOCKER:
+        return list(targets), []
+    docker_targets, oci_targets = [], []
+    for target in targets:
+        if target.is_windows:
+            native = (engine is not None and engine.facts.is_windows and engine.facts.build is not None
+                      and plan_target(matrix, target, engine.facts.build, offered).build != compat.BUILD_NONE)
+            (docker_targets if native else oci_targets).append(target)
+        elif engine is not None and not engine.facts.is_windows:
+            docker_targets.append(target)
+        else:
+            raise InputError(f"{target.id}: a Linux target needs a Linux Docker engine; none is reachable "
+                             "(pass --engine URL)")
+    return docker_targets, oci_targets

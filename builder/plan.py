@@ -45,6 +45,11 @@ class PlannedTarget:
     reason: str | None
 
     @property
+    def builder(self) -> str:
+        """What ``--builder auto`` uses: docker where an engine can build it natively, else oci (daemonless)."""
+        return "oci" if self.build == compat.BUILD_NONE else "docker"
+
+    @property
     def os_version(self) -> str | None:
         return self.target.release.build.base if self.target.is_windows else None
 
@@ -58,6 +63,7 @@ class PlannedTarget:
             "os_version": self.os_version,
             "base_image": self.base_image,
             "build": self.build,
+            "builder": self.builder,
             "isolation": self.isolation,
             "runner": self.runner,
             "host_build": self.host_build.base if self.host_build else None,

@@ -28,13 +28,13 @@ def dumps(value: Any) -> str:
 
 def plan_table(plan: Iterable[PlannedTarget]) -> Table:
     table = Table(title="argoexec build plan", show_lines=False)
-    for column in ("id", "os.version", "base image", "build", "on", "smoke-tested on"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("id", "os.version", "build"))
+    for column in ("id", "os.version", "base image", "build", "builder", "on", "smoke-tested on"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("id", "os.version", "build", "builder"))
     for entry in plan:
         smoke = ", ".join(s.runner + (f" ({s.isolation})" if s.isolation else "") for s in entry.smoke) or "-"
         where = entry.runner if entry.runner != "local" else f"host {entry.host_build.base}"
         table.add_row(entry.target.id, entry.os_version or entry.target.platform, entry.base_image,
-                      entry.build + (" *" if entry.reason else ""), where or "-", smoke)
+                      entry.build + (" *" if entry.reason else ""), entry.builder, where or "-", smoke)
     return table
 
 

@@ -172,7 +172,7 @@ def test_a_windows_target_on_a_linux_engine_is_refused(docker_engine, tmp_path):
 
 def test_an_unreachable_engine_exits_4(tmp_path):
     for task in ("build", "smoke", "push"):
-        extra = ("--to", "127.0.0.1:1/x") if task == "push" else ()
+        extra = {"push": ("--to", "127.0.0.1:1/x"), "build": ("--builder", "docker")}.get(task, ())
         result = invoke(task, "--base", "1809", "--engine", f"unix://{tmp_path}/missing.sock", *extra)
         assert result.returncode == 4, (task, result.stderr)
         assert result.stderr.strip().splitlines() == [

@@ -42,6 +42,8 @@ def test_plan_routes_each_base_to_a_runner_that_can_build_it():
     assert plan["1809"]["smoke"] == [{"runner": "ws2019", "isolation": "process", "host_build": "10.0.17763"}]
     for base in ("1903", "1909", "2004", "20H2"):
         assert plan[base]["build"] == "none" and plan[base]["runner"] is None and plan[base]["smoke"] == []
+        assert plan[base]["builder"] == "oci"  # what --builder auto falls back to
+    assert plan["1809"]["builder"] == "docker"
         assert "refuses to pull" in plan[base]["reason"] and "Hyper-V" in plan[base]["reason"]
 
 

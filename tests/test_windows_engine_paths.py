@@ -69,7 +69,7 @@ def test_1809_on_a_2019_engine_builds_with_process_isolation(tmp_path, prebuilt)
 def test_1809_on_a_2022_engine_needs_hyperv(tmp_path, prebuilt):
     with WindowsEngineReplay(WINDOWS_2022, BASES) as engine:
         refused = _build(engine, tmp_path, "--base", "1809", "--argoexec-exe", str(prebuilt),
-                         "--host-isolation", "process")
+                         "--host-isolation", "process", "--builder", "docker")
         assert refused.returncode == 2
         assert "Hyper-V isolation is not offered" in refused.stderr and not engine.recorded.builds
 

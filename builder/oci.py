@@ -1,0 +1,328 @@
+"""Daemonless assembly of Windows images: base manifest and config, plus Windows-format layers.
+
+A Windows layer's tar holds ``Hives/`` and the filesystem under ``Files/`` (``Files/app/x.exe``
+lands at ``C:\\app\\x.exe``); every entry carries the PAX record ``MSWINDOWS.rawsd``, a security
+descriptor whose owner and group are BUILTIN\\Users, so that the container's non-admin user can
+read the files (reference/windows-containers.md, "Building Windows images without a Windows
+engine"). Layers are deterministic (sorted entries, fixed times, owner 0, gzip without a
+timestamp), so the app layer is the same blob for every base: built once, uploaded once.
+
+The image config copies ``os``, ``architecture`` and ``os.version`` from the base; ``PATH`` is
+set with ``Env`` (nothing can RUN here), ``Entrypoint`` is ``["argoexec"]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import gzip
+import hashlib
+import io
+import json
+import os
+import struct
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .errors import InputError
+from .registry import (
+    DOCKER_CONFIG,
+    DOCKER_FOREIGN_LAYER,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    INDEX_TYPES,
+    OCI_CONFIG,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    Reference,
+    RegistryClient,
+    RegistryError,
+    sha256_digest,
+)
+from .render import WINDOWS_PATH
+
+
+def _users_security_descriptor() -> str:
+    """Self-relative SECURITY_DESCRIPTOR, owner and group S-1-5-32-545 (BUILTIN\\Users), no ACLs."""
+    users_sid = struct.pack("<BB", 1, 2) + bytes([0, 0, 0, 0, 0, 5]) + struct.pack("<II", 32, 545)
+    header = struct.pack("<BBHIIII", 1, 0, 0x8000, 20, 20 + len(users_sid), 0, 0)  # SE_SELF_RELATIVE
+    return base64.b64encode(header + users_sid + users_sid).decode()
+
+
+WINDOWS_RAWSD = _users_security_descriptor()
+LAYER_EPOCH = 0  # fixed entry times: the same inputs give the same layer digest
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A blob to publish: where its bytes are (a local file, bytes, or a repository that has it)."""
+
+    digest: str
+    size: int
+    media_type: str
+    path: Path | None = None
+    data: bytes | None = None
+    source: Reference | None = None  # a repository holding it, for mount or copy
+    urls: tuple[str, ...] = ()  # foreign layers: not ours to push
+
+    def open(self):
+        if self.path is not None:
+            return open(self.path, "rb")
+        if self.data is not None:
+            return self.data
+        raise RegistryError(f"blob {self.digest} has no local bytes")
+
+    def descriptor(self) -> dict:
+        entry = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        if self.urls:
+            entry["urls"] = list(self.urls)
+        return entry
+
+
+@dataclass(frozen=True)
+class Layer:
+    blob: Blob
+    diff_id: str
+
+
+class _HashingWriter(io.RawIOBase):
+    def __init__(self, target):
+        self.target = target
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        if self.target is not None:
+            self.target.write(data)
+        return len(data)
+
+
+def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: str = OCI_LAYER_GZIP) -> Layer:
+    """A gzipped Windows layer holding ``files`` (``{"app/argoexec.exe": path}`` -> ``C:\\app\\argoexec.exe``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=directory, suffix=".tar.gz")
+    with os.fdopen(fd, "wb") as out:
+        compressed = _HashingWriter(out)
+        with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=6) as gz:
+            uncompressed = _HashingWriter(gz)
+            with tarfile.open(fileobj=uncompressed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                folders = {"Hives", "Files"}
+                for name in files:
+                    parts = PurePosixPath("Files", name).parts
+                    folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+                for folder in sorted(folders):
+                    tar.addfile(_entry(folder, tarfile.DIRTYPE, 0))
+                for name in sorted(files):
+                    content = files[name]
+                    if isinstance(content, bytes):
+                        tar.addfile(_entry(f"Files/{name}", tarfile.REGTYPE, len(content)), io.BytesIO(content))
+                    else:
+                        with open(content, "rb") as handle:
+                            tar.addfile(_entry(f"Files/{name}", tarfile.REGTYPE, os.fstat(handle.fileno()).st_size),
+                                        handle)
+    digest = "sha256:" + compressed.hash.hexdigest()
+    final = directory / f"{digest[7:]}.tar.gz"
+    os.replace(temporary, final)
+    blob = Blob(digest, compressed.size, media_type, path=final)
+    return Layer(blob, "sha256:" + uncompressed.hash.hexdigest())
+
+
+def _entry(name: str, kind: bytes, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = size
+    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+    info.mtime = LAYER_EPOCH
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.pax_headers = {"MSWINDOWS.rawsd": WINDOWS_RAWSD}
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading images from a registry
+
+
+@dataclass
+class Image:
+    """A resolved single-platform image: its manifest and config."""
+
+    reference: Reference
+    manifest: dict
+    manifest_media_type: str
+    manifest_digest: str
+    config: dict
+    config_bytes: bytes
+
+    @property
+    def os_version(self) -> str | None:
+        return self.config.get("os.version")
+
+    @property
+    def layers(self) -> list[dict]:
+        return self.manifest.get("layers", [])
+
+
+def resolve(client: RegistryClient, reference: Reference, os_name: str = "windows", architecture: str = "amd64",
+            build: int | None = None) -> Image:
+    """The image for one platform; from an index, the entry whose ``os.version`` has ``build`` (if given)."""
+    body, media_type, digest = client.get_manifest(reference)
+    manifest = json.loads(body)
+    if media_type in INDEX_TYPES:
+        candidates = [m for m in manifest.get("manifests", [])
+                      if m.get("platform", {}).get("os") == os_name
+                      and m.get("platform", {}).get("architecture") == architecture]
+        if build is not None:
+            matching = [m for m in candidates if _build_of(m.get("platform", {}).get("os.version")) == build]
+            candidates = matching or [m for m in candidates if "os.version" not in m.get("platform", {})]
+        if not candidates:
+            raise RegistryError(f"{reference}: no {os_name}/{architecture}"
+                                f"{f' 10.0.{build}' if build else ''} entry in its index")
+        chosen = Reference(reference.registry, reference.repository, reference.tag, candidates[0]["digest"])
+        body, media_type, digest = client.get_manifest(chosen)
+        manifest = json.loads(body)
+    if media_type not in (OCI_MANIFEST, DOCKER_MANIFEST):
+        raise RegistryError(f"{reference}: unsupported manifest type {media_type}")
+    config_digest = manifest["config"]["digest"]
+    config_bytes = client.get_blob(reference.registry, reference.repository, config_digest)
+    return Image(reference, manifest, media_type, digest, json.loads(config_bytes), config_bytes)
+
+
+def _build_of(os_version: str | None) -> int | None:
+    try:
+        return int(os_version.split(".")[2]) if os_version else None
+    except (IndexError, ValueError):
+        return None
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file object over an iterator of byte chunks, for tarfile's stream mode."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self.chunks = chunks
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            try:
+                self.pending = next(self.chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size
+
+
+def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str]) -> dict[str, bytes]:
+    """Find files in an image's layers, newest layer first, streaming (no layer is stored whole).
+
+    ``wanted`` maps a Windows layer path (``Files/Windows/System32/netapi32.dll``, compared without
+    case) to a key of the result.
+    """
+    lowered = {path.lower(): key for path, key in wanted.items()}
+    found: dict[str, bytes] = {}
+    for layer in reversed(image.layers):
+        if layer.get("urls") and layer.get("mediaType") == DOCKER_FOREIGN_LAYER:
+            continue  # foreign base layers are fetched from their urls; the files we need are not only there
+        chunks = client.stream_blob(image.reference.registry, image.reference.repository, layer["digest"])
+        stream = io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 20)
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            for member in tar:
+                name = member.name.lstrip("./").lower()
+                key = lowered.get(name)
+                if key and key not in found and member.isfile():
+                    found[key] = tar.extractfile(member).read()
+                    if len(found) == len(lowered):
+                        break
+        chunks.close()
+        if len(found) == len(lowered):
+            break
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The assembled image
+
+
+@dataclass
+class Assembled:
+    target_id: str
+    manifest: bytes
+    media_type: str
+    digest: str
+    config: Blob
+    layers: list[Blob] = field(default_factory=list)
+
+    @property
+    def blobs(self) -> list[Blob]:
+        return [*self.layers, self.config]
+
+
+def created_time(base: Image) -> str:
+    """The image's creation time: SOURCE_DATE_EPOCH when set, else the base's own (so re-runs match)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return base.config.get("created") or "1970-01-01T00:00:00Z"
+
+
+def assemble(target_id: str, base: Image, extra: list[tuple[Layer, str]], labels: dict[str, str],
+             created: str) -> Assembled:
+    """The base's layers plus ``extra`` layers (each with its history note), and the new config."""
+    docker_types = base.manifest_media_type == DOCKER_MANIFEST
+    config = copy.deepcopy(base.config)
+    container = config.setdefault("config", {}) or {}
+    config["config"] = container
+    env = [e for e in (container.get("Env") or []) if not e.upper().startswith("PATH=")]
+    container["Env"] = [*env, f"PATH={WINDOWS_PATH}"]
+    container["Entrypoint"] = ["argoexec"]
+    container["Cmd"] = None
+    container["User"] = "ContainerAdministrator"
+    container["Labels"] = {**(container.get("Labels") or {}), **labels}
+    config["created"] = created
+    rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+    history = config.setdefault("history", [])
+    layers = [_base_blob(base, layer) for layer in base.layers]
+    for layer, note in extra:
+        rootfs["diff_ids"].append(layer.diff_id)
+        history.append({"created": created, "created_by": note})
+        media_type = DOCKER_LAYER_GZIP if docker_types else OCI_LAYER_GZIP
+        layers.append(Blob(layer.blob.digest, layer.blob.size, media_type, path=layer.blob.path))
+    config_bytes = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+    config_blob = Blob(sha256_digest(config_bytes), len(config_bytes), DOCKER_CONFIG if docker_types else OCI_CONFIG,
+                       data=config_bytes)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST if docker_types else OCI_MANIFEST,
+        "config": config_blob.descriptor(),
+        "layers": [blob.descriptor() for blob in layers],
+    }
+    manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
+    return Assembled(target_id, manifest_bytes, manifest["mediaType"], sha256_digest(manifest_bytes), config_blob,
+                     layers)
+
+
+def _base_blob(base: Image, layer: dict) -> Blob:
+    return Blob(layer["digest"], layer["size"], layer["mediaType"], source=base.reference,
+                urls=tuple(layer.get("urls") or ()))
+
+
+def check_same_build(target_id: str, what: str, image: Image, build: int) -> None:
+    """A Windows file or base of another build is never used (its DLLs would not match the kernel)."""
+    found = _build_of(image.os_version)
+    if found != build:
+        raise InputError(f"{target_id}: {what} {image.reference} has os.version {image.os_version or 'unset'}, "
+                         f"not 10.0.{build}; point the matrix or --mirror at images of the same build")

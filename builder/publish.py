@@ -1,0 +1,135 @@
+"""One tag for every Windows build: ``<argo>`` whose index has a ``windows/amd64`` entry per base.
+
+Each Windows entry carries ``platform.os.version`` copied from its image's config, newest build
+first, so that containerd picks the highest compatible build and the Docker engine on Windows an
+exact match (reference/windows-containers.md, "How a node picks an entry"). The ``linux/amd64``
+and ``linux/arm64`` entries of upstream's ``argoexec:<argo>`` are copied into the repository by
+digest. Every child is checked to be in the repository before the index is written; the index
+bytes are deterministic, so a re-run that finds the same children changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .errors import NothingSelected
+from .matrix import Matrix
+from .oci import _build_of
+from .progress import Progress
+from .registry import (
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_INDEX,
+    Reference,
+    RegistryClient,
+    RegistryError,
+    sha256_digest,
+)
+
+LINUX_PLATFORMS = (("linux", "amd64"), ("linux", "arm64"))
+
+
+@dataclass(frozen=True)
+class Entry:
+    media_type: str
+    digest: str
+    size: int
+    platform: dict
+
+    def to_json(self) -> dict:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size, "platform": self.platform}
+
+
+@dataclass(frozen=True)
+class Published:
+    reference: str
+    digest: str
+    changed: bool
+    entries: tuple[Entry, ...]
+
+
+def windows_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str) -> list[Entry]:
+    """One entry per Windows base whose per-base tag is in the repository, newest build first."""
+    tags = set(client.tags(repo.registry, repo.repository))
+    entries = []
+    for release in matrix.releases:
+        tag = f"{argo}-windows-{release.name}"
+        if tag not in tags:
+            continue
+        body, media_type, digest = client.get_manifest(repo.with_tag(tag))
+        if media_type not in MANIFEST_TYPES:
+            raise RegistryError(f"{repo}:{tag} is a {media_type}, not an image manifest")
+        manifest = json.loads(body)
+        config = json.loads(client.get_blob(repo.registry, repo.repository, manifest["config"]["digest"]))
+        platform = {"architecture": config.get("architecture", "amd64"), "os": config.get("os", "windows")}
+        if config.get("os.version"):
+            platform["os.version"] = config["os.version"]
+        entries.append(Entry(media_type, digest, len(body), platform))
+    return sorted(entries, key=lambda e: (_build_of(e.platform.get("os.version")) or 0,
+                                          e.platform.get("os.version", "")), reverse=True)
+
+
+def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str,
+                  progress: Progress) -> list[Entry]:
+    """upstream ``argoexec:<argo>``'s linux entries, copied (manifest and blobs) into ``repo`` by digest."""
+    upstream = Reference.parse(matrix.mirrored(f"{matrix.registries.argoexec}:{argo}"))
+    body, media_type, _ = client.get_manifest(upstream)
+    if media_type not in INDEX_TYPES:
+        raise RegistryError(f"{upstream} is not an index; cannot take its linux entries")
+    entries = []
+    for wanted_os, wanted_arch in LINUX_PLATFORMS:
+        entry = next((m for m in json.loads(body).get("manifests", [])
+                      if m.get("platform", {}).get("os") == wanted_os
+                      and m.get("platform", {}).get("architecture") == wanted_arch), None)
+        if entry is None:
+            progress.line(f"{upstream} has no {wanted_os}/{wanted_arch} entry")
+            continue
+        child = Reference(upstream.registry, upstream.repository, None, entry["digest"])
+        child_body, child_type, child_digest = client.get_manifest(child)
+        manifest = json.loads(child_body)
+        for blob in [manifest["config"], *manifest.get("layers", [])]:
+            _copy(client, upstream, repo, blob, progress)
+        client.put_manifest(Reference(repo.registry, repo.repository, None, child_digest), child_body, child_type)
+        entries.append(Entry(child_type, child_digest, len(child_body), dict(entry["platform"])))
+    return entries
+
+
+def _copy(client: RegistryClient, source: Reference, destination: Reference, blob: dict, progress: Progress) -> None:
+    from .assemble import _copy_blob
+    from .oci import Blob
+
+    _copy_blob(client, Blob(blob["digest"], blob["size"], blob["mediaType"], source=source), destination, progress)
+
+
+def index_bytes(entries: list[Entry]) -> bytes:
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [e.to_json() for e in entries]}
+    return json.dumps(index, separators=(",", ":")).encode()
+
+
+def publish_index(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str, progress: Progress,
+                  with_linux: bool = True) -> Published:
+    progress.begin(f"publish {repo}:{argo}")
+    windows = windows_entries(client, matrix, repo, argo)
+    if not windows:
+        progress.end(f"{repo}:{argo}", "fail", "no per-base tags")
+        raise NothingSelected(f"{repo} has no {argo}-windows-<base> tags to publish; push them first "
+                              f"(`invoke build --builder oci --to {repo}`)")
+    for entry in windows:
+        progress.line(f"windows/amd64 {entry.platform.get('os.version')} {entry.digest}")
+    linux = linux_entries(client, matrix, repo, argo, progress) if with_linux else []
+    entries = windows + linux
+    # Nothing half-published: every child must be in the repository before the index points at it.
+    for entry in entries:
+        if client.head_manifest(Reference(repo.registry, repo.repository, None, entry.digest)) is None:
+            raise RegistryError(f"{repo}@{entry.digest} is missing; not writing an index that points at it")
+    body = index_bytes(entries)
+    target = repo.with_tag(argo)
+    current = client.head_manifest(target)
+    digest = sha256_digest(body)
+    changed = current != digest
+    if changed:
+        client.put_manifest(target, body, OCI_INDEX)
+    progress.end(f"{repo}:{argo}", "pass", f"{digest} ({'written' if changed else 'unchanged'})")
+    return Published(str(target), digest, changed, tuple(entries))
+

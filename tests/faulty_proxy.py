@@ -1,0 +1,134 @@
+"""A proxy on 127.0.0.1 in front of the suite's real registry that injects failures on demand.
+
+Faults apply to requests whose method and path match: answer 503 (``status``), read part of
+the request body and drop the connection without an answer (``drop``), or corrupt the answer
+(``corrupt``), for the first ``times``
+matching requests (``times=None``: always). Everything else is forwarded unchanged, with the
+client's Host header, so the registry's upload Locations point back through the proxy.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+
+@dataclass
+class Fault:
+    method: str
+    path: str  # a regular expression
+    kind: str  # "status", "drop" or "corrupt" (forward, then flip a byte of the answer)
+    times: int | None = 1
+    status: int = 503
+    hits: int = 0
+
+    def applies(self, method: str, path: str) -> bool:
+        if method != self.method or not re.search(self.path, path):
+            return False
+        if self.times is not None and self.hits >= self.times:
+            return False
+        self.hits += 1
+        return True
+
+
+@dataclass
+class ProxyState:
+    upstream: str
+    faults: list[Fault] = field(default_factory=list)
+    log: list[tuple[str, str, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _read_body(self, limit: int | None = None) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().strip(), 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(min(length, limit) if limit is not None else length)
+
+    def _handle(self) -> None:
+        state = self.server.state
+        with state.lock:
+            fault = next((f for f in state.faults if f.applies(self.command, self.path)), None)
+        if fault is not None and fault.kind == "drop":
+            self._read_body(limit=1024)
+            state.log.append((self.command, self.path, -1))
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        body = self._read_body()
+        if fault is not None and fault.kind == "status":
+            state.log.append((self.command, self.path, fault.status))
+            message = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
+            self.send_response(fault.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(message)))
+            self.end_headers()
+            self.wfile.write(message)
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("content-length", "transfer-encoding")}
+        response = requests.request(self.command, state.upstream + self.path, headers=headers, data=body or None,
+                                    allow_redirects=False, stream=True, timeout=60)
+        content = response.raw.read()
+        if fault is not None and fault.kind == "corrupt" and content:
+            content = bytes([content[0] ^ 0xFF]) + content[1:]
+        state.log.append((self.command, self.path, response.status_code))
+        self.send_response(response.status_code)
+        for key, value in response.headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(content)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: ProxyState):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+
+class FaultyProxy:
+    def __init__(self, upstream_url: str):
+        self.state = ProxyState(upstream_url)
+        self.server = _Server(self.state)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def host(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"{host}:{port}"
+
+    def inject(self, fault: Fault) -> Fault:
+        self.state.faults.append(fault)
+        return fault
+
+    def __enter__(self) -> FaultyProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

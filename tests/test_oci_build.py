@@ -1,0 +1,258 @@
+"""The daemonless builder, the index tag and the registry client, against the suite's real registry.
+
+Synthetic Windows bases (tests/windows_images.py) stand in for mcr.microsoft.com and quay.io, read
+through --mirror exactly as an air-gapped site would.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import re
+import subprocess
+import tarfile
+
+import pytest
+import requests
+
+from builder.oci import WINDOWS_RAWSD
+from tests import infra, windows_images
+from tests.cli import invoke
+from tests.faulty_proxy import Fault, FaultyProxy
+from tests.windows_images import BASES
+
+
+@pytest.fixture(scope="module")
+def mirrors(registry, tmp_path_factory):
+    work = tmp_path_factory.mktemp("windows-images")
+    windows_images.push_windows_bases(registry.host, work)
+    windows_images.push_upstream_argoexec(registry.host, work)
+    return ("--mirror", f"mcr.microsoft.com={registry.host}/mcr", "--mirror", f"quay.io={registry.host}/quay")
+
+
+@pytest.fixture()
+def binaries(tmp_path):
+    exe = tmp_path / "bin" / "argoexec.exe"
+    exe.parent.mkdir()
+    exe.write_bytes(b"MZ" + bytes(range(256)) * 64)
+    (tmp_path / "bin" / "7za.exe").write_bytes(b"MZ 7za")
+    return exe
+
+
+@pytest.fixture()
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARGOEXEC_BUILDER_CACHE", str(tmp_path / "cache"))
+    import os
+    return {**os.environ}
+
+
+def _skopeo(*args: str) -> str:
+    skopeo = infra.require_binary("skopeo")
+    return subprocess.run([skopeo, *args], check=True, capture_output=True, text=True).stdout
+
+
+def _blob_uploads(registry, repository: str, since: int) -> list[str]:
+    """Digests of the blob uploads the registry completed for a repository (from its access log)."""
+    log = registry.requests_log()[since:]
+    pattern = re.compile(rf'"PUT /v2/{re.escape(repository)}/blobs/uploads/[^" ]*'
+                         r'digest=(sha256%3A|sha256:)([a-f0-9]{64})')
+    return ["sha256:" + m.group(2) for m in pattern.finditer(log)]
+
+
+def _manifest_puts(registry, repository: str, since: int) -> int:
+    return len(re.findall(rf'"PUT /v2/{re.escape(repository)}/manifests/', registry.requests_log()[since:]))
+
+
+def _layer_tar(registry, repository: str, digest: str) -> tarfile.TarFile:
+    data = requests.get(f"{registry.url}/v2/{repository}/blobs/{digest}", timeout=30).content
+    return tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)))
+
+
+def test_assemble_all_seven_bases_push_and_publish(registry, mirrors, binaries, isolated_cache, tmp_path):
+    repo = f"{registry.host}/out/argoexec"
+    since = len(registry.requests_log())
+    result = invoke("build", "--builder", "oci", "--base", "all", "--to", repo, "--argoexec-exe", str(binaries),
+                    "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(f"assembled {repo}:v4.1.2-windows-") == 7
+
+    app_digests = set()
+    for release, nano_tag, _core_tag, os_version in BASES:
+        ref = f"docker://{repo}:v4.1.2-windows-{release}"
+        manifest = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", ref))
+        config = json.loads(_skopeo("inspect", "--config", "--tls-verify=false", ref))
+        assert config["os"] == "windows" and config["architecture"] == "amd64"
+        assert config["os.version"] == os_version
+        assert config["config"]["Entrypoint"] == ["argoexec"]
+        assert "PATH=C:\\app;C:\\Windows\\System32;C:\\Windows" in config["config"]["Env"]
+        assert config["config"]["Labels"]["org.opencontainers.image.version"] == "v4.1.2"
+        assert config["config"]["Labels"]["org.opencontainers.image.base.name"].endswith(f"nanoserver:{nano_tag}")
+        assert len(manifest["layers"]) == 3 and len(config["rootfs"]["diff_ids"]) == 3
+        netapi, app = manifest["layers"][1]["digest"], manifest["layers"][2]["digest"]
+        app_digests.add(app)
+        with _layer_tar(registry, "out/argoexec", netapi) as tar:
+            members = {m.name: m for m in tar.getmembers()}
+            dll = tar.extractfile(members["Files/Windows/System32/netapi32.dll"]).read()
+        # The DLL of the same build, from servercore's top layer (its update), never another build's.
+        assert dll == windows_images.netapi32_bytes(os_version, update=True)
+    assert len(app_digests) == 1  # one app layer for every base
+
+    with _layer_tar(registry, "out/argoexec", app_digests.pop()) as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == ["Files", "Files/app", "Hives", "Files/app/7za.exe",
+                                             "Files/app/argoexec.exe"]
+        assert all(m.pax_headers.get("MSWINDOWS.rawsd") == WINDOWS_RAWSD for m in members)
+        assert tar.extractfile("Files/app/argoexec.exe").read() == binaries.read_bytes()
+
+    uploads = _blob_uploads(registry, "out/argoexec", since)
+    assert len(uploads) == len(set(uploads)), "a blob was uploaded twice"
+    assert len(uploads) == 1 + 7 + 7  # the app layer once; a netapi32 layer and a config per base
+    assert result.stdout.count("mounted from mcr/windows/nanoserver") == 7
+
+    # A second run uploads nothing and rewrites no manifest.
+    since = len(registry.requests_log())
+    again = invoke("build", "--builder", "oci", "--base", "all", "--to", repo, "--argoexec-exe", str(binaries),
+                   "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert _blob_uploads(registry, "out/argoexec", since) == []
+    assert _manifest_puts(registry, "out/argoexec", since) == 0
+
+    # One tag for every Windows build, plus upstream's linux entries.
+    published = invoke("publish", "--to", repo, "--argo", "v4.1.2", *mirrors, env=isolated_cache)
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert "(9 entries, written)" in published.stdout
+    index = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{repo}:v4.1.2"))
+    windows = [m["platform"] for m in index["manifests"] if m["platform"]["os"] == "windows"]
+    assert [p["os.version"] for p in windows] == sorted((b[3] for b in BASES),
+                                                        key=lambda v: int(v.split(".")[2]), reverse=True)
+    linux = [(m["platform"]["os"], m["platform"]["architecture"]) for m in index["manifests"][7:]]
+    assert linux == [("linux", "amd64"), ("linux", "arm64")]
+    for entry in index["manifests"]:  # every child is in the repository
+        assert requests.head(f"{registry.url}/v2/out/argoexec/manifests/{entry['digest']}", timeout=10,
+                             headers={"Accept": entry["mediaType"]}).status_code == 200
+    since = len(registry.requests_log())
+    republished = invoke("publish", "--to", repo, "--argo", "v4.1.2", *mirrors, env=isolated_cache)
+    assert "(9 entries, unchanged)" in republished.stdout
+    assert _manifest_puts(registry, "out/argoexec", since) == 2  # the linux children, idempotent by digest
+
+
+def test_oci_layout_output_without_a_registry_push(registry, mirrors, binaries, isolated_cache, tmp_path):
+    out = tmp_path / "layout"
+    result = invoke("build", "--builder", "oci", "--base", "1809,ltsc2025", "--out", str(out),
+                    "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"), *mirrors,
+                    env=isolated_cache)
+    assert result.returncode == 0, result.stdout + result.stderr
+    index = json.loads((out / "index.json").read_text())
+    assert [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]] == [
+        "v4.1.2-windows-1809", "v4.1.2-windows-ltsc2025"]
+    assert [m["platform"]["os.version"] for m in index["manifests"]] == ["10.0.17763.6893", "10.0.26100.2894"]
+    config = json.loads(_skopeo("inspect", "--config", f"oci:{out}:v4.1.2-windows-ltsc2025"))
+    assert config["os.version"] == "10.0.26100.2894" and config["config"]["Entrypoint"] == ["argoexec"]
+    # skopeo reads the layout and can push it anywhere.
+    _skopeo("copy", "--quiet", "--dest-tls-verify=false", f"oci:{out}:v4.1.2-windows-1809",
+            f"docker://{registry.host}/fromlayout/argoexec:1809")
+    copied = json.loads(_skopeo("inspect", "--config", "--tls-verify=false",
+                                f"docker://{registry.host}/fromlayout/argoexec:1809"))
+    assert copied["os.version"] == "10.0.17763.6893"
+
+
+def test_build_without_a_windows_engine_goes_through_oci(registry, mirrors, binaries, isolated_cache, tmp_path):
+    out = tmp_path / "layout"
+    result = invoke("build", "--base", "1909", "--engine", f"unix://{tmp_path}/no-engine.sock", "--out", str(out),
+                    "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"), *mirrors,
+                    env=isolated_cache)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "assembling with the oci builder" in result.stdout
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
+    assert record["status"] == "pass" and record["check"] == "build" and record["target"] == "v4.1.2-windows-1909"
+
+
+def test_binaries_come_from_upstreams_windows_image(registry, mirrors, isolated_cache, tmp_path):
+    repo = f"{registry.host}/fromupstream/argoexec"
+    result = invoke("build", "--builder", "oci", "--base", "ltsc2022", "--to", repo,
+                    "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache)
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{repo}:v4.1.2-windows-ltsc2022"))
+    with _layer_tar(registry, "fromupstream/argoexec", manifest["layers"][-1]["digest"]) as tar:
+        assert tar.extractfile("Files/app/argoexec.exe").read() == windows_images.UPSTREAM_ARGOEXEC
+        assert tar.extractfile("Files/app/7za.exe").read() == windows_images.UPSTREAM_7ZA
+
+
+def test_a_servercore_of_another_build_is_never_used(registry, binaries, isolated_cache, tmp_path):
+    # A mirror whose servercore:1909 is really a 1903 image.
+    work = tmp_path / "images"
+    windows_images.write_layout(work / "core", [{"Files/Windows/System32/netapi32.dll": b"MZ 1903"}], "windows",
+                                "amd64", "10.0.18362.1256")
+    windows_images.skopeo_copy(work / "core", f"{registry.host}/wrong/windows/servercore:1909")
+    windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", "10.0.18363.1556")
+    windows_images.skopeo_copy(work / "nano", f"{registry.host}/wrong/windows/nanoserver:1909")
+    result = invoke("build", "--builder", "oci", "--base", "1909", "--out", str(tmp_path / "layout"),
+                    "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                    "--mirror", f"mcr.microsoft.com={registry.host}/wrong", env=isolated_cache)
+    assert result.returncode == 1
+    assert "servercore" in result.stdout and "has os.version 10.0.18362.1256, not 10.0.18363" in result.stdout
+    assert not (tmp_path / "layout" / "index.json").exists()
+
+
+def test_a_registry_that_fails_for_a_while_is_retried_to_success(registry, mirrors, binaries, isolated_cache,
+                                                                   tmp_path):
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("PUT", r"/v2/flaky/argoexec/blobs/uploads/", "status", times=2, status=503))
+        proxy.inject(Fault("PUT", r"/v2/flaky/argoexec/blobs/uploads/", "drop", times=1))
+        proxy.inject(Fault("HEAD", r"/v2/flaky/argoexec/blobs/", "status", times=1, status=502))
+        proxy.inject(Fault("PUT", r"/v2/flaky/argoexec/manifests/", "status", times=1, status=429))
+        repo = f"{proxy.host}/flaky/argoexec"
+        result = invoke("build", "--builder", "oci", "--base", "ltsc2022", "--to", repo, "--argoexec-exe",
+                        str(binaries), "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache)
+        assert result.returncode == 0, result.stdout + result.stderr
+        statuses = [status for method, path, status in proxy.state.log if "/flaky/" in path]
+        assert statuses.count(503) == 2 and statuses.count(-1) == 1 and 429 in statuses and 502 in statuses
+    config = json.loads(_skopeo("inspect", "--config", "--tls-verify=false",
+                                f"docker://{registry.host}/flaky/argoexec:v4.1.2-windows-ltsc2022"))
+    assert config["os.version"] == "10.0.20348.2966"
+
+
+def test_a_registry_that_keeps_failing_exits_4_and_publishes_no_manifest(registry, mirrors, binaries,
+                                                                         isolated_cache, tmp_path):
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("PUT", r"/v2/down/argoexec/blobs/uploads/", "status", times=None, status=503))
+        repo = f"{proxy.host}/down/argoexec"
+        result = invoke("build", "--builder", "oci", "--base", "ltsc2022,ltsc2025", "--to", repo, "--argoexec-exe",
+                        str(binaries), "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache)
+        manifest_puts = [p for m, p, _ in proxy.state.log if m == "PUT" and "/manifests/" in p]
+    assert result.returncode == 4, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: registry {proxy.host}: ") and "503" in line
+    assert manifest_puts == []
+    tags = requests.get(f"{registry.url}/v2/down/argoexec/tags/list", timeout=10).json().get("tags") or []
+    assert tags == []
+
+
+def test_publish_without_per_base_tags_exits_3(registry, mirrors, isolated_cache):
+    result = invoke("publish", "--to", f"{registry.host}/empty/argoexec", *mirrors, env=isolated_cache)
+    assert result.returncode == 3
+    assert "has no v4.1.2-windows-<base> tags to publish" in result.stderr
+
+
+def test_unknown_mirror_syntax_is_bad_input(tmp_path):
+    result = invoke("build", "--builder", "oci", "--base", "1809", "--mirror", "mcr.microsoft.com")
+    assert result.returncode == 2 and "--mirror mcr.microsoft.com: expected FROM=TO" in result.stderr
+
+
+def test_digests_are_verified_on_the_way_in(registry, mirrors):
+    from builder.registry import DigestMismatch, Reference, RegistryClient
+
+    ref = Reference.parse(f"{registry.host}/mcr/windows/nanoserver:ltsc2022")
+    body, _, _ = RegistryClient().get_manifest(ref)
+    layer = json.loads(body)["layers"][0]["digest"]
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/blobs/{layer}", "corrupt", times=None))
+        proxy.inject(Fault("GET", r"/manifests/sha256:", "corrupt", times=None))
+        client = RegistryClient()
+        with pytest.raises(DigestMismatch):
+            client.get_blob(proxy.host, ref.repository, layer)
+        manifest_digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        with pytest.raises(DigestMismatch):
+            client.get_manifest(Reference(proxy.host, ref.repository, None, manifest_digest))

@@ -1,0 +1,151 @@
+"""Synthetic Windows images in a real registry: nanoserver and servercore shapes, upstream's argoexec.
+
+No Microsoft image can be pulled here. These are built as OCI image layouts on disk, written by
+hand (independently of builder/), and copied into the suite's registry with skopeo, so that the
+code under test reads them exactly as it would read mcr.microsoft.com and quay.io through a mirror.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+from tests import infra
+
+# (release, nanoserver tag, servercore tag, full os.version of the images)
+BASES = [
+    ("1809", "1809", "ltsc2019", "10.0.17763.6893"),
+    ("1903", "1903", "1903", "10.0.18362.1256"),
+    ("1909", "1909", "1909", "10.0.18363.1556"),
+    ("2004", "2004", "2004", "10.0.19041.1415"),
+    ("20H2", "20H2", "20H2", "10.0.19042.1889"),
+    ("ltsc2022", "ltsc2022", "ltsc2022", "10.0.20348.2966"),
+    ("ltsc2025", "ltsc2025", "ltsc2025", "10.0.26100.2894"),
+]
+UPSTREAM_ARGOEXEC = b"MZ upstream argoexec.exe v4.1.2"
+UPSTREAM_7ZA = b"MZ upstream 7za.exe"
+
+
+def netapi32_bytes(os_version: str, update: bool = True) -> bytes:
+    return f"MZ netapi32.dll {'update' if update else 'base'} {os_version}".encode()
+
+
+def _layer(files: dict[str, bytes]) -> tuple[bytes, str]:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for folder in ("Files", "Hives"):
+            info = tarfile.TarInfo(folder)
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+        for name, content in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    data = raw.getvalue()
+    return gzip.compress(data, mtime=0), "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _put(blobs: Path, data: bytes) -> dict:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    (blobs / digest[7:]).write_bytes(data)
+    return {"digest": digest, "size": len(data)}
+
+
+def write_layout(folder: Path, layers: list[dict[str, bytes]], os_name: str, arch: str, os_version: str | None,
+                 as_index: bool = False, extra_config: dict | None = None) -> None:
+    """An OCI image layout holding one image (or an index with that one image)."""
+    blobs = folder / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    (folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    descriptors, diff_ids = [], []
+    for files in layers:
+        compressed, diff_id = _layer(files)
+        descriptors.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_put(blobs, compressed)})
+        diff_ids.append(diff_id)
+    config = {"architecture": arch, "os": os_name, "created": "2026-11-11T00:00:00Z",
+              "config": {"Env": ["PATH=C:\\Windows\\system32;C:\\Windows"] if os_name == "windows" else [],
+                         "Cmd": ["c:\\windows\\system32\\cmd.exe"] if os_name == "windows" else ["sh"]},
+              "rootfs": {"type": "layers", "diff_ids": diff_ids},
+              "history": [{"created": "2026-11-11T00:00:00Z", "created_by": "synthetic"} for _ in layers]}
+    if os_version:
+        config["os.version"] = os_version
+    config.update(extra_config or {})
+    config_descriptor = {"mediaType": "application/vnd.oci.image.config.v1+json",
+                         **_put(blobs, json.dumps(config).encode())}
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config_descriptor, "layers": descriptors}
+    manifest_descriptor = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           **_put(blobs, json.dumps(manifest).encode())}
+    platform = {"architecture": arch, "os": os_name, **({"os.version": os_version} if os_version else {})}
+    if as_index:
+        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                 "manifests": [{**manifest_descriptor, "platform": platform}]}
+        top = {"mediaType": "application/vnd.oci.image.index.v1+json", **_put(blobs, json.dumps(index).encode())}
+    else:
+        top = {**manifest_descriptor, "platform": platform}
+    (folder / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {**top, "annotations": {"org.opencontainers.image.ref.name": "image"}}]}))
+
+
+def skopeo_copy(source: Path, destination: str, all_images: bool = False) -> None:
+    skopeo = infra.require_binary("skopeo")
+    command = [skopeo, "copy", "--quiet", "--dest-tls-verify=false", *(["--all"] if all_images else []),
+               f"oci:{source}:image", f"docker://{destination}"]
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def push_windows_bases(registry_host: str, work: Path, prefix: str = "mcr") -> None:
+    """nanoserver and servercore for every base under REGISTRY/<prefix>/windows/..., as mcr lays them out."""
+    for release, nano_tag, core_tag, os_version in BASES:
+        nano = work / f"nano-{release}"
+        write_layout(nano, [{"Files/Windows/System32/cmd.exe": b"MZ cmd " + os_version.encode()}], "windows",
+                     "amd64", os_version, as_index=release == "1809")
+        skopeo_copy(nano, f"{registry_host}/{prefix}/windows/nanoserver:{nano_tag}", all_images=release == "1809")
+        core = work / f"core-{release}"
+        write_layout(core, [
+            {"Files/Windows/System32/netapi32.dll": netapi32_bytes(os_version, update=False),
+             "Files/Windows/System32/kernel32.dll": b"MZ kernel32"},
+            {"Files/Windows/System32/netapi32.dll": netapi32_bytes(os_version, update=True)},
+        ], "windows", "amd64", os_version)
+        skopeo_copy(core, f"{registry_host}/{prefix}/windows/servercore:{core_tag}")
+
+
+def push_upstream_argoexec(registry_host: str, work: Path, tag: str = "v4.1.2", prefix: str = "quay") -> None:
+    """upstream's argoexec:<tag>-windows (ltsc2022) and an argoexec:<tag> index with linux amd64/arm64."""
+    windows = work / f"upstream-{tag}-windows"
+    write_layout(windows, [{"Files/Windows/System32/cmd.exe": b"MZ cmd"},
+                           {"Files/app/argoexec.exe": UPSTREAM_ARGOEXEC, "Files/app/7za.exe": UPSTREAM_7ZA}],
+                 "windows", "amd64", "10.0.20348.2966")
+    skopeo_copy(windows, f"{registry_host}/{prefix}/argoproj/argoexec:{tag}-windows")
+    # The multi-platform tag: two linux images and upstream's windows one, as in an index.
+    folder = work / f"upstream-{tag}"
+    blobs = folder / "blobs" / "sha256"
+    manifests = []
+    for arch in ("amd64", "arm64"):
+        sub = work / f"upstream-{tag}-linux-{arch}"
+        write_layout(sub, [{"bin/argoexec": f"ELF argoexec {arch}".encode()}], "linux", arch, None)
+        manifests.append((sub, arch))
+    blobs.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for sub, _arch in manifests:
+        for blob in (sub / "blobs" / "sha256").iterdir():
+            (blobs / blob.name).write_bytes(blob.read_bytes())
+        top = json.loads((sub / "index.json").read_text())["manifests"][0]
+        entries.append({k: top[k] for k in ("mediaType", "digest", "size", "platform")})
+    for blob in (windows / "blobs" / "sha256").iterdir():
+        (blobs / blob.name).write_bytes(blob.read_bytes())
+    win_top = json.loads((windows / "index.json").read_text())["manifests"][0]
+    entries.append({"mediaType": win_top["mediaType"], "digest": win_top["digest"], "size": win_top["size"],
+                    "platform": {"architecture": "amd64", "os": "windows"}})
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
+    index_descriptor = _put(blobs, json.dumps(index).encode())
+    (folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (folder / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", **index_descriptor,
+         "annotations": {"org.opencontainers.image.ref.name": "image"}}]}))
+    skopeo_copy(folder, f"{registry_host}/{prefix}/argoproj/argoexec:{tag}", all_images=True)
