@@ -106,9 +106,38 @@ class _HashingWriter(io.RawIOBase):
         return len(data)
 
 
+LAYER_FORMAT = "windows-layer-v1"  # bump when the bytes a layer is made of change
+
+
+def _inputs_key(files: dict[str, Path | bytes]) -> str:
+    """A key of a layer's inputs: hashing them costs a fraction of compressing them again."""
+    key = hashlib.sha256(LAYER_FORMAT.encode())
+    for name in sorted(files):
+        key.update(name.encode() + b"\0")
+        content = files[name]
+        if isinstance(content, bytes):
+            key.update(hashlib.sha256(content).digest())
+        else:
+            file_hash = hashlib.sha256()
+            with open(content, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    file_hash.update(chunk)
+            key.update(file_hash.digest())
+    return key.hexdigest()
+
+
 def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: str = OCI_LAYER_GZIP) -> Layer:
-    """A gzipped Windows layer holding ``files`` (``{"app/argoexec.exe": path}`` -> ``C:\\app\\argoexec.exe``)."""
+    """A gzipped Windows layer holding ``files`` (``{"app/argoexec.exe": path}`` -> ``C:\\app\\argoexec.exe``).
+
+    Layers are kept in ``directory`` by the hash of their inputs: the same files give the same
+    layer without compressing them again."""
     directory.mkdir(parents=True, exist_ok=True)
+    index = directory / f"{_inputs_key(files)}.json"
+    if index.is_file():
+        known = json.loads(index.read_text())
+        path = directory / known["file"]
+        if path.is_file() and path.stat().st_size == known["size"]:
+            return Layer(Blob(known["digest"], known["size"], media_type, path=path), known["diff_id"])
     fd, temporary = tempfile.mkstemp(dir=directory, suffix=".tar.gz")
     with os.fdopen(fd, "wb") as out:
         compressed = _HashingWriter(out)
@@ -133,7 +162,9 @@ def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: s
     final = directory / f"{digest[7:]}.tar.gz"
     os.replace(temporary, final)
     blob = Blob(digest, compressed.size, media_type, path=final)
-    return Layer(blob, "sha256:" + uncompressed.hash.hexdigest())
+    layer = Layer(blob, "sha256:" + uncompressed.hash.hexdigest())
+    index.write_text(json.dumps({"file": final.name, "digest": digest, "size": blob.size, "diff_id": layer.diff_id}))
+    return layer
 
 
 def _entry(name: str, kind: bytes, size: int) -> tarfile.TarInfo:
