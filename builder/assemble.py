@@ -34,7 +34,7 @@ from .oci import (
 )
 from .plan import PlannedTarget, plan_target
 from .progress import Progress
-from .registry import Reference, RegistryClient
+from .registry import Reference, RegistryClient, RegistryDenied
 from .source import cache_dir
 from .targets import Target
 
@@ -265,8 +265,9 @@ def build_oci(matrix: Matrix, targets: list[Target], client: RegistryClient, opt
                                                                   assembled.config.data)["os.version"]})
                 digest = assembled.digest
             status = results.PASS
-        except Unreachable:
-            progress.end(target.id, results.ERROR, "registry unreachable")
+        except (Unreachable, RegistryDenied) as exc:
+            # The same registry fails every other target too: stop here (exit 4 or 2), no manifest was written.
+            progress.end(target.id, results.ERROR, exc.__class__.__name__)
             raise
         except BuilderError as exc:
             detail = str(exc)

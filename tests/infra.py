@@ -24,7 +24,7 @@ import pytest
 import requests
 
 DEBIAN_PACKAGE = {"dockerd": "docker.io", "docker-registry": "docker-registry", "skopeo": "skopeo",
-                  "busybox": "busybox-static"}
+                  "busybox": "busybox-static", "htpasswd": "apache2-utils"}
 
 
 def in_ci() -> bool:
@@ -131,16 +131,23 @@ class Registry:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_registry() -> Registry:
+def start_registry(htpasswd: tuple[str, str] | None = None) -> Registry:
+    """A registry on 127.0.0.1; with ``htpasswd=(user, password)`` it demands Basic auth."""
     binary = require_binary("docker-registry")
     root = Path(tempfile.mkdtemp(prefix="aeb-registry-", dir="/tmp"))
     port = free_port()
     config = root / "config.yml"
+    auth = ""
+    if htpasswd:
+        tool = require_binary("htpasswd")
+        line = subprocess.run([tool, "-Bbn", *htpasswd], check=True, capture_output=True, text=True).stdout
+        (root / "htpasswd").write_text(line)
+        auth = f"auth: {{htpasswd: {{realm: suite, path: {root / 'htpasswd'}}}}}\n"
     config.write_text(
         "version: 0.1\n"
         "log: {level: info, accesslog: {disabled: false}}\n"
         f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n" + auth
     )
     log = root / "registry.log"
     with open(log, "wb") as out:
@@ -150,7 +157,7 @@ def start_registry() -> Registry:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if requests.get(f"{registry.url}/v2/", timeout=2).status_code == 200:
+            if requests.get(f"{registry.url}/v2/", timeout=2).status_code in (200, 401):
                 return registry
         except requests.ConnectionError:
             pass
