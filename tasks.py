@@ -259,34 +259,6 @@ def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="a
 
 
 @task(
-    help={"matrix": SELECT_HELP["matrix"], **REGISTRY_HELP,
-          "to": "The repository (REGISTRY/REPO or a destination name) holding the per-base tags.",
-          "argo": "Argo version whose index tag to publish (repeatable; default: the newest in the matrix).",
-          "no_linux": "Leave out the linux/amd64 and linux/arm64 entries of upstream's argoexec:<argo>."},
-    iterable=["argo", "mirror", "insecure_registry"],
-)
-@reports_errors
-def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, insecure_registry=None):
-    """Publish one multi-platform tag <argo> per Argo version: every Windows build, plus upstream's linux entries."""
-    from builder import publish as publish_mod
-    from builder import push as push_mod
-    from builder.progress import Progress
-    from builder.registry import Reference
-
-    loaded = _with_mirrors(matrix_mod.load_matrix(matrix), mirror)
-    if not to:
-        raise InputError("--to REGISTRY/REPO is required: the repository holding the <argo>-windows-<base> tags")
-    repo = Reference.parse(push_mod.destination(loaded, to))
-    versions = targets.select(loaded, "all", argo)
-    client = _registry_client(insecure_registry)
-    progress = Progress()
-    for tag in dict.fromkeys(t.argo.tag for t in versions):
-        published = publish_mod.publish_index(client, loaded, repo, tag, progress, with_linux=not no_linux)
-        state = "written" if published.changed else "unchanged"
-        print(f"{published.reference}@{published.digest} ({len(published.entries)} entries, {state})")
-
-
-@task(
     help={**SELECT_HELP, **ENGINE_HELP, "timeout": "Seconds each check may take (default: 120)."},
     iterable=SELECT_ITERABLES + ["host_isolation"],
 )
@@ -335,5 +307,117 @@ def push(c, to, matrix=None, base=None, argo=None, only=None, skip=None, engine=
         print(f"{item.reference}@{item.digest}")
 
 
-ns = Collection(plan, render, build, smoke, push, publish)
+STORE_HELP = {
+    "db": "The results database (default: results/results.sqlite).",
+}
+
+
+def _import(db, dirs):
+    from builder import store
+
+    connection = store.connect(Path(db) if db else store.DEFAULT_DB)
+    report = store.import_paths(connection, [Path(d) for d in dirs])
+    for problem in report.problems:
+        print(f"skipped: {problem}")
+    print(f"imported {report.imported} records ({report.duplicates} already known, {len(report.problems)} skipped)")
+    return connection, report
+
+
+@task(
+    help={"matrix": SELECT_HELP["matrix"], **REGISTRY_HELP, **STORE_HELP,
+          "to": "Also publish index tags: the repository (REGISTRY/REPO or a destination name) holding the "
+                "per-base tags. Without it no registry is touched.",
+          "argo": "Argo version whose index tag to publish (repeatable; default: the newest in the matrix).",
+          "no_linux": "Leave out the linux/amd64 and linux/arm64 entries of upstream's argoexec:<argo>.",
+          "results": "Folder of result records to import first (repeatable).",
+          "docs": "Folder for compatibility.md, compatibility.json and index.html (default: docs).",
+          "readme": "README whose compatibility section to update (default: README.md; '' for none)."},
+    iterable=["argo", "mirror", "insecure_registry", "results"],
+)
+@reports_errors
+def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, insecure_registry=None, results=None,
+            db=None, docs="docs", readme="README.md"):
+    """Import results, regenerate the compatibility table (Markdown, JSON, HTML); with --to, publish index tags."""
+    from builder import publish as publish_mod
+    from builder import push as push_mod
+    from builder import store, table_formats
+    from builder import table as table_mod
+    from builder.progress import Progress
+    from builder.registry import Reference
+
+    loaded = _with_mirrors(matrix_mod.load_matrix(matrix), mirror)
+    versions = targets.select(loaded, "all", argo)
+    report = None
+    if results:
+        connection, report = _import(db, results)
+    else:
+        connection = store.connect(Path(db) if db else store.DEFAULT_DB)
+    model = table_mod.build_table(loaded, store.all_records(connection))
+    for path in table_formats.write_outputs(model, Path(docs), Path(readme) if readme else None):
+        print(f"wrote {path}")
+    if to:
+        repo = Reference.parse(push_mod.destination(loaded, to))
+        client = _registry_client(insecure_registry)
+        progress = Progress()
+        for tag in dict.fromkeys(t.argo.tag for t in versions):
+            published = publish_mod.publish_index(client, loaded, repo, tag, progress, with_linux=not no_linux)
+            state = "written" if published.changed else "unchanged"
+            print(f"{published.reference}@{published.digest} ({len(published.entries)} entries, {state})")
+    if report is not None and report.problems:
+        raise TargetFailed(f"{len(report.problems)} result record(s) were malformed and skipped; see above")
+
+
+@task(
+    help={"matrix": SELECT_HELP["matrix"], **STORE_HELP,
+          "argo": "Only these Argo versions (repeatable; default: all in the matrix).",
+          "host": "Answer for one host release (e.g. 2025, 2019, win11): which image to use on it, and how.",
+          "format": "text (default), markdown, json or html."},
+    iterable=["argo"],
+)
+@reports_errors
+def table(c, matrix=None, db=None, argo=None, host=None, format="text"):
+    """Show the compatibility table: which image runs on which Windows node, how, and how we know."""
+    from builder import store, table_formats
+    from builder import table as table_mod
+
+    if format not in ("text", "markdown", "json", "html"):
+        raise InputError(f"--format {format}: expected text, markdown, json or html")
+    loaded = matrix_mod.load_matrix(matrix)
+    wanted = [t.argo.tag for t in targets.select(loaded, "all", argo or "all")]
+    connection = store.connect(Path(db) if db else store.DEFAULT_DB)
+    model = table_formats._filter(table_mod.build_table(loaded, store.all_records(connection)), wanted)
+    if host:
+        release = loaded.host(host)
+        if release is None:
+            raise InputError(f"--host {host}: unknown host release; known: "
+                             f"{', '.join(h.name for h in loaded.hosts)}")
+        print(table_formats.advice_text(release.label, release.build.base, table_mod.advise(model, release)))
+        return
+    if format == "text":
+        table_formats.to_text(model, report.console())
+    else:
+        text = {"markdown": table_formats.to_markdown, "json": table_formats.to_json,
+                "html": table_formats.to_html}[format](model)
+        print(text, end="")
+
+
+results_ns = Collection("results")
+
+
+@task(name="import", help={**STORE_HELP, "dir": "Folder (or file) of result records (repeatable)."},
+      iterable=["dir"])
+@reports_errors
+def import_results(c, dir=None, db=None):
+    """Import result records (JSON files) into the results database; importing twice keeps one of each."""
+    if not dir:
+        raise InputError("--dir is required: a folder of result records (repeatable)")
+    _, report = _import(db, dir)
+    if report.problems:
+        raise TargetFailed(f"{len(report.problems)} result record(s) were malformed and skipped; see above")
+
+
+results_ns.add_task(import_results)
+
+
+ns = Collection(plan, render, build, smoke, push, publish, table, results_ns)
 ns.add_task(compat_, name="compat")

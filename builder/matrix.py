@@ -75,6 +75,20 @@ class LinuxBase:
 
 
 @dataclass(frozen=True)
+class HostRelease:
+    """A node OS the compatibility table has a column for (hosts need not have images of their own)."""
+
+    name: str
+    label: str
+    build: WindowsBuild
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
 class ArgoVersion:
     tag: str
     go: str | None = None
@@ -113,6 +127,11 @@ class Matrix:
     registries: Registries
     mirrors: dict[str, str]
     linux: tuple[LinuxBase, ...] = ()
+    hosts: tuple[HostRelease, ...] = ()
+
+    def host(self, name: str) -> HostRelease | None:
+        wanted = name.lower()
+        return next((h for h in self.hosts if wanted in (n.lower() for n in h.names)), None)
 
     def release(self, name: str) -> WindowsRelease | None:
         wanted = name.lower()
@@ -273,7 +292,8 @@ def parse_matrix(text: str, file: str = "matrix.yaml") -> Matrix:
     root = load_located(text, file)
     if root is None:
         check.fail(1, "", "the file is empty; expected the keys schema, windows, argo, runners, registries")
-    root = check.mapping(root, "", 1, ("schema", "windows", "argo", "runners", "registries"), ("mirrors", "linux"))
+    root = check.mapping(root, "", 1, ("schema", "windows", "argo", "runners", "registries"),
+                         ("mirrors", "linux", "hosts"))
 
     schema = root["schema"]
     if schema != SCHEMA or isinstance(schema, bool):
@@ -285,7 +305,9 @@ def parse_matrix(text: str, file: str = "matrix.yaml") -> Matrix:
     registries = _registries(check, root)
     mirrors = _mirrors(check, root)
     linux = _linux(check, root, releases)
-    matrix = Matrix(file, tuple(releases), tuple(argo), tuple(runners), registries, mirrors, tuple(linux))
+    hosts = _hosts(check, root, releases)
+    matrix = Matrix(file, tuple(releases), tuple(argo), tuple(runners), registries, mirrors, tuple(linux),
+                    tuple(hosts))
     _check_build_runners(check, root, matrix)
     return matrix
 
@@ -455,6 +477,35 @@ def _mirrors(check: _Checker, root: LocatedDict) -> dict[str, str]:
         if not MIRROR_FROM_RE.match(source):
             check.fail(line, path, f"{source!r} is not a registry; expected a host like mcr.microsoft.com")
         out[source] = check.string(target, path, line, REPO_RE, "a registry and path like reg.local:5000/mcr")
+    return out
+
+
+def _hosts(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -> list[HostRelease]:
+    """The table's host columns; without a ``hosts`` section, one per Windows release."""
+    if "hosts" not in root:
+        return [HostRelease(r.name, f"Windows {r.name}", r.build, r.aliases) for r in releases]
+    items = check.sequence(root["hosts"], "hosts", _line_of(root, "hosts"), "host releases")
+    out: list[HostRelease] = []
+    seen: dict[str, str] = {}
+    for index, item in enumerate(items):
+        path, line = _join("hosts", index), items.item_lines[index]
+        entry = check.mapping(item, path, line, ("name", "label", "build"), ("aliases",))
+        at = functools.partial(_key_at, entry, path)
+        name = check.string(entry["name"], *at("name"), RELEASE_NAME_RE, "a host name like 2025 or win11")
+        label = check.string(entry["label"], *at("label"))
+        if not label.strip() or "\n" in label or len(label) > 80:
+            check.fail(at("label")[1], at("label")[0], "expected a one-line label of at most 80 characters")
+        build = check.build(entry["build"], *at("build"))
+        aliases = ()
+        if "aliases" in entry:
+            aliases = check.strings(entry["aliases"], *at("aliases"), RELEASE_NAME_RE, "host names",
+                                    allow_empty=True)
+        for candidate in (name, *aliases):
+            if candidate.lower() in seen:
+                check.fail(at("name")[1], at("name")[0], f"host {candidate!r} is already declared by "
+                           f"{seen[candidate.lower()]}; names and aliases must be unique")
+            seen[candidate.lower()] = path
+        out.append(HostRelease(name, label, build, aliases))
     return out
 
 

@@ -1,0 +1,137 @@
+"""The results store: an embedded SQLite database of result records from every runner.
+
+Importing is idempotent (a record's key is the hash of its canonical JSON, so the same record
+imported twice is kept once) and safe from several processes at once (WAL journal, one
+``BEGIN IMMEDIATE`` transaction per import, a busy timeout). Each record is validated; a
+malformed one is reported with its file name and skipped, the rest imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import results
+from .errors import InputError
+
+DEFAULT_DB = results.DEFAULT_DIR / "results.sqlite"
+FIELDS = ("target", "argo", "os", "base", "image_os_version", "image", "image_digest", "host_os_version", "runner",
+          "engine_version", "isolation", "check", "status", "started_at", "duration_s", "log_excerpt",
+          "tool_version")
+REQUIRED_STRINGS = ("target", "argo", "os", "base", "image", "runner", "check", "status", "started_at")
+OPTIONAL_STRINGS = ("image_os_version", "image_digest", "host_os_version", "engine_version", "isolation",
+                    "log_excerpt", "tool_version")
+CHECKS = (results.CHECK_BUILD, results.CHECK_VERSION, results.CHECK_HELLO_WINDOWS, results.CHECK_HELLO_LINUX)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    key TEXT PRIMARY KEY,
+    target TEXT NOT NULL, argo TEXT NOT NULL, os TEXT NOT NULL, base TEXT NOT NULL,
+    image_os_version TEXT, image TEXT NOT NULL, image_digest TEXT, host_os_version TEXT,
+    runner TEXT NOT NULL, engine_version TEXT, isolation TEXT, "check" TEXT NOT NULL,
+    status TEXT NOT NULL, started_at TEXT NOT NULL, duration_s REAL NOT NULL, log_excerpt TEXT,
+    tool_version TEXT, source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_cell ON records (target, host_os_version, isolation, "check", started_at);
+"""
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    duplicates: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def connect(path: Path = DEFAULT_DB) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=60, isolation_level=None)
+    connection.execute("PRAGMA busy_timeout = 60000")
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.executescript(SCHEMA)
+    return connection
+
+
+def validate(data: object) -> str | None:
+    """What is wrong with a record, or None."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    missing = [k for k in (*REQUIRED_STRINGS, "duration_s") if k not in data]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        return f"unknown field {', '.join(unknown)}"
+    for key in REQUIRED_STRINGS:
+        if not isinstance(data[key], str) or not data[key]:
+            return f"{key} must be a non-empty string"
+    for key in OPTIONAL_STRINGS:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"{key} must be a string or null"
+    if isinstance(data["duration_s"], bool) or not isinstance(data["duration_s"], (int, float)) \
+            or data["duration_s"] < 0:
+        return "duration_s must be a non-negative number"
+    if data["status"] not in results.STATUSES:
+        return f"status {data['status']!r} is not one of {', '.join(results.STATUSES)}"
+    if data["check"] not in CHECKS:
+        return f"check {data['check']!r} is not one of {', '.join(CHECKS)}"
+    try:
+        moment = dt.datetime.fromisoformat(data["started_at"].replace("Z", "+00:00"))
+    except ValueError:
+        return f"started_at {data['started_at']!r} is not an RFC 3339 time"
+    if moment.tzinfo is None:
+        return "started_at has no time zone"
+    return None
+
+
+def record_key(data: dict) -> str:
+    canonical = json.dumps({k: data.get(k) for k in FIELDS}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> ImportReport:
+    """Import every ``*.json`` record under the given folders (or files), in one transaction."""
+    report = ImportReport()
+    rows = []
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: no such folder; pass the folders that hold result records")
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*.json") if not p.name.startswith("."))
+        for file in files:
+            try:
+                data = json.loads(file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                report.problems.append(f"{file}: not a readable JSON record ({exc.__class__.__name__}); skipped")
+                continue
+            problem = validate(data)
+            if problem:
+                report.problems.append(f"{file}: {problem}; skipped")
+                continue
+            rows.append((record_key(data), *(data.get(k) for k in FIELDS), file.name))
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        before = connection.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        connection.executemany(f"INSERT OR IGNORE INTO records (key, {', '.join(_quoted(FIELDS))}, source) "
+                               f"VALUES ({', '.join('?' * (len(FIELDS) + 2))})", rows)
+        after = connection.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    report.imported = after - before
+    report.duplicates = len(rows) - report.imported
+    return report
+
+
+def _quoted(names: Iterable[str]) -> list[str]:
+    return [f'"{name}"' for name in names]
+
+
+def all_records(connection: sqlite3.Connection) -> list[dict]:
+    cursor = connection.execute(f"SELECT {', '.join(_quoted(FIELDS))} FROM records ORDER BY started_at, key")
+    return [dict(zip(FIELDS, row, strict=True)) for row in cursor.fetchall()]

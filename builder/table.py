@@ -1,0 +1,191 @@
+"""The compatibility table: which argoexec image runs on which Windows node, how, and how we know.
+
+Rows are images (Argo version x Windows base), columns are host releases (``hosts`` in the
+matrix). Each cell holds, for process and for Hyper-V isolation, one state:
+
+- ``verified-pass`` / ``verified-fail``: the newest smoke checks on a host of that build with that
+  isolation (with their date, runner, engine version, image digest and checks);
+- ``predicted``: the rules (``compat``) say it runs and nobody has tried;
+- ``cannot-run``: the rules say it does not, with the rule.
+
+A newer result replaces an older one. A verified result that contradicts the rules is kept, shown
+as such and flagged (``contradicts_rules``), never hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import compat, results
+from .compat import WindowsBuild
+from .matrix import HostRelease, Matrix
+from .targets import all_targets
+
+VERIFIED_PASS = "verified-pass"
+VERIFIED_FAIL = "verified-fail"
+PREDICTED = "predicted"
+CANNOT_RUN = "cannot-run"
+STATES = (VERIFIED_PASS, VERIFIED_FAIL, PREDICTED, CANNOT_RUN)
+SMOKE_CHECKS = (results.CHECK_VERSION, results.CHECK_HELLO_WINDOWS)
+SCHEMA = 1
+
+LEGEND = {
+    VERIFIED_PASS: ("✔", "verified: runs (smoke checks passed)"),
+    VERIFIED_FAIL: ("✘", "verified: fails (a smoke check failed)"),
+    PREDICTED: ("○", "predicted to run by the rules; not yet tried"),
+    CANNOT_RUN: ("–", "cannot run: the rules forbid it"),
+}
+CONTRADICTION = ("⚠", "a verified result contradicts the rules")
+ISOLATION_LABELS = {"process": "process", "hyperv": "Hyper-V"}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    date: str
+    runner: str
+    engine_version: str | None
+    image_digest: str | None
+    host_os_version: str
+    checks: tuple[tuple[str, str], ...]  # (check, status), newest of each
+
+    def to_json(self) -> dict:
+        return {"date": self.date, "runner": self.runner, "engine_version": self.engine_version,
+                "image_digest": self.image_digest, "host_os_version": self.host_os_version,
+                "checks": [{"check": c, "status": s} for c, s in self.checks]}
+
+
+@dataclass(frozen=True)
+class Cell:
+    state: str
+    rule: str
+    rule_allows: bool
+    evidence: Evidence | None = None
+
+    @property
+    def contradicts_rules(self) -> bool:
+        return (self.state == VERIFIED_PASS and not self.rule_allows) or \
+            (self.state == VERIFIED_FAIL and self.rule_allows)
+
+    @property
+    def verified(self) -> bool:
+        return self.state in (VERIFIED_PASS, VERIFIED_FAIL)
+
+    def to_json(self) -> dict:
+        return {"state": self.state, "rule": self.rule, "rule_allows": self.rule_allows,
+                "contradicts_rules": self.contradicts_rules,
+                "evidence": self.evidence.to_json() if self.evidence else None}
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    argo: str
+    base: str
+    os_version: str
+    cells: dict[str, dict[str, Cell]]  # host name -> isolation -> cell
+
+
+@dataclass(frozen=True)
+class Table:
+    hosts: tuple[HostRelease, ...]
+    rows: tuple[Row, ...]
+    records: int
+    unplaced: int  # verification records from hosts that are no column
+
+    def argo_versions(self) -> list[str]:
+        return list(dict.fromkeys(row.argo for row in self.rows))
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "legend": {state: {"symbol": s, "meaning": m} for state, (s, m) in LEGEND.items()},
+            "hosts": [{"name": h.name, "label": h.label, "build": h.build.base} for h in self.hosts],
+            "images": [{"id": r.id, "argo": r.argo, "base": r.base, "os_version": r.os_version,
+                        "cells": {host: {iso: cell.to_json() for iso, cell in cells.items()}
+                                  for host, cells in r.cells.items()}} for r in self.rows],
+            "records": self.records,
+            "unplaced_records": self.unplaced,
+        }
+
+
+def _build_number(text: str | None) -> int | None:
+    try:
+        return WindowsBuild.parse(text).build if text else None
+    except ValueError:
+        return None
+
+
+def build_table(matrix: Matrix, records: list[dict]) -> Table:
+    hosts = tuple(matrix.hosts)
+    host_by_build = {h.build.build: h for h in hosts}
+    # newest record per (target, host, isolation, check)
+    newest: dict[tuple[str, str, str, str], dict] = {}
+    unplaced = 0
+    for record in records:
+        if record["os"] != "windows" or record["check"] not in SMOKE_CHECKS:
+            continue
+        if record["status"] not in (results.PASS, results.FAIL, results.ERROR):
+            continue  # not-runnable records are the rules' word, not a verification
+        if record.get("isolation") not in compat.ISOLATIONS:
+            continue
+        host = host_by_build.get(_build_number(record.get("host_os_version")))
+        if host is None:
+            unplaced += 1
+            continue
+        key = (record["target"], host.name, record["isolation"], record["check"])
+        if key not in newest or record["started_at"] >= newest[key]["started_at"]:
+            newest[key] = record
+
+    rows = []
+    for target in all_targets(matrix):
+        if not target.is_windows:
+            continue
+        image = target.release.build
+        cells: dict[str, dict[str, Cell]] = {}
+        for host in hosts:
+            cells[host.name] = {}
+            for isolation in compat.ISOLATIONS:
+                rule = (compat.process_isolation if isolation == compat.PROCESS else compat.hyperv_isolation)(
+                    host.build, image)
+                checks = [newest[k] for k in ((target.id, host.name, isolation, c) for c in SMOKE_CHECKS)
+                          if k in newest]
+                if checks:
+                    latest = max(checks, key=lambda r: r["started_at"])
+                    passed = all(r["status"] == results.PASS for r in checks)
+                    evidence = Evidence(latest["started_at"], latest["runner"], latest.get("engine_version"),
+                                        latest.get("image_digest"), latest.get("host_os_version") or "",
+                                        tuple((r["check"], r["status"]) for r in checks))
+                    cells[host.name][isolation] = Cell(VERIFIED_PASS if passed else VERIFIED_FAIL, rule.reason,
+                                                       rule.ok, evidence)
+                else:
+                    cells[host.name][isolation] = Cell(PREDICTED if rule.ok else CANNOT_RUN, rule.reason, rule.ok)
+        rows.append(Row(target.id, target.argo.tag, target.base, image.base, cells))
+    return Table(hosts, tuple(rows), len(records), unplaced)
+
+
+@dataclass(frozen=True)
+class Advice:
+    argo: str
+    row: Row | None
+    isolation: str | None
+    cell: Cell | None
+
+
+def advise(table: Table, host: HostRelease) -> list[Advice]:
+    """For a node of ``host``: per Argo version, the image to use and how (verified beats predicted,
+    process beats Hyper-V, the newest base build breaks ties)."""
+    rank = {VERIFIED_PASS: 0, PREDICTED: 1}
+    out = []
+    for argo in table.argo_versions():
+        options = []
+        for row in (r for r in table.rows if r.argo == argo):
+            for order, isolation in enumerate(compat.ISOLATIONS):
+                cell = row.cells[host.name][isolation]
+                if cell.state in rank:
+                    options.append(((rank[cell.state], order, -_build_number(row.os_version)), row, isolation, cell))
+        if options:
+            _, row, isolation, cell = min(options, key=lambda o: o[0])
+            out.append(Advice(argo, row, isolation, cell))
+        else:
+            out.append(Advice(argo, None, None, None))
+    return out

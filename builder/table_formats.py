@@ -1,0 +1,259 @@
+"""The compatibility table as text, Markdown, JSON and HTML, all from one model (``table``).
+
+Every output is deterministic (same records, same bytes) and readable without colour: each state
+has a symbol and a word. The HTML page is self-contained (inline CSS and script, no external
+asset), filterable by Argo version and host (also from the URL: ``#argo=v4.1.2&host=2025``), and
+each verified cell shows its evidence.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from .table import (
+    CANNOT_RUN,
+    CONTRADICTION,
+    ISOLATION_LABELS,
+    LEGEND,
+    PREDICTED,
+    VERIFIED_FAIL,
+    VERIFIED_PASS,
+    Advice,
+    Cell,
+    Table,
+)
+
+README_START = "<!-- compatibility:start -->"
+README_END = "<!-- compatibility:end -->"
+SHORT = {VERIFIED_PASS: "pass", VERIFIED_FAIL: "fail", PREDICTED: "predicted", CANNOT_RUN: "no"}
+
+
+def _symbol(cell: Cell) -> str:
+    symbol = LEGEND[cell.state][0]
+    return symbol + (CONTRADICTION[0] if cell.contradicts_rules else "")
+
+
+def _compact(cells: dict[str, Cell]) -> str:
+    return f"P {_symbol(cells['process'])} · H {_symbol(cells['hyperv'])}"
+
+
+def _filter(table: Table, argo: list[str] | None) -> Table:
+    if not argo:
+        return table
+    rows = tuple(r for r in table.rows if r.argo in argo)
+    return Table(table.hosts, rows, table.records, table.unplaced)
+
+
+def legend_lines() -> list[str]:
+    lines = [f"{symbol} {meaning}" for symbol, meaning in LEGEND.values()]
+    lines.append(f"{CONTRADICTION[0]} {CONTRADICTION[1]}")
+    lines.append("P = process isolation, H = Hyper-V isolation")
+    return lines
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+
+def to_text(table: Table, console: Console) -> None:
+    for argo in table.argo_versions():
+        grid = RichTable(title=f"argoexec {argo}: which image runs on which Windows node", show_lines=False)
+        grid.add_column("image (base)", no_wrap=True)
+        for host in table.hosts:
+            grid.add_column(host.name, no_wrap=True)
+        for row in (r for r in table.rows if r.argo == argo):
+            grid.add_row(f"{row.base} ({row.os_version})", *(_compact(row.cells[h.name]) for h in table.hosts))
+        console.print(grid)
+    for line in legend_lines():
+        console.print(line, markup=False, highlight=False)
+
+
+def advice_text(host_label: str, host_build: str, advice: list[Advice]) -> str:
+    lines = [f"On {host_label} ({host_build}):"]
+    for item in advice:
+        if item.row is None:
+            lines.append(f"  {item.argo}: no image runs here")
+            continue
+        how = ISOLATION_LABELS[item.isolation]
+        if item.cell.state == VERIFIED_PASS:
+            ev = item.cell.evidence
+            proof = f"verified {ev.date[:10]} on {ev.runner} (engine {ev.engine_version or '?'})"
+        else:
+            proof = "predicted by the rules, not yet verified"
+        lines.append(f"  {item.argo}: {item.row.id} with {how} isolation: {proof}")
+    lines.append("  (the index tag <argo> holds every base: nodes pick the right one by os.version)")
+    return "\n".join(lines)
+
+
+# -- Markdown -----------------------------------------------------------------------------------
+
+
+def to_markdown(table: Table, heading_level: int = 2) -> str:
+    hashes = "#" * heading_level
+    out = ["Legend: " + "; ".join(legend_lines()) + ".", ""]
+    for argo in table.argo_versions():
+        rows = [r for r in table.rows if r.argo == argo]
+        out.append(f"{hashes} argoexec {argo}")
+        out.append("")
+        out.append("| image (base) | " + " | ".join(h.name for h in table.hosts) + " |")
+        out.append("|---|" + "---|" * len(table.hosts))
+        for row in rows:
+            out.append(f"| `{row.id}` ({row.os_version}) | "
+                       + " | ".join(_compact(row.cells[h.name]) for h in table.hosts) + " |")
+        evidence = [(row, host, iso, cell) for row in rows for host in table.hosts
+                    for iso, cell in row.cells[host.name].items() if cell.verified]
+        if evidence:
+            out.append("")
+            out.append("Evidence:")
+            for row, host, iso, cell in evidence:
+                ev = cell.evidence
+                checks = ", ".join(f"{c} {s}" for c, s in ev.checks)
+                flag = f" {CONTRADICTION[0]} contradicts the rules ({cell.rule})" if cell.contradicts_rules else ""
+                out.append(f"- `{row.id}` on {host.label}, {ISOLATION_LABELS[iso]}: {SHORT[cell.state]}, "
+                           f"{ev.date}, runner {ev.runner}, engine {ev.engine_version or '?'}, host "
+                           f"{ev.host_os_version}, image {ev.image_digest or '?'} ({checks}){flag}")
+        out.append("")
+    out.append("Hosts: " + "; ".join(f"{h.name} = {h.label} ({h.build.base})" for h in table.hosts) + ".")
+    return "\n".join(out) + "\n"
+
+
+def replace_readme_section(readme: str, markdown: str) -> str:
+    if README_START not in readme or README_END not in readme:
+        raise ValueError(f"the README has no {README_START} ... {README_END} section")
+    before, rest = readme.split(README_START, 1)
+    _, after = rest.split(README_END, 1)
+    return f"{before}{README_START}\n{markdown}{README_END}{after}"
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+
+
+def to_json(table: Table) -> str:
+    return json.dumps(table.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# -- HTML ---------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#111;background:#fff}
+table{border-collapse:collapse;margin:1rem 0}
+th,td{border:1px solid #888;padding:.3rem .45rem;vertical-align:top;font-size:.85rem}
+th{background:#eee}
+th[scope=row]{white-space:nowrap;text-align:left}
+td .iso{display:block;white-space:nowrap}
+td.cell .verified-pass{font-weight:bold}
+td.cell .verified-fail{font-weight:bold;text-decoration:underline}
+td.cell .cannot-run{color:#555}
+.flag{font-weight:bold}
+details{margin-top:.2rem}
+summary{cursor:pointer}
+.filters label{margin-right:1rem}
+[hidden]{display:none!important}
+"""
+
+_SCRIPT = """
+(function(){
+  var argoSel=document.getElementById('argo-filter'), hostSel=document.getElementById('host-filter');
+  function apply(){
+    var argo=argoSel.value, host=hostSel.value;
+    document.querySelectorAll('section[data-argo]').forEach(function(s){
+      s.hidden = argo!=='all' && s.getAttribute('data-argo')!==argo;});
+    document.querySelectorAll('[data-host]').forEach(function(c){
+      c.hidden = host!=='all' && c.getAttribute('data-host')!==host;});
+    var parts=[]; if(argo!=='all'){parts.push('argo='+argo);} if(host!=='all'){parts.push('host='+host);}
+    history.replaceState(null,'',parts.length?'#'+parts.join('&'):location.pathname);
+  }
+  function fromHash(){
+    argoSel.value='all'; hostSel.value='all';
+    location.hash.replace(/^#/,'').split('&').forEach(function(kv){
+      var p=kv.split('='); if(p[0]==='argo'){argoSel.value=decodeURIComponent(p[1]);}
+      if(p[0]==='host'){hostSel.value=decodeURIComponent(p[1]);}});
+  }
+  argoSel.addEventListener('change',apply); hostSel.addEventListener('change',apply);
+  window.addEventListener('hashchange',function(){fromHash(); apply();});
+  fromHash(); apply();
+})();
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _cell_html(row_id: str, host: str, cells: dict[str, Cell]) -> str:
+    parts = []
+    for iso, cell in cells.items():
+        symbol, meaning = LEGEND[cell.state]
+        flag = (f' <span class="flag" title="{_e(CONTRADICTION[1])}">{CONTRADICTION[0]} contradicts the rules</span>'
+                if cell.contradicts_rules else "")
+        parts.append(f'<span class="iso {cell.state}" data-isolation="{iso}" data-state="{cell.state}" '
+                     f'title="{_e(meaning)}; rule: {_e(cell.rule)}">{ISOLATION_LABELS[iso]}: {symbol} '
+                     f'{SHORT[cell.state]}{flag}</span>')
+        if cell.verified:
+            ev = cell.evidence
+            checks = "".join(f"<li>{_e(c)}: {_e(s)}</li>" for c, s in ev.checks)
+            parts.append(f"<details><summary>{ISOLATION_LABELS[iso]} evidence</summary><ul>"
+                         f"<li>date: {_e(ev.date)}</li><li>runner: {_e(ev.runner)}</li>"
+                         f"<li>engine: {_e(ev.engine_version or '?')}</li><li>host: {_e(ev.host_os_version)}</li>"
+                         f"<li>image: {_e(ev.image_digest or '?')}</li>{checks}</ul></details>")
+    return f'<td class="cell" data-image="{_e(row_id)}" data-host="{_e(host)}">{"".join(parts)}</td>'
+
+
+def to_html(table: Table) -> str:
+    argo_options = "".join(f'<option value="{_e(a)}">{_e(a)}</option>' for a in table.argo_versions())
+    host_options = "".join(f'<option value="{_e(h.name)}">{_e(h.label)} ({_e(h.build.base)})</option>'
+                           for h in table.hosts)
+    sections = []
+    for argo in table.argo_versions():
+        head = "".join(f'<th scope="col" data-host="{_e(h.name)}">{_e(h.label)}<br>{_e(h.build.base)}</th>'
+                       for h in table.hosts)
+        body = []
+        for row in (r for r in table.rows if r.argo == argo):
+            cells = "".join(_cell_html(row.id, h.name, row.cells[h.name]) for h in table.hosts)
+            body.append(f'<tr data-image="{_e(row.id)}"><th scope="row">{_e(row.id)}<br>'
+                        f'{_e(row.os_version)}</th>{cells}</tr>')
+        sections.append(f'<section data-argo="{_e(argo)}"><h2>argoexec {_e(argo)}</h2><table>'
+                        f'<thead><tr><th scope="col">image (base build)</th>{head}</tr></thead>'
+                        f'<tbody>{"".join(body)}</tbody></table></section>')
+    legend = "".join(f"<li>{_e(line)}</li>" for line in legend_lines())
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<title>argoexec for Windows: compatibility</title>"
+        f"<style>{_CSS}</style></head><body>"
+        "<h1>argoexec images for Windows nodes</h1>"
+        "<p>Which argoexec image runs on which Windows node, with which isolation, and how we know: "
+        "verified cells show their evidence; the others are the rules' prediction.</p>"
+        f"<ul class=\"legend\">{legend}</ul>"
+        "<div class=\"filters\"><label>Argo version <select id=\"argo-filter\"><option value=\"all\">all</option>"
+        f"{argo_options}</select></label><label>Host <select id=\"host-filter\"><option value=\"all\">all</option>"
+        f"{host_options}</select></label></div>"
+        f"{''.join(sections)}"
+        f"<p>{table.records} result records.</p>"
+        f"<script>{_SCRIPT}</script></body></html>\n"
+    )
+
+
+def write_outputs(table: Table, docs: Path, readme: Path | None) -> list[Path]:
+    """docs/compatibility.md, docs/compatibility.json, docs/index.html and the README section."""
+    docs.mkdir(parents=True, exist_ok=True)
+    markdown = to_markdown(table)
+    written = []
+    for name, text in (("compatibility.md", "# argoexec for Windows: compatibility\n\n" + markdown),
+                       ("compatibility.json", to_json(table)), ("index.html", to_html(table))):
+        path = docs / name
+        temporary = path.with_name(f".{name}.part")
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+        written.append(path)
+    if readme is not None and readme.exists():
+        text = readme.read_text(encoding="utf-8")
+        updated = replace_readme_section(text, to_markdown(table, heading_level=4))
+        if updated != text:
+            readme.write_text(updated, encoding="utf-8")
+        written.append(readme)
+    return written

@@ -1,0 +1,204 @@
+"""The compatibility table: cell states, newer results, contradictions, the store, the outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from builder import results, store
+from builder import table as table_mod
+from builder.matrix import load_matrix
+from builder.table_formats import README_END, README_START, to_html, to_json, to_markdown
+from tests.cli import ROOT, invoke
+
+
+def record(target="v4.1.2-windows-1809", host="10.0.17763.5329", isolation="process", check="argoexec-version",
+           status="pass", started_at="2026-11-20T01:00:00Z", runner="ws2019", **extra) -> dict:
+    base = target.split("-windows-")[1]
+    data = results.Record(target=target, argo=target.split("-")[0], os="windows", base=base,
+                          image_os_version="10.0.17763", image=f"argoexec-builder/argoexec:{target}",
+                          image_digest="sha256:" + "1" * 64, host_os_version=host, runner=runner,
+                          engine_version="20.10.9", isolation=isolation, check=check, status=status,
+                          started_at=started_at, duration_s=1.5, log_excerpt="argoexec: v4.1.2").to_json()
+    data.update(extra)
+    return data
+
+
+def both_checks(**kwargs) -> list[dict]:
+    return [record(check="argoexec-version", **kwargs), record(check="hello-windows", **kwargs)]
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    return load_matrix()
+
+
+def cell(matrix, records, image="v4.1.2-windows-1809", host="1809", isolation="process"):
+    model = table_mod.build_table(matrix, records)
+    row = next(r for r in model.rows if r.id == image)
+    return row.cells[host][isolation]
+
+
+def test_every_cell_state(matrix):
+    assert cell(matrix, []).state == table_mod.PREDICTED
+    refused = cell(matrix, [], image="v4.1.2-windows-ltsc2022", host="1809", isolation="hyperv")
+    assert refused.state == table_mod.CANNOT_RUN and "newer than the host" in refused.rule
+    passed = cell(matrix, both_checks())
+    assert passed.state == table_mod.VERIFIED_PASS and not passed.contradicts_rules
+    assert passed.evidence.runner == "ws2019" and passed.evidence.engine_version == "20.10.9"
+    assert passed.evidence.image_digest == "sha256:" + "1" * 64 and passed.evidence.date == "2026-11-20T01:00:00Z"
+    assert {c for c, _ in passed.evidence.checks} == {"argoexec-version", "hello-windows"}
+    failed = cell(matrix, [record(), record(check="hello-windows", status="fail")])
+    assert failed.state == table_mod.VERIFIED_FAIL and failed.contradicts_rules  # the rules said it runs
+    errored = cell(matrix, [record(status="error")])
+    assert errored.state == table_mod.VERIFIED_FAIL
+
+
+def test_a_newer_result_replaces_an_older_one(matrix):
+    old_fail = both_checks(status="fail", started_at="2026-11-01T00:00:00Z", runner="old")
+    new_pass = both_checks(status="pass", started_at="2026-11-20T00:00:00Z", runner="new")
+    for records in (old_fail + new_pass, new_pass + old_fail):  # order of import does not matter
+        now = cell(matrix, records)
+        assert now.state == table_mod.VERIFIED_PASS and now.evidence.runner == "new"
+    assert cell(matrix, new_pass + both_checks(status="fail", started_at="2026-11-21T00:00:00Z")).state == \
+        table_mod.VERIFIED_FAIL
+
+
+def test_a_result_that_contradicts_the_rules_is_shown_and_flagged(matrix):
+    # 1809 image verified to run with process isolation on a 2022 host: the rules say it cannot.
+    odd = both_checks(host="10.0.20348.169", runner="hv2022")
+    flagged = cell(matrix, odd, host="2022")
+    assert flagged.state == table_mod.VERIFIED_PASS and flagged.contradicts_rules and not flagged.rule_allows
+    model = table_mod.build_table(matrix, odd)
+    data = json.loads(to_json(model))
+    image = next(i for i in data["images"] if i["id"] == "v4.1.2-windows-1809")
+    assert image["cells"]["2022"]["process"]["contradicts_rules"] is True
+    assert "⚠" in to_markdown(model) and "contradicts the rules" in to_html(model)
+
+
+def test_not_runnable_records_and_unknown_hosts_do_not_verify(matrix):
+    assert cell(matrix, [record(status="not-runnable")]).state == table_mod.PREDICTED
+    model = table_mod.build_table(matrix, [record(host="10.0.22000.1")])
+    assert model.unplaced == 1
+
+
+def test_advice_for_a_host(matrix):
+    model = table_mod.build_table(matrix, both_checks(target="v4.1.2-windows-ltsc2022", host="10.0.26100.2894",
+                                                      runner="windows-2025"))
+    advice = {a.argo: a for a in table_mod.advise(model, matrix.host("2025"))}
+    assert advice["v4.1.2"].row.id == "v4.1.2-windows-ltsc2022"  # verified beats predicted
+    assert advice["v4.1.2"].isolation == "process" and advice["v4.1.2"].cell.state == table_mod.VERIFIED_PASS
+    assert advice["v4.0.10"].row.id == "v4.0.10-windows-ltsc2025"  # predicted: the newest base build
+    win10 = {a.argo: a for a in table_mod.advise(model, matrix.host("win10-22h2"))}
+    assert win10["v4.1.2"].isolation == "hyperv" and win10["v4.1.2"].row.id == "v4.1.2-windows-20H2"
+
+
+def test_invoke_table_answers_which_image_for_a_host(tmp_path):
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for index, data in enumerate(both_checks(target="v4.1.2-windows-ltsc2022", host="10.0.26100.2894",
+                                             runner="windows-2025")):
+        (folder / f"{index}.json").write_text(json.dumps(data))
+    db = str(tmp_path / "r.sqlite")
+    assert invoke("results.import", "--dir", str(folder), "--db", db).returncode == 0
+    result = invoke("table", "--db", db, "--host", "2025", "--argo", "v4.1.2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == [
+        "On Windows Server 2025 (10.0.26100):",
+        "  v4.1.2: v4.1.2-windows-ltsc2022 with process isolation: verified 2026-11-20 on windows-2025 "
+        "(engine 20.10.9)"]
+    unknown = invoke("table", "--db", db, "--host", "2030")
+    assert unknown.returncode == 2 and "known: 1809, 1903" in unknown.stderr
+    as_json = json.loads(invoke("table", "--db", db, "--format", "json", "--argo", "v4.1.2").stdout)
+    assert as_json["schema"] == 1 and {i["argo"] for i in as_json["images"]} == {"v4.1.2"}
+    assert len(as_json["images"]) == 7 and len(as_json["hosts"]) == 10
+
+
+# -- the store --------------------------------------------------------------------------------------
+
+
+def _write_records(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        data = record(started_at=f"2026-11-{1 + index % 28:02d}T00:00:{index % 60:02d}Z", runner=f"r{index}")
+        (folder / f"{index:04d}.json").write_text(json.dumps(data))
+
+
+def _dump(db: Path) -> list[dict]:
+    return store.all_records(store.connect(db))
+
+
+def test_importing_the_same_directory_twice_keeps_one_of_each(tmp_path):
+    _write_records(tmp_path / "a", 40)
+    db = tmp_path / "r.sqlite"
+    first = store.import_paths(store.connect(db), [tmp_path / "a"])
+    second = store.import_paths(store.connect(db), [tmp_path / "a"])
+    assert (first.imported, second.imported, second.duplicates) == (40, 0, 40)
+    assert len(_dump(db)) == 40
+
+
+def test_two_imports_at_once_lose_nothing(tmp_path):
+    _write_records(tmp_path / "a", 300)
+    _write_records(tmp_path / "b", 300)
+    for index in range(300):  # b differs from a in every record
+        path = tmp_path / "b" / f"{index:04d}.json"
+        data = json.loads(path.read_text())
+        data["runner"] = f"other-{index}"
+        path.write_text(json.dumps(data))
+    together, alone = tmp_path / "together.sqlite", tmp_path / "alone.sqlite"
+    script = ("import sys; from pathlib import Path; from builder import store; "
+              "store.import_paths(store.connect(Path(sys.argv[1])), [Path(p) for p in sys.argv[2:]])")
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(together), str(tmp_path / f), str(tmp_path / g)],
+                                  cwd=ROOT) for f, g in (("a", "b"), ("b", "a"), ("a", "a"))]
+    assert [p.wait(120) for p in processes] == [0, 0, 0]
+    store.import_paths(store.connect(alone), [tmp_path / "a", tmp_path / "b"])
+    assert _dump(together) == _dump(alone) and len(_dump(alone)) == 600
+
+
+def test_malformed_records_are_reported_by_file_and_skipped(tmp_path):
+    folder = tmp_path / "records"
+    _write_records(folder, 3)
+    (folder / "broken.json").write_text("{not json")
+    (folder / "bad-status.json").write_text(json.dumps(record(status="maybe")))
+    (folder / "no-time.json").write_text(json.dumps({k: v for k, v in record().items() if k != "started_at"}))
+    db = str(tmp_path / "r.sqlite")
+    result = invoke("results.import", "--dir", str(folder), "--db", db)
+    assert result.returncode == 1
+    assert f"skipped: {folder / 'broken.json'}: not a readable JSON record" in result.stdout
+    assert f"skipped: {folder / 'bad-status.json'}: status 'maybe' is not one of" in result.stdout
+    assert f"skipped: {folder / 'no-time.json'}: missing started_at" in result.stdout
+    assert "imported 3 records (0 already known, 3 skipped)" in result.stdout
+    assert result.stderr.strip() == "error: 3 result record(s) were malformed and skipped; see above"
+
+
+# -- publishing the outputs -------------------------------------------------------------------------
+
+
+def test_publish_writes_deterministic_outputs_and_the_readme_section(tmp_path):
+    folder = tmp_path / "records"
+    _write_records(folder, 5)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{README_START}\nold\n{README_END}\nafter\n")
+    args = ("publish", "--results", str(folder), "--db", str(tmp_path / "r.sqlite"), "--docs", str(tmp_path / "docs"),
+            "--readme", str(readme))
+    first = invoke(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    outputs = {name: (tmp_path / "docs" / name).read_bytes()
+               for name in ("compatibility.md", "compatibility.json", "index.html")}
+    readme_text = readme.read_text()
+    assert readme_text.startswith("# x\n\nbefore\n" + README_START) and readme_text.endswith(README_END + "\nafter\n")
+    assert "#### argoexec v4.1.2" in readme_text and "old" not in readme_text
+    assert invoke(*args).returncode == 0
+    assert outputs == {name: (tmp_path / "docs" / name).read_bytes() for name in outputs}
+    assert readme.read_text() == readme_text
+    html = outputs["index.html"].decode()
+    assert "http://" not in html and "https://" not in html and "<link" not in html and "src=" not in html
+
+
+def test_the_project_readme_has_the_compatibility_section():
+    text = (ROOT / "README.md").read_text()
+    assert text.count(README_START) == 1 and text.count(README_END) == 1
