@@ -17,7 +17,7 @@ from .targets import Target
 
 _UNREACHABLE_HINTS = ("connection refused", "no such host", "i/o timeout", "dial tcp", "no route to host",
                       "server misbehaving", "tls handshake timeout", "connection reset")
-_DENIED_HINTS = ("denied", "unauthorized", "authentication required", "forbidden")
+_DENIED_HINTS = ("denied", "unauthorized", "authentication required", "forbidden", "no basic auth credentials")
 
 
 class PushDenied(BuilderError):

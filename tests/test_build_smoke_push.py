@@ -218,3 +218,28 @@ def test_secrets_never_reach_output_or_records(docker_engine, matrix_file, compi
     everything += "".join(p.read_text() for p in (tmp_path / "results").glob("*.json"))
     assert "argoexec: v4.1.2-***" in everything
     assert secret not in everything and auth not in everything
+
+
+def test_push_uses_the_docker_config_credentials(docker_engine, matrix_file, compiled, tmp_path):
+    user, password = "robot", "engine-push-password"
+    secure = infra.start_registry(htpasswd=(user, password))
+    try:
+        assert _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64",
+                    "--argoexec-exe", str(compiled("v4.1.2"))).returncode == 0
+        to = f"{secure.host}/secure/argoexec"
+        refused = _run("push", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--to", to)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.stderr.strip().splitlines()[-1].startswith(f"error: registry {secure.host} refused the push")
+
+        config = tmp_path / "docker-config"
+        config.mkdir()
+        auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+        (config / "config.json").write_text(json.dumps({"auths": {secure.host: {"auth": auth}}}))
+        pushed = invoke("push", "--matrix", str(matrix_file), "--engine", docker_engine.url, "--repo",
+                        "suite/argoexec", "--base", "amd64", "--to", to,
+                        env={**os.environ, "DOCKER_CONFIG": str(config)})
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+        assert pushed.stdout.strip().splitlines()[-1].startswith(f"{to}:v4.1.2-linux-amd64@sha256:")
+        assert password not in pushed.stdout + pushed.stderr + refused.stdout + refused.stderr
+    finally:
+        secure.stop()
