@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -401,6 +402,19 @@ def table(c, matrix=None, db=None, argo=None, host=None, format="text"):
         print(text, end="")
 
 
+@task(help={**SELECT_HELP}, iterable=SELECT_ITERABLES)
+@reports_errors
+def ci_matrix(c, matrix=None, base=None, argo=None, only=None, skip=None):
+    """Print the nightly CI matrix (JSON): per runner what it builds and smoke-tests, and the oci job."""
+    from builder import ci
+
+    loaded, selected = _select(matrix, base, argo, only, skip)
+    plan_json = ci.ci_matrix(loaded, selected)
+    print(json.dumps(plan_json, separators=(",", ":")))
+    if plan_json["unrouted"]:
+        raise TargetFailed(f"no runner builds {', '.join(plan_json['unrouted'])}")
+
+
 results_ns = Collection("results")
 
 
@@ -419,5 +433,5 @@ def import_results(c, dir=None, db=None):
 results_ns.add_task(import_results)
 
 
-ns = Collection(plan, render, build, smoke, push, publish, table, results_ns)
+ns = Collection(plan, render, build, smoke, push, publish, table, ci_matrix, results_ns)
 ns.add_task(compat_, name="compat")

@@ -105,6 +105,27 @@ def run_check(engine: Engine, image: str, check: Check, isolation: str | None, n
         container.remove(force=True)
 
 
+def _local_or_pulled(engine: Engine, image: str, progress: Progress) -> str | None:
+    """The image's ID; an image built on another runner is pulled from its registry first."""
+    try:
+        return engine.api.inspect_image(image)["Id"]
+    except docker.errors.ImageNotFound:
+        pass
+    repository, _, tag = image.rpartition(":")
+    if "/" not in repository or "." not in repository.split("/")[0] and ":" not in repository.split("/")[0]:
+        return None  # a local repository name: nothing to pull from
+    progress.line(f"pulling {image}")
+    try:
+        for event in engine.api.pull(repository, tag=tag, stream=True, decode=True):
+            if "error" in event:
+                progress.line(event["error"])
+                return None
+        return engine.api.inspect_image(image)["Id"]
+    except docker.errors.APIError as exc:
+        progress.line(exc.explanation or str(exc))
+        return None
+
+
 def smoke_targets(engine: Engine, matrix: Matrix, targets: list[Target], options: BuildOptions,
                   progress: Progress, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[results.Record]:
     records = []
@@ -113,9 +134,7 @@ def smoke_targets(engine: Engine, matrix: Matrix, targets: list[Target], options
         image = image_ref(options.repo, target)
         where = placement(engine, planned, options.host_isolation)
         try:
-            image_id = engine.api.inspect_image(image)["Id"]
-        except docker.errors.ImageNotFound:
-            image_id = None
+            image_id = _local_or_pulled(engine, image, progress) if where.ok else None
         except (requests.ConnectionError, requests.Timeout):
             raise Unreachable(f"lost the Docker engine at {redact_url(engine.url)}; check it and run again") from None
         for check in checks_for(target):
@@ -124,7 +143,7 @@ def smoke_targets(engine: Engine, matrix: Matrix, targets: list[Target], options
             if not where.ok:
                 status, detail, log = results.NOT_RUNNABLE, where.reason, where.reason
             elif image_id is None:
-                status, detail = results.ERROR, f"{image} is not on this engine; run `invoke build` first"
+                status, detail = results.ERROR, f"{image} is not on this engine nor pullable; run `invoke build` first"
                 log = detail
             else:
                 try:

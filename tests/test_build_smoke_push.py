@@ -113,6 +113,12 @@ def test_build_smoke_push_and_pull_back(docker_engine, docker_client, registry, 
     output = docker_client.containers.run(pulled.id, ["version"], network_mode="none", remove=True).decode()
     assert output.startswith("argoexec: v4.1.2\n")
 
+    # Another runner smoke-tests the pushed image: not on its engine, so it is pulled by its tag.
+    docker_client.images.remove(pulled.id, force=True)
+    elsewhere = _run("smoke", matrix_file, docker_engine, tmp_path / "elsewhere", "--base", "amd64", repo=repo)
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+    assert f"pulling {repo}:v4.1.2-linux-amd64" in elsewhere.stdout
+
 
 def test_a_broken_build_is_recorded_and_the_next_target_still_builds(docker_engine, matrix_file, compiled,
                                                                       tmp_path):

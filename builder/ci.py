@@ -1,0 +1,38 @@
+"""The nightly CI matrix, generated from matrix.yaml through the plan (docker-library's habit).
+
+Each runner builds (docker) what its host can build natively and smoke-tests what its host can
+run; the bases no runner can build are assembled daemonlessly (oci) on a Linux job. A target the
+plan routes nowhere is listed under ``unrouted`` so the workflow fails loudly instead of silently
+skipping it.
+"""
+
+from __future__ import annotations
+
+from .matrix import Matrix
+from .plan import make_plan
+from .targets import Target
+
+
+def ci_matrix(matrix: Matrix, targets: list[Target]) -> dict:
+    plan = make_plan(matrix, [t for t in targets if t.is_windows])
+    jobs = []
+    for runner in matrix.runners:
+        builds = [p for p in plan if p.runner == runner.name]
+        smokes = [p for p in plan if any(site.runner == runner.name for site in p.smoke)]
+        if not builds and not smokes:
+            continue
+        jobs.append({
+            "runner": runner.name,
+            "runs-on": list(runner.labels),
+            "build": ",".join(dict.fromkeys(p.target.base for p in builds)),
+            "smoke": ",".join(dict.fromkeys(p.target.base for p in smokes)),
+            "argo": ",".join(dict.fromkeys(p.target.argo.tag for p in builds + smokes)),
+        })
+    oci = [p for p in plan if p.builder == "oci"]
+    unrouted = [p.target.id for p in plan if p.builder == "docker" and p.runner is None]
+    return {
+        "include": jobs,
+        "oci": {"bases": ",".join(dict.fromkeys(p.target.base for p in oci)),
+                "argo": ",".join(dict.fromkeys(p.target.argo.tag for p in oci))},
+        "unrouted": unrouted,
+    }
