@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
+from tests.http_body import read_body
+
 
 @dataclass
 class Fault:
@@ -50,30 +52,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def _read_body(self, limit: int | None = None) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().strip(), 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(min(length, limit) if limit is not None else length)
-
     def _handle(self) -> None:
         state = self.server.state
         with state.lock:
             fault = next((f for f in state.faults if f.applies(self.command, self.path)), None)
         if fault is not None and fault.kind == "drop":
-            self._read_body(limit=1024)
+            read_body(self, limit=1024)
             state.log.append((self.command, self.path, -1))
             self.close_connection = True
             self.connection.shutdown(2)
             return
-        body = self._read_body()
+        body = read_body(self)
         if fault is not None and fault.kind == "status":
             state.log.append((self.command, self.path, fault.status))
             message = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'

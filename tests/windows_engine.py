@@ -19,6 +19,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.http_body import read_body
+
 WINDOWS_2019 = {"OSType": "windows", "KernelVersion": "10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)",
                 "OperatingSystem": "Windows Server 2019 Datacenter Version 1809 (OS Build 17763.5329)",
                 "Isolation": "process", "ServerVersion": "20.10.9", "Architecture": "x86_64"}
@@ -77,18 +79,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
 
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().strip(), 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
     def do_HEAD(self) -> None:
         self._send(200, b"")
 
@@ -122,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path, query = self._path()
         state = self.server
-        body = self._body()
+        body = read_body(self)
         if path == "/build":
             context = tarfile.open(fileobj=io.BytesIO(body))
             dockerfile_name = query.get("dockerfile", ["Dockerfile"])[0]
