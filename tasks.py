@@ -209,6 +209,7 @@ def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="a
     from builder import build as build_mod
     from builder import engine as engine_mod
     from builder import push as push_mod
+    from builder import source as source_mod
     from builder.errors import Unreachable
     from builder.progress import Progress
     from builder.registry import Reference
@@ -218,7 +219,7 @@ def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="a
     options = _engine_options(loaded, repo, results, runner, network, host_isolation,
                               argoexec_exe=Path(argoexec_exe) if argoexec_exe else None,
                               sevenzip_exe=Path(sevenzip_exe) if sevenzip_exe else None,
-                              argo_git=argo_git or build_mod.ARGO_GIT)
+                              argo_git=argo_git or source_mod.ARGO_GIT)
     if builder not in build_mod.BUILDERS:
         raise InputError(f"--builder {builder}: expected one of: {', '.join(build_mod.BUILDERS)}")
     progress = Progress()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import results
+from .build import oci_labels
 from .errors import BuilderError, InputError, Unreachable
 from .matrix import Matrix
 from .oci import (
@@ -35,7 +36,7 @@ from .oci import (
 from .plan import PlannedTarget, plan_target
 from .progress import Progress
 from .registry import Reference, RegistryClient, RegistryDenied
-from .source import cache_dir
+from .source import BuildContext, cache_dir
 from .targets import Target
 
 NETAPI32 = "Files/Windows/System32/netapi32.dll"
@@ -137,9 +138,6 @@ class Assembler:
     # -- the image -----------------------------------------------------------------------------
 
     def image(self, planned: PlannedTarget) -> Assembled:
-        from .build import oci_labels
-        from .source import BuildContext
-
         target = planned.target
         base = self.base(target)
         netapi = self.netapi_layer(target)
@@ -164,7 +162,7 @@ def push(client: RegistryClient, destination: Reference, assembled: Assembled, p
         if blob.urls:
             continue  # a foreign layer is fetched from its urls by the node, never pushed
         if blob.source is not None and blob.path is None and blob.data is None:
-            _copy_blob(client, blob, destination, progress)
+            copy_blob(client, blob, destination, progress)
         else:
             state = client.push_blob(destination.registry, destination.repository, blob.digest, blob.size, blob.open)
             progress.line(f"{blob.digest[:19]} {state}")
@@ -175,7 +173,7 @@ def push(client: RegistryClient, destination: Reference, assembled: Assembled, p
     return client.put_manifest(tagged, assembled.manifest, assembled.media_type)
 
 
-def _copy_blob(client: RegistryClient, blob: Blob, destination: Reference, progress: Progress) -> None:
+def copy_blob(client: RegistryClient, blob: Blob, destination: Reference, progress: Progress) -> None:
     if client.blob_exists(destination.registry, destination.repository, blob.digest):
         client.stats.existing += 1
         progress.line(f"{blob.digest[:19]} exists")

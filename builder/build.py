@@ -21,7 +21,7 @@ from .errors import InputError, Unreachable
 from .matrix import Matrix
 from .plan import PlannedTarget, plan_target
 from .progress import Progress
-from .source import ARGO_GIT, BuildContext, argo_source, prebuilt  # noqa: F401 - ARGO_GIT re-exported
+from .source import ARGO_GIT, BuildContext, argo_source, prebuilt
 from .targets import Target
 
 TARGET_STAGE = "argoexec"

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from .assemble import copy_blob
 from .errors import NothingSelected
 from .matrix import Matrix
-from .oci import _build_of
+from .oci import Blob, build_of
 from .progress import Progress
 from .registry import (
     INDEX_TYPES,
@@ -66,7 +67,7 @@ def windows_entries(client: RegistryClient, matrix: Matrix, repo: Reference, arg
         if config.get("os.version"):
             platform["os.version"] = config["os.version"]
         entries.append(Entry(media_type, digest, len(body), platform))
-    return sorted(entries, key=lambda e: (_build_of(e.platform.get("os.version")) or 0,
+    return sorted(entries, key=lambda e: (build_of(e.platform.get("os.version")) or 0,
                                           e.platform.get("os.version", "")), reverse=True)
 
 
@@ -96,10 +97,7 @@ def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
 
 
 def _copy(client: RegistryClient, source: Reference, destination: Reference, blob: dict, progress: Progress) -> None:
-    from .assemble import _copy_blob
-    from .oci import Blob
-
-    _copy_blob(client, Blob(blob["digest"], blob["size"], blob["mediaType"], source=source), destination, progress)
+    copy_blob(client, Blob(blob["digest"], blob["size"], blob["mediaType"], source=source), destination, progress)
 
 
 def index_bytes(entries: list[Entry]) -> bytes:
