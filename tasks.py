@@ -11,7 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+import invoke
+from invoke import Collection, Exit
 
 from builder import compat, report, targets
 from builder import matrix as matrix_mod
@@ -19,6 +20,10 @@ from builder import plan as plan_mod
 from builder import render as render_mod
 from builder.errors import EXIT_TARGET_FAILED, BuilderError, InputError, TargetFailed
 from builder.secrets import redact
+
+# Long flags only: with this many options invoke's automatic one-letter flags collide between tasks
+# (-t for --to in one task and --network in another) and -h would shadow --help.
+task = functools.partial(invoke.task, auto_shortflags=False)
 
 SELECT_HELP = {
     "matrix": "Path of the matrix file (default: matrix.yaml of this project).",
@@ -78,9 +83,14 @@ ENGINE_HELP = {
 def _engine_options(loaded, repo, results, runner, network, host_isolation, **extra):
     from builder.build import BuildOptions
 
+    _, offered = _host(None, host_isolation)
+    for flag, path in (("--argoexec-exe", extra.get("argoexec_exe")), ("--sevenzip-exe", extra.get("sevenzip_exe"))):
+        if path is not None and not path.is_file():
+            raise InputError(f"{flag} {path}: no such file")
+    if repo and not matrix_mod.REPO_RE.match(repo):
+        raise InputError(f"--repo {repo}: not a repository name (lowercase, e.g. argoexec-builder/argoexec)")
     return BuildOptions(repo=repo or loaded.registries.image, results_dir=Path(results or "results"),
-                        runner=runner or "local", network_mode=network or None,
-                        host_isolation=tuple(host_isolation or compat.ISOLATIONS), **extra)
+                        runner=runner or "local", network_mode=network or None, host_isolation=offered, **extra)
 
 
 def _finish(progress, heading, statuses):
@@ -110,8 +120,10 @@ def plan(c, matrix=None, base=None, argo=None, only=None, skip=None, json=False,
             "image": "Image build (its os.version), 10.0.B[.R].",
             "json": 'Print {"process": bool, "hyperv": bool, "reason": str}.'})
 @reports_errors
-def compat_(c, host, image, json=False):
+def compat_(c, host=None, image=None, json=False):
     """Say whether an image build runs on a host build, with process and with Hyper-V isolation, and why."""
+    if host is None or image is None:
+        raise InputError("--host and --image are both required, e.g. --host 10.0.17763 --image 10.0.17763")
     answer = compat.compat(_build(host, "--host"), _build(image, "--image"))
     report.print_compat(answer, host, image, json)
 
@@ -143,6 +155,11 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
            host_build=None, host_isolation=None, check=False, update=False):
     """Render Dockerfile.windows for each selected target from dockerfiles/*.j2."""
     host, offered = _host(host_build, host_isolation)
+    if check and update:
+        raise InputError("--check and --update exclude each other: --check compares, --update rewrites")
+    if (check or update) and (base or argo or only or skip):
+        raise InputError("--check and --update always cover the newest Argo version and every base; "
+                         "drop --base/--argo/--only/--skip")
     if check or update:
         # The committed tree is always the newest Argo version, every base, as the CI runners would build it.
         loaded = matrix_mod.load_matrix(matrix)
@@ -161,7 +178,11 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
         return
     loaded, selected = _select(matrix, base, argo, only, skip)
     rendered = render_mod.render_all(loaded, plan_mod.make_plan(loaded, selected, host, offered), binary)
-    for path in render_mod.write(rendered, Path(out)):
+    try:
+        paths = render_mod.write(rendered, Path(out))
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write there ({exc.strerror or exc}); pick a writable folder") from None
+    for path in paths:
         print(path)
 
 
@@ -229,8 +250,8 @@ def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="a
             connected = engine_mod.connect(engine)
             progress.console.print(f"engine: {connected.describe()}", markup=False)
         except Unreachable as exc:
-            if builder == build_mod.DOCKER:
-                raise
+            if builder == build_mod.DOCKER or engine:
+                raise  # an engine named with --engine must answer; only the default one may be absent
             progress.console.print(f"no Docker engine ({exc}); assembling with the oci builder", markup=False)
     statuses = []
     try:
@@ -266,19 +287,25 @@ def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="a
 )
 @reports_errors
 def smoke(c, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None, results=None,
-          runner=None, network=None, host_isolation=None, timeout=120):
+          runner=None, network=None, host_isolation=None, timeout="120"):
     """Smoke-test built images: `argoexec version` and hello-windows, each recorded in results/."""
     from builder import engine as engine_mod
     from builder import smoke as smoke_mod
     from builder.progress import Progress
 
+    try:
+        seconds = float(timeout)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 86400:
+        raise InputError(f"--timeout {timeout}: expected a number of seconds above 0")
     loaded, selected = _select(matrix, base, argo, only, skip, default_bases=None)
     options = _engine_options(loaded, repo, results, runner, network, host_isolation)
     connected = engine_mod.connect(engine)
     try:
         progress = Progress()
         progress.console.print(f"engine: {connected.describe()}", markup=False)
-        records = smoke_mod.smoke_targets(connected, loaded, selected, options, progress, float(timeout))
+        records = smoke_mod.smoke_targets(connected, loaded, selected, options, progress, seconds)
     finally:
         connected.close()
     _finish(progress, "Checks", [r.status for r in records])
@@ -321,7 +348,10 @@ def _import(db, dirs):
     report = store.import_paths(connection, [Path(d) for d in dirs])
     for problem in report.problems:
         print(f"skipped: {problem}")
-    print(f"imported {report.imported} records ({report.duplicates} already known, {len(report.problems)} skipped)")
+    print(f"imported {report.imported} record{'s' if report.imported != 1 else ''} ({report.duplicates} already "
+          f"known, {len(report.problems)} skipped)")
+    if report.imported + report.duplicates + len(report.problems) == 0:
+        print(f"warning: no *.json records under {', '.join(map(str, dirs))}")
     return connection, report
 
 
@@ -349,16 +379,23 @@ def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, ins
 
     loaded = _with_mirrors(matrix_mod.load_matrix(matrix), mirror)
     versions = targets.select(loaded, "all", argo)
+    # Every input is checked before anything is written.
+    repo = Reference.parse(push_mod.destination(loaded, to)) if to else None
+    readme_path = Path(readme) if readme else None
+    table_formats.check_readme(readme_path)
     report = None
     if results:
         connection, report = _import(db, results)
     else:
         connection = store.connect(Path(db) if db else store.DEFAULT_DB)
     model = table_mod.build_table(loaded, store.all_records(connection))
-    for path in table_formats.write_outputs(model, Path(docs), Path(readme) if readme else None):
+    try:
+        written = table_formats.write_outputs(model, Path(docs), readme_path)
+    except OSError as exc:
+        raise InputError(f"--docs {docs}: cannot write there ({exc.strerror or exc})") from None
+    for path in written:
         print(f"wrote {path}")
-    if to:
-        repo = Reference.parse(push_mod.destination(loaded, to))
+    if repo is not None:
         client = _registry_client(insecure_registry)
         progress = Progress()
         for tag in dict.fromkeys(t.argo.tag for t in versions):
@@ -386,14 +423,20 @@ def table(c, matrix=None, db=None, argo=None, host=None, format="text"):
         raise InputError(f"--format {format}: expected text, markdown, json or html")
     loaded = matrix_mod.load_matrix(matrix)
     wanted = [t.argo.tag for t in targets.select(loaded, "all", argo or "all")]
-    connection = store.connect(Path(db) if db else store.DEFAULT_DB)
+    connection = store.open_for_reading(Path(db) if db else None)
     model = table_formats._filter(table_mod.build_table(loaded, store.all_records(connection)), wanted)
     if host:
         release = loaded.host(host)
         if release is None:
             raise InputError(f"--host {host}: unknown host release; known: "
                              f"{', '.join(h.name for h in loaded.hosts)}")
-        print(table_formats.advice_text(release.label, release.build.base, table_mod.advise(model, release)))
+        advice = table_mod.advise(model, release)
+        if format == "json":
+            print(table_formats.advice_json(release, advice), end="")
+        elif format == "text":
+            print(table_formats.advice_text(release.label, release.build.base, advice))
+        else:
+            raise InputError(f"--host answers in text or json, not {format}")
         return
     if format == "text":
         table_formats.to_text(model, report.console())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ class Assembler:
         folder = cache_dir() / "upstream" / image.manifest_digest.replace(":", "-")
         if not all((folder / name).is_file() for name in UPSTREAM_FILES.values()):
             self.progress.line(f"reading argoexec.exe and 7za.exe from {reference}")
-            found = extract_files(self.client, image, UPSTREAM_FILES)
+            found = extract_files(self.client, image, UPSTREAM_FILES).files
             missing = sorted(set(UPSTREAM_FILES.values()) - set(found))
             if missing:
                 raise InputError(f"{target.id}: {reference} has no {', '.join(missing)}; pass --argoexec-exe PATH")
@@ -118,15 +119,19 @@ class Assembler:
             servercore = resolve(self.client, reference, build=release.build.build)
             check_same_build(target.id, "servercore", servercore, release.build.build)
             cached = cache_dir() / "netapi32" / f"{servercore.manifest_digest.replace(':', '-')}.dll"
-            if not cached.is_file():
+            attributes = cached.with_suffix(".pax.json")
+            if not (cached.is_file() and attributes.is_file()):
                 self.progress.line(f"reading netapi32.dll from {reference} ({servercore.os_version})")
                 found = extract_files(self.client, servercore, {NETAPI32: "dll"})
-                if "dll" not in found:
+                if "dll" not in found.files:
                     raise InputError(f"{target.id}: {reference} has no {NETAPI32}; is it a servercore image?")
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                _atomic_write(cached, found["dll"])
-            self._netapi_layers[release.name] = windows_layer({"Windows/System32/netapi32.dll": cached},
-                                                             self.options.work)
+                _atomic_write(cached, found.files["dll"])
+                _atomic_write(attributes, json.dumps(found.windows_pax, sort_keys=True).encode())
+            # The DLL and its folders keep servercore's security descriptors (System32 must not change).
+            self._netapi_layers[release.name] = windows_layer(
+                {"Windows/System32/netapi32.dll": cached}, self.options.work,
+                windows_pax=json.loads(attributes.read_text()))
         return self._netapi_layers[release.name]
 
     def base(self, target: Target) -> Image:
@@ -185,9 +190,7 @@ def copy_blob(client: RegistryClient, blob: Blob, destination: Reference, progre
         return
     with tempfile.TemporaryDirectory(prefix="argoexec-blob-") as scratch:
         path = Path(scratch) / "blob"
-        with open(path, "wb") as out:
-            for chunk in client.stream_blob(source.registry, source.repository, blob.digest):
-                out.write(chunk)
+        client.download_blob(source.registry, source.repository, blob.digest, path)
         client.upload_blob(destination.registry, destination.repository, blob.digest, blob.size,
                            lambda: open(path, "rb"))
     progress.line(f"{blob.digest[:19]} copied from {source.registry}/{source.repository}")
@@ -207,9 +210,7 @@ def write_layout(client: RegistryClient, out: Path, assembled: Assembled, platfo
         elif blob.data is not None:
             path.with_suffix(".part").write_bytes(blob.data)
         else:
-            with open(path.with_suffix(".part"), "wb") as handle:
-                for chunk in client.stream_blob(blob.source.registry, blob.source.repository, blob.digest):
-                    handle.write(chunk)
+            client.download_blob(blob.source.registry, blob.source.repository, blob.digest, path.with_suffix(".part"))
         os.replace(path.with_suffix(".part"), path)
     _atomic_write(blobs / assembled.digest[7:], assembled.manifest)
     index_path = out / "index.json"
@@ -269,6 +270,9 @@ def build_oci(matrix: Matrix, targets: list[Target], client: RegistryClient, opt
             raise
         except BuilderError as exc:
             detail = str(exc)
+            progress.line(detail)
+        except (tarfile.TarError, OSError, KeyError, ValueError) as exc:  # an image we cannot read
+            detail = f"cannot read an image of {target.id} ({exc.__class__.__name__}: {exc})"
             progress.line(detail)
         progress.end(target.id, status, digest or detail)
         record = results.Record(

@@ -19,12 +19,13 @@ from .compat import HostFacts, host_facts_from_info
 from .errors import InputError, Unreachable
 
 DEFAULT_TIMEOUT = 120
-_USERINFO_RE = re.compile(r"(?<=://)[^/@\s]+@")
+_PASSWORD_RE = re.compile(r"(?<=://)([^/@:\s]+):[^/@\s]+@")
+SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")
 
 
 def redact_url(url: str) -> str:
-    """An engine URL fit for a message: any ``user:password@`` part removed."""
-    return _USERINFO_RE.sub("***@", url)
+    """An engine URL fit for a message: a password in ``user:password@`` replaced (the user is kept)."""
+    return _PASSWORD_RE.sub(r"\1:***@", url)
 
 
 @dataclass
@@ -48,6 +49,9 @@ class Engine:
 def connect(url: str | None = None, timeout: int = DEFAULT_TIMEOUT) -> Engine:
     """Connect and read /info; an engine that does not answer is exit 4, one line."""
     shown = redact_url(url or os.environ.get("DOCKER_HOST") or "the default socket")
+    if url is not None and not url.startswith(SCHEMES):
+        raise InputError(f"--engine {shown}: not an engine URL; expected one of {', '.join(SCHEMES[:4])} "
+                         "(e.g. unix:///var/run/docker.sock, tcp://HOST:2376)")
     try:
         if url:
             tls = _tls_from_env()
@@ -60,6 +64,8 @@ def connect(url: str | None = None, timeout: int = DEFAULT_TIMEOUT) -> Engine:
     except docker.errors.TLSParameterError as exc:
         raise InputError(f"engine {shown}: TLS settings are incomplete ({exc}); check DOCKER_CERT_PATH") from None
     except docker.errors.DockerException as exc:
+        if "Invalid bind address" in str(exc) or "paramiko" in str(exc):
+            raise InputError(f"engine {shown}: {_short(exc)}; check the URL") from None
         raise Unreachable(f"cannot reach the Docker engine at {shown} ({_short(exc)}); start it, or pass "
                           "--engine URL / set DOCKER_HOST") from None
     except (requests.RequestException, OSError) as exc:

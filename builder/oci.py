@@ -109,9 +109,10 @@ class _HashingWriter(io.RawIOBase):
 LAYER_FORMAT = "windows-layer-v1"  # bump when the bytes a layer is made of change
 
 
-def _inputs_key(files: dict[str, Path | bytes]) -> str:
+def _inputs_key(files: dict[str, Path | bytes], windows_pax: dict[str, dict[str, str]]) -> str:
     """A key of a layer's inputs: hashing them costs a fraction of compressing them again."""
     key = hashlib.sha256(LAYER_FORMAT.encode())
+    key.update(json.dumps(windows_pax, sort_keys=True).encode())
     for name in sorted(files):
         key.update(name.encode() + b"\0")
         content = files[name]
@@ -126,13 +127,15 @@ def _inputs_key(files: dict[str, Path | bytes]) -> str:
     return key.hexdigest()
 
 
-def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: str = OCI_LAYER_GZIP) -> Layer:
+def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: str = OCI_LAYER_GZIP,
+                  windows_pax: dict[str, dict[str, str]] | None = None) -> Layer:
     """A gzipped Windows layer holding ``files`` (``{"app/argoexec.exe": path}`` -> ``C:\\app\\argoexec.exe``).
 
     Layers are kept in ``directory`` by the hash of their inputs: the same files give the same
     layer without compressing them again."""
     directory.mkdir(parents=True, exist_ok=True)
-    index = directory / f"{_inputs_key(files)}.json"
+    windows_pax = windows_pax or {}
+    index = directory / f"{_inputs_key(files, windows_pax)}.json"
     if index.is_file():
         known = json.loads(index.read_text())
         path = directory / known["file"]
@@ -149,15 +152,16 @@ def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: s
                     parts = PurePosixPath("Files", name).parts
                     folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
                 for folder in sorted(folders):
-                    tar.addfile(_entry(folder, tarfile.DIRTYPE, 0))
+                    tar.addfile(_entry(folder, tarfile.DIRTYPE, 0, windows_pax.get(folder.lower())))
                 for name in sorted(files):
                     content = files[name]
+                    pax = windows_pax.get(f"files/{name}".lower())
                     if isinstance(content, bytes):
-                        tar.addfile(_entry(f"Files/{name}", tarfile.REGTYPE, len(content)), io.BytesIO(content))
+                        tar.addfile(_entry(f"Files/{name}", tarfile.REGTYPE, len(content), pax), io.BytesIO(content))
                     else:
                         with open(content, "rb") as handle:
-                            tar.addfile(_entry(f"Files/{name}", tarfile.REGTYPE, os.fstat(handle.fileno()).st_size),
-                                        handle)
+                            size = os.fstat(handle.fileno()).st_size
+                            tar.addfile(_entry(f"Files/{name}", tarfile.REGTYPE, size, pax), handle)
     digest = "sha256:" + compressed.hash.hexdigest()
     final = directory / f"{digest[7:]}.tar.gz"
     os.replace(temporary, final)
@@ -167,7 +171,7 @@ def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: s
     return layer
 
 
-def _entry(name: str, kind: bytes, size: int) -> tarfile.TarInfo:
+def _entry(name: str, kind: bytes, size: int, windows_pax: dict[str, str] | None = None) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.size = size
@@ -175,7 +179,9 @@ def _entry(name: str, kind: bytes, size: int) -> tarfile.TarInfo:
     info.mtime = LAYER_EPOCH
     info.uid = info.gid = 0
     info.uname = info.gname = ""
-    info.pax_headers = {"MSWINDOWS.rawsd": WINDOWS_RAWSD}
+    # Files we add get BUILTIN\\Users ownership; files and folders taken from a Windows image keep theirs.
+    info.pax_headers = dict(windows_pax) if windows_pax and "MSWINDOWS.rawsd" in windows_pax else \
+        {"MSWINDOWS.rawsd": WINDOWS_RAWSD}
     return info
 
 
@@ -257,31 +263,69 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
-def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str]) -> dict[str, bytes]:
+@dataclass
+class Extracted:
+    files: dict[str, bytes]  # result key -> content
+    windows_pax: dict[str, dict[str, str]]  # lowercased layer path (the files, their folders) -> MSWINDOWS.* PAX
+
+
+def _windows_pax(member: tarfile.TarInfo) -> dict[str, str]:
+    return {k: v for k, v in member.pax_headers.items() if k.startswith("MSWINDOWS.")}
+
+
+def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str]) -> Extracted:
     """Find files in an image's layers, newest layer first, streaming (no layer is stored whole).
 
     ``wanted`` maps a Windows layer path (``Files/Windows/System32/netapi32.dll``, compared without
-    case) to a key of the result.
+    case) to a key of the result. Hard links are followed (Windows layers link System32 files to
+    WinSxS). The Windows PAX records of the files and of their folders are kept, so that a layer
+    re-adding them keeps their security descriptors. Every layer read is read to its end, so that
+    its digest is checked before anything from it is trusted.
     """
     lowered = {path.lower(): key for path, key in wanted.items()}
-    found: dict[str, bytes] = {}
+    folders = {"/".join(path.split("/")[:i]) for path in lowered for i in range(1, path.count("/") + 1)}
+    result = Extracted({}, {})
     for layer in reversed(image.layers):
         if layer.get("urls") and layer.get("mediaType") == DOCKER_FOREIGN_LAYER:
             continue  # foreign base layers are fetched from their urls; the files we need are not only there
-        chunks = client.stream_blob(image.reference.registry, image.reference.repository, layer["digest"])
+        links: dict[str, tuple[str, str]] = {}  # link target -> (key, wanted path)
+
+        def visit(member: tarfile.TarInfo, tar: tarfile.TarFile, links=links) -> None:
+            name = member.name.lstrip("./").lower()
+            if name in folders and name not in result.windows_pax:
+                result.windows_pax[name] = _windows_pax(member)
+            key = lowered.get(name)
+            if key and key not in result.files:
+                if member.isfile():
+                    result.files[key] = tar.extractfile(member).read()
+                    result.windows_pax[name] = _windows_pax(member)
+                elif member.islnk():
+                    links[member.linkname.lstrip("./").lower()] = (key, name)
+                    result.windows_pax[name] = _windows_pax(member)
+            elif name in links and member.isfile():
+                key, path = links.pop(name)
+                result.files.setdefault(key, tar.extractfile(member).read())
+
+        _scan_layer(client, image, layer["digest"], visit)
+        if links:  # a link to a file that came earlier in the same layer: read the layer again for it
+            _scan_layer(client, image, layer["digest"], visit)
+        if len(result.files) == len(lowered):
+            break
+    return result
+
+
+def _scan_layer(client: RegistryClient, image: Image, digest: str, visit) -> None:
+    chunks = client.stream_blob(image.reference.registry, image.reference.repository, digest)
+    try:
         stream = io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 20)
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             for member in tar:
-                name = member.name.lstrip("./").lower()
-                key = lowered.get(name)
-                if key and key not in found and member.isfile():
-                    found[key] = tar.extractfile(member).read()
-                    if len(found) == len(lowered):
-                        break
+                visit(member, tar)
+                tar.members = []  # stream mode keeps every header otherwise: a servercore layer has many
+        for _ in chunks:  # read to the end: stream_blob checks the digest when the bytes run out
+            pass
+    finally:
         chunks.close()
-        if len(found) == len(lowered):
-            break
-    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,11 +52,11 @@ class Published:
 
 def windows_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str) -> list[Entry]:
     """One entry per Windows base whose per-base tag is in the repository, newest build first."""
-    tags = set(client.tags(repo.registry, repo.repository))
     entries = []
     for release in matrix.releases:
         tag = f"{argo}-windows-{release.name}"
-        if tag not in tags:
+        # One HEAD per expected tag rather than the tag list, which registries page.
+        if client.head_manifest(repo.with_tag(tag)) is None:
             continue
         body, media_type, digest = client.get_manifest(repo.with_tag(tag))
         if media_type not in MANIFEST_TYPES:
@@ -67,8 +67,14 @@ def windows_entries(client: RegistryClient, matrix: Matrix, repo: Reference, arg
         if config.get("os.version"):
             platform["os.version"] = config["os.version"]
         entries.append(Entry(media_type, digest, len(body), platform))
-    return sorted(entries, key=lambda e: (build_of(e.platform.get("os.version")) or 0,
-                                          e.platform.get("os.version", "")), reverse=True)
+    return sorted(entries, key=lambda e: _version_key(e.platform.get("os.version")), reverse=True)
+
+
+def _version_key(os_version: str | None) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in (os_version or "0").split("."))
+    except ValueError:
+        return (build_of(os_version) or 0,)
 
 
 def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str,

@@ -34,11 +34,23 @@ class Pushed:
 
 
 def destination(matrix: Matrix, to: str) -> str:
-    """``--to``: a destination name from matrix.yaml or a repository ``REGISTRY/REPO``."""
+    """``--to``: a destination name from matrix.yaml or a repository ``REGISTRY/REPO``.
+
+    The registry must be named (a host with a dot or a port, or localhost): a bare word is a typo of
+    a destination far more often than a wish to push to Docker Hub."""
+    known = ", ".join(matrix.registries.destinations) or "none"
     repo = matrix.registries.destinations.get(to, to)
-    if not REPO_RE.match(repo) or ":" in repo.split("/")[-1] or "@" in repo:
-        raise InputError(f"--to {to}: not a repository (REGISTRY/REPO, without a tag) nor a destination of "
-                         f"{matrix.file} ({', '.join(matrix.registries.destinations) or 'none'})")
+    registry, slash, path = repo.partition("/")
+    if not slash or not path:
+        raise InputError(f"--to {to}: not a destination of {matrix.file} ({known}) nor a REGISTRY/REPO")
+    if not ("." in registry or ":" in registry or registry == "localhost"):
+        raise InputError(f"--to {to}: {registry!r} is not a registry host (it needs a dot or a port, e.g. "
+                         f"registry.example:5000/{path}); destinations of {matrix.file}: {known}")
+    if "@" in repo or ":" in path:
+        raise InputError(f"--to {to}: give the repository without a tag or digest; tags are the target ids")
+    if not REPO_RE.match(repo):
+        raise InputError(f"--to {to}: not a valid repository (the path must be lowercase letters, digits and "
+                         "separators . _ -)")
     return repo
 
 

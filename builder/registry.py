@@ -117,8 +117,10 @@ class Reference:
 
 
 def is_loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    host = host.strip("[]")
+    if registry.startswith("["):
+        host = registry[1:].split("]", 1)[0]  # [::1]:5000
+    else:
+        host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
     if host == "localhost":
         return True
     try:
@@ -219,16 +221,27 @@ class RegistryClient:
         return f"{scheme}://{registry}"
 
     def _request(self, method: str, registry: str, path: str, repository: str, *, scope_actions: str = "pull",
-                 headers: dict | None = None, data: bytes | Callable[[], IO[bytes] | bytes] | None = None,
-                 stream: bool = False, ok: tuple[int, ...] = (200,), what: str = "") -> requests.Response:
-        """Send with auth and retries; ``data`` may be a factory so that a retry sends the body again."""
+                 extra_scopes: tuple[str, ...] = (), headers: dict | None = None,
+                 data: bytes | Callable[[], IO[bytes] | bytes] | None = None, stream: bool = False,
+                 ok: tuple[int, ...] = (200,), what: str = "", attempts: int | None = None,
+                 denied_is_answer: bool = False) -> requests.Response:
+        """Send with auth and retries; ``data`` may be a factory so that a retry sends the body again.
+
+        ``extra_scopes``: more token scopes the operation needs (a mount pulls from its source).
+        Credentials go only to the registry's own host, never to another host named in a Location.
+        A 401 leads to one authentication and one more try, not counted as a failed attempt.
+        With ``denied_is_answer``, 401/403 are returned to the caller instead of raising."""
         url = path if path.startswith("http") else self.base_url(registry) + path
-        scope = f"repository:{repository}:{scope_actions}"
+        scope = " ".join((f"repository:{repository}:{scope_actions}", *extra_scopes))
         what = what or f"{method} {urllib.parse.urlparse(url).path}"
-        authenticated_once = False
-        for attempt in range(1, self.attempts + 1):
+        same_host = urllib.parse.urlparse(url).netloc == urllib.parse.urlparse(self.base_url(registry)).netloc
+        attempts = attempts or self.attempts
+        authenticated = False
+        attempt = 0
+        while True:
+            attempt += 1
             request_headers = dict(headers or {})
-            auth = self._auth_header(registry, scope)
+            auth = self._auth_header(registry, scope) if same_host else None
             if auth:
                 request_headers["Authorization"] = auth
             body = data() if callable(data) else data
@@ -236,7 +249,7 @@ class RegistryClient:
                 response = self.session.request(method, url, headers=request_headers, data=body, stream=stream,
                                                 timeout=self.timeout_s, allow_redirects=True)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                if attempt == self.attempts:
+                if attempt >= attempts:
                     raise Unreachable(f"registry {registry}: {what} failed after {attempt} attempts "
                                       f"({_reason(exc)}); check that it is up and reachable") from None
                 self._sleep(attempt, None)
@@ -244,29 +257,29 @@ class RegistryClient:
             finally:
                 if hasattr(body, "close"):
                     body.close()
-            if response.status_code == 401 and not authenticated_once:
-                authenticated_once = True
-                self._authenticate(registry, scope, response.headers.get("WWW-Authenticate", ""))
+            if response.status_code == 401 and not authenticated and same_host:
+                authenticated = True
+                challenge = response.headers.get("WWW-Authenticate", "")
                 response.close()
-                if attempt < self.attempts:
-                    continue
+                self._authenticate(registry, scope, challenge)
+                attempt -= 1  # the authenticated try is not a failed attempt
+                continue
             if response.status_code in RETRY_STATUSES:
                 retry_after = response.headers.get("Retry-After")
                 response.close()
-                if attempt == self.attempts:
+                if attempt >= attempts:
                     raise Unreachable(f"registry {registry}: {what} answered {response.status_code} "
                                       f"{attempt} times; try again later")
                 self._sleep(attempt, retry_after)
                 continue
             if response.status_code in ok:
                 return response
-            if response.status_code in (401, 403):
+            if response.status_code in (401, 403) and not denied_is_answer:
                 response.close()
                 raise RegistryDenied(f"registry {registry} denied {what} on {repository} "
                                      f"({response.status_code}); log in with `docker login {registry}` or check "
                                      "the repository's permissions")
             return response  # the caller decides (404 and friends)
-        raise Unreachable(f"registry {registry}: {what} did not succeed")  # pragma: no cover
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         self.stats.retries += 1
@@ -292,12 +305,17 @@ class RegistryClient:
             return
         if kind.lower() != "bearer" or "realm" not in params:
             return
-        query = {"service": params.get("service", registry), "scope": params.get("scope", scope)}
+        realm = urllib.parse.urlparse(params["realm"])
+        if realm.scheme != "https" and self.base_url(registry).startswith("https://"):
+            raise RegistryDenied(f"registry {registry}: its token service is not https ({realm.scheme}://"
+                                 f"{realm.netloc}); refusing to send credentials there")
+        scopes = list(dict.fromkeys([*params.get("scope", "").split(), *scope.split()]))
+        query = [("service", params.get("service", registry)), *(("scope", s) for s in scopes)]
         auth = None
         if creds and creds.identity_token:
-            response = self.session.post(params["realm"], data={**query, "grant_type": "refresh_token",
-                                                                "refresh_token": creds.identity_token,
-                                                                "client_id": "argoexec-builder"},
+            response = self.session.post(params["realm"], data=[*query, ("grant_type", "refresh_token"),
+                                                                ("refresh_token", creds.identity_token),
+                                                                ("client_id", "argoexec-builder")],
                                          timeout=self.timeout_s)
         else:
             if creds and creds.username is not None:
@@ -340,7 +358,8 @@ class RegistryClient:
         response.close()
         if response.status_code != 200:
             return None
-        return response.headers.get("Docker-Content-Digest")
+        # Docker-Content-Digest is a SHOULD of the spec: without it, the digest of the manifest's bytes.
+        return response.headers.get("Docker-Content-Digest") or self.get_manifest(ref, accept)[2]
 
     def put_manifest(self, ref: Reference, body: bytes, media_type: str) -> str:
         response = self._request("PUT", ref.registry, f"/v2/{ref.repository}/manifests/{ref.ref}", ref.repository,
@@ -395,10 +414,27 @@ class RegistryClient:
         if "sha256:" + hasher.hexdigest() != digest:
             raise DigestMismatch(f"{registry}/{repository}: blob {digest} arrived with another digest")
 
+    def download_blob(self, registry: str, repository: str, digest: str, path: Path) -> None:
+        """Write a blob to ``path`` (digest checked); a connection lost midway starts the download again."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                with open(path, "wb") as out:
+                    for chunk in self.stream_blob(registry, repository, digest):
+                        out.write(chunk)
+                return
+            except Unreachable:
+                if attempt == self.attempts:
+                    raise
+                self._sleep(attempt, None)
+
     def mount_blob(self, registry: str, repository: str, digest: str, from_repository: str) -> bool:
         response = self._request("POST", registry, f"/v2/{repository}/blobs/uploads/?mount={digest}"
                                  f"&from={urllib.parse.quote(from_repository)}", repository,
-                                 scope_actions="pull,push", ok=(201, 202), what=f"mount blob {digest[:19]}")
+                                 scope_actions="pull,push", extra_scopes=(f"repository:{from_repository}:pull",),
+                                 ok=(201, 202), what=f"mount blob {digest[:19]}", denied_is_answer=True)
+        if response.status_code in (401, 403):
+            response.close()
+            return False  # no pull right on the source: upload instead
         mounted = response.status_code == 201
         location = response.headers.get("Location")
         response.close()
@@ -426,7 +462,7 @@ class RegistryClient:
                     "PUT", registry, f"{location}{separator}digest={urllib.parse.quote(digest)}", repository,
                     scope_actions="pull,push", headers={"Content-Type": "application/octet-stream",
                                                         "Content-Length": str(size)},
-                    data=opener, ok=(201,), what=f"upload blob {digest[:19]}")
+                    data=opener, ok=(201,), what=f"upload blob {digest[:19]}", attempts=1)
             except Unreachable:
                 if attempt == self.attempts:
                     raise
@@ -440,9 +476,10 @@ class RegistryClient:
                 self.stats.uploaded_bytes += size
                 self.stats.uploads[digest] = self.stats.uploads.get(digest, 0) + 1
                 return
-            if response.status_code == 400 and "DIGEST_INVALID" in response.text:
-                raise DigestMismatch(f"{registry}/{repository}: the registry computed another digest than {digest}")
             if attempt == self.attempts:
+                if response.status_code == 400 and "DIGEST_INVALID" in response.text:
+                    raise DigestMismatch(f"{registry}/{repository}: the registry keeps computing another digest "
+                                         f"than {digest}")
                 raise RegistryError(f"{registry}/{repository}: upload of {digest[:19]} answered "
                                     f"{response.status_code}")
             self._sleep(attempt, None)

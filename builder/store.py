@@ -49,12 +49,30 @@ class ImportReport:
 
 
 def connect(path: Path = DEFAULT_DB) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=60, isolation_level=None)
-    connection.execute("PRAGMA busy_timeout = 60000")
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.executescript(SCHEMA)
+    """Open (creating if needed) the database for writing."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=60, isolation_level=None)
+        connection.execute("PRAGMA busy_timeout = 60000")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.executescript(SCHEMA)
+    except (OSError, sqlite3.DatabaseError) as exc:
+        raise InputError(f"--db {path}: cannot open it as a results database ({exc}); pass another path") from None
     return connection
+
+
+def open_for_reading(path: Path | None) -> sqlite3.Connection:
+    """For tasks that only read: a named database must exist; the default one may not exist yet
+    (then the table shows the rules' predictions), and nothing is created."""
+    if path is not None and not path.is_file():
+        raise InputError(f"--db {path}: no such results database; import records with "
+                         "`invoke results.import --dir DIR --db PATH` first")
+    target = path or DEFAULT_DB
+    if not target.is_file():
+        connection = sqlite3.connect(":memory:", isolation_level=None)
+        connection.executescript(SCHEMA)
+        return connection
+    return connect(target)
 
 
 def validate(data: object) -> str | None:
@@ -106,11 +124,12 @@ def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> Impor
             try:
                 data = json.loads(file.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, ValueError) as exc:
-                report.problems.append(f"{file}: not a readable JSON record ({exc.__class__.__name__}); skipped")
+                where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+                report.problems.append(f"{file}: not a readable JSON record ({exc.__class__.__name__}{where})")
                 continue
             problem = validate(data)
             if problem:
-                report.problems.append(f"{file}: {problem}; skipped")
+                report.problems.append(f"{file}: {problem}")
                 continue
             rows.append((record_key(data), *(data.get(k) for k in FIELDS), file.name))
     connection.execute("BEGIN IMMEDIATE")

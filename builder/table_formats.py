@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from .errors import InputError
 from .table import (
     CANNOT_RUN,
     CONTRADICTION,
@@ -64,7 +65,7 @@ def to_text(table: Table, console: Console) -> None:
         grid = RichTable(title=f"argoexec {argo}: which image runs on which Windows node", show_lines=False)
         grid.add_column("image (base)", no_wrap=True)
         for host in table.hosts:
-            grid.add_column(host.name, no_wrap=True)
+            grid.add_column(host.name, overflow="fold")
         for row in (r for r in table.rows if r.argo == argo):
             grid.add_row(f"{row.base} ({row.os_version})", *(_compact(row.cells[h.name]) for h in table.hosts))
         console.print(grid)
@@ -87,6 +88,15 @@ def advice_text(host_label: str, host_build: str, advice: list[Advice]) -> str:
         lines.append(f"  {item.argo}: {item.row.id} with {how} isolation: {proof}")
     lines.append("  (the index tag <argo> holds every base: nodes pick the right one by os.version)")
     return "\n".join(lines)
+
+
+def advice_json(host, advice: list[Advice]) -> str:
+    answer = {"host": {"name": host.name, "label": host.label, "build": host.build.base}, "advice": [
+        {"argo": item.argo, "image": item.row.id if item.row else None, "isolation": item.isolation,
+         "state": item.cell.state if item.cell else None,
+         "evidence": item.cell.evidence.to_json() if item.cell and item.cell.evidence else None}
+        for item in advice]}
+    return json.dumps(answer, indent=2, ensure_ascii=False) + "\n"
 
 
 # -- Markdown -----------------------------------------------------------------------------------
@@ -238,6 +248,19 @@ def to_html(table: Table) -> str:
     )
 
 
+def check_readme(readme: Path | None) -> None:
+    """The README to update must exist and hold the section markers (checked before writing anything)."""
+    if readme is None:
+        return
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except OSError:
+        raise InputError(f"--readme {readme}: no such file; pass --readme '' to skip the README") from None
+    if README_START not in text or README_END not in text:
+        raise InputError(f"--readme {readme}: no {README_START} ... {README_END} section to fill; add the two "
+                         "lines where the table belongs, or pass --readme ''")
+
+
 def write_outputs(table: Table, docs: Path, readme: Path | None) -> list[Path]:
     """docs/compatibility.md, docs/compatibility.json, docs/index.html and the README section."""
     docs.mkdir(parents=True, exist_ok=True)
@@ -250,7 +273,8 @@ def write_outputs(table: Table, docs: Path, readme: Path | None) -> list[Path]:
         temporary.write_text(text, encoding="utf-8")
         temporary.replace(path)
         written.append(path)
-    if readme is not None and readme.exists():
+    if readme is not None:
+        check_readme(readme)
         text = readme.read_text(encoding="utf-8")
         updated = replace_readme_section(text, to_markdown(table, heading_level=4))
         if updated != text:

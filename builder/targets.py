@@ -72,6 +72,8 @@ def select(matrix: Matrix, bases: Iterable[str] | str | None = None, argo: Itera
     ``default_bases``. ``argo``: tags, or ``all``; none given means the newest in the matrix.
     Unknown names are bad input (exit 2); a selection matching nothing exits 3.
     """
+    if bases is not None and not _split(bases) and (bases if isinstance(bases, str) else list(bases)):
+        raise InputError("--base is empty: give a base name from the matrix, or all")
     base_names = _split(bases) or _split(default_bases)
     if not base_names:
         raise InputError("--base is required: a base name from the matrix (repeatable), or all")

@@ -160,9 +160,9 @@ def test_oci_layout_output_without_a_registry_push(registry, mirrors, binaries, 
 
 def test_build_without_a_windows_engine_goes_through_oci(registry, mirrors, binaries, isolated_cache, tmp_path):
     out = tmp_path / "layout"
-    result = invoke("build", "--base", "1909", "--engine", f"unix://{tmp_path}/no-engine.sock", "--out", str(out),
-                    "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"), *mirrors,
-                    env=isolated_cache)
+    no_engine = {**isolated_cache, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    result = invoke("build", "--base", "1909", "--out", str(out), "--argoexec-exe", str(binaries),
+                    "--results", str(tmp_path / "results"), *mirrors, env=no_engine)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "assembling with the oci builder" in result.stdout
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
@@ -256,3 +256,65 @@ def test_digests_are_verified_on_the_way_in(registry, mirrors):
         manifest_digest = "sha256:" + hashlib.sha256(body).hexdigest()
         with pytest.raises(DigestMismatch):
             client.get_manifest(Reference(proxy.host, ref.repository, None, manifest_digest))
+
+
+SYSTEM32_SD = "AQAEgBQAAAAkAAAAAAAAADAAAAABAgAAAAAABSAAAAAgAgAA"  # a stand-in descriptor, not ours
+
+
+def test_hard_links_are_followed_and_system_folders_keep_their_security_descriptors(registry, binaries,
+                                                                                     isolated_cache, tmp_path):
+    """servercore stores System32 DLLs as hard links to WinSxS; System32's ACL must survive our layer."""
+    work = tmp_path / "images"
+    winsxs = "Files/Windows/WinSxS/amd64_netapi32/netapi32.dll"
+    windows_images.write_layout(
+        work / "core", [{winsxs: b"MZ netapi32 from WinSxS",
+                         "Files/Windows/System32/netapi32.dll": ("hardlink", winsxs)}],
+        "windows", "amd64", "10.0.18363.1556",
+        folders=("Files", "Files/Windows", "Files/Windows/System32", "Hives"),
+        pax={"Files/Windows/System32": {"MSWINDOWS.rawsd": SYSTEM32_SD, "MSWINDOWS.fileattr": "16"},
+             "Files/Windows/System32/netapi32.dll": {"MSWINDOWS.rawsd": SYSTEM32_SD, "MSWINDOWS.fileattr": "32"}})
+    windows_images.skopeo_copy(work / "core", f"{registry.host}/links/windows/servercore:1909")
+    windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", "10.0.18363.1556")
+    windows_images.skopeo_copy(work / "nano", f"{registry.host}/links/windows/nanoserver:1909")
+    repo = f"{registry.host}/links-out/argoexec"
+    result = invoke("build", "--builder", "oci", "--base", "1909", "--to", repo, "--argoexec-exe", str(binaries),
+                    "--results", str(tmp_path / "results"), "--mirror", f"mcr.microsoft.com={registry.host}/links",
+                    env=isolated_cache)
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{repo}:v4.1.2-windows-1909"))
+    with _layer_tar(registry, "links-out/argoexec", manifest["layers"][1]["digest"]) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert tar.extractfile(members["Files/Windows/System32/netapi32.dll"]).read() == b"MZ netapi32 from WinSxS"
+        assert members["Files/Windows/System32"].pax_headers["MSWINDOWS.rawsd"] == SYSTEM32_SD
+        assert members["Files/Windows/System32/netapi32.dll"].pax_headers["MSWINDOWS.fileattr"] == "32"
+
+
+def test_a_tampered_base_layer_is_refused_and_nothing_is_cached(registry, mirrors, binaries, isolated_cache,
+                                                                tmp_path):
+    core = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false",
+                              f"docker://{registry.host}/mcr/windows/servercore:2004"))
+    top_layer = core["layers"][-1]["digest"]
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/mcr/windows/servercore/blobs/{top_layer}", "corrupt", times=None))
+        result = invoke("build", "--builder", "oci", "--base", "2004", "--out", str(tmp_path / "layout"),
+                        "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                        "--mirror", f"mcr.microsoft.com={proxy.host}/mcr", env=isolated_cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"blob {top_layer} arrived with another digest" in result.stdout
+    assert not list((tmp_path / "cache").rglob("*.dll"))
+    assert not (tmp_path / "layout" / "index.json").exists()
+
+
+def test_a_download_cut_off_is_retried(registry, mirrors, binaries, isolated_cache, tmp_path):
+    nano = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false",
+                              f"docker://{registry.host}/mcr/windows/nanoserver:20H2"))
+    layer = nano["layers"][0]["digest"]
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/blobs/{layer}", "drop", times=2))
+        result = invoke("build", "--builder", "oci", "--base", "20H2", "--out", str(tmp_path / "layout"),
+                        "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                        "--mirror", f"mcr.microsoft.com={proxy.host}/mcr", env=isolated_cache)
+        drops = [s for m, p, s in proxy.state.log if s == -1]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(drops) == 2
+    assert (tmp_path / "layout" / "blobs" / "sha256" / layer[7:]).is_file()

@@ -168,7 +168,8 @@ def test_malformed_records_are_reported_by_file_and_skipped(tmp_path):
     db = str(tmp_path / "r.sqlite")
     result = invoke("results.import", "--dir", str(folder), "--db", db)
     assert result.returncode == 1
-    assert f"skipped: {folder / 'broken.json'}: not a readable JSON record" in result.stdout
+    assert f"skipped: {folder / 'broken.json'}: not a readable JSON record (JSONDecodeError at line 1, column 2)" \
+        in result.stdout
     assert f"skipped: {folder / 'bad-status.json'}: status 'maybe' is not one of" in result.stdout
     assert f"skipped: {folder / 'no-time.json'}: missing started_at" in result.stdout
     assert "imported 3 records (0 already known, 3 skipped)" in result.stdout

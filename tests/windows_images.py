@@ -35,15 +35,25 @@ def netapi32_bytes(os_version: str, update: bool = True) -> bytes:
     return f"MZ netapi32.dll {'update' if update else 'base'} {os_version}".encode()
 
 
-def _layer(files: dict[str, bytes]) -> tuple[bytes, str]:
+def _layer(files: dict[str, bytes | tuple[str, str]], pax: dict[str, dict[str, str]] | None = None,
+           folders: tuple[str, ...] = ("Files", "Hives")) -> tuple[bytes, str]:
+    """A layer tar; a value ("hardlink", TARGET) makes a hard link; ``pax`` adds PAX records by name.
+    Entries are written in the order given (a link after its target, as Windows layers do)."""
+    pax = pax or {}
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for folder in ("Files", "Hives"):
+        for folder in folders:
             info = tarfile.TarInfo(folder)
             info.type = tarfile.DIRTYPE
+            info.pax_headers = dict(pax.get(folder, {}))
             tar.addfile(info)
-        for name, content in sorted(files.items()):
+        for name, content in files.items():
             info = tarfile.TarInfo(name)
+            info.pax_headers = dict(pax.get(name, {}))
+            if isinstance(content, tuple):
+                info.type, info.linkname = tarfile.LNKTYPE, content[1]
+                tar.addfile(info)
+                continue
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
     data = raw.getvalue()
@@ -56,15 +66,17 @@ def _put(blobs: Path, data: bytes) -> dict:
     return {"digest": digest, "size": len(data)}
 
 
-def write_layout(folder: Path, layers: list[dict[str, bytes]], os_name: str, arch: str, os_version: str | None,
-                 as_index: bool = False, extra_config: dict | None = None) -> None:
+def write_layout(folder: Path, layers: list[dict], os_name: str, arch: str, os_version: str | None,
+                 as_index: bool = False, extra_config: dict | None = None,
+                 pax: dict[str, dict[str, str]] | None = None,
+                 folders: tuple[str, ...] = ("Files", "Hives")) -> None:
     """An OCI image layout holding one image (or an index with that one image)."""
     blobs = folder / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
     (folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     descriptors, diff_ids = [], []
     for files in layers:
-        compressed, diff_id = _layer(files)
+        compressed, diff_id = _layer(files, pax, folders)
         descriptors.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_put(blobs, compressed)})
         diff_ids.append(diff_id)
     config = {"architecture": arch, "os": os_name, "created": "2026-11-11T00:00:00Z",

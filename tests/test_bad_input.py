@@ -1,0 +1,62 @@
+"""Bad input a user could give: one line, the flag or value named, what to do, and the right exit code."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli import ROOT, invoke
+
+CASES = [
+    (("plan", "--base", ","), 2, "error: --base is empty"),
+    (("compat", "--host", "10.0.17763"), 2, "error: --host and --image are both required"),
+    (("smoke", "--base", "1809", "--timeout", "abc"), 2, "error: --timeout abc: expected a number of seconds"),
+    (("smoke", "--base", "1809", "--timeout", "-5"), 2, "error: --timeout -5: expected a number of seconds"),
+    (("render", "--check", "--update"), 2, "error: --check and --update exclude each other"),
+    (("render", "--check", "--base", "1809"), 2, "error: --check and --update always cover"),
+    (("build", "--builder", "oci", "--base", "1809", "--to", "nosuchdest"), 2,
+     "error: --to nosuchdest: not a destination of matrix.yaml (local) nor a REGISTRY/REPO"),
+    (("push", "--base", "1809", "--to", "locl/argoexec"), 2,
+     "error: --to locl/argoexec: 'locl' is not a registry host"),
+    (("push", "--base", "1809", "--to", "127.0.0.1:5000/ArgoExec"), 2, "must be lowercase"),
+    (("push", "--base", "1809", "--to", "127.0.0.1:5000/argoexec:v1"), 2, "without a tag"),
+    (("build", "--base", "1809", "--engine", "/tmp/none.sock"), 2, "error: --engine /tmp/none.sock: not an engine URL"),
+    (("build", "--base", "1809", "--engine", "unix:///nonexistent/none.sock"), 4,
+     "error: cannot reach the Docker engine at unix:///nonexistent/none.sock"),
+    (("build", "--base", "1809", "--host-isolation", "hyper-v"), 2, "error: --host-isolation hyper-v: expected one of"),
+    (("build", "--base", "1809", "--argoexec-exe", "/nonexistent/argoexec.exe"), 2,
+     "error: --argoexec-exe /nonexistent/argoexec.exe: no such file"),
+    (("build", "--base", "1809", "--builder", "podman"), 2, "error: --builder podman: expected one of"),
+    (("table", "--db", "/nonexistent/x.sqlite"), 2, "error: --db /nonexistent/x.sqlite: no such results database"),
+    (("table", "--format", "csv"), 2, "error: --format csv: expected text, markdown, json or html"),
+    (("table", "--host", "2030"), 2, "error: --host 2030: unknown host release"),
+    (("table", "--host", "2025", "--format", "html"), 2, "error: --host answers in text or json"),
+    (("results.import",), 2, "error: --dir is required"),
+    (("results.import", "--dir", "/nonexistent-records"), 2, "error: /nonexistent-records: no such folder"),
+    (("publish", "--readme", str(ROOT / "matrix.yaml"), "--db", "/tmp/aeb-x.sqlite", "--docs", "/tmp/aeb-docs"), 2,
+     "section to fill"),
+    (("publish", "--to", "Upper/Case", "--docs", "/tmp/aeb-docs", "--readme", ""), 2, "error: --to Upper/Case"),
+    (("render", "--out", "/etc/hostname/x"), 2, "error: --out /etc/hostname/x: cannot write there"),
+]
+
+
+@pytest.mark.parametrize("args,code,start", CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_one_clear_line_and_the_exit_code(args, code, start):
+    result = invoke(*args)
+    assert result.returncode == code, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert start in lines[0]
+
+
+def test_the_docs_are_not_touched_when_an_input_is_bad(tmp_path):
+    result = invoke("publish", "--to", "nosuchdest", "--docs", str(tmp_path / "docs"), "--readme", "",
+                    "--db", str(tmp_path / "r.sqlite"))
+    assert result.returncode == 2 and not (tmp_path / "docs").exists()
+
+
+def test_long_flags_only_so_help_is_never_shadowed():
+    for task in ("plan", "render", "compat", "table", "build", "push", "publish"):
+        result = invoke("--help", task)
+        assert result.returncode == 0
+        options = result.stdout.split("Options:", 1)[1]
+        assert all(line.strip().startswith("--") for line in options.splitlines() if line.strip().startswith("-"))
