@@ -453,10 +453,7 @@ def ci_matrix(c, matrix=None, base=None, argo=None, only=None, skip=None):
     from builder import ci
 
     loaded, selected = _select(matrix, base, argo, only, skip)
-    plan_json = ci.ci_matrix(loaded, selected)
-    print(json.dumps(plan_json, separators=(",", ":")))
-    if plan_json["unrouted"]:
-        raise TargetFailed(f"no runner builds {', '.join(plan_json['unrouted'])}")
+    print(json.dumps(ci.ci_matrix(loaded, selected), separators=(",", ":")))
 
 
 results_ns = Collection("results")

@@ -21,6 +21,7 @@ from .errors import InputError, Unreachable
 from .matrix import Matrix
 from .plan import PlannedTarget, plan_target
 from .progress import Progress
+from .secrets import strip_userinfo
 from .source import ARGO_GIT, BuildContext, argo_source, prebuilt
 from .targets import Target
 
@@ -89,7 +90,7 @@ def oci_labels(planned: PlannedTarget, context: BuildContext, base_digest: str |
     labels = {
         "org.opencontainers.image.title": "argoexec",
         "org.opencontainers.image.version": target.argo.tag,
-        "org.opencontainers.image.source": context.source_url,
+        "org.opencontainers.image.source": strip_userinfo(context.source_url),
         "org.opencontainers.image.created": created,
         "org.opencontainers.image.base.name": planned.base_image,
         "io.argoexec-builder.target": target.id,
@@ -120,6 +121,8 @@ def build_request(planned: PlannedTarget, context: BuildContext, dockerfile: Pat
     }
     if planned.isolation:
         request["isolation"] = planned.isolation
+    if not planned.target.is_windows:
+        request["platform"] = planned.target.platform
     if network_mode:
         request["network_mode"] = network_mode
     return request

@@ -18,6 +18,7 @@ from pathlib import Path
 
 _SECRET_ENV_RE = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|CREDENTIAL)", re.IGNORECASE)
 _URL_USERINFO_RE = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+@")
+_HTTP_TOKEN_RE = re.compile(r"(?<=https://)[^/@\s:]+@|(?<=http://)[^/@\s:]+@")  # https://TOKEN@host
 
 
 def docker_config_path() -> Path:
@@ -62,10 +63,16 @@ def known_secrets() -> list[str]:
     return sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
 
 
+def strip_userinfo(url: str) -> str:
+    """A URL without any ``user[:password]@`` part: what may be written into an image label."""
+    return re.sub(r"(?<=://)[^/@\s]+@", "", url)
+
+
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:
     if not text:
         return text
     text = _URL_USERINFO_RE.sub("***@", text)
+    text = _HTTP_TOKEN_RE.sub("***@", text)
     for secret in sorted({*known_secrets(), *(e for e in extra if len(e) >= 4)}, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text

@@ -102,28 +102,53 @@ def run_check(engine: Engine, image: str, check: Check, isolation: str | None, n
         output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
         return exit_code, output
     finally:
+        _remove(container)
+
+
+def _remove(container) -> None:
+    """Remove a check's container; a refusal (HCS can be slow to let go) is retried, and never
+    changes the check's result."""
+    for attempt in range(3):
+        try:
+            container.remove(force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            time.sleep(1 + attempt)
+    try:
         container.remove(force=True)
-
-
-def _local_or_pulled(engine: Engine, image: str, progress: Progress) -> str | None:
-    """The image's ID; an image built on another runner is pulled from its registry first."""
-    try:
-        return engine.api.inspect_image(image)["Id"]
-    except docker.errors.ImageNotFound:
-        pass
-    repository, _, tag = image.rpartition(":")
-    if "/" not in repository or "." not in repository.split("/")[0] and ":" not in repository.split("/")[0]:
-        return None  # a local repository name: nothing to pull from
-    progress.line(f"pulling {image}")
-    try:
-        for event in engine.api.pull(repository, tag=tag, stream=True, decode=True):
-            if "error" in event:
-                progress.line(event["error"])
-                return None
-        return engine.api.inspect_image(image)["Id"]
     except docker.errors.APIError as exc:
-        progress.line(exc.explanation or str(exc))
+        print(f"warning: could not remove container {container.id[:12]}: {exc.explanation or exc}")
+
+
+def _is_remote(repository: str) -> bool:
+    first = repository.split("/")[0]
+    return "/" in repository and ("." in first or ":" in first or first == "localhost")
+
+
+def _image_for_check(engine: Engine, image: str, progress: Progress) -> str | None:
+    """The image to check, as a digest when it came from a registry (else its ID).
+
+    An image in a registry is always pulled first: a runner that kept last night's copy must test
+    tonight's. A local tag (the docker builder's own) is used as it is."""
+    repository, _, tag = image.rpartition(":")
+    if _is_remote(repository):
+        progress.line(f"pulling {image}")
+        try:
+            for event in engine.api.pull(repository, tag=tag, stream=True, decode=True):
+                if "error" in event:
+                    progress.line(event["error"])
+                    return None
+        except docker.errors.APIError as exc:
+            progress.line(exc.explanation or str(exc))
+            return None
+    try:
+        attrs = engine.api.inspect_image(image)
+    except docker.errors.ImageNotFound:
         return None
+    digests = [d.split("@", 1)[1] for d in attrs.get("RepoDigests") or [] if d.startswith(repository + "@")]
+    return digests[0] if digests else attrs["Id"]
 
 
 def smoke_targets(engine: Engine, matrix: Matrix, targets: list[Target], options: BuildOptions,
@@ -134,7 +159,7 @@ def smoke_targets(engine: Engine, matrix: Matrix, targets: list[Target], options
         image = image_ref(options.repo, target)
         where = placement(engine, planned, options.host_isolation)
         try:
-            image_id = _local_or_pulled(engine, image, progress) if where.ok else None
+            image_id = _image_for_check(engine, image, progress) if where.ok else None
         except (requests.ConnectionError, requests.Timeout):
             raise Unreachable(f"lost the Docker engine at {redact_url(engine.url)}; check it and run again") from None
         for check in checks_for(target):

@@ -7,6 +7,7 @@ and reused by every base of the same Argo version: the source is the same, only 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from .errors import InputError, Unreachable
 from .render import PREBUILT, SOURCE, go_directive
-from .secrets import redact
+from .secrets import redact, strip_userinfo
 
 ARGO_GIT = "https://github.com/argoproj/argo-workflows.git"
 
@@ -60,7 +61,9 @@ def _git(*args: str, cwd: Path | None = None) -> str:
 
 def argo_source(tag: str, url: str = ARGO_GIT, cache: Path | None = None) -> BuildContext:
     """The Argo tree at ``tag``: cloned once into the cache, then reused."""
-    folder = (cache or cache_dir()) / "argo-src" / tag
+    # Keyed by URL and tag: another --argo-git never reuses a tree cloned from elsewhere.
+    origin = hashlib.sha256(strip_userinfo(url).encode()).hexdigest()[:12]
+    folder = (cache or cache_dir()) / "argo-src" / (tag if url == ARGO_GIT else f"{tag}-{origin}")
     if not (folder / ".git").exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{tag}-", dir=folder.parent))

@@ -107,6 +107,13 @@ def validate(data: object) -> str | None:
     return None
 
 
+def normalise_time(text: str) -> str:
+    """RFC 3339 in UTC with a Z: records from runners in any time zone sort and compare as times."""
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    timespec = "microseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def record_key(data: dict) -> str:
     canonical = json.dumps({k: data.get(k) for k in FIELDS}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -131,6 +138,7 @@ def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> Impor
             if problem:
                 report.problems.append(f"{file}: {problem}")
                 continue
+            data = {**data, "started_at": normalise_time(data["started_at"])}
             rows.append((record_key(data), *(data.get(k) for k in FIELDS), file.name))
     connection.execute("BEGIN IMMEDIATE")
     try:

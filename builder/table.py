@@ -14,6 +14,7 @@ as such and flagged (``contradicts_rules``), never hidden.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from . import compat, results
@@ -118,23 +119,22 @@ def _build_number(text: str | None) -> int | None:
 def build_table(matrix: Matrix, records: list[dict]) -> Table:
     hosts = tuple(matrix.hosts)
     host_by_build = {h.build.build: h for h in hosts}
-    # newest record per (target, host, isolation, check)
-    newest: dict[tuple[str, str, str, str], dict] = {}
+    # Every verifying record per cell. `error` (the image could not be pulled, the engine failed, a
+    # timeout) says nothing about the image and `not-runnable` is the rules' word: neither verifies.
+    by_cell: dict[tuple[str, str, str], list[dict]] = {}
     unplaced = 0
     for record in records:
         if record["os"] != "windows" or record["check"] not in SMOKE_CHECKS:
             continue
-        if record["status"] not in (results.PASS, results.FAIL, results.ERROR):
-            continue  # not-runnable records are the rules' word, not a verification
+        if record["status"] not in (results.PASS, results.FAIL):
+            continue
         if record.get("isolation") not in compat.ISOLATIONS:
             continue
         host = host_by_build.get(_build_number(record.get("host_os_version")))
         if host is None:
             unplaced += 1
             continue
-        key = (record["target"], host.name, record["isolation"], record["check"])
-        if key not in newest or record["started_at"] >= newest[key]["started_at"]:
-            newest[key] = record
+        by_cell.setdefault((record["target"], host.name, record["isolation"]), []).append(record)
 
     rows = []
     for target in all_targets(matrix):
@@ -147,10 +147,9 @@ def build_table(matrix: Matrix, records: list[dict]) -> Table:
             for isolation in compat.ISOLATIONS:
                 rule = (compat.process_isolation if isolation == compat.PROCESS else compat.hyperv_isolation)(
                     host.build, image)
-                checks = [newest[k] for k in ((target.id, host.name, isolation, c) for c in SMOKE_CHECKS)
-                          if k in newest]
+                checks = newest_run(by_cell.get((target.id, host.name, isolation), []))
                 if checks:
-                    latest = max(checks, key=lambda r: r["started_at"])
+                    latest = max(checks, key=_moment)
                     passed = all(r["status"] == results.PASS for r in checks)
                     evidence = Evidence(latest["started_at"], latest["runner"], latest.get("engine_version"),
                                         latest.get("image_digest"), latest.get("host_os_version") or "",
@@ -161,6 +160,26 @@ def build_table(matrix: Matrix, records: list[dict]) -> Table:
                     cells[host.name][isolation] = Cell(PREDICTED if rule.ok else CANNOT_RUN, rule.reason, rule.ok)
         rows.append(Row(target.id, target.argo.tag, target.base, image.base, cells))
     return Table(hosts, tuple(rows), len(records), unplaced)
+
+
+def _moment(record: dict) -> dt.datetime:
+    return dt.datetime.fromisoformat(record["started_at"].replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+
+
+def newest_run(records: list[dict]) -> list[dict]:
+    """The checks of the newest run (same image, runner and host), the newest record of each check.
+
+    A cell is judged on one run: a version check of tonight's image and a hello check of last
+    week's must not add up to a pass."""
+    if not records:
+        return []
+    latest = max(records, key=_moment)
+    run = (latest.get("image_digest"), latest["runner"], latest.get("host_os_version"))
+    same_run = [r for r in records if (r.get("image_digest"), r["runner"], r.get("host_os_version")) == run]
+    newest: dict[str, dict] = {}
+    for record in sorted(same_run, key=_moment):
+        newest[record["check"]] = record
+    return [newest[c] for c in SMOKE_CHECKS if c in newest]
 
 
 @dataclass(frozen=True)

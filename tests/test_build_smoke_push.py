@@ -120,6 +120,14 @@ def test_build_smoke_push_and_pull_back(docker_engine, docker_client, registry, 
     assert f"pulling {repo}:v4.1.2-linux-amd64" in elsewhere.stdout
 
 
+def test_a_binary_for_another_platform_fails_the_version_check(docker_engine, matrix_file, compiled, tmp_path):
+    arm = compiled("v4.1.2", platform="linux/arm64")
+    assert _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argoexec-exe", str(arm),
+                repo="suite/arm").returncode == 0
+    result = _run("smoke", matrix_file, docker_engine, tmp_path, "--base", "amd64", repo="suite/arm")
+    assert result.returncode == 1 and "does not report Platform: linux/amd64" in result.stdout
+
+
 def test_a_broken_build_is_recorded_and_the_next_target_still_builds(docker_engine, matrix_file, compiled,
                                                                       tmp_path):
     result = _run("build", matrix_file, docker_engine, tmp_path, "--base", "broken", "--base", "amd64",
@@ -148,14 +156,14 @@ def test_a_failing_smoke_check_is_recorded(docker_engine, matrix_file, compiled,
 
 def test_a_check_that_hangs_times_out_and_its_container_is_removed(docker_engine, docker_client, matrix_file,
                                                                     compiled, tmp_path):
-    slow = compiled("v3.7.18", sleep=4)
+    slow = compiled("v3.7.18", sleep=12)
     assert _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argo", "v3.7.18",
                 "--argoexec-exe", str(slow)).returncode == 0
     result = _run("smoke", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argo", "v3.7.18",
                   "--timeout", "1")
     assert result.returncode == 1
     version = next(r for r in _records(tmp_path / "results") if r["check"] == "argoexec-version")
-    assert version["status"] == "error" and version["duration_s"] < 4
+    assert version["status"] == "error" and version["duration_s"] < 10  # stopped long before the 12 s sleep ends
     assert not docker_client.containers.list(all=True)
 
 
@@ -213,8 +221,9 @@ def test_secrets_never_reach_output_or_records(docker_engine, matrix_file, compi
     config.mkdir()
     auth = base64.b64encode(f"robot:{secret}".encode()).decode()
     (config / "config.json").write_text(json.dumps({"auths": {"registry.invalid": {"auth": auth}}}))
-    leaky = compiled(f"v4.1.2-{secret}")  # a binary that prints the secret in its version line
-    env = {**os.environ, "DOCKER_CONFIG": str(config), "DEPLOY_TOKEN": "tok-0123456789"}
+    token = "tok-0123456789"
+    leaky = compiled(f"v4.1.2-{secret}-{token}")  # a binary that prints both secrets in its version line
+    env = {**os.environ, "DOCKER_CONFIG": str(config), "DEPLOY_TOKEN": token}
     common = ("--matrix", str(matrix_file), "--engine", docker_engine.url, "--network", "none",
               "--results", str(tmp_path / "results"), "--base", "amd64", "--repo", "suite/leaky")
     built = invoke("build", *common, "--argoexec-exe", str(leaky), env=env)
@@ -222,8 +231,8 @@ def test_secrets_never_reach_output_or_records(docker_engine, matrix_file, compi
     assert smoked.returncode == 1  # the version line does not name the tag
     everything = built.stdout + built.stderr + smoked.stdout + smoked.stderr
     everything += "".join(p.read_text() for p in (tmp_path / "results").glob("*.json"))
-    assert "argoexec: v4.1.2-***" in everything
-    assert secret not in everything and auth not in everything
+    assert "argoexec: v4.1.2-***-***" in everything
+    assert secret not in everything and auth not in everything and token not in everything
 
 
 def test_push_uses_the_docker_config_credentials(docker_engine, matrix_file, compiled, tmp_path):

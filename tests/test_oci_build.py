@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import tarfile
+import time
 
 import pytest
 import requests
@@ -53,6 +54,17 @@ def _skopeo(*args: str) -> str:
     return subprocess.run([skopeo, *args], check=True, capture_output=True, text=True).stdout
 
 
+def _log_mark(registry) -> int:
+    """Where the registry's access log ends once it has stopped growing (lines may land late)."""
+    size, stable_since = -1, time.monotonic()
+    while time.monotonic() - stable_since < 0.3:
+        current = len(registry.requests_log())
+        if current != size:
+            size, stable_since = current, time.monotonic()
+        time.sleep(0.05)
+    return size
+
+
 def _blob_uploads(registry, repository: str, since: int) -> list[str]:
     """Digests of the blob uploads the registry completed for a repository (from its access log)."""
     log = registry.requests_log()[since:]
@@ -72,7 +84,7 @@ def _layer_tar(registry, repository: str, digest: str) -> tarfile.TarFile:
 
 def test_assemble_all_seven_bases_push_and_publish(registry, mirrors, binaries, isolated_cache, tmp_path):
     repo = f"{registry.host}/out/argoexec"
-    since = len(registry.requests_log())
+    since = _log_mark(registry)
     result = invoke("build", "--builder", "oci", "--base", "all", "--to", repo, "--argoexec-exe", str(binaries),
                     "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -112,7 +124,7 @@ def test_assemble_all_seven_bases_push_and_publish(registry, mirrors, binaries, 
     assert result.stdout.count("mounted from mcr/windows/nanoserver") == 7
 
     # A second run uploads nothing and rewrites no manifest.
-    since = len(registry.requests_log())
+    since = _log_mark(registry)
     again = invoke("build", "--builder", "oci", "--base", "all", "--to", repo, "--argoexec-exe", str(binaries),
                    "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=300)
     assert again.returncode == 0, again.stderr
@@ -132,7 +144,7 @@ def test_assemble_all_seven_bases_push_and_publish(registry, mirrors, binaries, 
     for entry in index["manifests"]:  # every child is in the repository
         assert requests.head(f"{registry.url}/v2/out/argoexec/manifests/{entry['digest']}", timeout=10,
                              headers={"Accept": entry["mediaType"]}).status_code == 200
-    since = len(registry.requests_log())
+    since = _log_mark(registry)
     republished = invoke("publish", "--to", repo, "--argo", "v4.1.2", *mirrors, env=isolated_cache)
     assert "(9 entries, unchanged)" in republished.stdout
     assert _manifest_puts(registry, "out/argoexec", since) == 2  # the linux children, idempotent by digest

@@ -29,5 +29,6 @@ def test_readme_compat_example_is_real_output():
 
 def test_readme_plan_example_matches(tmp_path):
     result = invoke("plan", "--base", "1809,1909", "--host-build", "10.0.17763", "--json")
+    assert result.returncode == 0
     assert "a Windows engine on a 10.0.17763 host refuses to pull a newer 10.0.18363-based image" in result.stdout
     assert "a Windows engine on a 10.0.17763 host refuses to pull a newer 10.0.18363-based image" in README

@@ -54,8 +54,9 @@ def test_every_cell_state(matrix):
     assert {c for c, _ in passed.evidence.checks} == {"argoexec-version", "hello-windows"}
     failed = cell(matrix, [record(), record(check="hello-windows", status="fail")])
     assert failed.state == table_mod.VERIFIED_FAIL and failed.contradicts_rules  # the rules said it runs
-    errored = cell(matrix, [record(status="error")])
-    assert errored.state == table_mod.VERIFIED_FAIL
+    # `error` (image not pullable, engine trouble, a timeout) says nothing about the image.
+    assert cell(matrix, [record(status="error"), record(check="hello-windows", status="error")]).state == \
+        table_mod.PREDICTED
 
 
 def test_a_newer_result_replaces_an_older_one(matrix):
@@ -66,6 +67,34 @@ def test_a_newer_result_replaces_an_older_one(matrix):
         assert now.state == table_mod.VERIFIED_PASS and now.evidence.runner == "new"
     assert cell(matrix, new_pass + both_checks(status="fail", started_at="2026-11-21T00:00:00Z")).state == \
         table_mod.VERIFIED_FAIL
+
+
+def test_newest_is_decided_by_time_not_by_text(matrix):
+    older_pass = both_checks(status="pass", started_at="2026-11-20T06:30:00+02:00", runner="east")  # 04:30Z
+    newer_fail = both_checks(status="fail", started_at="2026-11-20T05:00:00Z", runner="west")
+    assert cell(matrix, older_pass + newer_fail).evidence.runner == "west"
+    fraction = both_checks(status="pass", started_at="2026-11-20T05:00:00.500Z", runner="later")
+    assert cell(matrix, newer_fail + fraction).state == table_mod.VERIFIED_PASS
+
+
+def test_a_cell_is_judged_on_one_run(matrix):
+    old_image = record(check="hello-windows", status="pass", started_at="2026-11-01T00:00:00Z",
+                       image_digest="sha256:" + "0" * 64)
+    new_image = record(check="argoexec-version", status="pass", started_at="2026-11-20T00:00:00Z",
+                       image_digest="sha256:" + "2" * 64)
+    judged = cell(matrix, [old_image, new_image])
+    assert judged.state == table_mod.VERIFIED_PASS
+    assert [c for c, _ in judged.evidence.checks] == ["argoexec-version"]  # the old hello is not counted
+    assert judged.evidence.image_digest == "sha256:" + "2" * 64
+
+
+def test_import_normalises_times_to_utc(tmp_path):
+    folder = tmp_path / "records"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps(record(started_at="2026-11-20T06:30:00+02:00")))
+    db = tmp_path / "r.sqlite"
+    store.import_paths(store.connect(db), [folder])
+    assert [r["started_at"] for r in store.all_records(store.connect(db))] == ["2026-11-20T04:30:00Z"]
 
 
 def test_a_result_that_contradicts_the_rules_is_shown_and_flagged(matrix):

@@ -106,8 +106,22 @@ def test_ltsc2022_on_a_2025_engine_builds_and_smokes_with_process_isolation(tmp_
         assert [c["HostConfig"]["Isolation"] for c in engine.recorded.containers] == ["process", "process"]
     checks = {r["check"]: r for r in _records(tmp_path)}
     assert checks["argoexec-version"]["status"] == "pass" and checks["hello-windows"]["status"] == "pass"
+    assert sorted(engine.recorded.removed) == ["c1", "c2"]  # every check's container removed
     assert checks["argoexec-version"]["runner"] == "windows-2025"
     assert checks["hello-windows"]["host_os_version"] == "10.0.26100.2894"
+
+
+def test_a_binary_that_reports_another_version_fails_the_check(tmp_path, prebuilt):
+    wrong = (
+        "argoexec: v3.7.18\r\n  GitTag: v3.7.18\r\n  Platform: windows/amd64\r\n")
+    with WindowsEngineReplay(WINDOWS_2025, BASES, version_output=wrong) as engine:
+        assert _build(engine, tmp_path, "--base", "ltsc2025", "--argoexec-exe", str(prebuilt)).returncode == 0
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2025", "--results", str(tmp_path / "results"))
+        assert sorted(engine.recorded.removed) == ["c1", "c2"]
+    assert smoked.returncode == 1
+    checks = {r["check"]: r for r in _records(tmp_path)}
+    assert checks["argoexec-version"]["status"] == "fail" and checks["hello-windows"]["status"] == "pass"
+    assert "reports version v3.7.18, built from v4.1.2" in smoked.stdout
 
 
 def test_smoke_on_a_host_that_cannot_run_the_image_is_not_runnable(tmp_path):
@@ -144,7 +158,9 @@ def test_source_build_fills_the_git_args_and_the_go_mod_version(tmp_path, argo_r
     env = {**os.environ, "ARGOEXEC_BUILDER_CACHE": str(cache)}
     bases = {**BASES}
     with WindowsEngineReplay(WINDOWS_2025, bases) as engine:
-        for _ in range(2):  # the second build reuses the cached tree
+        for run in range(2):
+            if run == 1:
+                shutil.rmtree(repo)  # the second build can only succeed from the cached tree
             result = invoke("build", "--engine", engine.url, "--base", "ltsc2022,ltsc2025", "--argo-git",
                             f"file://{repo}", "--results", str(tmp_path / "results"), env=env)
             assert result.returncode == 0, result.stdout + result.stderr
@@ -156,7 +172,8 @@ def test_source_build_fills_the_git_args_and_the_go_mod_version(tmp_path, argo_r
         assert "go.mod" in build["files"] and "Makefile" in build["files"]
         assert "choco install golang --version=1.26.7" in build["dockerfile_text"]
         assert json.loads(build["labels"])["org.opencontainers.image.revision"] == commit
-    assert [p.name for p in (cache / "argo-src").iterdir()] == ["v4.1.2"]
+    (cached,) = (cache / "argo-src").iterdir()
+    assert cached.name.startswith("v4.1.2-")  # keyed by tag and source URL
 
 
 def test_an_unreachable_source_repository_exits_4(tmp_path):

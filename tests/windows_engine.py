@@ -38,6 +38,7 @@ class Recorded:
     builds: list[dict] = field(default_factory=list)
     containers: list[dict] = field(default_factory=list)
     pulls: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -147,17 +148,24 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         path, _ = self._path()
         if path.startswith("/containers/"):
+            self.server.recorded.removed.append(path.split("/")[2])
             self._send(204)
         else:
             self._send(404, {"message": f"not replayed: DELETE {path}"})
 
 
+RECORDED_VERSION = ("argoexec: v4.1.2\r\n  BuildDate: 2026-11-20T03:12:44Z\r\n"
+                    "  GitCommit: 5f3b9c2e0d1a4b6c8e7f9a0b1c2d3e4f5a6b7c8d\r\n  GitTreeState: clean\r\n"
+                    "  GitTag: v4.1.2\r\n  GoVersion: go1.26.5\r\n  Compiler: gc\r\n  Platform: windows/amd64\r\n")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, info: dict, bases: dict[str, str]):
+    def __init__(self, info: dict, bases: dict[str, str], version_output: str = RECORDED_VERSION):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.info = info
+        self.version_output = version_output
         self.recorded = Recorded()
         self.container_output: dict[str, str] = {}
         # Base images "already pulled", with the registry digests a real engine would list.
@@ -165,19 +173,16 @@ class _Server(ThreadingHTTPServer):
                        for i, (ref, digest) in enumerate(bases.items(), start=1000)}
 
     def output_for(self, spec: dict) -> str:
-        """What the replayed container prints: argoexec's version format, or cmd's echo."""
+        """What the replayed container prints: a fixed recording of `argoexec version` (not derived
+        from anything the tool sent), or cmd's echo."""
         if spec.get("Entrypoint") == ["cmd", "/c"]:
             return " ".join(spec["Cmd"][1:]) + "\r\n"
-        labels = self.images.get(spec["Image"], {}).get("Config", {}).get("Labels", {})
-        tag = labels.get("org.opencontainers.image.version", "unknown")
-        return (f"argoexec: {tag}\r\n  BuildDate: 2026-11-21T00:00:00Z\r\n  GitCommit: unknown\r\n"
-                f"  GitTreeState: clean\r\n  GitTag: {tag}\r\n  GoVersion: go1.26.5\r\n  Compiler: gc\r\n"
-                "  Platform: windows/amd64\r\n")
+        return self.version_output
 
 
 class WindowsEngineReplay:
-    def __init__(self, info: dict, bases: dict[str, str] | None = None):
-        self.server = _Server(info, bases or {})
+    def __init__(self, info: dict, bases: dict[str, str] | None = None, version_output: str = RECORDED_VERSION):
+        self.server = _Server(info, bases or {}, version_output)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
