@@ -37,7 +37,7 @@ from .oci import (
 from .plan import PlannedTarget, plan_target
 from .progress import Progress
 from .registry import Reference, RegistryClient, RegistryDenied
-from .source import BuildContext, cache_dir
+from .source import BuildContext, cache_dir, prebuilt_binaries
 from .targets import Target
 
 NETAPI32 = "Files/Windows/System32/netapi32.dll"
@@ -86,7 +86,7 @@ class Assembler:
         key = "prebuilt" if self.options.argoexec_exe else target.argo.tag
         if key not in self._app_layers:
             if self.options.argoexec_exe:
-                files = _prebuilt_files(self.options.argoexec_exe, self.options.sevenzip_exe)
+                files = prebuilt_binaries(self.options.argoexec_exe, True, self.options.sevenzip_exe)
             else:
                 files = self._upstream_binaries(target)
             self._app_layers[key] = windows_layer({f"app/{name}": content for name, content in files.items()},
@@ -229,14 +229,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
     temporary.write_bytes(data)
     os.replace(temporary, path)
 
-
-def _prebuilt_files(argoexec: Path, sevenzip: Path | None) -> dict[str, Path]:
-    if not argoexec.is_file():
-        raise InputError(f"--argoexec-exe {argoexec}: no such file")
-    sevenzip = sevenzip or argoexec.with_name("7za.exe")
-    if not sevenzip.is_file():
-        raise InputError(f"--sevenzip-exe {sevenzip}: no such file; a Windows image needs 7za.exe beside argoexec.exe")
-    return {"argoexec.exe": argoexec, "7za.exe": sevenzip}
 
 
 def build_oci(matrix: Matrix, targets: list[Target], client: RegistryClient, options: OciOptions,

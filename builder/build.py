@@ -16,7 +16,7 @@ import docker.errors
 import requests
 
 from . import compat, render, results
-from .engine import Engine, redact_url
+from .engine import Engine, pull, redact_url
 from .errors import InputError, Unreachable
 from .matrix import Matrix
 from .plan import PlannedTarget, plan_target
@@ -133,14 +133,10 @@ def _base_digest(engine: Engine, reference: str, progress: Progress) -> str | No
     try:
         image = engine.api.inspect_image(reference)
     except docker.errors.ImageNotFound:
-        progress.line(f"pulling {reference}")
-        repository, _, tag = reference.rpartition(":")
+        error = pull(engine, reference, progress)
+        if error:
+            raise BaseUnavailable(f"cannot pull base {reference}: {error}") from None
         try:
-            for event in engine.api.pull(repository, tag=tag, stream=True, decode=True):
-                if "error" in event:
-                    raise BaseUnavailable(f"cannot pull base {reference}: {event['error']}")
-                if event.get("status") and not event.get("progressDetail"):
-                    progress.line(f"{event.get('id', '')} {event['status']}".strip())
             image = engine.api.inspect_image(reference)
         except docker.errors.APIError as exc:
             raise BaseUnavailable(f"cannot pull base {reference}: {exc.explanation or exc}") from None

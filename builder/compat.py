@@ -71,6 +71,14 @@ class WindowsBuild:
         return self.base if self.revision is None else f"{self.base}.{self.revision}"
 
 
+def build_number(os_version: str | None) -> int | None:
+    """The BUILD of an ``os.version`` (``10.0.17763.6893`` -> 17763), or None if it is not one."""
+    try:
+        return WindowsBuild.parse(os_version).build if os_version else None
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool

@@ -46,6 +46,21 @@ class Engine:
         self.client.close()
 
 
+def pull(engine: Engine, reference: str, progress) -> str | None:
+    """Pull ``REPO:TAG``, showing its steps; the engine's error message if it failed, else None."""
+    repository, _, tag = reference.rpartition(":")
+    progress.line(f"pulling {reference}")
+    try:
+        for event in engine.api.pull(repository, tag=tag, stream=True, decode=True):
+            if "error" in event:
+                return event["error"]
+            if event.get("status") and not event.get("progressDetail"):
+                progress.line(f"{event.get('id', '')} {event['status']}".strip())
+    except docker.errors.APIError as exc:
+        return exc.explanation or str(exc)
+    return None
+
+
 def connect(url: str | None = None, timeout: int = DEFAULT_TIMEOUT) -> Engine:
     """Connect and read /info; an engine that does not answer is exit 4, one line."""
     shown = redact_url(url or os.environ.get("DOCKER_HOST") or "the default socket")

@@ -19,7 +19,7 @@ from packaging.version import InvalidVersion, Version
 from . import compat
 from .compat import WindowsBuild
 from .errors import MatrixError
-from .yamlsrc import LocatedDict, LocatedList, load_located
+from .yamlsrc import LocatedDict, LocatedList, join_path, load_located
 
 SCHEMA = 1
 DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "matrix.yaml"
@@ -182,11 +182,11 @@ class _Checker:
         known = required + optional
         for key in value:
             if key not in known:
-                self.fail(value.key_lines[key], _join(path, key),
+                self.fail(value.key_lines[key], join_path(path, key),
                           f"unknown key; expected one of: {', '.join(known)}")
         for key in required:
             if key not in value:
-                self.fail(value.line, _join(path, key), "missing; this key is required")
+                self.fail(value.line, join_path(path, key), "missing; this key is required")
         return value
 
     def sequence(self, value: Any, path: str, line: int, what: str, allow_empty: bool = False) -> LocatedList:
@@ -231,7 +231,7 @@ class _Checker:
         items = self.sequence(value, path, line, expected, allow_empty=allow_empty)
         out = []
         for index, item in enumerate(items):
-            item_path = _join(path, index)
+            item_path = join_path(path, index)
             text = self.string(item, item_path, items.item_lines[index], pattern, expected)
             if text in out:
                 self.fail(items.item_lines[index], item_path, f"{text!r} is listed twice; list it once")
@@ -255,19 +255,13 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _join(path: str, key: Any) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else str(key)
-
-
 def _line_of(mapping: LocatedDict, key: str) -> int:
     return mapping.key_lines.get(key, mapping.line)
 
 
 def _key_at(mapping: LocatedDict, path: str, key: str) -> tuple[str, int]:
     """(key path, line) of ``key`` in ``mapping``, for error messages."""
-    return _join(path, key), _line_of(mapping, key)
+    return join_path(path, key), _line_of(mapping, key)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,7 +312,7 @@ def _releases(check: _Checker, root: LocatedDict) -> list[WindowsRelease]:
     seen_names: dict[str, str] = {}
     seen_builds: dict[int, str] = {}
     for index, item in enumerate(items):
-        path, line = _join("windows", index), items.item_lines[index]
+        path, line = join_path("windows", index), items.item_lines[index]
         entry = check.mapping(item, path, line,
                               ("name", "build", "nanoserver", "servercore", "end_of_support", "status"),
                               ("aliases", "extended_end", "build_runner"))
@@ -374,7 +368,7 @@ def _runners(check: _Checker, root: LocatedDict) -> list[Runner]:
     names: set[str] = set()
     label_sets: dict[tuple[str, ...], str] = {}
     for index, item in enumerate(items):
-        path, line = _join("runners", index), items.item_lines[index]
+        path, line = join_path("runners", index), items.item_lines[index]
         entry = check.mapping(item, path, line, ("name", "host_build", "isolation", "labels"), ("hosted",))
         at = functools.partial(_key_at, entry, path)
 
@@ -388,7 +382,7 @@ def _runners(check: _Checker, root: LocatedDict) -> list[Runner]:
         for i, mode in enumerate(isolation):
             if mode not in compat.ISOLATIONS:
                 items_line = entry["isolation"].item_lines[i]
-                check.fail(items_line, _join(at("isolation")[0], i),
+                check.fail(items_line, join_path(at("isolation")[0], i),
                            f"{mode!r} is not an isolation mode; expected one of: {', '.join(compat.ISOLATIONS)}")
         labels = check.strings(entry["labels"], *at("labels"), LABEL_RE, "runner labels like windows-2022")
         key = tuple(sorted(labels))
@@ -416,7 +410,7 @@ def _argo(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) ->
     versions: list[ArgoVersion] = []
     seen: set[Version] = set()
     for index, item in enumerate(items):
-        path, line = _join("argo", index), items.item_lines[index]
+        path, line = join_path("argo", index), items.item_lines[index]
         entry = check.mapping(item, path, line, ("version",), ("go", "bases"))
         at = functools.partial(_key_at, entry, path)
 
@@ -436,7 +430,7 @@ def _argo(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) ->
             names = check.strings(entry["bases"], *at("bases"), RELEASE_NAME_RE, "release names from windows")
             for i, base in enumerate(names):
                 if base.lower() not in known:
-                    check.fail(entry["bases"].item_lines[i], _join(at("bases")[0], i),
+                    check.fail(entry["bases"].item_lines[i], join_path(at("bases")[0], i),
                                f"unknown release {base!r}; expected one of: {', '.join(r.name for r in releases)}")
             bases = tuple(known[b.lower()] for b in names)
         versions.append(ArgoVersion(tag, go, bases))
@@ -488,7 +482,7 @@ def _hosts(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -
     out: list[HostRelease] = []
     seen: dict[str, str] = {}
     for index, item in enumerate(items):
-        path, line = _join("hosts", index), items.item_lines[index]
+        path, line = join_path("hosts", index), items.item_lines[index]
         entry = check.mapping(item, path, line, ("name", "label", "build"), ("aliases",))
         at = functools.partial(_key_at, entry, path)
         name = check.string(entry["name"], *at("name"), RELEASE_NAME_RE, "a host name like 2025 or win11")
@@ -519,7 +513,7 @@ def _linux(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -
     taken = {n.lower() for r in releases for n in r.names}
     out: list[LinuxBase] = []
     for index, item in enumerate(items):
-        path, line = _join("linux", index), items.item_lines[index]
+        path, line = join_path("linux", index), items.item_lines[index]
         entry = check.mapping(item, path, line, ("name", "platform", "base_image"))
         at = functools.partial(_key_at, entry, path)
         name = check.string(entry["name"], *at("name"), RELEASE_NAME_RE, "a flavour name like amd64")

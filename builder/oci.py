@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .compat import build_number
 from .errors import InputError
 from .registry import (
     DOCKER_CONFIG,
@@ -219,7 +220,7 @@ def resolve(client: RegistryClient, reference: Reference, os_name: str = "window
                       if m.get("platform", {}).get("os") == os_name
                       and m.get("platform", {}).get("architecture") == architecture]
         if build is not None:
-            matching = [m for m in candidates if build_of(m.get("platform", {}).get("os.version")) == build]
+            matching = [m for m in candidates if build_number(m.get("platform", {}).get("os.version")) == build]
             candidates = matching or [m for m in candidates if "os.version" not in m.get("platform", {})]
         if not candidates:
             raise RegistryError(f"{reference}: no {os_name}/{architecture}"
@@ -233,12 +234,6 @@ def resolve(client: RegistryClient, reference: Reference, os_name: str = "window
     config_bytes = client.get_blob(reference.registry, reference.repository, config_digest)
     return Image(reference, manifest, media_type, digest, json.loads(config_bytes), config_bytes)
 
-
-def build_of(os_version: str | None) -> int | None:
-    try:
-        return int(os_version.split(".")[2]) if os_version else None
-    except (IndexError, ValueError):
-        return None
 
 
 class _ChunkReader(io.RawIOBase):
@@ -397,7 +392,7 @@ def _base_blob(base: Image, layer: dict) -> Blob:
 
 def check_same_build(target_id: str, what: str, image: Image, build: int) -> None:
     """A Windows file or base of another build is never used (its DLLs would not match the kernel)."""
-    found = build_of(image.os_version)
+    found = build_number(image.os_version)
     if found != build:
         raise InputError(f"{target_id}: {what} {image.reference} has os.version {image.os_version or 'unset'}, "
                          f"not 10.0.{build}; point the matrix or --mirror at images of the same build")

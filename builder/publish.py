@@ -14,9 +14,10 @@ import json
 from dataclasses import dataclass
 
 from .assemble import copy_blob
+from .compat import build_number
 from .errors import NothingSelected
 from .matrix import Matrix
-from .oci import Blob, build_of
+from .oci import Blob
 from .progress import Progress
 from .registry import (
     INDEX_TYPES,
@@ -74,7 +75,7 @@ def _version_key(os_version: str | None) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in (os_version or "0").split("."))
     except ValueError:
-        return (build_of(os_version) or 0,)
+        return (build_number(os_version) or 0,)
 
 
 def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str,

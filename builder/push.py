@@ -12,6 +12,7 @@ from .engine import Engine, redact_url
 from .errors import BuilderError, InputError, Unreachable
 from .matrix import REPO_RE, Matrix
 from .progress import Progress
+from .registry import is_registry_host
 from .secrets import redact
 from .targets import Target
 
@@ -43,7 +44,7 @@ def destination(matrix: Matrix, to: str) -> str:
     registry, slash, path = repo.partition("/")
     if not slash or not path:
         raise InputError(f"--to {to}: not a destination of {matrix.file} ({known}) nor a REGISTRY/REPO")
-    if not ("." in registry or ":" in registry or registry == "localhost"):
+    if not is_registry_host(registry):
         raise InputError(f"--to {to}: {registry!r} is not a registry host (it needs a dot or a port, e.g. "
                          f"registry.example:5000/{path}); destinations of {matrix.file}: {known}")
     if "@" in repo or ":" in path:

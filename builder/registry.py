@@ -71,6 +71,12 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def is_registry_host(component: str) -> bool:
+    """Whether the first component of a reference names a registry (a dot, a port, or localhost),
+    as the Docker CLI decides it; otherwise the reference is on Docker Hub."""
+    return "." in component or ":" in component or component == "localhost"
+
+
 @dataclass(frozen=True)
 class Reference:
     """``registry/repository[:tag][@digest]``, with Docker Hub's defaults."""
@@ -88,7 +94,7 @@ class Reference:
         if colon > slash:
             rest, tag = rest[:colon], rest[colon + 1:]
         first, _, remainder = rest.partition("/")
-        if remainder and ("." in first or ":" in first or first == "localhost"):
+        if remainder and is_registry_host(first):
             registry, repository = first, remainder
         else:
             registry, repository = DOCKER_HUB, rest if "/" in rest else f"library/{rest}"

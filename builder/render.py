@@ -24,6 +24,7 @@ from . import compat
 from .errors import InputError
 from .matrix import ARGO_TAG_RE, GO_VERSION_RE, REPO_RE, TAG_RE, Matrix
 from .plan import PlannedTarget
+from .registry import DIGEST_RE
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "dockerfiles"
 WINDOWS_TEMPLATE = "Dockerfile.windows.j2"
@@ -46,8 +47,6 @@ WINDOWS_PATH = r"C:\app;C:\Windows\System32;C:\Windows"
 MIN_ARGO = Version("3.4.0")
 _GO_DIRECTIVE_RE = re.compile(r"^go\s+(1\.\d+(?:\.\d+)?)\s*(?://.*)?$", re.MULTILINE)
 
-# An image reference: repository, then a tag and/or a digest.
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
 @dataclass(frozen=True)

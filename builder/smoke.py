@@ -16,11 +16,12 @@ import requests
 
 from . import compat, results
 from .build import BuildOptions, _record, image_ref
-from .engine import Engine, redact_url
+from .engine import Engine, pull, redact_url
 from .errors import Unreachable
 from .matrix import Matrix
 from .plan import PlannedTarget, plan_target
 from .progress import Progress
+from .registry import is_registry_host
 from .targets import Target
 
 HELLO_WINDOWS = "Hello from Windows Container!"
@@ -122,26 +123,16 @@ def _remove(container) -> None:
         print(f"warning: could not remove container {container.id[:12]}: {exc.explanation or exc}")
 
 
-def _is_remote(repository: str) -> bool:
-    first = repository.split("/")[0]
-    return "/" in repository and ("." in first or ":" in first or first == "localhost")
-
-
 def _image_for_check(engine: Engine, image: str, progress: Progress) -> str | None:
     """The image to check, as a digest when it came from a registry (else its ID).
 
     An image in a registry is always pulled first: a runner that kept last night's copy must test
     tonight's. A local tag (the docker builder's own) is used as it is."""
-    repository, _, tag = image.rpartition(":")
-    if _is_remote(repository):
-        progress.line(f"pulling {image}")
-        try:
-            for event in engine.api.pull(repository, tag=tag, stream=True, decode=True):
-                if "error" in event:
-                    progress.line(event["error"])
-                    return None
-        except docker.errors.APIError as exc:
-            progress.line(exc.explanation or str(exc))
+    repository = image.rpartition(":")[0]
+    if "/" in repository and is_registry_host(repository.split("/")[0]):
+        error = pull(engine, image, progress)
+        if error:
+            progress.line(error)
             return None
     try:
         attrs = engine.api.inspect_image(image)

@@ -82,16 +82,24 @@ def argo_source(tag: str, url: str = ARGO_GIT, cache: Path | None = None) -> Bui
     return BuildContext(folder, SOURCE, commit, tag, go_version, url)
 
 
-def prebuilt(directory: Path, argoexec: Path, windows: bool, sevenzip: Path | None = None) -> BuildContext:
-    """A context holding only the prebuilt binary (and 7za.exe for Windows)."""
+def prebuilt_binaries(argoexec: Path, windows: bool, sevenzip: Path | None = None) -> dict[str, Path]:
+    """The files of a prebuilt image by their name in it: ``argoexec`` for Linux; ``argoexec.exe`` and
+    ``7za.exe`` (artifact unpacking; beside argoexec.exe unless named) for Windows."""
     if not argoexec.is_file():
         raise InputError(f"--argoexec-exe {argoexec}: no such file")
+    if not windows:
+        return {"argoexec": argoexec}
+    sevenzip = sevenzip or argoexec.with_name("7za.exe")
+    if not sevenzip.is_file():
+        raise InputError(f"--sevenzip-exe {sevenzip}: no such file; a Windows image needs 7za.exe beside "
+                         "argoexec.exe (for artifacts)")
+    return {"argoexec.exe": argoexec, "7za.exe": sevenzip}
+
+
+def prebuilt(directory: Path, argoexec: Path, windows: bool, sevenzip: Path | None = None) -> BuildContext:
+    """A context holding only the prebuilt binary (and 7za.exe for Windows)."""
+    files = prebuilt_binaries(argoexec, windows, sevenzip)
     directory.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(argoexec, directory / ("argoexec.exe" if windows else "argoexec"))
-    if windows:
-        sevenzip = sevenzip or argoexec.with_name("7za.exe")
-        if not sevenzip.is_file():
-            raise InputError(f"--sevenzip-exe {sevenzip}: no such file; a Windows image needs 7za.exe beside "
-                             "argoexec.exe (for artifacts)")
-        shutil.copy2(sevenzip, directory / "7za.exe")
+    for name, path in files.items():
+        shutil.copy2(path, directory / name)
     return BuildContext(directory, PREBUILT)

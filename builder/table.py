@@ -18,7 +18,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from . import compat, results
-from .compat import WindowsBuild
 from .matrix import HostRelease, Matrix
 from .targets import all_targets
 
@@ -109,12 +108,6 @@ class Table:
         }
 
 
-def _build_number(text: str | None) -> int | None:
-    try:
-        return WindowsBuild.parse(text).build if text else None
-    except ValueError:
-        return None
-
 
 def build_table(matrix: Matrix, records: list[dict]) -> Table:
     hosts = tuple(matrix.hosts)
@@ -130,7 +123,7 @@ def build_table(matrix: Matrix, records: list[dict]) -> Table:
             continue
         if record.get("isolation") not in compat.ISOLATIONS:
             continue
-        host = host_by_build.get(_build_number(record.get("host_os_version")))
+        host = host_by_build.get(compat.build_number(record.get("host_os_version")))
         if host is None:
             unplaced += 1
             continue
@@ -201,7 +194,8 @@ def advise(table: Table, host: HostRelease) -> list[Advice]:
             for order, isolation in enumerate(compat.ISOLATIONS):
                 cell = row.cells[host.name][isolation]
                 if cell.state in rank:
-                    options.append(((rank[cell.state], order, -_build_number(row.os_version)), row, isolation, cell))
+                    newest_first = -compat.build_number(row.os_version)
+                    options.append(((rank[cell.state], order, newest_first), row, isolation, cell))
         if options:
             _, row, isolation, cell = min(options, key=lambda o: o[0])
             out.append(Advice(argo, row, isolation, cell))

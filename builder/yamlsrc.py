@@ -53,7 +53,8 @@ def load_located(text: str, file: str) -> Any:
         loader.dispose()
 
 
-def _join(path: str, key: Any) -> str:
+def join_path(path: str, key: Any) -> str:
+    """``windows[2].build``: the key path errors name."""
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else str(key)
@@ -68,12 +69,12 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, file: str, path: str) -> An
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str):
-                raise MatrixError(file, _line(key_node), _join(path, str(key)),
+                raise MatrixError(file, _line(key_node), join_path(path, str(key)),
                                   f"key {key!r} is a {type(key).__name__}; keys must be strings (quote it)")
             if key in result:
-                raise MatrixError(file, _line(key_node), _join(path, key),
+                raise MatrixError(file, _line(key_node), join_path(path, key),
                                   f"duplicate key (first on line {result.key_lines[key]}); keep one")
-            result[key] = _build(loader, value_node, file, _join(path, key))
+            result[key] = _build(loader, value_node, file, join_path(path, key))
             result.key_lines[key] = _line(key_node)
         return result
     if isinstance(node, yaml.SequenceNode):
@@ -81,7 +82,7 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, file: str, path: str) -> An
         result.line = _line(node)
         result.item_lines = []
         for index, item in enumerate(node.value):
-            result.append(_build(loader, item, file, _join(path, index)))
+            result.append(_build(loader, item, file, join_path(path, index)))
             result.item_lines.append(_line(item))
         return result
     try:
