@@ -22,8 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from builder import matrix as matrix_mod  # noqa: E402
-from builder.assemble import OciOptions, build_oci  # noqa: E402
+from builder.builders import BuildOptions  # noqa: E402
+from builder.builders.oci import OciBuilder  # noqa: E402
 from builder.oci import windows_layer  # noqa: E402
+from builder.plan import OCI, plan_build  # noqa: E402
 from builder.progress import Progress  # noqa: E402
 from builder.registry import Reference, RegistryClient  # noqa: E402
 from builder.targets import select  # noqa: E402
@@ -57,22 +59,23 @@ def main() -> None:
         matrix = matrix_mod.load_matrix()
         matrix = type(matrix)(**{**matrix.__dict__, "mirrors": {"mcr.microsoft.com": f"{registry.host}/mcr"}})
         targets = select(matrix, "all")
+        plans = plan_build(matrix, targets, None, OCI)
 
         full, again, floor = [], [], []
         stats = None
         for run in range(args.runs):
             os.environ["ARGOEXEC_BUILDER_CACHE"] = str(work / f"cache-{run}")
             client = RegistryClient()
-            options = OciOptions(to=Reference.parse(f"{registry.host}/bench{run}/argoexec"), argoexec_exe=binary,
-                                 results_dir=work / "results", work=work / f"layers-{run}")
+            options = BuildOptions(repo="unused", to=Reference.parse(f"{registry.host}/bench{run}/argoexec"),
+                                   argoexec_exe=binary, results_dir=work / "results", work=work / f"layers-{run}")
             started = time.perf_counter()
-            outcomes = build_oci(matrix, targets, client, options, _Quiet())
+            outcomes = OciBuilder(matrix, client, options).build(plans, _Quiet())
             full.append(time.perf_counter() - started)
             assert all(o.ok for o in outcomes), [o.record.log_excerpt for o in outcomes if not o.ok]
             stats = client.stats
             rerun = RegistryClient()
             started = time.perf_counter()
-            build_oci(matrix, targets, rerun, options, _Quiet())
+            OciBuilder(matrix, rerun, options).build(plans, _Quiet())
             again.append(time.perf_counter() - started)
             assert rerun.stats.uploaded_bytes == 0
 

@@ -8,7 +8,7 @@ Windows target is routed somewhere: none is silently skipped.
 from __future__ import annotations
 
 from .matrix import Matrix
-from .plan import make_plan
+from .plan import OCI, make_plan
 from .targets import Target
 
 
@@ -27,7 +27,7 @@ def ci_matrix(matrix: Matrix, targets: list[Target]) -> dict:
             "smoke": ",".join(dict.fromkeys(p.target.base for p in smokes)),
             "argo": ",".join(dict.fromkeys(p.target.argo.tag for p in builds + smokes)),
         })
-    oci = [p for p in plan if p.builder == "oci"]
+    oci = [p for p in plan if p.builder == OCI]
     return {
         "include": jobs,
         "oci": {"bases": ",".join(dict.fromkeys(p.target.base for p in oci)),

@@ -18,16 +18,17 @@ Sources
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# [hcsshim] LTSC builds from Windows Server 2022 on; a host at or past 20348 runs
-# images from the newest of these strictly older than itself (or 20348) up to its own build.
+# [hcsshim] ``compatLTSCReleases``: the LTSC builds with a stable ABI (LTSC2022 and, since 2025,
+# LTSC2025). A host at or past the first of them runs images from the newest one not newer than
+# itself up to its own build; before the first, only its own build. Which releases are on that
+# list is data: ``stable_abi: true`` in matrix.yaml, read as ``Matrix.stable_abi``. This default
+# serves callers that have no matrix at hand; the pipeline always passes the matrix's list.
 LTSC2016 = 14393
-LTSC2022 = 20348
-LTSC2025 = 26100
-COMPAT_LTSC_RELEASES = (LTSC2022, LTSC2025)
+HCSSHIM_STABLE_ABI = (20348, 26100)
 
 PROCESS = "process"
 HYPERV = "hyperv"
@@ -89,16 +90,19 @@ def _as_build(value: WindowsBuild | str) -> WindowsBuild:
     return value if isinstance(value, WindowsBuild) else WindowsBuild.parse(value)
 
 
-def process_isolation(host: WindowsBuild | str, image: WindowsBuild | str) -> Verdict:
+def process_isolation(host: WindowsBuild | str, image: WindowsBuild | str,
+                      stable_abi: Sequence[int] = HCSSHIM_STABLE_ABI) -> Verdict:
     """Whether ``image`` runs on ``host`` with process isolation, and why."""
     host, image = _as_build(host), _as_build(image)
     if (host.major, host.minor) != (image.major, image.minor):
         return Verdict(False, f"image {image.base} and host {host.base} differ in major.minor version")
-    if host.build < LTSC2022:
+    ltsc = sorted(stable_abi)
+    first = ltsc[0] if ltsc else None
+    if first is None or host.build < first:
         if image.build != host.build:
             # [MS-compat] [hcsshim]: before Windows Server 2022 the builds must be equal.
             return Verdict(False, f"process isolation on a {host.base} host needs a {host.base} image "
-                                  f"(hosts older than 10.0.{LTSC2022} need the same build)")
+                                  f"(hosts older than 10.0.{first} need the same build)")
         if host.build == LTSC2016:
             # [MS-compat]: Windows Server 2016 also requires the same revision (update level).
             if host.revision is None or image.revision is None:
@@ -107,13 +111,9 @@ def process_isolation(host: WindowsBuild | str, image: WindowsBuild | str) -> Ve
             if host.revision != image.revision:
                 return Verdict(False, f"Windows Server 2016 hosts need the same revision: image {image}, host {host}")
         return Verdict(True, f"same build {host.base}")
-    # [hcsshim] stable ABI from Windows Server 2022 on: the floor is the newest LTSC build strictly
-    # older than the host, or 20348 when the host is 20348 itself.
-    floor = LTSC2022
-    for ltsc in reversed(COMPAT_LTSC_RELEASES):
-        if host.build > ltsc:
-            floor = ltsc
-            break
+    # [hcsshim] stable ABI from the first LTSC on the list: the floor is the newest listed build
+    # strictly older than the host, or the first one when the host is that build itself.
+    floor = max([build for build in ltsc if build < host.build], default=first)
     if image.build > host.build:
         return Verdict(False, f"image build {image.build} is newer than the host build {host.build}")
     if image.build < floor:
@@ -142,9 +142,10 @@ def engine_can_pull(host: WindowsBuild | str, image: WindowsBuild | str) -> Verd
     return Verdict(True, f"a {host.base} engine can pull a {image.base}-based image")
 
 
-def compat(host: WindowsBuild | str, image: WindowsBuild | str) -> dict[str, Any]:
+def compat(host: WindowsBuild | str, image: WindowsBuild | str,
+           stable_abi: Sequence[int] = HCSSHIM_STABLE_ABI) -> dict[str, Any]:
     """The answer of ``invoke compat``: ``{"process": bool, "hyperv": bool, "reason": str}``."""
-    process = process_isolation(host, image)
+    process = process_isolation(host, image, stable_abi)
     hyperv = hyperv_isolation(host, image)
     return {
         "process": process.ok,
@@ -166,14 +167,14 @@ class Placement:
 
 
 def choose_isolation(host: WindowsBuild | str, image: WindowsBuild | str,
-                     offered: Iterable[str] = ISOLATIONS) -> Placement:
+                     offered: Iterable[str] = ISOLATIONS, stable_abi: Sequence[int] = HCSSHIM_STABLE_ABI) -> Placement:
     """The isolation to run ``image`` with on ``host``: process when allowed, else Hyper-V, else none.
 
     Process isolation is preferred: it is the default on Windows Server and needs no nested
     virtualization (hosted CI runners have none: actions/runner-images#183).
     """
     offered = tuple(offered)
-    process = process_isolation(host, image)
+    process = process_isolation(host, image, stable_abi)
     if process.ok and PROCESS in offered:
         return Placement(PROCESS, process.reason)
     hyperv = hyperv_isolation(host, image)
@@ -187,8 +188,8 @@ def choose_isolation(host: WindowsBuild | str, image: WindowsBuild | str,
     return Placement(None, f"{process.reason}, and Hyper-V isolation is not offered")
 
 
-def choose_build(host: WindowsBuild | str, image: WindowsBuild | str,
-                 offered: Iterable[str] = ISOLATIONS) -> tuple[str, str | None, str]:
+def choose_build(host: WindowsBuild | str, image: WindowsBuild | str, offered: Iterable[str] = ISOLATIONS,
+                 stable_abi: Sequence[int] = HCSSHIM_STABLE_ABI) -> tuple[str, str | None, str]:
     """How a Windows engine on ``host`` builds a Dockerfile ``FROM`` an ``image`` base.
 
     Returns ``(method, isolation, reason)`` with method ``docker-process``, ``docker-hyperv`` or
@@ -198,7 +199,7 @@ def choose_build(host: WindowsBuild | str, image: WindowsBuild | str,
     pull = engine_can_pull(host, image)
     if not pull.ok:
         return BUILD_NONE, None, pull.reason
-    placement = choose_isolation(host, image, offered)
+    placement = choose_isolation(host, image, offered, stable_abi)
     if placement.isolation == PROCESS:
         return BUILD_PROCESS, PROCESS, placement.reason
     if placement.isolation == HYPERV:

@@ -7,7 +7,6 @@ line on stderr and the exit code below; a traceback only with
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_TARGET_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOTHING_SELECTED = 3
@@ -62,3 +61,23 @@ class Unreachable(BuilderError):
     """A Docker engine or a registry could not be reached."""
 
     exit_code = EXIT_UNREACHABLE
+
+
+class PushDenied(InputError):
+    """A registry refused the engine's push (log in, or fix the repository's permissions)."""
+
+
+class BaseUnavailable(BuilderError):
+    """A base image could not be pulled for one target: that target's build fails, the others go on."""
+
+
+class RegistryError(BuilderError):
+    """The registry answered, but not what the operation needs (exit 1)."""
+
+
+class RegistryDenied(InputError):
+    """The registry refused the credentials (exit 2: log in, or fix the repository)."""
+
+
+class DigestMismatch(BuilderError):
+    """Bytes from a registry do not have the digest they were asked for (or stored under)."""

@@ -55,6 +55,7 @@ class WindowsRelease:
     aliases: tuple[str, ...] = ()
     extended_end: dt.date | None = None
     build_runner: str | None = None
+    stable_abi: bool = False  # on hcsshim's list of stable-ABI LTSC releases (see compat)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -146,6 +147,11 @@ class Matrix:
 
     def runner(self, name: str) -> Runner | None:
         return next((r for r in self.runners if r.name == name), None)
+
+    @property
+    def stable_abi(self) -> tuple[int, ...]:
+        """The builds of the stable-ABI LTSC releases, ascending: the floors of compat's window."""
+        return tuple(sorted(r.build.build for r in self.releases if r.stable_abi))
 
     @property
     def newest_argo(self) -> ArgoVersion:
@@ -315,7 +321,7 @@ def _releases(check: _Checker, root: LocatedDict) -> list[WindowsRelease]:
         path, line = join_path("windows", index), items.item_lines[index]
         entry = check.mapping(item, path, line,
                               ("name", "build", "nanoserver", "servercore", "end_of_support", "status"),
-                              ("aliases", "extended_end", "build_runner"))
+                              ("aliases", "extended_end", "build_runner", "stable_abi"))
         at = functools.partial(_key_at, entry, path)
 
         name = check.string(entry["name"], *at("name"), RELEASE_NAME_RE,
@@ -357,8 +363,14 @@ def _releases(check: _Checker, root: LocatedDict) -> list[WindowsRelease]:
         if "build_runner" in entry:
             build_runner = check.string(entry["build_runner"], *at("build_runner"), RUNNER_NAME_RE,
                                         "a runner name from runners")
+        stable_abi = False
+        if "stable_abi" in entry:
+            stable_abi = entry["stable_abi"]
+            if not isinstance(stable_abi, bool):
+                check.fail(at("stable_abi")[1], at("stable_abi")[0],
+                           f"{_kind(stable_abi)} is not a boolean; expected true or false")
         releases.append(WindowsRelease(name, build, nanoserver, servercore, end, status, aliases, extended,
-                                       build_runner))
+                                       build_runner, stable_abi))
     return releases
 
 
@@ -541,7 +553,8 @@ def _check_build_runners(check: _Checker, root: LocatedDict, matrix: Matrix) -> 
         if runner is None:
             check.fail(line, path, f"unknown runner {release.build_runner!r}; expected one of: "
                        f"{', '.join(r.name for r in matrix.runners)}")
-        method, _, reason = compat.choose_build(runner.host_build, release.build, runner.isolation)
+        method, _, reason = compat.choose_build(runner.host_build, release.build, runner.isolation,
+                                                matrix.stable_abi)
         if method == compat.BUILD_NONE:
             check.fail(line, path, f"runner {runner.name} cannot build {release.name}: {reason}; "
                        "pick a runner whose host can run this base")

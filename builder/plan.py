@@ -1,25 +1,38 @@
-"""Plan: for each target, its base image, how it builds and where it is smoke-tested.
+"""Plan: for each target, its base image, which builder serves it, how and where it builds, and
+where it is smoke-tested. This is the only module that decides any of it; every later step
+(render, build, smoke, records, the CI matrix) is handed the plan and never plans again.
 
-Routing asks ``compat`` only. A target builds on a given host (``--host-build``) or, in CI,
-on the best runner of the matrix: one whose engine builds it with process isolation, else
-with Hyper-V isolation; a release may pin its runner with ``build_runner``. Smoke tests run on
-every runner that can run the image, with the isolation it would use.
+Routing asks ``compat`` only, with the stable-ABI releases of the matrix. A plan is made for one
+of three places:
+- the CI runners of the matrix (``make_plan`` with no host): a target builds on the best runner,
+  one whose engine builds it with process isolation, else with Hyper-V isolation (a release may
+  pin its runner with ``build_runner``); it is smoke-tested on every runner that can run it;
+- a Windows host of a given build (``make_plan`` with ``host_build``, ``invoke plan --host-build``);
+- a connected Docker engine (``plan_build`` and ``plan_smoke``), from the facts its ``/info`` gave.
+Bases that no engine of the plan can build go to the daemonless ``oci`` builder.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from . import compat
-from .compat import WindowsBuild
+from .compat import HostFacts, WindowsBuild
+from .errors import InputError
 from .matrix import Matrix, Runner
 from .targets import Target
 
 LOCAL = "local"
 LINUX = "linux"
 BUILD_DOCKER = "docker"  # a Linux target on a Linux engine
+DEFAULT_ISOLATION = "default"  # a Linux container: the engine's own, nothing to choose
+
+# Which builder serves a target (``--builder``): the Docker engine, or daemonless assembly.
+AUTO, DOCKER, OCI = "auto", "docker", "oci"
+BUILDERS = (AUTO, DOCKER, OCI)
 
 
 @dataclass(frozen=True)
@@ -37,21 +50,23 @@ class SmokeSite:
 class PlannedTarget:
     target: Target
     base_image: str
-    build: str  # compat.BUILD_PROCESS, BUILD_HYPERV or BUILD_NONE
+    build: str  # compat.BUILD_PROCESS, BUILD_HYPERV, BUILD_NONE, or BUILD_DOCKER (Linux)
     isolation: str | None
     runner: str | None
     host_build: WindowsBuild | None
     smoke: tuple[SmokeSite, ...]
     reason: str | None
-
-    @property
-    def builder(self) -> str:
-        """What ``--builder auto`` uses: docker where an engine can build it natively, else oci (daemonless)."""
-        return "oci" if self.build == compat.BUILD_NONE else "docker"
+    builder: str = DOCKER  # DOCKER or OCI: the builder that serves this target
+    not_runnable: str | None = None  # why no smoke site can run it (the rule that forbids it)
 
     @property
     def os_version(self) -> str | None:
         return self.target.release.build.base if self.target.is_windows else None
+
+    @property
+    def smoke_here(self) -> SmokeSite | None:
+        """On a plan for one host or engine: where (and with which isolation) it runs there, if it can."""
+        return next((site for site in self.smoke if site.runner == LOCAL), None)
 
     def to_json(self) -> dict[str, Any]:
         target = self.target
@@ -72,12 +87,17 @@ class PlannedTarget:
         }
 
 
-def _best_runner(runners: Iterable[Runner], image: WindowsBuild) -> tuple[Runner | None, str, str | None, str]:
+def _default_builder(build: str) -> str:
+    """What ``--builder auto`` does with a plan: docker where an engine can build it natively, else oci."""
+    return OCI if build == compat.BUILD_NONE else DOCKER
+
+
+def _best_runner(matrix: Matrix, image: WindowsBuild) -> tuple[Runner | None, str, str | None, str]:
     """The runner to build on: process isolation beats Hyper-V; the matrix order breaks ties."""
     refusals = []
     hyperv_choice = None
-    for runner in runners:
-        method, isolation, reason = compat.choose_build(runner.host_build, image, runner.isolation)
+    for runner in matrix.runners:
+        method, isolation, reason = compat.choose_build(runner.host_build, image, runner.isolation, matrix.stable_abi)
         if method == compat.BUILD_PROCESS:
             return runner, method, isolation, reason
         if method == compat.BUILD_HYPERV and hyperv_choice is None:
@@ -91,6 +111,7 @@ def _best_runner(runners: Iterable[Runner], image: WindowsBuild) -> tuple[Runner
 
 def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None = None,
                 host_isolation: Iterable[str] = compat.ISOLATIONS) -> PlannedTarget:
+    """One target, planned for the CI runners or (``host_build``) for one Windows host."""
     if not target.is_windows:
         # Linux flavours build on any Linux engine, with no isolation choice to make.
         return PlannedTarget(target, matrix.mirrored(target.release.base_image), BUILD_DOCKER, None, None, None,
@@ -99,35 +120,116 @@ def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None 
     base_image = matrix.base_image(target.release)
     if host_build is not None:
         offered = tuple(host_isolation)
-        method, isolation, reason = compat.choose_build(host_build, image, offered)
-        placement = compat.choose_isolation(host_build, image, offered)
+        method, isolation, reason = compat.choose_build(host_build, image, offered, matrix.stable_abi)
+        placement = compat.choose_isolation(host_build, image, offered, matrix.stable_abi)
         smoke = (SmokeSite(LOCAL, placement.isolation, host_build),) if placement.ok else ()
         return PlannedTarget(target, base_image, method, isolation, LOCAL if method != compat.BUILD_NONE else None,
-                             host_build, smoke, None if method != compat.BUILD_NONE else reason)
+                             host_build, smoke, None if method != compat.BUILD_NONE else reason,
+                             _default_builder(method), None if placement.ok else placement.reason)
 
     if target.release.build_runner:
         runner = matrix.runner(target.release.build_runner)
-        method, isolation, reason = compat.choose_build(runner.host_build, image, runner.isolation)
+        method, isolation, reason = compat.choose_build(runner.host_build, image, runner.isolation, matrix.stable_abi)
     else:
-        runner, method, isolation, reason = _best_runner(matrix.runners, image)
+        runner, method, isolation, reason = _best_runner(matrix, image)
     smoke = []
     for candidate in matrix.runners:
-        placement = compat.choose_isolation(candidate.host_build, image, candidate.isolation)
+        placement = compat.choose_isolation(candidate.host_build, image, candidate.isolation, matrix.stable_abi)
         if placement.ok:
             smoke.append(SmokeSite(candidate.name, placement.isolation, candidate.host_build))
     problems = []
     if method == compat.BUILD_NONE:
         problems.append(reason)
+    not_runnable = None
     if not smoke:
-        problems.append(f"no runner can smoke-test it (it needs a {image.base} host, or a newer one with Hyper-V)")
+        not_runnable = f"no runner can smoke-test it (it needs a {image.base} host, or a newer one with Hyper-V)"
+        problems.append(not_runnable)
+    builds_here = runner is not None and method != compat.BUILD_NONE
     return PlannedTarget(
         target, base_image, method, isolation,
-        runner.name if runner is not None and method != compat.BUILD_NONE else None,
-        runner.host_build if runner is not None and method != compat.BUILD_NONE else None,
-        tuple(smoke), "; ".join(problems) or None,
+        runner.name if builds_here else None, runner.host_build if builds_here else None,
+        tuple(smoke), "; ".join(problems) or None, _default_builder(method), not_runnable,
     )
 
 
 def make_plan(matrix: Matrix, targets: Iterable[Target], host_build: WindowsBuild | None = None,
               host_isolation: Iterable[str] = compat.ISOLATIONS) -> list[PlannedTarget]:
     return [plan_target(matrix, t, host_build, host_isolation) for t in targets]
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans for a connected Docker engine (or none)
+
+
+def _on_engine(matrix: Matrix, target: Target, facts: HostFacts, offered: tuple[str, ...],
+               where: str) -> PlannedTarget:
+    """How this engine's host builds and runs the target; BUILD_NONE with the reason when it cannot."""
+    if target.is_windows:
+        if facts.is_windows and facts.build is not None:
+            return plan_target(matrix, target, facts.build, offered)
+        planned = plan_target(matrix, target)
+        if facts.is_windows:
+            reason = f"the Windows engine at {where} did not report its OS build in /info"
+            cannot_run = f"a {facts.os_type} engine cannot run Windows images"
+        else:
+            reason = (f"the engine at {where} is a {facts.os_type} engine and cannot build Windows images; point "
+                      f"--engine (or DOCKER_HOST) at a Windows host that runs {target.release.build.base} images")
+            cannot_run = f"a {facts.os_type} engine cannot run Windows images"
+        return dataclasses.replace(planned, build=compat.BUILD_NONE, isolation=None, runner=None, host_build=None,
+                                   smoke=(), reason=reason, builder=OCI, not_runnable=cannot_run)
+    planned = plan_target(matrix, target)
+    if facts.is_windows:
+        return dataclasses.replace(planned, build=compat.BUILD_NONE, runner=None, smoke=(),
+                                   reason=f"the engine at {where} is a Windows engine; Linux targets need a Linux "
+                                          "engine", not_runnable="a Windows engine does not run Linux images")
+    return dataclasses.replace(planned, runner=LOCAL, smoke=(SmokeSite(LOCAL, DEFAULT_ISOLATION, None),))
+
+
+def plan_smoke(matrix: Matrix, targets: Iterable[Target], facts: HostFacts,
+               offered: Iterable[str] = compat.ISOLATIONS, where: str = "the engine") -> list[PlannedTarget]:
+    """Where each target can be smoke-tested on this engine (``smoke_here``), or the rule that forbids it."""
+    return [_on_engine(matrix, target, facts, tuple(offered), where) for target in targets]
+
+
+def plan_build(matrix: Matrix, targets: Iterable[Target], facts: HostFacts | None, builder: str = AUTO,
+               offered: Iterable[str] = compat.ISOLATIONS, where: str = "the engine") -> list[PlannedTarget]:
+    """Plan a build run: which builder serves each target and how. ``facts`` is None without an engine.
+
+    ``docker`` refuses (exit 2, before anything is built) a target the engine cannot build; ``oci``
+    takes Windows targets only; ``auto`` uses the engine where its host builds the base natively
+    (a Linux engine for Linux targets) and the daemonless oci builder for the other Windows bases.
+    """
+    if builder not in BUILDERS:
+        raise InputError(f"--builder {builder}: expected one of: {', '.join(BUILDERS)}")
+    offered = tuple(offered)
+    targets = list(targets)
+    if builder == OCI:
+        linux = [t.id for t in targets if not t.is_windows]
+        if linux:
+            raise InputError(f"{', '.join(linux)}: the oci builder assembles Windows images; build Linux targets "
+                             "with --builder docker")
+        return [dataclasses.replace(plan_target(matrix, t), builder=OCI) for t in targets]
+    plans = []
+    for target in targets:
+        if facts is None:
+            if builder == DOCKER:
+                raise InputError(f"{target.id}: --builder docker needs a Docker engine; pass --engine URL")
+            if not target.is_windows:
+                raise InputError(f"{target.id}: a Linux target needs a Linux Docker engine; none is reachable "
+                                 "(pass --engine URL)")
+            plans.append(dataclasses.replace(plan_target(matrix, target), builder=OCI))
+            continue
+        planned = _on_engine(matrix, target, facts, offered, where)
+        if planned.build != compat.BUILD_NONE:
+            plans.append(dataclasses.replace(planned, builder=DOCKER))
+        elif builder == AUTO and target.is_windows:
+            plans.append(dataclasses.replace(plan_target(matrix, target), builder=OCI))
+        elif not target.is_windows and builder == AUTO:
+            raise InputError(f"{target.id}: a Linux target needs a Linux Docker engine; none is reachable "
+                             "(pass --engine URL)")
+        elif target.is_windows and facts.is_windows and facts.build is not None:
+            raise InputError(f"{target.id}: cannot build on this {facts.build.base} host: {planned.reason}; build it "
+                             f"on a {target.release.build.base} host (process isolation) or a newer host with Hyper-V")
+        else:
+            raise InputError(f"{target.id}: {planned.reason}")
+    return plans

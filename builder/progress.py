@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
+from .checks import NOT_RUNNABLE, PASS
 from .secrets import redact
 
 
@@ -51,7 +52,7 @@ class Progress:
         detail = redact(detail)
         if self.ci:
             print("::endgroup::", flush=True)
-            if status not in ("pass", "not-runnable"):
+            if status not in (PASS, NOT_RUNNABLE):
                 print(f"::error title={what}::{status}: {detail}".replace("\n", " "), flush=True)
         self.console.print(f"    {what}: {status}" + (f" ({detail})" if detail else ""), markup=False)
         self.summary.append((what, status, detail))
@@ -63,7 +64,7 @@ class Progress:
         self.console.print(f"\n{heading}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
                            markup=False)
         for what, status, detail in self.summary:
-            self.console.print(f"  {status:12} {what}" + (f"  {detail}" if detail and status != "pass" else ""),
+            self.console.print(f"  {status:12} {what}" + (f"  {detail}" if detail and status != PASS else ""),
                                markup=False, soft_wrap=True)
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:

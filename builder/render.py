@@ -176,8 +176,10 @@ def render_linux(target_id: str, base_image: str, run_version: bool = True,
 
 
 def render_all(matrix: Matrix, plan: list[PlannedTarget], binary: str = AUTO) -> list[Rendered]:
-    """Render every planned target; validation of all of them happens before any file is written."""
-    return [render_windows(matrix, planned, binary) for planned in plan]
+    """Render every planned target (Windows or Linux flavour); validation of all of them happens before
+    any file is written."""
+    return [render_windows(matrix, planned, binary) if planned.target.is_windows
+            else render_linux(planned.target.id, planned.base_image) for planned in plan]
 
 
 def write(rendered: list[Rendered], out: Path) -> list[Path]:

@@ -1,7 +1,8 @@
-"""Results: one JSON record per check (build, argoexec-version, hello-windows), with its evidence.
+"""Results: one JSON record per check (``checks.CHECKS``), with its evidence.
 
-Records are what the nightly matrix merges and what the compatibility table is made from. They
-never contain secrets: every free-text field goes through ``secrets.redact``.
+Records are what the nightly matrix merges and what the compatibility table is made from. Every
+step makes its records with ``Record.of`` from the plan of the target. They never contain
+secrets: every free-text field goes through ``secrets.redact``.
 """
 
 from __future__ import annotations
@@ -11,18 +12,19 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
+from .checks import ERROR, FAIL, NOT_RUNNABLE, PASS, STATUSES  # noqa: F401 - the statuses, re-exported
 from .secrets import redact
 
-PASS, FAIL, ERROR, NOT_RUNNABLE = "pass", "fail", "error", "not-runnable"
-STATUSES = (PASS, FAIL, ERROR, NOT_RUNNABLE)
-CHECK_BUILD = "build"
-CHECK_VERSION = "argoexec-version"
-CHECK_HELLO_WINDOWS = "hello-windows"
-CHECK_HELLO_LINUX = "hello-linux"
+if TYPE_CHECKING:
+    from .compat import HostFacts
+    from .plan import PlannedTarget
+
 LOG_EXCERPT_LIMIT = 4000
 DEFAULT_DIR = Path("results")
 
@@ -39,6 +41,17 @@ def excerpt(log: str, limit: int = LOG_EXCERPT_LIMIT) -> str:
     """The end of a log (where failures are), bounded, secrets removed."""
     log = redact(log)
     return log if len(log) <= limit else "…" + log[-(limit - 1):]
+
+
+@dataclass(frozen=True)
+class Started:
+    """When a step began: the wall-clock time for the record, the monotonic one for its duration."""
+
+    at: str = field(default_factory=lambda: rfc3339(now()))
+    monotonic: float = field(default_factory=time.monotonic)
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.monotonic
 
 
 @dataclass
@@ -60,6 +73,21 @@ class Record:
     duration_s: float
     log_excerpt: str
     tool_version: str = __version__
+
+    @classmethod
+    def of(cls, planned: PlannedTarget, *, check: str, status: str, started: Started, image: str,
+           image_digest: str | None, runner: str, log: str, host: HostFacts | None = None,
+           isolation: str | None = None) -> Record:
+        """The one way every step makes a record: the target's facts from its plan, the host's from
+        the engine that ran the step (None for daemonless assembly)."""
+        target = planned.target
+        return cls(
+            target=target.id, argo=target.argo.tag, os=target.os, base=target.base,
+            image_os_version=planned.os_version, image=image, image_digest=image_digest,
+            host_os_version=str(host.build) if host is not None and host.build else None,
+            runner=runner, engine_version=host.engine_version if host is not None else None,
+            isolation=isolation, check=check, status=status, started_at=started.at,
+            duration_s=started.seconds(), log_excerpt=log)
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -1,91 +1,46 @@
-"""Smoke tests of built images: ``argoexec version`` and hello-windows (hello-linux for Linux).
+"""Smoke tests of built images: each check of ``checks.smoke_checks(target)`` in a container.
 
-Each check runs in a fresh container with the isolation ``compat`` chooses for this host, has a
-timeout, and its container is always removed. Where the host cannot run the image, the check is
-recorded as ``not-runnable`` with the rule that forbids it, and not attempted.
+Each check runs in a fresh container with the isolation the plan chose for this engine's host,
+has a timeout, and its container is always removed. Where the host cannot run the image, the
+check is recorded as ``not-runnable`` with the rule that forbids it, and not attempted.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker.errors
 import requests
 
-from . import compat, results
-from .build import BuildOptions, _record, image_ref
+from . import checks, results
+from .checks import Check
 from .engine import Engine, pull, redact_url
 from .errors import Unreachable
-from .matrix import Matrix
-from .plan import PlannedTarget, plan_target
+from .plan import DEFAULT_ISOLATION, PlannedTarget
 from .progress import Progress
 from .registry import is_registry_host
-from .targets import Target
 
-HELLO_WINDOWS = "Hello from Windows Container!"
-HELLO_LINUX = "Hello from Linux Container!"
 DEFAULT_TIMEOUT_S = 120
-_VERSION_LINE_RE = re.compile(r"^argoexec: (\S+)\s*$", re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    entrypoint: list[str] | None
-    command: list[str]
+@dataclass
+class SmokeOptions:
+    repo: str  # the repository holding the images, as <repo>:<target-id>
+    results_dir: Path = results.DEFAULT_DIR
+    runner: str = "local"
+    network_mode: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
 
-def checks_for(target: Target) -> list[Check]:
-    if target.is_windows:
-        hello = Check(results.CHECK_HELLO_WINDOWS, ["cmd", "/c"], ["echo", HELLO_WINDOWS])
-    else:
-        hello = Check(results.CHECK_HELLO_LINUX, ["sh", "-c"], [f"echo {HELLO_LINUX}"])
-    return [Check(results.CHECK_VERSION, None, ["version"]), hello]
-
-
-def judge(check: Check, target: Target, exit_code: int | None, output: str) -> tuple[str, str]:
-    """(status, why) of one check from the container's exit code and output."""
-    if exit_code is None:
-        return results.ERROR, "timed out"
-    if exit_code != 0:
-        return results.FAIL, f"exit code {exit_code}"
-    if check.name == results.CHECK_VERSION:
-        match = _VERSION_LINE_RE.search(output)
-        if not match:
-            return results.FAIL, "no `argoexec: <version>` line"
-        version = match.group(1)
-        if version != target.argo.tag and not version.startswith(target.argo.tag + "+"):
-            return results.FAIL, f"reports version {version}, built from {target.argo.tag}"
-        if f"Platform: {target.platform}" not in output:
-            return results.FAIL, f"does not report Platform: {target.platform}"
-        return results.PASS, ""
-    expected = HELLO_WINDOWS if target.is_windows else HELLO_LINUX
-    if expected not in output:
-        return results.FAIL, f"output lacks {expected!r}"
-    return results.PASS, ""
-
-
-def placement(engine: Engine, planned: PlannedTarget, offered: tuple[str, ...]) -> compat.Placement:
-    """With which isolation this host runs the image (Linux images: the engine default)."""
-    target = planned.target
-    if not target.is_windows:
-        if engine.facts.is_windows:
-            return compat.Placement(None, "a Windows engine does not run Linux images")
-        return compat.Placement("default", "a Linux engine runs Linux images")
-    if not engine.facts.is_windows or engine.facts.build is None:
-        return compat.Placement(None, f"a {engine.facts.os_type} engine cannot run Windows images")
-    return compat.choose_isolation(engine.facts.build, target.release.build, offered)
-
-
-def run_check(engine: Engine, image: str, check: Check, isolation: str | None, network_mode: str | None,
-              timeout_s: float) -> tuple[int | None, str]:
+def run_check(engine: Engine, image: str, check: Check, command: list[str], isolation: str | None,
+              network_mode: str | None, timeout_s: float) -> tuple[int | None, str]:
     """Run one container to completion (or the timeout); always remove it."""
-    options = {"command": check.command, "detach": True}
+    options = {"command": command, "detach": True}
     if check.entrypoint is not None:
-        options["entrypoint"] = check.entrypoint
-    if isolation and isolation != "default":
+        options["entrypoint"] = list(check.entrypoint)
+    if isolation and isolation != DEFAULT_ISOLATION:
         options["isolation"] = isolation
     if network_mode:
         options["network_mode"] = network_mode
@@ -142,40 +97,44 @@ def _image_for_check(engine: Engine, image: str, progress: Progress) -> str | No
     return digests[0] if digests else attrs["Id"]
 
 
-def smoke_targets(engine: Engine, matrix: Matrix, targets: list[Target], options: BuildOptions,
-                  progress: Progress, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[results.Record]:
+def smoke_targets(engine: Engine, plans: list[PlannedTarget], options: SmokeOptions,
+                  progress: Progress) -> list[results.Record]:
+    """Run every smoke check of each planned target on this engine and record each."""
     records = []
-    for target in targets:
-        planned = plan_target(matrix, target)
-        image = image_ref(options.repo, target)
-        where = placement(engine, planned, options.host_isolation)
+    for planned in plans:
+        target = planned.target
+        image = target.tagged(options.repo)
+        here = planned.smoke_here
         try:
-            image_id = _image_for_check(engine, image, progress) if where.ok else None
+            image_id = _image_for_check(engine, image, progress) if here else None
         except (requests.ConnectionError, requests.Timeout):
             raise Unreachable(f"lost the Docker engine at {redact_url(engine.url)}; check it and run again") from None
-        for check in checks_for(target):
-            started, started_at = time.monotonic(), results.rfc3339(results.now())
+        for check in checks.smoke_checks(target):
+            started = results.Started()
             progress.begin(f"smoke {target.id}: {check.name}")
-            if not where.ok:
-                status, detail, log = results.NOT_RUNNABLE, where.reason, where.reason
+            if here is None:
+                status, detail = checks.NOT_RUNNABLE, planned.not_runnable or "this host cannot run it"
+                log = detail
             elif image_id is None:
-                status, detail = results.ERROR, f"{image} is not on this engine nor pullable; run `invoke build` first"
+                status, detail = checks.ERROR, f"{image} is not on this engine nor pullable; run `invoke build` first"
                 log = detail
             else:
                 try:
-                    exit_code, log = run_check(engine, image, check, where.isolation, options.network_mode, timeout_s)
+                    exit_code, log = run_check(engine, image, check, check.command(target), here.isolation,
+                                               options.network_mode, options.timeout_s)
                     for line in log.splitlines():
                         progress.line(line)
-                    status, detail = judge(check, target, exit_code, log)
+                    status, detail = check.judge(target, exit_code, log)
                 except docker.errors.APIError as exc:
-                    status, detail = results.ERROR, exc.explanation or str(exc)
+                    status, detail = checks.ERROR, exc.explanation or str(exc)
                     log = detail
                 except (requests.ConnectionError, requests.Timeout):
                     raise Unreachable(f"lost the Docker engine at {redact_url(engine.url)} during {target.id}; "
                                       "check it and run again") from None
             progress.end(f"{target.id} {check.name}", status, detail)
-            record = _record(planned, engine, options, image, image_id, check.name, status, started, started_at,
-                             log, isolation=where.isolation)
+            record = results.Record.of(planned, check=check.name, status=status, started=started, image=image,
+                                       image_digest=image_id, runner=options.runner, log=log, host=engine.facts,
+                                       isolation=here.isolation if here else None)
             results.write(record, options.results_dir)
             records.append(record)
     return records

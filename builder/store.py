@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import results
+from . import checks, results
 from .errors import InputError
 
 DEFAULT_DB = results.DEFAULT_DIR / "results.sqlite"
@@ -26,7 +26,6 @@ FIELDS = ("target", "argo", "os", "base", "image_os_version", "image", "image_di
 REQUIRED_STRINGS = ("target", "argo", "os", "base", "image", "runner", "check", "status", "started_at")
 OPTIONAL_STRINGS = ("image_os_version", "image_digest", "host_os_version", "engine_version", "isolation",
                     "log_excerpt", "tool_version")
-CHECKS = (results.CHECK_BUILD, results.CHECK_VERSION, results.CHECK_HELLO_WINDOWS, results.CHECK_HELLO_LINUX)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -94,10 +93,10 @@ def validate(data: object) -> str | None:
     if isinstance(data["duration_s"], bool) or not isinstance(data["duration_s"], (int, float)) \
             or data["duration_s"] < 0:
         return "duration_s must be a non-negative number"
-    if data["status"] not in results.STATUSES:
-        return f"status {data['status']!r} is not one of {', '.join(results.STATUSES)}"
-    if data["check"] not in CHECKS:
-        return f"check {data['check']!r} is not one of {', '.join(CHECKS)}"
+    if data["status"] not in checks.STATUSES:
+        return f"status {data['status']!r} is not one of {', '.join(checks.STATUSES)}"
+    if data["check"] not in checks.NAMES:
+        return f"check {data['check']!r} is not one of {', '.join(checks.NAMES)}"
     try:
         moment = dt.datetime.fromisoformat(data["started_at"].replace("Z", "+00:00"))
     except ValueError:

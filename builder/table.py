@@ -17,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from . import compat, results
+from . import checks as checks_mod
+from . import compat
+from .checks import FAIL, PASS
 from .matrix import HostRelease, Matrix
 from .targets import all_targets
 
@@ -25,8 +27,8 @@ VERIFIED_PASS = "verified-pass"
 VERIFIED_FAIL = "verified-fail"
 PREDICTED = "predicted"
 CANNOT_RUN = "cannot-run"
-STATES = (VERIFIED_PASS, VERIFIED_FAIL, PREDICTED, CANNOT_RUN)
-SMOKE_CHECKS = (results.CHECK_VERSION, results.CHECK_HELLO_WINDOWS)
+# A cell is a Windows image on a Windows host: it is judged on the smoke checks Windows targets run.
+SMOKE_CHECKS = checks_mod.smoke_names("windows")
 SCHEMA = 1
 
 LEGEND = {
@@ -119,7 +121,7 @@ def build_table(matrix: Matrix, records: list[dict]) -> Table:
     for record in records:
         if record["os"] != "windows" or record["check"] not in SMOKE_CHECKS:
             continue
-        if record["status"] not in (results.PASS, results.FAIL):
+        if record["status"] not in (PASS, FAIL):
             continue
         if record.get("isolation") not in compat.ISOLATIONS:
             continue
@@ -138,12 +140,14 @@ def build_table(matrix: Matrix, records: list[dict]) -> Table:
         for host in hosts:
             cells[host.name] = {}
             for isolation in compat.ISOLATIONS:
-                rule = (compat.process_isolation if isolation == compat.PROCESS else compat.hyperv_isolation)(
-                    host.build, image)
+                if isolation == compat.PROCESS:
+                    rule = compat.process_isolation(host.build, image, matrix.stable_abi)
+                else:
+                    rule = compat.hyperv_isolation(host.build, image)
                 checks = newest_run(by_cell.get((target.id, host.name, isolation), []))
                 if checks:
                     latest = max(checks, key=_moment)
-                    passed = all(r["status"] == results.PASS for r in checks)
+                    passed = all(r["status"] == PASS for r in checks)
                     evidence = Evidence(latest["started_at"], latest["runner"], latest.get("engine_version"),
                                         latest.get("image_digest"), latest.get("host_os_version") or "",
                                         tuple((r["check"], r["status"]) for r in checks))

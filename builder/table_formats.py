@@ -43,7 +43,7 @@ def _compact(cells: dict[str, Cell]) -> str:
     return f"P {_symbol(cells['process'])} · H {_symbol(cells['hyperv'])}"
 
 
-def _filter(table: Table, argo: list[str] | None) -> Table:
+def only_argo(table: Table, argo: list[str] | None) -> Table:
     if not argo:
         return table
     rows = tuple(r for r in table.rows if r.argo in argo)

@@ -41,6 +41,10 @@ class Target:
     def platform(self) -> str:
         return self.release.platform if isinstance(self.release, LinuxBase) else "windows/amd64"
 
+    def tagged(self, repo: str) -> str:
+        """The per-target tag of this image in ``repo``: ``<repo>:<target-id>``."""
+        return f"{repo}:{self.id}"
+
 
 def _split(values: Iterable[str] | str | None) -> list[str]:
     """Accept repeated flags and comma-separated values alike."""

@@ -16,11 +16,11 @@ import subprocess
 import pytest
 
 from builder import compat
-from builder.build import build_request, plan_on_engine
+from builder.builders.docker import build_request
 from builder.compat import host_facts_from_info
-from builder.engine import Engine
 from builder.errors import InputError
 from builder.matrix import load_matrix
+from builder.plan import plan_build
 from builder.source import BuildContext
 from builder.targets import select
 from tests.cli import invoke
@@ -195,8 +195,7 @@ def test_an_unreachable_source_repository_exits_4(tmp_path):
 ])
 def test_build_request_isolation_from_recorded_info(tmp_path, info, base, offered, isolation):
     matrix = load_matrix()
-    engine = Engine(client=None, url="tcp://windows-host:2376", facts=host_facts_from_info(info))
-    (planned,) = plan_on_engine(matrix, select(matrix, base), engine, offered)
+    (planned,) = plan_build(matrix, select(matrix, base), host_facts_from_info(info), "docker", offered)
     request = build_request(planned, BuildContext(tmp_path, "prebuilt"), tmp_path / "Dockerfile", "x:y", {}, None)
     assert request["isolation"] == isolation and request["target"] == "argoexec"
 
@@ -205,6 +204,5 @@ def test_build_request_isolation_from_recorded_info(tmp_path, info, base, offere
                                        (WINDOWS_2019, "20H2")])
 def test_newer_bases_are_refused_on_recorded_hosts(info, base):
     matrix = load_matrix()
-    engine = Engine(client=None, url="tcp://windows-host:2376", facts=host_facts_from_info(info))
     with pytest.raises(InputError, match="refuses to pull a newer"):
-        plan_on_engine(matrix, select(matrix, base), engine)
+        plan_build(matrix, select(matrix, base), host_facts_from_info(info), "docker")

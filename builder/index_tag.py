@@ -1,4 +1,4 @@
-"""One tag for every Windows build: ``<argo>`` whose index has a ``windows/amd64`` entry per base.
+"""The index tag: one tag for every Windows build, ``<argo>`` whose index has a ``windows/amd64`` entry per base.
 
 Each Windows entry carries ``platform.os.version`` copied from its image's config, newest build
 first, so that containerd picks the highest compatible build and the Docker engine on Windows an
@@ -13,21 +13,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .assemble import copy_blob
+from . import checks
 from .compat import build_number
-from .errors import NothingSelected
+from .errors import NothingSelected, RegistryError
 from .matrix import Matrix
 from .oci import Blob
 from .progress import Progress
-from .registry import (
-    INDEX_TYPES,
-    MANIFEST_TYPES,
-    OCI_INDEX,
-    Reference,
-    RegistryClient,
-    RegistryError,
-    sha256_digest,
-)
+from .registry import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, Reference, RegistryClient, sha256_digest
+from .registry_writes import copy_blob
 
 LINUX_PLATFORMS = (("linux", "amd64"), ("linux", "arm64"))
 
@@ -117,7 +110,7 @@ def publish_index(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
     progress.begin(f"publish {repo}:{argo}")
     windows = windows_entries(client, matrix, repo, argo)
     if not windows:
-        progress.end(f"{repo}:{argo}", "fail", "no per-base tags")
+        progress.end(f"{repo}:{argo}", checks.FAIL, "no per-base tags")
         raise NothingSelected(f"{repo} has no {argo}-windows-<base> tags to publish; push them first "
                               f"(`invoke build --builder oci --to {repo}`)")
     for entry in windows:
@@ -135,6 +128,6 @@ def publish_index(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
     changed = current != digest
     if changed:
         client.put_manifest(target, body, OCI_INDEX)
-    progress.end(f"{repo}:{argo}", "pass", f"{digest} ({'written' if changed else 'unchanged'})")
+    progress.end(f"{repo}:{argo}", checks.PASS, f"{digest} ({'written' if changed else 'unchanged'})")
     return Published(str(target), digest, changed, tuple(entries))
 

@@ -1,4 +1,5 @@
-"""Push built per-base tags with the engine (credentials from the Docker config)."""
+"""Engine push: the docker builder's per-base tags pushed by the Docker engine (credentials from the
+Docker config); and ``destination``, the one reading of ``--to`` that every push shares."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from dataclasses import dataclass
 import docker.errors
 import requests
 
-from .build import image_ref
+from . import checks
 from .engine import Engine, redact_url
-from .errors import BuilderError, InputError, Unreachable
+from .errors import BuilderError, InputError, PushDenied, Unreachable
 from .matrix import REPO_RE, Matrix
 from .progress import Progress
 from .registry import is_registry_host
@@ -19,12 +20,6 @@ from .targets import Target
 _UNREACHABLE_HINTS = ("connection refused", "no such host", "i/o timeout", "dial tcp", "no route to host",
                       "server misbehaving", "tls handshake timeout", "connection reset")
 _DENIED_HINTS = ("denied", "unauthorized", "authentication required", "forbidden", "no basic auth credentials")
-
-
-class PushDenied(BuilderError):
-    """The registry refused our credentials."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -55,20 +50,20 @@ def destination(matrix: Matrix, to: str) -> str:
     return repo
 
 
-def push_targets(engine: Engine, matrix: Matrix, targets: list[Target], repo: str, local_repo: str,
+def push_targets(engine: Engine, targets: list[Target], repo: str, local_repo: str,
                  progress: Progress) -> list[Pushed]:
     """Tag each built image as ``REPO:<target-id>`` and push it; stop at the first refusal."""
     registry = repo.split("/")[0]
     for target in targets:  # everything must be built before anything is pushed
         try:
-            engine.api.inspect_image(image_ref(local_repo, target))
+            engine.api.inspect_image(target.tagged(local_repo))
         except docker.errors.ImageNotFound:
-            raise InputError(f"{target.id}: {image_ref(local_repo, target)} is not on the engine; run "
+            raise InputError(f"{target.id}: {target.tagged(local_repo)} is not on the engine; run "
                              "`invoke build` for it first") from None
     pushed = []
     for target in targets:
         progress.begin(f"push {repo}:{target.id}")
-        engine.api.tag(image_ref(local_repo, target), repo, tag=target.id)
+        engine.api.tag(target.tagged(local_repo), repo, tag=target.id)
         digest, error = None, None
         try:
             for event in engine.api.push(repo, tag=target.id, stream=True, decode=True):
@@ -84,7 +79,7 @@ def push_targets(engine: Engine, matrix: Matrix, targets: list[Target], repo: st
             raise Unreachable(f"lost the Docker engine at {redact_url(engine.url)} while pushing; run again") from None
         if error or not digest:
             message = redact(" ".join((error or "the engine reported no digest").split()))
-            progress.end(target.id, "fail", message)
+            progress.end(target.id, checks.FAIL, message)
             lowered = message.lower()
             if any(hint in lowered for hint in _UNREACHABLE_HINTS):
                 raise Unreachable(f"cannot reach registry {registry} to push {target.id} ({message}); check the "
@@ -93,6 +88,6 @@ def push_targets(engine: Engine, matrix: Matrix, targets: list[Target], repo: st
                 raise PushDenied(f"registry {registry} refused the push of {target.id} ({message}); log in with "
                                  f"`docker login {registry}` or check the repository's permissions")
             raise BuilderError(f"push of {target.id} to {repo} failed: {message}")
-        progress.end(target.id, "pass", digest)
+        progress.end(target.id, checks.PASS, digest)
         pushed.append(Pushed(target, f"{repo}:{target.id}", digest))
     return pushed

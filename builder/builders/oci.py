@@ -1,0 +1,174 @@
+"""The oci builder (``--builder oci``): Windows images assembled from registries, with no engine, on any machine.
+
+For each target: the nanoserver base of its build (manifest and config), a layer with
+``netapi32.dll`` read from the servercore image of the same build (streamed, cached by digest),
+and the app layer (``argoexec.exe`` and ``7za.exe``), the same blob for every base. Output: a push
+to ``--to REGISTRY/REPO`` (blobs first, each once: HEAD, then mount, then upload; the manifest
+last) or, without ``--to``, an OCI image layout (default ``dist/oci``).
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+from .. import checks, results
+from ..errors import BuilderError, InputError, RegistryDenied, Unreachable
+from ..matrix import Matrix
+from ..oci import (
+    Assembled,
+    Image,
+    Layer,
+    assemble,
+    check_same_build,
+    created_time,
+    extract_files,
+    resolve,
+    windows_layer,
+)
+from ..plan import PlannedTarget
+from ..progress import Progress
+from ..registry import Reference, RegistryClient
+from ..registry_writes import atomic_write, push, write_layout
+from ..source import ARGO_GIT, cache_dir, prebuilt_binaries
+from ..targets import Target
+from . import BuildOptions, Outcome, image_labels
+
+NETAPI32 = "Files/Windows/System32/netapi32.dll"
+UPSTREAM_FILES = {"Files/app/argoexec.exe": "argoexec.exe", "Files/app/7za.exe": "7za.exe"}
+
+
+class Assembler:
+    """Shares the expensive parts between targets: the app layer per Argo version, netapi32 per build."""
+
+    def __init__(self, matrix: Matrix, client: RegistryClient, options: BuildOptions, progress: Progress):
+        self.matrix = matrix
+        self.client = client
+        self.options = options
+        self.progress = progress
+        self._app_layers: dict[str, Layer] = {}
+        self._netapi_layers: dict[str, Layer] = {}
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def app_layer(self, target: Target) -> Layer:
+        key = "prebuilt" if self.options.argoexec_exe else target.argo.tag
+        if key not in self._app_layers:
+            if self.options.argoexec_exe:
+                files = prebuilt_binaries(self.options.argoexec_exe, True, self.options.sevenzip_exe)
+            else:
+                files = self._upstream_binaries(target)
+            self._app_layers[key] = windows_layer({f"app/{name}": content for name, content in files.items()},
+                                                  self.options.work)
+            self.progress.line(f"app layer {self._app_layers[key].blob.digest[:19]} "
+                               f"({self._app_layers[key].blob.size} bytes)")
+        return self._app_layers[key]
+
+    def _upstream_binaries(self, target: Target) -> dict[str, Path]:
+        """argoexec.exe and 7za.exe from upstream's ``argoexec:<tag>-windows`` image, cached by digest."""
+        upstream = f"{self.matrix.registries.argoexec}:{target.argo.tag}-windows"
+        reference = Reference.parse(self.matrix.mirrored(upstream))
+        image = resolve(self.client, reference)
+        folder = cache_dir() / "upstream" / image.manifest_digest.replace(":", "-")
+        if not all((folder / name).is_file() for name in UPSTREAM_FILES.values()):
+            self.progress.line(f"reading argoexec.exe and 7za.exe from {reference}")
+            found = extract_files(self.client, image, UPSTREAM_FILES).files
+            missing = sorted(set(UPSTREAM_FILES.values()) - set(found))
+            if missing:
+                raise InputError(f"{target.id}: {reference} has no {', '.join(missing)}; pass --argoexec-exe PATH")
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, content in found.items():
+                atomic_write(folder / name, content)
+        return {name: folder / name for name in UPSTREAM_FILES.values()}
+
+    def netapi_layer(self, target: Target) -> Layer:
+        release = target.release
+        if release.name not in self._netapi_layers:
+            reference = Reference.parse(self.matrix.base_image(release, "servercore"))
+            servercore = resolve(self.client, reference, build=release.build.build)
+            check_same_build(target.id, "servercore", servercore, release.build.build)
+            cached = cache_dir() / "netapi32" / f"{servercore.manifest_digest.replace(':', '-')}.dll"
+            attributes = cached.with_suffix(".pax.json")
+            if not (cached.is_file() and attributes.is_file()):
+                self.progress.line(f"reading netapi32.dll from {reference} ({servercore.os_version})")
+                found = extract_files(self.client, servercore, {NETAPI32: "dll"})
+                if "dll" not in found.files:
+                    raise InputError(f"{target.id}: {reference} has no {NETAPI32}; is it a servercore image?")
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(cached, found.files["dll"])
+                atomic_write(attributes, json.dumps(found.windows_pax, sort_keys=True).encode())
+            # The DLL and its folders keep servercore's security descriptors (System32 must not change).
+            self._netapi_layers[release.name] = windows_layer(
+                {"Windows/System32/netapi32.dll": cached}, self.options.work,
+                windows_pax=json.loads(attributes.read_text()))
+        return self._netapi_layers[release.name]
+
+    def base(self, target: Target) -> Image:
+        release = target.release
+        image = resolve(self.client, Reference.parse(self.matrix.base_image(release)), build=release.build.build)
+        check_same_build(target.id, "nanoserver", image, release.build.build)
+        return image
+
+    # -- the image -----------------------------------------------------------------------------
+
+    def image(self, planned: PlannedTarget) -> Assembled:
+        target = planned.target
+        base = self.base(target)
+        netapi = self.netapi_layer(target)
+        app = self.app_layer(target)
+        created = created_time(base)
+        labels = image_labels(planned, ARGO_GIT, None, base.manifest_digest, created)
+        labels["io.argoexec-builder.os.version"] = base.os_version or target.release.build.base
+        return assemble(target.id, base, [
+            (netapi, f"argoexec-builder: netapi32.dll from {self.matrix.base_image(target.release, 'servercore')}"),
+            (app, "argoexec-builder: C:\\app\\argoexec.exe, C:\\app\\7za.exe; ENV PATH; ENTRYPOINT [\"argoexec\"]"),
+        ], labels, created)
+
+
+class OciBuilder:
+    name = "oci"
+    done = "assembled {image}@{digest}"
+
+    def __init__(self, matrix: Matrix, client: RegistryClient, options: BuildOptions):
+        self.matrix = matrix
+        self.client = client
+        self.options = options
+
+    def build(self, plans: list[PlannedTarget], progress: Progress) -> list[Outcome]:
+        """Assemble each Windows target; a failed target is recorded and the others go on."""
+        options = self.options
+        assembler = Assembler(self.matrix, self.client, options, progress)
+        outcomes = []
+        for planned in plans:
+            target = planned.target
+            started = results.Started()
+            where = f"{options.to}:{target.id}" if options.to else f"oci:{options.out}:{target.id}"
+            progress.begin(f"assemble {target.id} -> {where}")
+            digest, status, detail = None, checks.FAIL, ""
+            try:
+                assembled = assembler.image(planned)
+                if options.to is not None:
+                    digest = push(self.client, options.to, assembled, progress)
+                else:
+                    os_version = json.loads(assembled.config.data)["os.version"]
+                    write_layout(self.client, options.out, assembled,
+                                 {"architecture": "amd64", "os": "windows", "os.version": os_version})
+                    digest = assembled.digest
+                status = checks.PASS
+            except (Unreachable, RegistryDenied) as exc:
+                # The same registry fails every other target too: stop here (exit 4 or 2), no manifest was written.
+                progress.end(target.id, checks.ERROR, exc.__class__.__name__)
+                raise
+            except BuilderError as exc:
+                detail = str(exc)
+                progress.line(detail)
+            except (tarfile.TarError, OSError, KeyError, ValueError) as exc:  # an image we cannot read
+                detail = f"cannot read an image of {target.id} ({exc.__class__.__name__}: {exc})"
+                progress.line(detail)
+            progress.end(target.id, status, digest or detail)
+            record = results.Record.of(planned, check=checks.BUILD.name, status=status, started=started, image=where,
+                                       image_digest=digest, runner=options.runner, log=progress.tail())
+            results.write(record, options.results_dir)
+            outcomes.append(Outcome(planned, where, digest, record))
+        return outcomes

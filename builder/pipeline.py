@@ -1,0 +1,393 @@
+"""The pipeline: one function per task, from the flags as given to the printed result.
+
+tasks.py only declares the flags and calls these. Each function reads the matrix, checks every
+flag (bad input is an ``InputError`` naming the flag, before anything is touched), asks the
+planner once, hands the plan to the step that does the work, and prints. What a step does lives
+in its own module (render, builders, smoke, engine_push, index_tag, table_formats); this module
+decides only which of them run, with what.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import checks, compat, plan, report, targets
+from . import matrix as matrix_mod
+from . import render as render_mod
+from .compat import WindowsBuild
+from .errors import InputError, TargetFailed, Unreachable
+from .matrix import Matrix
+from .progress import Progress
+
+Flag = Iterable[str] | str | None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The selection flags every task shares."""
+
+    matrix: str | None = None
+    base: Flag = None
+    argo: Flag = None
+    only: Flag = None
+    skip: Flag = None
+
+    def resolve(self, default_bases: str | None = targets.ALL) -> tuple[Matrix, list[targets.Target]]:
+        loaded = matrix_mod.load_matrix(self.matrix)
+        return loaded, targets.select(loaded, self.base, self.argo, self.only, self.skip, default_bases)
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.base or self.argo or self.only or self.skip)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading flags
+
+
+def windows_build(value: str, flag: str) -> WindowsBuild:
+    try:
+        return WindowsBuild.parse(value)
+    except ValueError as exc:
+        raise InputError(f"{flag} {value}: {exc}") from None
+
+
+def host_flags(host_build: str | None, host_isolation: Flag) -> tuple[WindowsBuild | None, tuple[str, ...]]:
+    """``--host-build`` and ``--host-isolation``: the host to plan for, and the isolation it offers."""
+    host = windows_build(host_build, "--host-build") if host_build else None
+    offered = tuple(host_isolation or compat.ISOLATIONS)
+    for mode in offered:
+        if mode not in compat.ISOLATIONS:
+            raise InputError(f"--host-isolation {mode}: expected one of: {', '.join(compat.ISOLATIONS)}")
+    return host, offered
+
+
+def with_mirrors(loaded: Matrix, mirror: Flag) -> Matrix:
+    """``--mirror FROM=TO`` (repeatable), added to the matrix's mirrors."""
+    extra = {}
+    for item in [mirror] if isinstance(mirror, str) else (mirror or ()):
+        source, sep, target = item.partition("=")
+        if not sep or not matrix_mod.MIRROR_FROM_RE.match(source) or not matrix_mod.REPO_RE.match(target):
+            raise InputError(f"--mirror {item}: expected FROM=TO, e.g. mcr.microsoft.com=reg.local:5000/mcr")
+        extra[source] = target
+    return dataclasses.replace(loaded, mirrors={**loaded.mirrors, **extra}) if extra else loaded
+
+
+def registry_client(insecure_registry: Flag):
+    from .registry import RegistryClient, env_insecure
+
+    return RegistryClient(insecure=tuple(insecure_registry or ()) + env_insecure())
+
+
+def local_repo(loaded: Matrix, repo: str | None) -> str:
+    if repo and not matrix_mod.REPO_RE.match(repo):
+        raise InputError(f"--repo {repo}: not a repository name (lowercase, e.g. argoexec-builder/argoexec)")
+    return repo or loaded.registries.image
+
+
+def existing_file(path: str | None, flag: str) -> Path | None:
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise InputError(f"{flag} {path}: no such file")
+    return Path(path)
+
+
+def timeout_seconds(timeout: str) -> float:
+    try:
+        seconds = float(timeout)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 86400:
+        raise InputError(f"--timeout {timeout}: expected a number of seconds above 0")
+    return seconds
+
+
+def finish(progress: Progress, heading: str, statuses: list[str]) -> None:
+    """The summary of a run; exit 1 when any target failed (not-runnable is the rules' word, not a failure)."""
+    progress.print_summary(heading)
+    failed = [s for s in statuses if s not in (checks.PASS, checks.NOT_RUNNABLE)]
+    if failed:
+        raise TargetFailed(f"{len(failed)} of {len(statuses)} {heading.lower()} failed; see the records in results/")
+
+
+# ---------------------------------------------------------------------------------------------
+# The tasks
+
+
+def plan_task(selection: Selection, host_build: str | None, host_isolation: Flag, as_json: bool) -> None:
+    loaded, selected = selection.resolve()
+    host, offered = host_flags(host_build, host_isolation)
+    report.print_plan(plan.make_plan(loaded, selected, host, offered), as_json)
+
+
+def compat_task(host: str | None, image: str | None, as_json: bool, matrix: str | None = None) -> None:
+    if host is None or image is None:
+        raise InputError("--host and --image are both required, e.g. --host 10.0.17763 --image 10.0.17763")
+    loaded = matrix_mod.load_matrix(matrix)
+    answer = compat.compat(windows_build(host, "--host"), windows_build(image, "--image"), loaded.stable_abi)
+    report.print_compat(answer, host, image, as_json)
+
+
+def render_task(selection: Selection, out: str, binary: str, host_build: str | None, host_isolation: Flag,
+                check: bool, update: bool) -> None:
+    host, offered = host_flags(host_build, host_isolation)
+    if check and update:
+        raise InputError("--check and --update exclude each other: --check compares, --update rewrites")
+    if (check or update) and selection.narrowed:
+        raise InputError("--check and --update always cover the newest Argo version and every base; "
+                         "drop --base/--argo/--only/--skip")
+    if check or update:
+        # The committed tree is always the newest Argo version, every base, as the CI runners would build it.
+        loaded, selected = Selection(selection.matrix, "all").resolve()
+        rendered = render_mod.render_all(loaded, plan.make_plan(loaded, selected))
+        if update:
+            for path in render_mod.replace_tree(rendered, render_mod.TEMPLATES):
+                print(path.relative_to(render_mod.TEMPLATES.parent))
+            return
+        diffs = render_mod.check(rendered, render_mod.TEMPLATES)
+        if diffs:
+            print("".join(diffs))
+            raise TargetFailed(f"{len(diffs)} rendered Dockerfile(s) in dockerfiles/ differ from the templates; "
+                               "run `invoke render --update` and commit the result")
+        print(f"dockerfiles/: {len(rendered)} rendered Dockerfiles match the templates")
+        return
+    loaded, selected = selection.resolve()
+    rendered = render_mod.render_all(loaded, plan.make_plan(loaded, selected, host, offered), binary)
+    try:
+        paths = render_mod.write(rendered, Path(out))
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write there ({exc.strerror or exc}); pick a writable folder") from None
+    for path in paths:
+        print(path)
+
+
+@dataclass(frozen=True)
+class EngineFlags:
+    """The flags of the tasks that use a Docker engine."""
+
+    engine: str | None = None
+    repo: str | None = None
+    results: str | None = None
+    runner: str | None = None
+    network: str | None = None
+    host_isolation: Flag = None
+
+
+def _connect(url: str | None, progress: Progress):
+    from . import engine as engine_mod
+
+    connected = engine_mod.connect(url)
+    progress.console.print(f"engine: {connected.describe()}", markup=False)
+    return connected
+
+
+def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUTO, argoexec_exe: str | None = None,
+               sevenzip_exe: str | None = None, argo_git: str | None = None, to: str | None = None,
+               out: str | None = None, mirror: Flag = None, insecure_registry: Flag = None) -> None:
+    """Plan the run once on the engine's host (if any), then hand each builder its targets."""
+    from .builders import DEFAULT_LAYOUT, BuildOptions
+    from .engine import redact_url
+    from .engine_push import destination
+    from .registry import Reference
+    from .source import ARGO_GIT
+
+    loaded, selected = selection.resolve(default_bases=None)
+    loaded = with_mirrors(loaded, mirror)
+    _, offered = host_flags(None, flags.host_isolation)
+    if builder not in plan.BUILDERS:
+        raise InputError(f"--builder {builder}: expected one of: {', '.join(plan.BUILDERS)}")
+    options = BuildOptions(
+        repo=local_repo(loaded, flags.repo), results_dir=Path(flags.results or "results"),
+        runner=flags.runner or "local", network_mode=flags.network or None,
+        argoexec_exe=existing_file(argoexec_exe, "--argoexec-exe"),
+        sevenzip_exe=existing_file(sevenzip_exe, "--sevenzip-exe"), argo_git=argo_git or ARGO_GIT,
+        out=Path(out or DEFAULT_LAYOUT))
+    progress = Progress()
+    connected = None
+    if builder != plan.OCI:
+        try:
+            connected = _connect(flags.engine, progress)
+        except Unreachable as exc:
+            if builder == plan.DOCKER or flags.engine:
+                raise  # an engine named with --engine must answer; only the default one may be absent
+            progress.console.print(f"no Docker engine ({exc}); assembling with the oci builder", markup=False)
+    try:
+        plans = plan.plan_build(loaded, selected, connected.facts if connected else None, builder, offered,
+                                redact_url(connected.url) if connected else "the engine")
+        if to:
+            if any(p.builder == plan.DOCKER for p in plans):
+                raise InputError("--to is for the oci builder; the docker builder tags locally: push with "
+                                 "`invoke push --to`")
+            options.to = Reference.parse(destination(loaded, to))
+        statuses = []
+        for builder_impl in make_builders(loaded, connected, options, insecure_registry, plans):
+            share = [p for p in plans if p.builder == builder_impl.name]
+            for outcome in builder_impl.build(share, progress):
+                statuses.append(outcome.record.status)
+                if outcome.ok:
+                    print(builder_impl.done.format(image=outcome.image, digest=outcome.digest))
+    finally:
+        if connected is not None:
+            connected.close()
+    finish(progress, "Builds", statuses)
+
+
+def make_builders(loaded: Matrix, connected, options, insecure_registry: Flag, plans: list[plan.PlannedTarget]):
+    """The builders this run needs, in the order they run (the engine's first)."""
+    from .builders.docker import DockerBuilder
+    from .builders.oci import OciBuilder
+
+    needed = {p.builder for p in plans}
+    builders = []
+    if plan.DOCKER in needed:
+        builders.append(DockerBuilder(connected, loaded, options))
+    if plan.OCI in needed:
+        builders.append(OciBuilder(loaded, registry_client(insecure_registry), options))
+    return builders
+
+
+def smoke_task(selection: Selection, flags: EngineFlags, timeout: str = "120") -> None:
+    from .engine import redact_url
+    from .smoke import SmokeOptions, smoke_targets
+
+    seconds = timeout_seconds(timeout)
+    loaded, selected = selection.resolve(default_bases=None)
+    _, offered = host_flags(None, flags.host_isolation)
+    options = SmokeOptions(repo=local_repo(loaded, flags.repo), results_dir=Path(flags.results or "results"),
+                           runner=flags.runner or "local", network_mode=flags.network or None, timeout_s=seconds)
+    progress = Progress()
+    connected = _connect(flags.engine, progress)
+    try:
+        plans = plan.plan_smoke(loaded, selected, connected.facts, offered, redact_url(connected.url))
+        records = smoke_targets(connected, plans, options, progress)
+    finally:
+        connected.close()
+    finish(progress, "Checks", [r.status for r in records])
+
+
+def push_task(selection: Selection, to: str, engine: str | None = None, repo: str | None = None) -> None:
+    from .engine_push import destination, push_targets
+
+    loaded, selected = selection.resolve(default_bases=None)
+    where = destination(loaded, to)
+    progress = Progress()
+    connected = _connect(engine, progress)
+    try:
+        pushed = push_targets(connected, selected, where, local_repo(loaded, repo), progress)
+    finally:
+        connected.close()
+    for item in pushed:
+        print(f"{item.reference}@{item.digest}")
+
+
+def import_results(db: str | None, dirs: Iterable[str]):
+    """Import result records into the results database; print what happened."""
+    from . import store
+
+    connection = store.connect(Path(db) if db else store.DEFAULT_DB)
+    imported = store.import_paths(connection, [Path(d) for d in dirs])
+    for problem in imported.problems:
+        print(f"skipped: {problem}")
+    print(f"imported {imported.imported} record{'s' if imported.imported != 1 else ''} ({imported.duplicates} "
+          f"already known, {len(imported.problems)} skipped)")
+    if imported.imported + imported.duplicates + len(imported.problems) == 0:
+        print(f"warning: no *.json records under {', '.join(map(str, dirs))}")
+    return connection, imported
+
+
+def _malformed(problems: list[str]) -> None:
+    if problems:
+        raise TargetFailed(f"{len(problems)} result record(s) were malformed and skipped; see above")
+
+
+def import_task(dirs: Flag, db: str | None) -> None:
+    if not dirs:
+        raise InputError("--dir is required: a folder of result records (repeatable)")
+    _, imported = import_results(db, [dirs] if isinstance(dirs, str) else dirs)
+    _malformed(imported.problems)
+
+
+def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = None, no_linux: bool = False,
+                 mirror: Flag = None, insecure_registry: Flag = None, results: Flag = None, db: str | None = None,
+                 docs: str = "docs", readme: str = "README.md") -> None:
+    """The table (Markdown, JSON, HTML, README section) from every record; with ``to``, the index tags."""
+    from . import store, table_formats
+    from . import table as table_mod
+    from .engine_push import destination
+    from .index_tag import publish_index
+    from .registry import Reference
+
+    loaded = with_mirrors(matrix_mod.load_matrix(matrix), mirror)
+    versions = targets.select(loaded, "all", argo)
+    # Every input is checked before anything is written.
+    repo = Reference.parse(destination(loaded, to)) if to else None
+    readme_path = Path(readme) if readme else None
+    table_formats.check_readme(readme_path)
+    imported = None
+    if results:
+        connection, imported = import_results(db, [results] if isinstance(results, str) else results)
+    else:
+        connection = store.connect(Path(db) if db else store.DEFAULT_DB)
+    model = table_mod.build_table(loaded, store.all_records(connection))
+    try:
+        written = table_formats.write_outputs(model, Path(docs), readme_path)
+    except OSError as exc:
+        raise InputError(f"--docs {docs}: cannot write there ({exc.strerror or exc})") from None
+    for path in written:
+        print(f"wrote {path}")
+    if repo is not None:
+        client = registry_client(insecure_registry)
+        progress = Progress()
+        for tag in dict.fromkeys(t.argo.tag for t in versions):
+            published = publish_index(client, loaded, repo, tag, progress, with_linux=not no_linux)
+            state = "written" if published.changed else "unchanged"
+            print(f"{published.reference}@{published.digest} ({len(published.entries)} entries, {state})")
+    if imported is not None:
+        _malformed(imported.problems)
+
+
+TABLE_FORMATS = ("text", "markdown", "json", "html")
+
+
+def table_task(matrix: str | None = None, db: str | None = None, argo: Flag = None, host: str | None = None,
+               format: str = "text") -> None:
+    from . import store, table_formats
+    from . import table as table_mod
+
+    if format not in TABLE_FORMATS:
+        raise InputError(f"--format {format}: expected {', '.join(TABLE_FORMATS[:-1])} or {TABLE_FORMATS[-1]}")
+    loaded = matrix_mod.load_matrix(matrix)
+    wanted = [t.argo.tag for t in targets.select(loaded, "all", argo or "all")]
+    connection = store.open_for_reading(Path(db) if db else None)
+    model = table_formats.only_argo(table_mod.build_table(loaded, store.all_records(connection)), wanted)
+    if host:
+        release = loaded.host(host)
+        if release is None:
+            raise InputError(f"--host {host}: unknown host release; known: "
+                             f"{', '.join(h.name for h in loaded.hosts)}")
+        advice = table_mod.advise(model, release)
+        if format == "json":
+            print(table_formats.advice_json(release, advice), end="")
+        elif format == "text":
+            print(table_formats.advice_text(release.label, release.build.base, advice))
+        else:
+            raise InputError(f"--host answers in text or json, not {format}")
+        return
+    if format == "text":
+        table_formats.to_text(model, report.console())
+    else:
+        text = {"markdown": table_formats.to_markdown, "json": table_formats.to_json,
+                "html": table_formats.to_html}[format](model)
+        print(text, end="")
+
+
+def ci_matrix_task(selection: Selection) -> None:
+    from . import ci
+
+    loaded, selected = selection.resolve()
+    print(json.dumps(ci.ci_matrix(loaded, selected), separators=(",", ":")))
