@@ -271,3 +271,25 @@ def test_path_env_means_what_it_says(matrix, docker_client, base_image, tmp_path
     assert f"PATH={render.WINDOWS_PATH}" in image.attrs["Config"]["Env"]
     assert render.WINDOWS_PATH == "C:\\app;C:\\Windows\\System32;C:\\Windows"
     docker_client.images.remove(image.id)
+
+
+def test_linux_flavours_render_check_and_update_like_windows_bases(project_copy, tmp_path):
+    """A `linux:` flavour renders its Dockerfile.linux (rendering used to treat every target as Windows and
+    stop with an unexpected AttributeError), and --check/--update cover it like any base."""
+    matrix = project_copy / "matrix.yaml"
+    matrix.write_text(matrix.read_text() + "\nlinux:\n  - name: amd64\n    platform: linux/amd64\n"
+                                           "    base_image: docker.io/library/alpine:3.20\n")
+    out = tmp_path / "out"
+    result = _invoke_in(project_copy, "render", "--base", "amd64", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    text = (out / "v4.1.2-linux-amd64" / "Dockerfile.linux").read_text()
+    assert "FROM docker.io/library/alpine:3.20 AS argoexec" in text
+    assert 'ENTRYPOINT ["argoexec"]' in text
+
+    check = _invoke_in(project_copy, "render", "--check")
+    assert check.returncode == 1, check.stderr
+    assert "+++ rendered/v4.1.2-linux-amd64/Dockerfile.linux" in check.stdout
+    assert "unexpected" not in check.stderr
+    assert _invoke_in(project_copy, "render", "--update").returncode == 0
+    assert (project_copy / "dockerfiles" / "v4.1.2-linux-amd64" / "Dockerfile.linux").read_text() == text
+    assert _invoke_in(project_copy, "render", "--check").returncode == 0
