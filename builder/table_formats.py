@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from . import checks as checks_mod
 from .errors import InputError
 from .table import (
     CANNOT_RUN,
@@ -54,6 +55,9 @@ def legend_lines() -> list[str]:
     lines = [f"{symbol} {meaning}" for symbol, meaning in LEGEND.values()]
     lines.append(f"{CONTRADICTION[0]} {CONTRADICTION[1]}")
     lines.append("P = process isolation, H = Hyper-V isolation")
+    lines.append("a cell is verified by the smoke checks " + ", ".join(
+        f"{check.name} ({check.description})" for check in checks_mod.CHECKS
+        if check.smoke and "windows" in check.oses))
     return lines
 
 
