@@ -62,3 +62,15 @@ class Unreachable(BuilderError):
     """A Docker engine or a registry could not be reached."""
 
     exit_code = EXIT_UNREACHABLE
+
+
+class RegistryError(BuilderError):
+    """The registry answered, but not what the operation needs (exit 1)."""
+
+
+class RegistryDenied(InputError):
+    """The registry refused the credentials (exit 2: log in, or fix the repository)."""
+
+
+class DigestMismatch(BuilderError):
+    """Bytes from (or stored by) a registry are not the ones their digest names (exit 1)."""

@@ -34,7 +34,7 @@ from typing import IO
 
 import requests
 
-from .errors import BuilderError, InputError, Unreachable
+from .errors import DigestMismatch, InputError, RegistryDenied, RegistryError, Unreachable
 from .secrets import docker_config_path
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -53,18 +53,6 @@ ACCEPT_ALL = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES))
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 DOCKER_HUB = "registry-1.docker.io"
-
-
-class RegistryError(BuilderError):
-    """The registry answered, but not what the operation needs (exit 1)."""
-
-
-class RegistryDenied(InputError):
-    """The registry refused the credentials (exit 2: log in, or fix the repository)."""
-
-
-class DigestMismatch(BuilderError):
-    pass
 
 
 def sha256_digest(data: bytes) -> str:
