@@ -31,8 +31,9 @@ def _config_secrets(path: str, mtime: float) -> tuple[str, ...]:
         config = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ()
+    auths = config.get("auths") if isinstance(config, dict) else None
     found: list[str] = []
-    for entry in (config.get("auths") or {}).values():
+    for entry in (auths.values() if isinstance(auths, dict) else ()):
         if not isinstance(entry, dict):
             continue
         for key in ("password", "identitytoken", "registrytoken", "auth"):
