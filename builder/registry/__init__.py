@@ -26,12 +26,12 @@ from .client import (
 )
 from .credentials import Credentials, docker_credentials
 from .reference import DIGEST_RE, DOCKER_HUB, Reference, is_loopback, is_registry_host, sha256_digest
-from .transport import RETRY_STATUSES, Stats, Transport, env_insecure
+from .transport import RETRY_STATUSES, RetryPolicy, Stats, Transport, env_insecure
 
 __all__ = [
     "ACCEPT_ALL", "DIGEST_RE", "DOCKER_CONFIG", "DOCKER_FOREIGN_LAYER", "DOCKER_HUB", "DOCKER_LAYER_GZIP",
     "DOCKER_LIST", "DOCKER_MANIFEST", "INDEX_TYPES", "MANIFEST_TYPES", "OCI_CONFIG", "OCI_INDEX", "OCI_LAYER_GZIP",
     "OCI_MANIFEST", "RETRY_STATUSES", "Credentials", "DigestMismatch", "Reference", "RegistryClient",
-    "RegistryDenied", "RegistryError", "Stats", "Transport", "docker_credentials", "env_insecure", "is_loopback",
-    "is_registry_host", "sha256_digest",
+    "RegistryDenied", "RegistryError", "RetryPolicy", "Stats", "Transport", "docker_credentials", "env_insecure",
+    "is_loopback", "is_registry_host", "sha256_digest",
 ]

@@ -2,10 +2,14 @@
 
 - Manifests of every kind (OCI and Docker image manifests, OCI indexes, Docker manifest lists):
   GET, HEAD, PUT.
-- Blobs: HEAD, streamed GET with the digest checked as the bytes arrive, upload as POST then a
-  monolithic PUT (streamed from a file or bytes; the registry checks the digest and so do we:
-  its ``Docker-Content-Digest`` must match), and cross-repository mount.
+- Blobs: HEAD; streamed GET, resumed where a connection broke off (transport.Transport.read),
+  with the digest checked over every byte delivered; upload as POST then a monolithic PUT
+  (streamed from a file or bytes; the registry checks the digest and so do we: its
+  ``Docker-Content-Digest`` must match); and cross-repository mount.
 
+Each request runs under the transport's one retry policy. An upload is retried whole: a PUT
+that failed leaves its upload session in an unknown state, so the next attempt starts a new one
+with a POST (the spec: a client MUST restart the upload process when the session is unknown).
 Credentials and tokens never appear in messages: errors name the registry and the operation.
 """
 
@@ -20,10 +24,10 @@ from typing import IO
 
 import requests
 
-from ..errors import DigestMismatch, RegistryError, Unreachable
+from ..errors import DigestMismatch, RegistryError
 from .credentials import Credentials
 from .reference import Reference, sha256_digest
-from .transport import Stats, Transport, reason
+from .transport import Stats, Transport, TryAgain
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -53,20 +57,20 @@ class RegistryClient:
 
     @property
     def attempts(self) -> int:
-        return self.transport.attempts
+        return self.transport.policy.attempts
 
     def base_url(self, registry: str) -> str:
         return self.transport.base_url(registry)
 
-    def _request(self, *args, **kwargs) -> requests.Response:
-        return self.transport.request(*args, **kwargs)
-
     # -- manifests -----------------------------------------------------------------------------
+
+    def _manifest_request(self, method: str, ref: Reference, **options) -> requests.Response:
+        return self.transport.request(method, ref.registry, f"/v2/{ref.repository}/manifests/{ref.ref}",
+                                      ref.repository, **options)
 
     def get_manifest(self, ref: Reference, accept: str = ACCEPT_ALL) -> tuple[bytes, str, str]:
         """(bytes, media type, digest) of a manifest; the digest is checked when asked by digest."""
-        response = self._request("GET", ref.registry, f"/v2/{ref.repository}/manifests/{ref.ref}", ref.repository,
-                                 headers={"Accept": accept}, ok=(200,), what=f"get manifest {ref}")
+        response = self._manifest_request("GET", ref, headers={"Accept": accept}, what=f"get manifest {ref}")
         if response.status_code == 404:
             raise RegistryError(f"{ref}: no such manifest in registry {ref.registry}")
         if response.status_code != 200:
@@ -81,8 +85,7 @@ class RegistryClient:
         return body, media_type, digest
 
     def head_manifest(self, ref: Reference, accept: str = ACCEPT_ALL) -> str | None:
-        response = self._request("HEAD", ref.registry, f"/v2/{ref.repository}/manifests/{ref.ref}", ref.repository,
-                                 headers={"Accept": accept}, ok=(200,), what=f"check manifest {ref}")
+        response = self._manifest_request("HEAD", ref, headers={"Accept": accept}, what=f"check manifest {ref}")
         response.close()
         if response.status_code != 200:
             return None
@@ -90,9 +93,8 @@ class RegistryClient:
         return response.headers.get("Docker-Content-Digest") or self.get_manifest(ref, accept)[2]
 
     def put_manifest(self, ref: Reference, body: bytes, media_type: str) -> str:
-        response = self._request("PUT", ref.registry, f"/v2/{ref.repository}/manifests/{ref.ref}", ref.repository,
-                                 scope_actions="pull,push", headers={"Content-Type": media_type}, data=body,
-                                 ok=(201, 200), what=f"put manifest {ref}")
+        response = self._manifest_request("PUT", ref, scope_actions="pull,push", headers={"Content-Type": media_type},
+                                          data=body, ok=(201, 200), what=f"put manifest {ref}")
         if response.status_code not in (200, 201):
             raise RegistryError(f"{ref}: registry refused the manifest ({response.status_code}: "
                                 f"{_error_text(response)})")
@@ -105,8 +107,8 @@ class RegistryClient:
     # -- blobs ---------------------------------------------------------------------------------
 
     def blob_exists(self, registry: str, repository: str, digest: str) -> bool:
-        response = self._request("HEAD", registry, f"/v2/{repository}/blobs/{digest}", repository, ok=(200,),
-                                 what=f"check blob {digest[:19]}")
+        response = self.transport.request("HEAD", registry, f"/v2/{repository}/blobs/{digest}", repository,
+                                          what=f"check blob {digest[:19]}")
         response.close()
         return response.status_code == 200
 
@@ -114,43 +116,34 @@ class RegistryClient:
         return b"".join(self.stream_blob(registry, repository, digest))
 
     def stream_blob(self, registry: str, repository: str, digest: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """The blob's bytes as they arrive; the digest is checked at the end (DigestMismatch if wrong)."""
-        response = self._request("GET", registry, f"/v2/{repository}/blobs/{digest}", repository, stream=True,
-                                 ok=(200,), what=f"get blob {digest[:19]}")
-        if response.status_code != 200:
-            response.close()
-            raise RegistryError(f"{registry}/{repository}: blob {digest} answered {response.status_code}")
+        """The blob's bytes as they arrive; the digest is checked at the end (DigestMismatch if wrong).
+
+        A read cut off midway is resumed by the transport; the digest covers exactly the bytes
+        yielded here, whichever answers they came from."""
+        chunks = self.transport.read(registry, f"/v2/{repository}/blobs/{digest}", repository,
+                                     what=f"get blob {digest[:19]}", chunk_size=chunk_size)
         hasher = hashlib.sha256()
         try:
-            for chunk in response.iter_content(chunk_size):
+            for chunk in chunks:
                 hasher.update(chunk)
                 yield chunk
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise Unreachable(f"registry {registry}: connection lost while reading blob {digest[:19]} "
-                              f"({reason(exc)})") from None
         finally:
-            response.close()
+            chunks.close()
         if "sha256:" + hasher.hexdigest() != digest:
             raise DigestMismatch(f"{registry}/{repository}: blob {digest} arrived with another digest")
 
     def download_blob(self, registry: str, repository: str, digest: str, path: Path) -> None:
-        """Write a blob to ``path`` (digest checked); a connection lost midway starts the download again."""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                with open(path, "wb") as out:
-                    for chunk in self.stream_blob(registry, repository, digest):
-                        out.write(chunk)
-                return
-            except Unreachable:
-                if attempt == self.attempts:
-                    raise
-                self.transport.sleep(attempt, None)
+        """Write a blob to ``path`` (digest checked before this returns)."""
+        with open(path, "wb") as out:
+            for chunk in self.stream_blob(registry, repository, digest):
+                out.write(chunk)
 
     def mount_blob(self, registry: str, repository: str, digest: str, from_repository: str) -> bool:
-        response = self._request("POST", registry, f"/v2/{repository}/blobs/uploads/?mount={digest}"
-                                 f"&from={urllib.parse.quote(from_repository)}", repository,
-                                 scope_actions="pull,push", extra_scopes=(f"repository:{from_repository}:pull",),
-                                 ok=(201, 202), what=f"mount blob {digest[:19]}", denied_is_answer=True)
+        response = self.transport.request("POST", registry, f"/v2/{repository}/blobs/uploads/?mount={digest}"
+                                          f"&from={urllib.parse.quote(from_repository)}", repository,
+                                          scope_actions="pull,push",
+                                          extra_scopes=(f"repository:{from_repository}:pull",),
+                                          ok=(201, 202), what=f"mount blob {digest[:19]}", denied_is_answer=True)
         if response.status_code in (401, 403):
             response.close()
             return False  # no pull right on the source: upload instead
@@ -159,49 +152,45 @@ class RegistryClient:
         response.close()
         if response.status_code == 202 and location:
             # The registry opened an upload instead; cancel it, the caller uploads.
-            self._request("DELETE", registry, self.transport.absolute(registry, location), repository,
-                          scope_actions="pull,push", ok=(204, 200, 404), what="cancel upload").close()
+            self.transport.request("DELETE", registry, self.transport.absolute(registry, location), repository,
+                                   scope_actions="pull,push", ok=(204, 200, 404), what="cancel upload").close()
         if mounted:
             self.stats.mounts += 1
         return mounted
 
     def upload_blob(self, registry: str, repository: str, digest: str, size: int,
                     opener: Callable[[], IO[bytes] | bytes]) -> None:
-        """POST an upload, then PUT the whole blob; a failed attempt starts a fresh upload."""
-        for attempt in range(1, self.attempts + 1):
-            start = self._request("POST", registry, f"/v2/{repository}/blobs/uploads/", repository,
-                                  scope_actions="pull,push", ok=(202,), what=f"start upload {digest[:19]}")
-            start.close()
-            if start.status_code != 202 or not start.headers.get("Location"):
-                raise RegistryError(f"{registry}/{repository}: cannot start an upload ({start.status_code})")
-            location = self.transport.absolute(registry, start.headers["Location"])
-            separator = "&" if "?" in location else "?"
-            try:
-                response = self._request(
-                    "PUT", registry, f"{location}{separator}digest={urllib.parse.quote(digest)}", repository,
-                    scope_actions="pull,push", headers={"Content-Type": "application/octet-stream",
-                                                        "Content-Length": str(size)},
-                    data=opener, ok=(201,), what=f"upload blob {digest[:19]}", attempts=1)
-            except Unreachable:
-                if attempt == self.attempts:
-                    raise
-                self.transport.sleep(attempt, None)
-                continue
-            response.close()
-            if response.status_code == 201:
-                answered = response.headers.get("Docker-Content-Digest")
-                if answered and answered != digest:
-                    raise DigestMismatch(f"{registry}/{repository}: stored {answered}, expected {digest}")
-                self.stats.uploaded_bytes += size
-                self.stats.uploads[digest] = self.stats.uploads.get(digest, 0) + 1
-                return
-            if attempt == self.attempts:
-                if response.status_code == 400 and "DIGEST_INVALID" in response.text:
-                    raise DigestMismatch(f"{registry}/{repository}: the registry keeps computing another digest "
-                                         f"than {digest}")
-                raise RegistryError(f"{registry}/{repository}: upload of {digest[:19]} answered "
-                                    f"{response.status_code}")
-            self.transport.sleep(attempt, None)
+        """POST an upload, then PUT the whole blob; each attempt of the policy is a fresh upload."""
+        self.transport.policy.run(lambda: self._upload_once(registry, repository, digest, size, opener))
+        self.stats.uploaded_bytes += size
+        self.stats.uploads[digest] = self.stats.uploads.get(digest, 0) + 1
+
+    def _upload_once(self, registry: str, repository: str, digest: str, size: int,
+                     opener: Callable[[], IO[bytes] | bytes]) -> None:
+        start = self.transport.send("POST", registry, f"/v2/{repository}/blobs/uploads/", repository,
+                                    scope_actions="pull,push", ok=(202,), what=f"start upload {digest[:19]}")
+        start.close()
+        if start.status_code != 202 or not start.headers.get("Location"):
+            raise RegistryError(f"{registry}/{repository}: cannot start an upload ({start.status_code})")
+        location = self.transport.absolute(registry, start.headers["Location"])
+        separator = "&" if "?" in location else "?"
+        response = self.transport.send(
+            "PUT", registry, f"{location}{separator}digest={urllib.parse.quote(digest)}", repository,
+            scope_actions="pull,push", headers={"Content-Type": "application/octet-stream",
+                                                "Content-Length": str(size)},
+            data=opener, ok=(201,), what=f"upload blob {digest[:19]}")
+        response.close()
+        status = response.status_code
+        if status == 201:
+            answered = response.headers.get("Docker-Content-Digest")
+            if answered and answered != digest:
+                raise DigestMismatch(f"{registry}/{repository}: stored {answered}, expected {digest}")
+            return
+        if status == 400 and "DIGEST_INVALID" in response.text:
+            raise TryAgain(lambda n: DigestMismatch(f"{registry}/{repository}: the registry keeps computing another "
+                                                    f"digest than {digest} ({n} attempts)"))
+        raise TryAgain(lambda n: RegistryError(f"{registry}/{repository}: upload of {digest[:19]} answered {status} "
+                                               f"({n} attempts)"))
 
     def push_blob(self, registry: str, repository: str, digest: str, size: int,
                   opener: Callable[[], IO[bytes] | bytes], mount_from: tuple[str, ...] = ()) -> str:
@@ -215,13 +204,14 @@ class RegistryClient:
         self.upload_blob(registry, repository, digest, size, opener)
         return "uploaded"
 
-    def _absolute(self, registry: str, location: str) -> str:
-        return location if location.startswith("http") else self.base_url(registry) + location
-
 
 def _error_text(response: requests.Response) -> str:
+    """The registry's error codes and messages (the spec's error body), else the HTTP reason."""
     try:
-        errors = response.json().get("errors") or []
-        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or response.reason
+        answer = response.json()
     except ValueError:
-        return response.reason or str(response.status_code)
+        answer = None
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)) \
+        if isinstance(errors, list) else ""
+    return text or response.reason or str(response.status_code)
