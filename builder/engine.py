@@ -17,6 +17,7 @@ import requests
 
 from .compat import HostFacts, host_facts_from_info
 from .errors import InputError, Unreachable
+from .registry import Reference
 
 DEFAULT_TIMEOUT = 120
 _PASSWORD_RE = re.compile(r"(?<=://)([^/@:\s]+):[^/@\s]+@")
@@ -47,11 +48,13 @@ class Engine:
 
 
 def pull(engine: Engine, reference: str, progress) -> str | None:
-    """Pull ``REPO:TAG``, showing its steps; the engine's error message if it failed, else None."""
-    repository, _, tag = reference.rpartition(":")
+    """Pull ``REPO:TAG`` (or ``REPO@DIGEST``), showing its steps; the engine's error message if it failed, else None.
+
+    The engine's API takes a digest in place of the tag (POST /images/create, ``tag``)."""
+    ref = Reference.parse(reference)
     progress.line(f"pulling {reference}")
     try:
-        for event in engine.api.pull(repository, tag=tag, stream=True, decode=True):
+        for event in engine.api.pull(ref.familiar_name, tag=ref.ref, stream=True, decode=True):
             if "error" in event:
                 return event["error"]
             if event.get("status") and not event.get("progressDetail"):
