@@ -18,15 +18,15 @@ import requests
 from .compat import HostFacts, host_facts_from_info
 from .errors import InputError, Unreachable
 from .registry import Reference
+from .secrets import redact_userinfo
 
 DEFAULT_TIMEOUT = 120
-_PASSWORD_RE = re.compile(r"(?<=://)([^/@:\s]+):[^/@\s]+@")
 SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")
 
 
 def redact_url(url: str) -> str:
     """An engine URL fit for a message: a password in ``user:password@`` replaced (the user is kept)."""
-    return _PASSWORD_RE.sub(r"\1:***@", url)
+    return redact_userinfo(url, keep_user=True)
 
 
 @dataclass
