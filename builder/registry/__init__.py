@@ -8,7 +8,7 @@
 Everything other modules use is importable from ``builder.registry``.
 """
 
-from ..errors import DigestMismatch, RegistryDenied, RegistryError
+from ..errors import CredentialsError, DigestMismatch, RegistryDenied, RegistryError
 from .client import (
     ACCEPT_ALL,
     DOCKER_CONFIG,
@@ -31,7 +31,7 @@ from .transport import RETRY_STATUSES, RetryPolicy, Stats, Transport, env_insecu
 __all__ = [
     "ACCEPT_ALL", "DIGEST_RE", "DOCKER_CONFIG", "DOCKER_FOREIGN_LAYER", "DOCKER_HUB", "DOCKER_LAYER_GZIP",
     "DOCKER_LIST", "DOCKER_MANIFEST", "INDEX_TYPES", "MANIFEST_TYPES", "OCI_CONFIG", "OCI_INDEX", "OCI_LAYER_GZIP",
-    "OCI_MANIFEST", "RETRY_STATUSES", "Credentials", "DigestMismatch", "Reference", "RegistryClient",
-    "RegistryDenied", "RegistryError", "RetryPolicy", "Stats", "Transport", "docker_credentials", "env_insecure",
-    "is_loopback", "is_registry_host", "sha256_digest",
+    "OCI_MANIFEST", "RETRY_STATUSES", "Credentials", "CredentialsError", "DigestMismatch", "Reference",
+    "RegistryClient", "RegistryDenied", "RegistryError", "RetryPolicy", "Stats", "Transport", "docker_credentials",
+    "env_insecure", "is_loopback", "is_registry_host", "sha256_digest",
 ]

@@ -15,7 +15,8 @@
 Only the parts that concern the registry asked about are read. A file that is missing or
 unreadable gives no credentials; one whose shape is wrong where it matters (not a JSON object,
 ``auths`` not an object, an ``auth`` that is not base64 of ``user:password``, ...) is bad input
-naming the file and the key, never a traceback. No message shows a secret.
+naming the file and the key (``CredentialsError``, exit 2, which stops the run as a refusal
+would), never a traceback. No message shows a secret.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import CredentialsError
 from ..secrets import docker_config_path
 from .reference import DOCKER_HUB
 
@@ -82,9 +83,9 @@ def _load(path: Path) -> dict | None:
     try:
         config = json.loads(text)
     except ValueError as exc:
-        raise InputError(f"{path}: not valid JSON ({getattr(exc, 'msg', exc)}); fix it or move it away") from None
+        raise CredentialsError(f"{path}: not valid JSON ({getattr(exc, 'msg', exc)}); fix it or move it away") from None
     if not isinstance(config, dict):
-        raise InputError(f"{path}: expected a JSON object (with auths, credHelpers, credsStore), "
+        raise CredentialsError(f"{path}: expected a JSON object (with auths, credHelpers, credsStore), "
                          f"not {_kind(config)}")
     return config
 
@@ -94,7 +95,7 @@ def _object(config: dict, key: str, path: Path) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InputError(f"{path}: {key}: expected an object keyed by registry, not {_kind(value)}")
+        raise CredentialsError(f"{path}: {key}: expected an object keyed by registry, not {_kind(value)}")
     return value
 
 
@@ -103,13 +104,13 @@ def _string(mapping: dict, key: str, path: Path, where: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise InputError(f"{path}: {where}: expected a string, not {_kind(value)}")
+        raise CredentialsError(f"{path}: {where}: expected a string, not {_kind(value)}")
     return value
 
 
 def _from_entry(entry: object, path: Path, where: str, registry: str) -> Credentials | None:
     if not isinstance(entry, dict):
-        raise InputError(f"{path}: {where}: expected an object (auth, username/password, identitytoken or "
+        raise CredentialsError(f"{path}: {where}: expected an object (auth, username/password, identitytoken or "
                          f"registrytoken), not {_kind(entry)}")
     registry_token = _string(entry, "registrytoken", path, f"{where}.registrytoken")
     if registry_token:
@@ -125,7 +126,7 @@ def _from_entry(entry: object, path: Path, where: str, registry: str) -> Credent
             decoded = ""
         user, colon, password = decoded.partition(":")
         if not colon:
-            raise InputError(f"{path}: {where}.auth: not the base64 of user:password; run "
+            raise CredentialsError(f"{path}: {where}.auth: not the base64 of user:password; run "
                              f"`docker login {registry}` again")
         return Credentials(user, password)
     username = _string(entry, "username", path, f"{where}.username")
