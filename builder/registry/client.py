@@ -27,7 +27,7 @@ import requests
 from ..errors import DigestMismatch, RegistryError
 from .credentials import Credentials
 from .reference import Reference, sha256_digest
-from .transport import Stats, Transport, TryAgain
+from .transport import READ_CHUNK, Stats, Transport, TryAgain
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -115,7 +115,8 @@ class RegistryClient:
     def get_blob(self, registry: str, repository: str, digest: str) -> bytes:
         return b"".join(self.stream_blob(registry, repository, digest))
 
-    def stream_blob(self, registry: str, repository: str, digest: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def stream_blob(self, registry: str, repository: str, digest: str,
+                    chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         """The blob's bytes as they arrive; the digest is checked at the end (DigestMismatch if wrong).
 
         A read cut off midway is resumed by the transport; the digest covers exactly the bytes

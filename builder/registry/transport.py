@@ -45,6 +45,7 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 30.0
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+READ_CHUNK = 1 << 16
 _LOST = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 T = TypeVar("T")
@@ -212,9 +213,12 @@ class Transport:
             return response
 
     def read(self, registry: str, path: str, repository: str, what: str,
-             chunk_size: int = 1 << 20) -> Iterator[bytes]:
+             chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         """The body of a GET as it arrives, each byte once, resumed across cut-off connections
-        (see the module's docstring); any attempt, the first or a resumption, counts against the policy."""
+        (see the module's docstring); any attempt, the first or a resumption, counts against the policy.
+
+        urllib3 drops a chunk it had only partly read when the connection breaks, so a cut costs
+        up to ``chunk_size`` bytes read again: hence small chunks."""
         delivered = 0
         use_range = True
         number = 0
