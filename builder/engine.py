@@ -17,15 +17,16 @@ import requests
 
 from .compat import HostFacts, host_facts_from_info
 from .errors import InputError, Unreachable
+from .registry import Reference
+from .secrets import redact_userinfo
 
 DEFAULT_TIMEOUT = 120
-_PASSWORD_RE = re.compile(r"(?<=://)([^/@:\s]+):[^/@\s]+@")
 SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")
 
 
 def redact_url(url: str) -> str:
     """An engine URL fit for a message: a password in ``user:password@`` replaced (the user is kept)."""
-    return _PASSWORD_RE.sub(r"\1:***@", url)
+    return redact_userinfo(url, keep_user=True)
 
 
 @dataclass
@@ -47,11 +48,13 @@ class Engine:
 
 
 def pull(engine: Engine, reference: str, progress) -> str | None:
-    """Pull ``REPO:TAG``, showing its steps; the engine's error message if it failed, else None."""
-    repository, _, tag = reference.rpartition(":")
+    """Pull ``REPO:TAG`` (or ``REPO@DIGEST``), showing its steps; the engine's error message if it failed, else None.
+
+    The engine's API takes a digest in place of the tag (POST /images/create, ``tag``)."""
+    ref = Reference.parse(reference)
     progress.line(f"pulling {reference}")
     try:
-        for event in engine.api.pull(repository, tag=tag, stream=True, decode=True):
+        for event in engine.api.pull(ref.familiar_name, tag=ref.ref, stream=True, decode=True):
             if "error" in event:
                 return event["error"]
             if event.get("status") and not event.get("progressDetail"):

@@ -79,5 +79,10 @@ class RegistryDenied(InputError):
     """The registry refused the credentials (exit 2: log in, or fix the repository)."""
 
 
+class CredentialsError(RegistryDenied):
+    """The Docker config's credentials for a registry cannot be read (exit 2: fix the file, or log in
+    again). A kind of RegistryDenied: like a refusal, it stops the whole run, not one target."""
+
+
 class DigestMismatch(BuilderError):
-    """Bytes from a registry do not have the digest they were asked for (or stored under)."""
+    """Bytes from (or stored by) a registry are not the ones their digest names (exit 1)."""

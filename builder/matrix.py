@@ -18,7 +18,8 @@ from packaging.version import InvalidVersion, Version
 
 from . import compat
 from .compat import WindowsBuild
-from .errors import MatrixError
+from .errors import InputError, MatrixError
+from .registry.reference import COMPONENT, DOMAIN, REPO_RE, TAG_RE, Reference
 from .yamlsrc import LocatedDict, LocatedList, join_path, load_located
 
 SCHEMA = 1
@@ -26,15 +27,9 @@ DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "matrix.yaml"
 
 STATUSES = ("supported", "end-of-life")
 
-# OCI distribution spec: a tag is [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-# distribution/reference: [domain[:port]/]path, path components lowercase alphanumerics
-# joined by one of '.', '_', '__' or runs of '-'.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?)"
-REPO_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
+# Tags and repositories: the grammar of image references (registry/reference.py).
 # A mirror source: a registry host, optionally with a path prefix (mcr.microsoft.com, quay.io/argoproj).
-MIRROR_FROM_RE = re.compile(rf"^{_DOMAIN}(?:/{_COMPONENT})*$")
+MIRROR_FROM_RE = re.compile(rf"^{DOMAIN}(?:/{COMPONENT})*\Z")
 RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -534,8 +529,11 @@ def _linux(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -
         taken.add(name.lower())
         platform = check.string(entry["platform"], *at("platform"), PLATFORM_RE, "a platform like linux/amd64")
         image = check.string(entry["base_image"], *at("base_image"))
-        repo, _, tag = image.rpartition(":")
-        if "/" in tag or not REPO_RE.match(repo) or not TAG_RE.match(tag):
+        try:
+            tagged = Reference.parse(image, strict=True).digest is None
+        except InputError:
+            tagged = False
+        if not tagged:
             check.fail(at("base_image")[1], at("base_image")[0],
                        f"{image!r} is not a tagged image reference; expected registry/repository:tag")
         out.append(LinuxBase(name, platform, image))

@@ -22,9 +22,9 @@ from packaging.version import Version
 
 from . import compat
 from .errors import InputError
-from .matrix import ARGO_TAG_RE, GO_VERSION_RE, REPO_RE, TAG_RE, Matrix
+from .matrix import ARGO_TAG_RE, GO_VERSION_RE, Matrix
 from .plan import PlannedTarget
-from .registry import DIGEST_RE
+from .registry import Reference
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "dockerfiles"
 WINDOWS_TEMPLATE = "Dockerfile.windows.j2"
@@ -58,20 +58,7 @@ class Rendered:
 
 def _reference(value: str, what: str) -> str:
     """Validate ``repo[:tag][@sha256:...]``: the only image references a template may hold."""
-    rest, _, digest = value.partition("@")
-    if digest and not DIGEST_RE.match(digest):
-        raise InputError(f"{what}: {value!r} has a malformed digest; expected @sha256:<64 hex digits>")
-    repo, tag = rest, None
-    slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > slash:
-        repo, tag = rest[:colon], rest[colon + 1:]
-    if not REPO_RE.match(repo):
-        raise InputError(f"{what}: {value!r} is not a valid image reference; expected registry/repository:tag")
-    if tag is not None and not TAG_RE.match(tag):
-        raise InputError(f"{what}: tag {tag!r} breaks the OCI tag grammar [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}")
-    if tag is None and not digest:
-        raise InputError(f"{what}: {value!r} has neither tag nor digest; pin one")
+    Reference.parse(value, strict=True, what=what)
     return value
 
 

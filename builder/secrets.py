@@ -17,8 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 
 _SECRET_ENV_RE = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|CREDENTIAL)", re.IGNORECASE)
-_URL_USERINFO_RE = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+@")
-_HTTP_TOKEN_RE = re.compile(r"(?<=https://)[^/@\s:]+@|(?<=http://)[^/@\s:]+@")  # https://TOKEN@host
+# The userinfo of a URL (RFC 3986 §3.2.1: ``scheme://user[:password]@host``): the one pattern
+# for every URL the tool shows or writes (messages, logs, records, image labels, engine URLs).
+USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)?://(?P<user>[^/@\s:]*)(?::(?P<password>[^/@\s]*))?@")
 
 
 def docker_config_path() -> Path:
@@ -31,8 +32,9 @@ def _config_secrets(path: str, mtime: float) -> tuple[str, ...]:
         config = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ()
+    auths = config.get("auths") if isinstance(config, dict) else None
     found: list[str] = []
-    for entry in (config.get("auths") or {}).values():
+    for entry in (auths.values() if isinstance(auths, dict) else ()):
         if not isinstance(entry, dict):
             continue
         for key in ("password", "identitytoken", "registrytoken", "auth"):
@@ -65,14 +67,28 @@ def known_secrets() -> list[str]:
 
 def strip_userinfo(url: str) -> str:
     """A URL without any ``user[:password]@`` part: what may be written into an image label."""
-    return re.sub(r"(?<=://)[^/@\s]+@", "", url)
+    return USERINFO_RE.sub(lambda m: f"{m['scheme'] or ''}://", url)
+
+
+def redact_userinfo(text: str, keep_user: bool = False) -> str:
+    """``***`` for the secrets of URLs' userinfo: a password, and (unless ``keep_user``) the whole
+    userinfo when it has one, or when an http(s) URL carries a bare token (``https://TOKEN@host``).
+    A bare user of another scheme (``ssh://git@host``) is no secret and stays."""
+    def hide(match: re.Match) -> str:
+        scheme = match["scheme"] or ""
+        if match["password"] is not None:
+            return f"{scheme}://{match['user']}:***@" if keep_user else f"{scheme}://***@"
+        if not keep_user and match["user"] and scheme.lower() in ("http", "https"):
+            return f"{scheme}://***@"
+        return match.group(0)
+
+    return USERINFO_RE.sub(hide, text)
 
 
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:
     if not text:
         return text
-    text = _URL_USERINFO_RE.sub("***@", text)
-    text = _HTTP_TOKEN_RE.sub("***@", text)
+    text = redact_userinfo(text)
     for secret in sorted({*known_secrets(), *(e for e in extra if len(e) >= 4)}, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text

@@ -20,7 +20,7 @@ from .engine import Engine, pull, redact_url
 from .errors import Unreachable
 from .plan import DEFAULT_ISOLATION, PlannedTarget
 from .progress import Progress
-from .registry import is_registry_host
+from .registry import Reference
 
 DEFAULT_TIMEOUT_S = 120
 
@@ -83,8 +83,8 @@ def _image_for_check(engine: Engine, image: str, progress: Progress) -> str | No
 
     An image in a registry is always pulled first: a runner that kept last night's copy must test
     tonight's. A local tag (the docker builder's own) is used as it is."""
-    repository = image.rpartition(":")[0]
-    if "/" in repository and is_registry_host(repository.split("/")[0]):
+    reference = Reference.parse(image)
+    if reference.registry_named:
         error = pull(engine, image, progress)
         if error:
             progress.line(error)
@@ -93,7 +93,8 @@ def _image_for_check(engine: Engine, image: str, progress: Progress) -> str | No
         attrs = engine.api.inspect_image(image)
     except docker.errors.ImageNotFound:
         return None
-    digests = [d.split("@", 1)[1] for d in attrs.get("RepoDigests") or [] if d.startswith(repository + "@")]
+    digests = [d.split("@", 1)[1] for d in attrs.get("RepoDigests") or []
+               if d.startswith(reference.familiar_name + "@")]
     return digests[0] if digests else attrs["Id"]
 
 

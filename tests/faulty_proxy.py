@@ -1,15 +1,22 @@
 """A proxy on 127.0.0.1 in front of the suite's real registry that injects failures on demand.
 
 Faults apply to requests whose method and path match: answer 503 (``status``), read part of
-the request body and drop the connection without an answer (``drop``), or corrupt the answer
-(``corrupt``), for the first ``times``
-matching requests (``times=None``: always). Everything else is forwarded unchanged, with the
-client's Host header, so the registry's upload Locations point back through the proxy.
+the request body and drop the connection without an answer (``drop``), corrupt the answer
+(``corrupt``), send the answer's headers (with the full Content-Length) and only the first
+``fraction`` of its body before closing the connection (``cut``: a download broken off midway),
+or forward the request without its ``Range`` header (``ignore_range``: a registry that answers
+every GET with the whole blob), for the first ``times`` matching requests (``times=None``:
+always). Everything else is forwarded unchanged, with the client's Host header, so the
+registry's upload Locations point back through the proxy.
+
+``log`` has ``(method, path, status)`` for every request: -1 for a dropped connection, -2 for a
+cut-off answer. ``ranges`` has ``(path, Range header)`` for every request that had one.
 """
 
 from __future__ import annotations
 
 import re
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,9 +30,10 @@ from tests.http_body import read_body
 class Fault:
     method: str
     path: str  # a regular expression
-    kind: str  # "status", "drop" or "corrupt" (forward, then flip a byte of the answer)
+    kind: str  # "status", "drop", "corrupt" (forward, then flip a byte of the answer), "cut", "ignore_range"
     times: int | None = 1
     status: int = 503
+    fraction: float = 0.5  # "cut": the part of the body sent before the connection closes
     hits: int = 0
 
     def applies(self, method: str, path: str) -> bool:
@@ -42,6 +50,7 @@ class ProxyState:
     upstream: str
     faults: list[Fault] = field(default_factory=list)
     log: list[tuple[str, str, int]] = field(default_factory=list)
+    ranges: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -56,6 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             fault = next((f for f in state.faults if f.applies(self.command, self.path)), None)
+            if self.headers.get("Range"):
+                state.ranges.append((self.path, self.headers["Range"]))
         if fault is not None and fault.kind == "drop":
             read_body(self, limit=1024)
             state.log.append((self.command, self.path, -1))
@@ -72,19 +83,29 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(message)
             return
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("content-length", "transfer-encoding")}
+        dropped = {"content-length", "transfer-encoding"}
+        if fault is not None and fault.kind == "ignore_range":
+            dropped.add("range")
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
         response = requests.request(self.command, state.upstream + self.path, headers=headers, data=body or None,
                                     allow_redirects=False, stream=True, timeout=60)
         content = response.raw.read()
         if fault is not None and fault.kind == "corrupt" and content:
             content = bytes([content[0] ^ 0xFF]) + content[1:]
-        state.log.append((self.command, self.path, response.status_code))
+        cut = fault is not None and fault.kind == "cut" and self.command == "GET" and len(content) > 1
+        state.log.append((self.command, self.path, -2 if cut else response.status_code))
         self.send_response(response.status_code)
         for key, value in response.headers.items():
             if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(content)))
         self.end_headers()
+        if cut:
+            self.wfile.write(content[:max(1, int(len(content) * fault.fraction))])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if self.command != "HEAD":
             self.wfile.write(content)
 

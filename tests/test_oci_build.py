@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import subprocess
 import tarfile
@@ -330,3 +331,53 @@ def test_a_download_cut_off_is_retried(registry, mirrors, binaries, isolated_cac
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(drops) == 2
     assert (tmp_path / "layout" / "blobs" / "sha256" / layer[7:]).is_file()
+
+
+def test_blobs_cut_off_midway_are_resumed_and_still_verified(registry, binaries, isolated_cache, tmp_path):
+    """A download broken off halfway goes on with a Range request; the digest still covers every byte."""
+    work = tmp_path / "images"
+    big = bytes(range(256)) * 64 + os.urandom(300_000)  # layers of several read chunks, incompressible
+    dll = b"MZ netapi32 1909 " + big
+    windows_images.write_layout(work / "core", [{"Files/Windows/System32/netapi32.dll": dll}], "windows", "amd64",
+                                "10.0.18363.1556")
+    windows_images.skopeo_copy(work / "core", f"{registry.host}/cut/windows/servercore:1909")
+    windows_images.write_layout(work / "nano", [{"Files/big.bin": big}], "windows", "amd64", "10.0.18363.1556")
+    windows_images.skopeo_copy(work / "nano", f"{registry.host}/cut/windows/nanoserver:1909")
+    core = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false",
+                              f"docker://{registry.host}/cut/windows/servercore:1909"))["layers"][-1]["digest"]
+    nano = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false",
+                              f"docker://{registry.host}/cut/windows/nanoserver:1909"))["layers"][0]["digest"]
+
+    def build(proxy):
+        return invoke("build", "--builder", "oci", "--base", "1909", "--out", str(tmp_path / "layout"),
+                      "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                      "--mirror", f"mcr.microsoft.com={proxy.host}/cut", env=isolated_cache)
+
+    # Cut once, then the rest arrives with a flipped byte: refused, nothing kept.
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/blobs/{core}", "cut", times=1))
+        proxy.inject(Fault("GET", rf"/blobs/{core}", "corrupt", times=1))
+        refused = build(proxy)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"blob {core} arrived with another digest" in refused.stdout
+    assert [s for m, p, s in proxy.state.log if p.endswith(core)] == [-2, 206]
+    assert not (tmp_path / "layout" / "index.json").exists()
+
+    # Cut once each: both resumed where they stopped, and the build succeeds.
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/blobs/{core}", "cut", times=1))
+        proxy.inject(Fault("GET", rf"/blobs/{nano}", "cut", times=1))
+        result = build(proxy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for digest in (core, nano):
+        assert [s for m, p, s in proxy.state.log if p.endswith(digest)] == [-2, 206]
+        (asked,) = [r for p, r in proxy.state.ranges if p.endswith(digest)]
+        assert asked != "bytes=0-"
+    layout = tmp_path / "layout"
+    copied = layout / "blobs" / "sha256" / nano[7:]
+    assert "sha256:" + hashlib.sha256(copied.read_bytes()).hexdigest() == nano
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+    netapi = layout / "blobs" / "sha256" / manifest["layers"][1]["digest"][7:]
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(netapi.read_bytes()))) as tar:
+        assert tar.extractfile("Files/Windows/System32/netapi32.dll").read() == dll

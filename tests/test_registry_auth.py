@@ -90,3 +90,86 @@ def test_no_or_wrong_credentials_are_refused_with_one_line(secure_registry, open
         assert line.startswith(f"error: registry {secure_registry.host} denied ")
         assert f"`docker login {secure_registry.host}`" in line
         assert "wrong-password" not in _everything(result, tmp_path)
+
+
+def test_a_docker_config_of_the_wrong_shape_is_one_line_of_bad_input(secure_registry, open_mirror, binaries,
+                                                                     tmp_path):
+    host = secure_registry.host
+    result = _build(secure_registry, open_mirror, binaries, tmp_path,
+                    _env(tmp_path, {"auths": {host: {"auth": "not base64 at all!"}}}))
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    config = tmp_path / "docker-config" / "config.json"
+    assert line == (f'error: {config}: auths["{host}"].auth: not the base64 of user:password; run '
+                    f"`docker login {host}` again")
+
+
+ODD_CONFIGS = [
+    ([], None, "expected a JSON object"),
+    ({"auths": []}, None, "auths: expected an object keyed by registry, not a list"),
+    ({"auths": {"reg.example:5000": "user:pw"}}, None, 'auths["reg.example:5000"]: expected an object'),
+    ({"auths": {"reg.example:5000": {"auth": 42}}}, None, 'auths["reg.example:5000"].auth: expected a string'),
+    ({"auths": {"reg.example:5000": {"auth": "%%%"}}}, None, 'auths["reg.example:5000"].auth: not the base64'),
+    ({"auths": {"reg.example:5000": {"auth": base64.b64encode(b"no-colon").decode()}}}, None, "not the base64"),
+    ({"auths": {"https://reg.example:5000": {"username": ["x"]}}}, None,
+     'auths["https://reg.example:5000"].username: expected a string, not a list'),
+    ({"credHelpers": "suite"}, None, "credHelpers: expected an object"),
+    ({"credsStore": {"x": 1}}, None, "credsStore: expected a string"),
+    ({"auths": {"elsewhere.example": []}, "credHelpers": {"elsewhere.example": 3}}, "none", ""),  # not ours
+    ({"auths": {"reg.example:5000": {}}}, "none", ""),  # what a credsStore leaves behind
+    ({"auths": {"reg.example:5000": {"auth": base64.b64encode(b"u:p:w").decode()}}}, ("u", "p:w"), ""),
+    ({"auths": {"http://reg.example:5000": {"username": "u", "password": "p"}}}, ("u", "p"), ""),
+    ({"auths": {"reg.example:5000": {"registrytoken": "rt-1234", "auth": "ignored"}}}, "registry", ""),
+    ({"auths": {"reg.example:5000": {"identitytoken": "it-1234", "username": "u"}}}, "identity", ""),
+]
+
+
+@pytest.mark.parametrize("config,expected,message", ODD_CONFIGS, ids=[str(i) for i in range(len(ODD_CONFIGS))])
+def test_docker_config_shapes(tmp_path, config, expected, message):
+    from builder.errors import InputError
+    from builder.registry import docker_credentials
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    if expected is None:
+        with pytest.raises(InputError) as caught:
+            docker_credentials("reg.example:5000", path)
+        assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value)
+        return
+    found = docker_credentials("reg.example:5000", path)
+    if expected == "none":
+        assert found is None
+    elif expected == "registry":
+        assert found.registry_token == "rt-1234" and found.username is None
+    elif expected == "identity":
+        assert found.identity_token == "it-1234"
+    else:
+        assert (found.username, found.password) == expected
+
+
+def test_a_docker_config_that_is_not_json_is_bad_input_and_a_missing_one_is_no_credentials(tmp_path):
+    from builder.errors import InputError
+    from builder.registry import docker_credentials
+
+    assert docker_credentials("reg.example:5000", tmp_path / "missing.json") is None
+    path = tmp_path / "config.json"
+    path.write_text('{"auths": {')
+    with pytest.raises(InputError, match=r"config.json: not valid JSON"):
+        docker_credentials("reg.example:5000", path)
+
+
+def test_credential_helper_answers_that_make_no_sense_are_no_credentials(tmp_path, monkeypatch):
+    from builder.registry import docker_credentials
+
+    helpers = tmp_path / "helpers"
+    helpers.mkdir()
+    monkeypatch.setenv("PATH", f"{helpers}{os.pathsep}{os.environ['PATH']}")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"credsStore": "odd"}))
+    for answer in ("[]", '{"Username": 1, "Secret": "s"}', "not json", '{"Username": "u"}'):
+        helper = helpers / "docker-credential-odd"
+        helper.write_text(f"#!/bin/sh\ncat >/dev/null\necho '{answer}'\n")
+        helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+        assert docker_credentials("reg.example:5000", path) is None
+    helper.write_text('#!/bin/sh\ncat >/dev/null\necho \'{"Username": "<token>", "Secret": "tok-1234"}\'\n')
+    assert docker_credentials("reg.example:5000", path).identity_token == "tok-1234"

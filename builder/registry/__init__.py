@@ -1,0 +1,37 @@
+"""A client of the OCI distribution API, in layers as go-containerregistry splits it.
+
+- ``reference``: image references (``name`` in go-containerregistry), registry hosts, digests.
+- ``credentials``: the Docker config and credential helpers (``authn``).
+- ``transport``: HTTP with authentication and the one retry policy (``transport``).
+- ``client``: manifests, blobs, mounts and uploads (``remote``).
+
+Everything other modules use is importable from ``builder.registry``.
+"""
+
+from ..errors import CredentialsError, DigestMismatch, RegistryDenied, RegistryError
+from .client import (
+    ACCEPT_ALL,
+    DOCKER_CONFIG,
+    DOCKER_FOREIGN_LAYER,
+    DOCKER_LAYER_GZIP,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    RegistryClient,
+)
+from .credentials import Credentials, docker_credentials
+from .reference import DIGEST_RE, DOCKER_HUB, Reference, is_loopback, is_registry_host, sha256_digest
+from .transport import RETRY_STATUSES, RetryPolicy, Stats, Transport, env_insecure
+
+__all__ = [
+    "ACCEPT_ALL", "DIGEST_RE", "DOCKER_CONFIG", "DOCKER_FOREIGN_LAYER", "DOCKER_HUB", "DOCKER_LAYER_GZIP",
+    "DOCKER_LIST", "DOCKER_MANIFEST", "INDEX_TYPES", "MANIFEST_TYPES", "OCI_CONFIG", "OCI_INDEX", "OCI_LAYER_GZIP",
+    "OCI_MANIFEST", "RETRY_STATUSES", "Credentials", "CredentialsError", "DigestMismatch", "Reference",
+    "RegistryClient", "RegistryDenied", "RegistryError", "RetryPolicy", "Stats", "Transport", "docker_credentials",
+    "env_insecure", "is_loopback", "is_registry_host", "sha256_digest",
+]
