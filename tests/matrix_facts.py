@@ -66,7 +66,14 @@ def windows_key(name: str, key: str | None = None, text: str = TEXT) -> str:
     return f"{path}.{key}" if key else path
 
 
-def with_release(name: str, build: str, text: str = TEXT, status: str = "supported") -> str:
+# A release that matrix.yaml does not list (nor ever will), newer than every one it does: what tests add
+# to a matrix to show that one entry is all a new release needs.
+FICTIONAL_NAME = "ltsc2999"
+FICTIONAL_BUILD = f"10.0.{max(r.build.build for r in RELEASES) + 10000}"
+
+
+def with_release(name: str = FICTIONAL_NAME, build: str = FICTIONAL_BUILD, text: str = TEXT,
+                 status: str = "supported") -> str:
     """A matrix text with one more Windows release at the end of ``windows`` (tags named after it)."""
     entry = (f'  - name: "{name}"\n    build: {build}\n    nanoserver: "{name}"\n    servercore: "{name}"\n'
              f"    end_of_support: 2031-01-01\n    status: {status}\n")

@@ -171,14 +171,15 @@ def test_the_project_matrix_is_valid_and_complete():
 
 
 def test_adding_a_release_is_one_entry():
-    text = matrix_facts.with_release("ltsc2028", "10.0.30000")
-    matrix = parse_matrix(text)
-    added = matrix.release("ltsc2028")
-    assert added is not None and str(added.build) == "10.0.30000" and added.nanoserver == "ltsc2028"
+    name, build = matrix_facts.FICTIONAL_NAME, matrix_facts.FICTIONAL_BUILD
+    assert matrix_facts.MATRIX.release(name) is None
+    matrix = parse_matrix(matrix_facts.with_release(name, build))
+    added = matrix.release(name)
+    assert added is not None and str(added.build) == build and (added.nanoserver, added.servercore) == (name, name)
     assert matrix.releases == (*matrix_facts.RELEASES, added)
     assert (matrix.argo, matrix.runners, matrix.hosts) == (matrix_facts.ARGO, matrix_facts.RUNNERS,
                                                            matrix_facts.HOSTS)
-    assert matrix.base_image(added) == "mcr.microsoft.com/windows/nanoserver:ltsc2028"
+    assert matrix.base_image(added) == f"mcr.microsoft.com/windows/nanoserver:{name}"
 
 
 def test_mirrors_rewrite_base_images(tmp_path):

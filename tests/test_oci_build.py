@@ -176,25 +176,25 @@ def test_oci_layout_output_without_a_registry_push(registry, mirrors, binaries, 
 def test_a_release_added_to_the_matrix_is_assembled_from_its_own_bases(registry, mirrors, binaries,
                                                                       isolated_cache, tmp_path):
     """One entry in matrix.yaml is all a new release needs: its synthetic bases follow that matrix."""
+    name, build = matrix_facts.FICTIONAL_NAME, matrix_facts.FICTIONAL_BUILD
     path = tmp_path / "matrix.yaml"
-    path.write_text(matrix_facts.with_release("ltsc2028", "10.0.30000"))
+    path.write_text(matrix_facts.with_release(name, build))
     matrix = load_matrix(path)
-    (base,) = windows_images.push_windows_bases(registry.host, tmp_path / "images",
-                                                releases=[matrix.release("ltsc2028")])
-    assert base.os_version.startswith("10.0.30000.")
-    assert base.os_version == windows_images.os_version("ltsc2028", matrix)
+    (base,) = windows_images.push_windows_bases(registry.host, tmp_path / "images", releases=[matrix.release(name)])
+    assert base.os_version.startswith(f"{build}.")
+    assert base.os_version == windows_images.os_version(name, matrix)
     out = tmp_path / "layout"
-    result = invoke("build", "--matrix", str(path), "--builder", "oci", "--base", "ltsc2028", "--out", str(out),
+    result = invoke("build", "--matrix", str(path), "--builder", "oci", "--base", name, "--out", str(out),
                     "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"), *mirrors,
                     env=isolated_cache)
     assert result.returncode == 0, result.stdout + result.stderr
     index = json.loads((out / "index.json").read_text())
     assert [(m["annotations"]["org.opencontainers.image.ref.name"], m["platform"]["os.version"])
-            for m in index["manifests"]] == [(target_id("ltsc2028"), base.os_version)]
-    config = json.loads(_skopeo("inspect", "--config", f"oci:{out}:{target_id('ltsc2028')}"))
+            for m in index["manifests"]] == [(target_id(name), base.os_version)]
+    config = json.loads(_skopeo("inspect", "--config", f"oci:{out}:{target_id(name)}"))
     assert config["os.version"] == base.os_version
-    assert config["config"]["Labels"]["org.opencontainers.image.base.name"].endswith("nanoserver:ltsc2028")
-    manifest = json.loads(_skopeo("inspect", "--raw", f"oci:{out}:{target_id('ltsc2028')}"))
+    assert config["config"]["Labels"]["org.opencontainers.image.base.name"].endswith(f"nanoserver:{name}")
+    manifest = json.loads(_skopeo("inspect", "--raw", f"oci:{out}:{target_id(name)}"))
     netapi = (out / "blobs" / "sha256" / manifest["layers"][1]["digest"][7:]).read_bytes()
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(netapi))) as tar:
         dll = tar.extractfile("Files/Windows/System32/netapi32.dll").read()
