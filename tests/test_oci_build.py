@@ -135,7 +135,9 @@ def test_assemble_every_base_push_and_publish(registry, mirrors, binaries, isola
     assert _manifest_puts(registry, "out/argoexec", since) == 0
 
     # One tag for every Windows build, plus upstream's linux entries.
-    published = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, *mirrors, env=isolated_cache)
+    # The table's outputs go to tmp_path, not to the project's docs/ and README.md.
+    outputs = ("--docs", str(tmp_path / "docs"), "--readme", "", "--db", str(tmp_path / "r.sqlite"))
+    published = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, *outputs, *mirrors, env=isolated_cache)
     assert published.returncode == 0, published.stdout + published.stderr
     assert f"({len(BASES) + 2} entries, written)" in published.stdout
     index = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{repo}:{NEWEST_ARGO}"))
@@ -148,7 +150,7 @@ def test_assemble_every_base_push_and_publish(registry, mirrors, binaries, isola
         assert requests.head(f"{registry.url}/v2/out/argoexec/manifests/{entry['digest']}", timeout=10,
                              headers={"Accept": entry["mediaType"]}).status_code == 200
     since = _log_mark(registry)
-    republished = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, *mirrors, env=isolated_cache)
+    republished = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, *outputs, *mirrors, env=isolated_cache)
     assert f"({len(BASES) + 2} entries, unchanged)" in republished.stdout
     assert _manifest_puts(registry, "out/argoexec", since) == 2  # the linux children, idempotent by digest
 
@@ -273,8 +275,9 @@ def test_a_registry_that_keeps_failing_exits_4_and_publishes_no_manifest(registr
     assert tags == []
 
 
-def test_publish_without_per_base_tags_exits_3(registry, mirrors, isolated_cache):
-    result = invoke("publish", "--to", f"{registry.host}/empty/argoexec", *mirrors, env=isolated_cache)
+def test_publish_without_per_base_tags_exits_3(registry, mirrors, isolated_cache, tmp_path):
+    result = invoke("publish", "--to", f"{registry.host}/empty/argoexec", "--docs", str(tmp_path / "docs"),
+                    "--readme", "", "--db", str(tmp_path / "r.sqlite"), *mirrors, env=isolated_cache)
     assert result.returncode == 3
     assert "has no v4.1.2-windows-<base> tags to publish" in result.stderr
 
