@@ -235,6 +235,7 @@ def test_secrets_never_reach_output_or_records(docker_engine, matrix_file, compi
     assert secret not in everything and auth not in everything and token not in everything
 
 
+@pytest.mark.registry  # starts a registry of its own, with htpasswd
 def test_push_uses_the_docker_config_credentials(docker_engine, matrix_file, compiled, tmp_path):
     user, password = "robot", "engine-push-password"
     secure = infra.start_registry(htpasswd=(user, password))

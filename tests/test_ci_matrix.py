@@ -7,22 +7,35 @@ import re
 
 import yaml
 
+from tests import matrix_facts
 from tests.cli import ROOT, invoke
+from tests.matrix_facts import BUILDS, RELEASE_NAMES
 
-MATRIX = (ROOT / "matrix.yaml").read_text()
+MATRIX = matrix_facts.TEXT
+# What the three runners build natively, each with process isolation on a host of the base's own build.
+NATIVE = {"ws2019": "1809", "windows-2022": "ltsc2022", "windows-2025": "ltsc2025"}
+
+
+def ci_matrix(*args: str) -> dict:
+    result = invoke("ci-matrix", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def test_each_runner_builds_what_its_host_can_and_the_rest_is_assembled():
-    result = invoke("ci-matrix", "--argo", "all")
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+    data = ci_matrix("--argo", "all")
     jobs = {job["runner"]: job for job in data["include"]}
+    assert list(jobs) == list(matrix_facts.RUNNER_NAMES)
     assert jobs["ws2019"]["build"] == "1809" and jobs["ws2019"]["runs-on"] == ["self-hosted", "windows", "ws2019"]
     assert (jobs["windows-2022"]["build"], jobs["windows-2022"]["smoke"]) == ("ltsc2022", "ltsc2022")
     assert (jobs["windows-2025"]["build"], jobs["windows-2025"]["smoke"]) == ("ltsc2025", "ltsc2022,ltsc2025")
-    assert data["oci"]["bases"] == "1903,1909,2004,20H2"
-    routed = {b for job in jobs.values() for b in job["build"].split(",")} | set(data["oci"]["bases"].split(","))
-    assert routed == {"1809", "1903", "1909", "2004", "20H2", "ltsc2022", "ltsc2025"}  # nothing skipped
+    # Every other base is assembled, in the order of matrix.yaml; the retired releases among them.
+    assembled = [b for b in RELEASE_NAMES if b not in NATIVE.values()]
+    assert {"1903", "1909", "2004", "20H2"} <= set(assembled)
+    assert data["oci"]["bases"] == ",".join(assembled)
+    built = [b for job in jobs.values() for b in job["build"].split(",")]
+    routed = built + data["oci"]["bases"].split(",")
+    assert sorted(routed) == sorted(RELEASE_NAMES)  # nothing skipped, nothing twice
 
 
 def test_a_hyperv_runner_takes_the_retired_releases(tmp_path):
@@ -30,10 +43,15 @@ def test_a_hyperv_runner_takes_the_retired_releases(tmp_path):
     path.write_text(MATRIX.replace("registries:\n", "  - name: hv2025\n    host_build: 10.0.26100\n"
                                    "    isolation: [process, hyperv]\n    labels: [self-hosted, windows, hyperv]\n"
                                    "\nregistries:\n", 1))
-    data = json.loads(invoke("ci-matrix", "--matrix", str(path)).stdout)
+    data = ci_matrix("--matrix", str(path))
     jobs = {job["runner"]: job for job in data["include"]}
-    assert jobs["hv2025"]["build"] == "1903,1909,2004,20H2"
-    assert data["oci"]["bases"] == ""
+    assert {jobs[runner]["build"] for runner in NATIVE} == set(NATIVE.values())
+    # What no process runner builds goes to hv2025, unless it is newer than its 10.0.26100 host.
+    others = [b for b in RELEASE_NAMES if b not in NATIVE.values()]
+    hyperv = [b for b in others if int(BUILDS[b].split(".")[2]) <= 26100]
+    assert hyperv[:4] == ["1903", "1909", "2004", "20H2"]
+    assert jobs["hv2025"]["build"] == ",".join(hyperv)
+    assert data["oci"]["bases"] == ",".join(b for b in others if b not in hyperv)
 
 
 def test_the_workflow_uses_the_matrix_and_only_real_tasks():

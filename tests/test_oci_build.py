@@ -19,10 +19,12 @@ import time
 import pytest
 import requests
 
+from builder.matrix import load_matrix
 from builder.oci import WINDOWS_RAWSD
-from tests import infra, windows_images
+from tests import infra, matrix_facts, windows_images
 from tests.cli import invoke
 from tests.faulty_proxy import Fault, FaultyProxy
+from tests.matrix_facts import NEWEST_ARGO, target_id
 from tests.windows_images import BASES
 
 
@@ -83,24 +85,25 @@ def _layer_tar(registry, repository: str, digest: str) -> tarfile.TarFile:
     return tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)))
 
 
-def test_assemble_all_seven_bases_push_and_publish(registry, mirrors, binaries, isolated_cache, tmp_path):
+def test_assemble_every_base_push_and_publish(registry, mirrors, binaries, isolated_cache, tmp_path):
     repo = f"{registry.host}/out/argoexec"
     since = _log_mark(registry)
     result = invoke("build", "--builder", "oci", "--base", "all", "--to", repo, "--argoexec-exe", str(binaries),
                     "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count(f"assembled {repo}:v4.1.2-windows-") == 7
+    assert len(BASES) == len(matrix_facts.RELEASES)  # a synthetic base for every release of matrix.yaml
+    assert result.stdout.count(f"assembled {repo}:{NEWEST_ARGO}-windows-") == len(BASES)
 
     app_digests = set()
     for release, nano_tag, _core_tag, os_version in BASES:
-        ref = f"docker://{repo}:v4.1.2-windows-{release}"
+        ref = f"docker://{repo}:{target_id(release)}"
         manifest = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", ref))
         config = json.loads(_skopeo("inspect", "--config", "--tls-verify=false", ref))
         assert config["os"] == "windows" and config["architecture"] == "amd64"
         assert config["os.version"] == os_version
         assert config["config"]["Entrypoint"] == ["argoexec"]
         assert "PATH=C:\\app;C:\\Windows\\System32;C:\\Windows" in config["config"]["Env"]
-        assert config["config"]["Labels"]["org.opencontainers.image.version"] == "v4.1.2"
+        assert config["config"]["Labels"]["org.opencontainers.image.version"] == NEWEST_ARGO
         assert config["config"]["Labels"]["org.opencontainers.image.base.name"].endswith(f"nanoserver:{nano_tag}")
         assert len(manifest["layers"]) == 3 and len(config["rootfs"]["diff_ids"]) == 3
         netapi, app = manifest["layers"][1]["digest"], manifest["layers"][2]["digest"]
@@ -121,8 +124,8 @@ def test_assemble_all_seven_bases_push_and_publish(registry, mirrors, binaries, 
 
     uploads = _blob_uploads(registry, "out/argoexec", since)
     assert len(uploads) == len(set(uploads)), "a blob was uploaded twice"
-    assert len(uploads) == 1 + 7 + 7  # the app layer once; a netapi32 layer and a config per base
-    assert result.stdout.count("mounted from mcr/windows/nanoserver") == 7
+    assert len(uploads) == 1 + 2 * len(BASES)  # the app layer once; a netapi32 layer and a config per base
+    assert result.stdout.count("mounted from mcr/windows/nanoserver") == len(BASES)
 
     # A second run uploads nothing and rewrites no manifest.
     since = _log_mark(registry)
@@ -133,21 +136,23 @@ def test_assemble_all_seven_bases_push_and_publish(registry, mirrors, binaries, 
     assert _manifest_puts(registry, "out/argoexec", since) == 0
 
     # One tag for every Windows build, plus upstream's linux entries.
-    published = invoke("publish", "--to", repo, "--argo", "v4.1.2", *mirrors, env=isolated_cache)
+    # The table's outputs go to tmp_path, not to the project's docs/ and README.md.
+    outputs = ("--docs", str(tmp_path / "docs"), "--readme", "", "--db", str(tmp_path / "r.sqlite"))
+    published = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, *outputs, *mirrors, env=isolated_cache)
     assert published.returncode == 0, published.stdout + published.stderr
-    assert "(9 entries, written)" in published.stdout
-    index = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{repo}:v4.1.2"))
+    assert f"({len(BASES) + 2} entries, written)" in published.stdout
+    index = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{repo}:{NEWEST_ARGO}"))
     windows = [m["platform"] for m in index["manifests"] if m["platform"]["os"] == "windows"]
-    assert [p["os.version"] for p in windows] == sorted((b[3] for b in BASES),
+    assert [p["os.version"] for p in windows] == sorted((b.os_version for b in BASES),
                                                         key=lambda v: int(v.split(".")[2]), reverse=True)
-    linux = [(m["platform"]["os"], m["platform"]["architecture"]) for m in index["manifests"][7:]]
+    linux = [(m["platform"]["os"], m["platform"]["architecture"]) for m in index["manifests"][len(BASES):]]
     assert linux == [("linux", "amd64"), ("linux", "arm64")]
     for entry in index["manifests"]:  # every child is in the repository
         assert requests.head(f"{registry.url}/v2/out/argoexec/manifests/{entry['digest']}", timeout=10,
                              headers={"Accept": entry["mediaType"]}).status_code == 200
     since = _log_mark(registry)
-    republished = invoke("publish", "--to", repo, "--argo", "v4.1.2", *mirrors, env=isolated_cache)
-    assert "(9 entries, unchanged)" in republished.stdout
+    republished = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, *outputs, *mirrors, env=isolated_cache)
+    assert f"({len(BASES) + 2} entries, unchanged)" in republished.stdout
     assert _manifest_puts(registry, "out/argoexec", since) == 2  # the linux children, idempotent by digest
 
 
@@ -169,6 +174,34 @@ def test_oci_layout_output_without_a_registry_push(registry, mirrors, binaries, 
     copied = json.loads(_skopeo("inspect", "--config", "--tls-verify=false",
                                 f"docker://{registry.host}/fromlayout/argoexec:1809"))
     assert copied["os.version"] == "10.0.17763.6893"
+
+
+def test_a_release_added_to_the_matrix_is_assembled_from_its_own_bases(registry, mirrors, binaries,
+                                                                      isolated_cache, tmp_path):
+    """One entry in matrix.yaml is all a new release needs: its synthetic bases follow that matrix."""
+    name, build = matrix_facts.FICTIONAL_NAME, matrix_facts.FICTIONAL_BUILD
+    path = tmp_path / "matrix.yaml"
+    path.write_text(matrix_facts.with_release(name, build))
+    matrix = load_matrix(path)
+    (base,) = windows_images.push_windows_bases(registry.host, tmp_path / "images", releases=[matrix.release(name)])
+    assert base.os_version.startswith(f"{build}.")
+    assert base.os_version == windows_images.os_version(name, matrix)
+    out = tmp_path / "layout"
+    result = invoke("build", "--matrix", str(path), "--builder", "oci", "--base", name, "--out", str(out),
+                    "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"), *mirrors,
+                    env=isolated_cache)
+    assert result.returncode == 0, result.stdout + result.stderr
+    index = json.loads((out / "index.json").read_text())
+    assert [(m["annotations"]["org.opencontainers.image.ref.name"], m["platform"]["os.version"])
+            for m in index["manifests"]] == [(target_id(name), base.os_version)]
+    config = json.loads(_skopeo("inspect", "--config", f"oci:{out}:{target_id(name)}"))
+    assert config["os.version"] == base.os_version
+    assert config["config"]["Labels"]["org.opencontainers.image.base.name"].endswith(f"nanoserver:{name}")
+    manifest = json.loads(_skopeo("inspect", "--raw", f"oci:{out}:{target_id(name)}"))
+    netapi = (out / "blobs" / "sha256" / manifest["layers"][1]["digest"][7:]).read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(netapi))) as tar:
+        dll = tar.extractfile("Files/Windows/System32/netapi32.dll").read()
+    assert dll == windows_images.netapi32_bytes(base.os_version, update=True)
 
 
 def test_build_without_a_windows_engine_goes_through_oci(registry, mirrors, binaries, isolated_cache, tmp_path):
@@ -243,8 +276,9 @@ def test_a_registry_that_keeps_failing_exits_4_and_publishes_no_manifest(registr
     assert tags == []
 
 
-def test_publish_without_per_base_tags_exits_3(registry, mirrors, isolated_cache):
-    result = invoke("publish", "--to", f"{registry.host}/empty/argoexec", *mirrors, env=isolated_cache)
+def test_publish_without_per_base_tags_exits_3(registry, mirrors, isolated_cache, tmp_path):
+    result = invoke("publish", "--to", f"{registry.host}/empty/argoexec", "--docs", str(tmp_path / "docs"),
+                    "--readme", "", "--db", str(tmp_path / "r.sqlite"), *mirrors, env=isolated_cache)
     assert result.returncode == 3
     assert "has no v4.1.2-windows-<base> tags to publish" in result.stderr
 

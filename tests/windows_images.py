@@ -3,6 +3,8 @@
 No Microsoft image can be pulled here. These are built as OCI image layouts on disk, written by
 hand (independently of builder/), and copied into the suite's registry with skopeo, so that the
 code under test reads them exactly as it would read mcr.microsoft.com and quay.io through a mirror.
+Which bases exist follows the matrix: one per Windows release of matrix.yaml, or of a Matrix a test
+passes in (a fictional release gets synthetic bases too).
 """
 
 from __future__ import annotations
@@ -13,20 +15,61 @@ import io
 import json
 import subprocess
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
-from tests import infra
+from builder.matrix import Matrix, WindowsRelease
+from tests import infra, matrix_facts
 
-# (release, nanoserver tag, servercore tag, full os.version of the images)
-BASES = [
-    ("1809", "1809", "ltsc2019", "10.0.17763.6893"),
-    ("1903", "1903", "1903", "10.0.18362.1256"),
-    ("1909", "1909", "1909", "10.0.18363.1556"),
-    ("2004", "2004", "2004", "10.0.19041.1415"),
-    ("20H2", "20H2", "20H2", "10.0.19042.1889"),
-    ("ltsc2022", "ltsc2022", "ltsc2022", "10.0.20348.2966"),
-    ("ltsc2025", "ltsc2025", "ltsc2025", "10.0.26100.2894"),
-]
+
+class SyntheticBase(NamedTuple):
+    """The nanoserver/servercore pair pushed for one Windows release."""
+
+    release: str
+    nanoserver: str  # tag
+    servercore: str  # tag
+    os_version: str  # full os.version of both images: 10.0.BUILD.REVISION
+
+
+# The revisions the suite's synthetic images have always had (tests name some of these os.versions).
+KNOWN_REVISIONS = {"1809": 6893, "1903": 1256, "1909": 1556, "2004": 1415, "20H2": 1889, "ltsc2022": 2966,
+                   "ltsc2025": 2894}
+
+
+def revision(release: WindowsRelease) -> int:
+    """A revision for a release's synthetic images: a known one, else one derived from its name (stable)."""
+    if release.name in KNOWN_REVISIONS:
+        return KNOWN_REVISIONS[release.name]
+    return 1000 + int(hashlib.sha256(release.name.encode()).hexdigest()[:8], 16) % 9000
+
+
+def _releases(releases: Matrix | Iterable[WindowsRelease] | None) -> tuple[WindowsRelease, ...]:
+    if releases is None:
+        return matrix_facts.RELEASES
+    if isinstance(releases, Matrix):
+        return releases.releases
+    return tuple(releases)
+
+
+def synthetic_base(release: WindowsRelease) -> SyntheticBase:
+    return SyntheticBase(release.name, release.nanoserver, release.servercore,
+                         f"{release.build.base}.{revision(release)}")
+
+
+def synthetic_bases(releases: Matrix | Iterable[WindowsRelease] | None = None) -> list[SyntheticBase]:
+    """One synthetic base per Windows release of a matrix (default: the project's matrix.yaml)."""
+    return [synthetic_base(r) for r in _releases(releases)]
+
+
+def os_version(name: str, releases: Matrix | Iterable[WindowsRelease] | None = None) -> str:
+    """The os.version of a release's synthetic images, by release name."""
+    (found,) = [b.os_version for b in synthetic_bases(releases) if b.release == name]
+    return found
+
+
+# Every release of the project's matrix, in its order.
+BASES = synthetic_bases()
 UPSTREAM_ARGOEXEC = b"MZ upstream argoexec.exe v4.1.2"
 UPSTREAM_7ZA = b"MZ upstream 7za.exe"
 
@@ -111,28 +154,34 @@ def skopeo_copy(source: Path, destination: str, all_images: bool = False) -> Non
     subprocess.run(command, check=True, capture_output=True)
 
 
-def push_windows_bases(registry_host: str, work: Path, prefix: str = "mcr") -> None:
-    """nanoserver and servercore for every base under REGISTRY/<prefix>/windows/..., as mcr lays them out."""
-    for release, nano_tag, core_tag, os_version in BASES:
+def push_windows_bases(registry_host: str, work: Path, prefix: str = "mcr",
+                       releases: Matrix | Iterable[WindowsRelease] | None = None) -> list[SyntheticBase]:
+    """nanoserver and servercore for every release (default: of the project's matrix) under
+    REGISTRY/<prefix>/windows/..., as mcr lays them out; returns what was pushed."""
+    bases = synthetic_bases(releases)
+    for release, nano_tag, core_tag, version in bases:
         nano = work / f"nano-{release}"
-        write_layout(nano, [{"Files/Windows/System32/cmd.exe": b"MZ cmd " + os_version.encode()}], "windows",
-                     "amd64", os_version, as_index=release == "1809")
+        # 1809's nanoserver is pushed as an index, the others as plain manifests: both shapes are read.
+        write_layout(nano, [{"Files/Windows/System32/cmd.exe": b"MZ cmd " + version.encode()}], "windows",
+                     "amd64", version, as_index=release == "1809")
         skopeo_copy(nano, f"{registry_host}/{prefix}/windows/nanoserver:{nano_tag}", all_images=release == "1809")
         core = work / f"core-{release}"
         write_layout(core, [
-            {"Files/Windows/System32/netapi32.dll": netapi32_bytes(os_version, update=False),
+            {"Files/Windows/System32/netapi32.dll": netapi32_bytes(version, update=False),
              "Files/Windows/System32/kernel32.dll": b"MZ kernel32"},
-            {"Files/Windows/System32/netapi32.dll": netapi32_bytes(os_version, update=True)},
-        ], "windows", "amd64", os_version)
+            {"Files/Windows/System32/netapi32.dll": netapi32_bytes(version, update=True)},
+        ], "windows", "amd64", version)
         skopeo_copy(core, f"{registry_host}/{prefix}/windows/servercore:{core_tag}")
+    return bases
 
 
-def push_upstream_argoexec(registry_host: str, work: Path, tag: str = "v4.1.2", prefix: str = "quay") -> None:
+def push_upstream_argoexec(registry_host: str, work: Path, tag: str = matrix_facts.NEWEST_ARGO,
+                           prefix: str = "quay") -> None:
     """upstream's argoexec:<tag>-windows (ltsc2022) and an argoexec:<tag> index with linux amd64/arm64."""
     windows = work / f"upstream-{tag}-windows"
     write_layout(windows, [{"Files/Windows/System32/cmd.exe": b"MZ cmd"},
                            {"Files/app/argoexec.exe": UPSTREAM_ARGOEXEC, "Files/app/7za.exe": UPSTREAM_7ZA}],
-                 "windows", "amd64", "10.0.20348.2966")
+                 "windows", "amd64", os_version("ltsc2022"))
     skopeo_copy(windows, f"{registry_host}/{prefix}/argoproj/argoexec:{tag}-windows")
     # The multi-platform tag: two linux images and upstream's windows one, as in an index.
     folder = work / f"upstream-{tag}"
