@@ -289,6 +289,9 @@ def import_results(db: str | None, dirs: Iterable[str]):
     """Import result records into the results database; print what happened."""
     from . import store
 
+    missing = [d for d in dirs if not Path(d).exists()]
+    if missing:  # before the database is opened: bad input creates nothing
+        raise InputError(f"{missing[0]}: no such folder; pass the folders that hold result records")
     connection = store.connect(Path(db) if db else store.DEFAULT_DB)
     imported = store.import_paths(connection, [Path(d) for d in dirs])
     for problem in imported.problems:

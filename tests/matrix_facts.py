@@ -73,9 +73,17 @@ FICTIONAL_BUILD = f"10.0.{max(r.build.build for r in RELEASES) + 10000}"
 
 
 def with_release(name: str = FICTIONAL_NAME, build: str = FICTIONAL_BUILD, text: str = TEXT,
-                 status: str = "supported") -> str:
+                 status: str = "supported", stable_abi: bool = False) -> str:
     """A matrix text with one more Windows release at the end of ``windows`` (tags named after it)."""
     entry = (f'  - name: "{name}"\n    build: {build}\n    nanoserver: "{name}"\n    servercore: "{name}"\n'
              f"    end_of_support: 2031-01-01\n    status: {status}\n")
+    entry += "    stable_abi: true\n" if stable_abi else ""
     assert text.count("\nargo:\n") == 1, "the matrix text has no top-level argo section to insert before"
     return text.replace("\nargo:\n", "\n" + entry + "\nargo:\n", 1)
+
+
+def with_host(name: str, build: str, text: str) -> str:
+    """A matrix text with one more column (node release) in the table's ``hosts``."""
+    assert text.count("\nhosts:\n") == 1, "the matrix text has no top-level hosts section"
+    column = f'  - {{name: "{name}", label: "Windows Server {name}", build: {build}}}\n'
+    return text.replace("\nhosts:\n", "\nhosts:\n" + column, 1)

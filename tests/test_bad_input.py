@@ -60,3 +60,10 @@ def test_long_flags_only_so_help_is_never_shadowed():
         assert result.returncode == 0
         options = result.stdout.split("Options:", 1)[1]
         assert all(line.strip().startswith("--") for line in options.splitlines() if line.strip().startswith("-"))
+
+
+def test_importing_from_a_missing_folder_creates_no_database(tmp_path):
+    db = tmp_path / "results" / "results.sqlite"
+    result = invoke("results.import", "--dir", str(tmp_path / "nonexistent"), "--db", str(db))
+    assert result.returncode == 2 and "no such folder" in result.stderr
+    assert not db.exists() and not db.parent.exists()
