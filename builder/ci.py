@@ -8,12 +8,12 @@ Windows target is routed somewhere: none is silently skipped.
 from __future__ import annotations
 
 from .matrix import Matrix
-from .plan import OCI, make_plan
-from .targets import Target
+from .plan import OCI, PlannedTarget
 
 
-def ci_matrix(matrix: Matrix, targets: list[Target]) -> dict:
-    plan = make_plan(matrix, [t for t in targets if t.is_windows])
+def ci_matrix(matrix: Matrix, planned: list[PlannedTarget]) -> dict:
+    """The jobs of the nightly run from the plan for the CI runners (Windows targets only)."""
+    plan = [p for p in planned if p.target.is_windows]
     jobs = []
     for runner in matrix.runners:
         builds = [p for p in plan if p.runner == runner.name]

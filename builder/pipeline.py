@@ -393,4 +393,4 @@ def ci_matrix_task(selection: Selection) -> None:
     from . import ci
 
     loaded, selected = selection.resolve()
-    print(json.dumps(ci.ci_matrix(loaded, selected), separators=(",", ":")))
+    print(json.dumps(ci.ci_matrix(loaded, plan.make_plan(loaded, selected)), separators=(",", ":")))
