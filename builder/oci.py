@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
-import gzip
 import hashlib
 import io
 import json
@@ -30,6 +29,7 @@ from pathlib import Path, PurePosixPath
 
 from .compat import build_number
 from .errors import InputError
+from .pgzip import ParallelGzipWriter
 from .registry import (
     DOCKER_CONFIG,
     DOCKER_FOREIGN_LAYER,
@@ -107,7 +107,7 @@ class _HashingWriter(io.RawIOBase):
         return len(data)
 
 
-LAYER_FORMAT = "windows-layer-v1"  # bump when the bytes a layer is made of change
+LAYER_FORMAT = "windows-layer-v2"  # bump when the bytes a layer is made of change
 
 
 def _inputs_key(files: dict[str, Path | bytes], windows_pax: dict[str, dict[str, str]]) -> str:
@@ -129,11 +129,12 @@ def _inputs_key(files: dict[str, Path | bytes], windows_pax: dict[str, dict[str,
 
 
 def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: str = OCI_LAYER_GZIP,
-                  windows_pax: dict[str, dict[str, str]] | None = None) -> Layer:
+                  windows_pax: dict[str, dict[str, str]] | None = None, workers: int | None = None) -> Layer:
     """A gzipped Windows layer holding ``files`` (``{"app/argoexec.exe": path}`` -> ``C:\\app\\argoexec.exe``).
 
     Layers are kept in ``directory`` by the hash of their inputs: the same files give the same
-    layer without compressing them again."""
+    layer without compressing them again. gzip runs on ``workers`` threads (default: every core);
+    the bytes do not depend on how many (builder/pgzip.py)."""
     directory.mkdir(parents=True, exist_ok=True)
     windows_pax = windows_pax or {}
     index = directory / f"{_inputs_key(files, windows_pax)}.json"
@@ -145,7 +146,7 @@ def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: s
     fd, temporary = tempfile.mkstemp(dir=directory, suffix=".tar.gz")
     with os.fdopen(fd, "wb") as out:
         compressed = _HashingWriter(out)
-        with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=6) as gz:
+        with ParallelGzipWriter(compressed, compresslevel=6, workers=workers) as gz:
             uncompressed = _HashingWriter(gz)
             with tarfile.open(fileobj=uncompressed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 folders = {"Hives", "Files"}
