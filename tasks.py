@@ -99,9 +99,9 @@ def compat_(c, host=None, image=None, json=False, matrix=None):
 @task(
     help={**SELECT_HELP,
           "out": "Folder to write <target-id>/Dockerfile.windows into (default: build).",
-          "binary": "Where argoexec.exe comes from: 'source' (build it from the Argo tree), 'prebuilt' (copy "
-                    "argoexec.exe and 7za.exe from the build context) or 'auto' (the default: source where the "
-                    "build host can run the base, else prebuilt).",
+          "variant": "copy (the default: argoexec.exe comes with the build context, compiled on Linux; nothing "
+                     "RUNs but the version check) or windows-source (upstream's way: compile inside servercore).",
+          "with_7za": "copy variant: also COPY 7za.exe from the build context (it is optional).",
           "host_build": "Render for a Windows host of this build (decides whether `RUN argoexec version` can run).",
           "host_isolation": "Isolation modes that host offers (repeatable; default: process and hyperv).",
           "check": "Compare the committed dockerfiles/ (newest Argo, every base) with a fresh render; "
@@ -110,11 +110,11 @@ def compat_(c, host=None, image=None, json=False, matrix=None):
     iterable=SELECT_ITERABLES + ["host_isolation"],
 )
 @reports_errors
-def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="build", binary="auto",
-           host_build=None, host_isolation=None, check=False, update=False):
+def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="build", variant="copy",
+           host_build=None, host_isolation=None, check=False, update=False, with_7za=False):
     """Render Dockerfile.windows for each selected target from dockerfiles/*.j2."""
-    pipeline.render_task(Selection(matrix, base, argo, only, skip), out, binary, host_build, host_isolation,
-                         check, update)
+    pipeline.render_task(Selection(matrix, base, argo, only, skip), out, variant, host_build, host_isolation,
+                         check, update, with_7za)
 
 
 @task(
@@ -123,20 +123,41 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
                      "else oci), docker, or oci (daemonless assembly from registries, on any machine).",
           "to": "oci builder: push to REGISTRY/REPO (or a destination name of the matrix) as <target-id> tags.",
           "out": "oci builder without --to: the OCI image layout to write (default: dist/oci).",
-          "argoexec_exe": "Prebuilt argoexec binary (argoexec.exe for Windows) instead of building from source "
-                          "(docker) or taking upstream's (oci).",
-          "sevenzip_exe": "7za.exe for Windows images built from a prebuilt binary (default: beside --argoexec-exe).",
+          "binary": "Where argoexec.exe comes from: compiled (the default: cross-compiled on Linux once per Argo "
+                    "version, see `invoke compile`), upstream (upstream's published image; its version does not "
+                    "name the tag) or windows-source (compiled inside servercore; docker builder only).",
+          "go": "compiled: the Go to use: auto (the default), local (go on PATH) or docker (golang:<go.mod>).",
+          "dist": "compiled: the folder under which dist/bin/<argo>/windows-amd64/argoexec.exe is written "
+                  "(default: .).",
+          "argoexec_exe": "A prebuilt argoexec binary (argoexec.exe for Windows; Linux targets need one) instead "
+                          "of --binary.",
+          "sevenzip_exe": "7za.exe to add to Windows images (optional; default: beside --argoexec-exe if there).",
           "argo_git": "Git URL of the Argo Workflows source (default: upstream on GitHub)."},
     iterable=SELECT_ITERABLES + ["host_isolation", "mirror", "insecure_registry"],
 )
 @reports_errors
 def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="auto", engine=None, repo=None,
           results=None, runner=None, network=None, host_isolation=None, argoexec_exe=None, sevenzip_exe=None,
-          argo_git=None, to=None, out=None, mirror=None, insecure_registry=None):
+          argo_git=None, to=None, out=None, mirror=None, insecure_registry=None, binary="compiled", go="auto",
+          dist=None):
     """Build the selected argoexec images: on a Docker engine, or assembled without one (oci)."""
     pipeline.build_task(Selection(matrix, base, argo, only, skip),
                         EngineFlags(engine, repo, results, runner, network, host_isolation), builder,
-                        argoexec_exe, sevenzip_exe, argo_git, to, out, mirror, insecure_registry)
+                        argoexec_exe, sevenzip_exe, argo_git, to, out, mirror, insecure_registry, binary, go, dist)
+
+
+@task(help={"argo": "Argo version to compile (default: the newest in the matrix; with --source: the tag to stamp).",
+            "go": "auto (the default: docker, else local), local (the go on PATH, if it satisfies go.mod) or "
+                  "docker (golang:<go.mod version> on a Linux Docker engine).",
+            "source": "A local Argo Workflows tree (a fork, a checkout) instead of the cached clone of the tag.",
+            "argo_git": "Git URL of the Argo Workflows source (default: upstream on GitHub).",
+            "out": "Folder under which dist/bin/<argo>/windows-amd64/ is written (default: .).",
+            "engine": "--go docker: the Linux Docker engine URL (default: DOCKER_HOST, else the local one).",
+            "matrix": SELECT_HELP["matrix"]})
+@reports_errors
+def compile(c, argo=None, go="auto", source=None, argo_git=None, out=None, engine=None, matrix=None):  # noqa: A001
+    """Cross-compile argoexec.exe for one Argo version on Linux (upstream's make dist/argoexec), cached."""
+    pipeline.compile_task(argo, go, source, argo_git, out, engine, matrix)
 
 
 @task(
@@ -211,5 +232,5 @@ def import_results(c, dir=None, db=None):
 results_ns = Collection("results")
 results_ns.add_task(import_results)
 
-ns = Collection(plan, render, build, smoke, push, publish, table, ci_matrix, results_ns)
+ns = Collection(plan, render, compile, build, smoke, push, publish, table, ci_matrix, results_ns)
 ns.add_task(compat_, name="compat")

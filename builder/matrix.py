@@ -51,6 +51,7 @@ class WindowsRelease:
     extended_end: dt.date | None = None
     build_runner: str | None = None
     stable_abi: bool = False  # on hcsshim's list of stable-ABI LTSC releases (see compat)
+    source_builder: str | None = None  # the windows-source variant's toolchain base (default: servercore)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -152,6 +153,13 @@ class Matrix:
     def newest_argo(self) -> ArgoVersion:
         return max(self.argo, key=lambda a: a.version)
 
+    def source_builder(self, release: WindowsRelease) -> str:
+        """The base the windows-source variant installs its toolchain on: the release's servercore, unless
+        the matrix names another image of the same build (``source_builder``)."""
+        if release.source_builder:
+            return self.mirrored(release.source_builder)
+        return self.base_image(release, "servercore")
+
     def base_image(self, release: WindowsRelease, flavour: str = "nanoserver") -> str:
         """Where a base is read from: ``<windows>/<flavour>:<tag>``, through a mirror if one is set."""
         tag = release.nanoserver if flavour == "nanoserver" else release.servercore
@@ -218,6 +226,16 @@ class _Checker:
                 pass
         self.fail(line, path, f"{value!r} is not a date; expected YYYY-MM-DD")
         raise AssertionError  # unreachable
+
+    def tagged_image(self, value: Any, path: str, line: int) -> str:
+        image = self.string(value, path, line)
+        try:
+            tagged = Reference.parse(image, strict=True).digest is None
+        except InputError:
+            tagged = False
+        if not tagged:
+            self.fail(line, path, f"{image!r} is not a tagged image reference; expected registry/repository:tag")
+        return image
 
     def build(self, value: Any, path: str, line: int) -> WindowsBuild:
         text = self.string(value, path, line, expected="a Windows build like 10.0.17763")
@@ -316,7 +334,7 @@ def _releases(check: _Checker, root: LocatedDict) -> list[WindowsRelease]:
         path, line = join_path("windows", index), items.item_lines[index]
         entry = check.mapping(item, path, line,
                               ("name", "build", "nanoserver", "servercore", "end_of_support", "status"),
-                              ("aliases", "extended_end", "build_runner", "stable_abi"))
+                              ("aliases", "extended_end", "build_runner", "stable_abi", "source_builder"))
         at = functools.partial(_key_at, entry, path)
 
         name = check.string(entry["name"], *at("name"), RELEASE_NAME_RE,
@@ -364,8 +382,11 @@ def _releases(check: _Checker, root: LocatedDict) -> list[WindowsRelease]:
             if not isinstance(stable_abi, bool):
                 check.fail(at("stable_abi")[1], at("stable_abi")[0],
                            f"{_kind(stable_abi)} is not a boolean; expected true or false")
+        source_builder = None
+        if "source_builder" in entry:
+            source_builder = check.tagged_image(entry["source_builder"], *at("source_builder"))
         releases.append(WindowsRelease(name, build, nanoserver, servercore, end, status, aliases, extended,
-                                       build_runner, stable_abi))
+                                       build_runner, stable_abi, source_builder))
     return releases
 
 
@@ -528,14 +549,7 @@ def _linux(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -
             check.fail(at("name")[1], at("name")[0], f"{name!r} is already a base name; names must be unique")
         taken.add(name.lower())
         platform = check.string(entry["platform"], *at("platform"), PLATFORM_RE, "a platform like linux/amd64")
-        image = check.string(entry["base_image"], *at("base_image"))
-        try:
-            tagged = Reference.parse(image, strict=True).digest is None
-        except InputError:
-            tagged = False
-        if not tagged:
-            check.fail(at("base_image")[1], at("base_image")[0],
-                       f"{image!r} is not a tagged image reference; expected registry/repository:tag")
+        image = check.tagged_image(entry["base_image"], *at("base_image"))
         out.append(LinuxBase(name, platform, image))
     return out
 

@@ -133,14 +133,14 @@ def compat_task(host: str | None, image: str | None, as_json: bool, matrix: str 
     report.print_compat(answer, host, image, as_json)
 
 
-def render_task(selection: Selection, out: str, binary: str, host_build: str | None, host_isolation: Flag,
-                check: bool, update: bool) -> None:
+def render_task(selection: Selection, out: str, variant: str, host_build: str | None, host_isolation: Flag,
+                check: bool, update: bool, with_7za: bool = False) -> None:
     host, offered = host_flags(host_build, host_isolation)
     if check and update:
         raise InputError("--check and --update exclude each other: --check compares, --update rewrites")
-    if (check or update) and selection.narrowed:
-        raise InputError("--check and --update always cover the newest Argo version and every base; "
-                         "drop --base/--argo/--only/--skip")
+    if (check or update) and (selection.narrowed or variant != render_mod.COPY or with_7za):
+        raise InputError("--check and --update always cover the newest Argo version and every base, copy variant; "
+                         "drop --base/--argo/--only/--skip/--variant/--with-7za")
     if check or update:
         # The committed tree is always the newest Argo version, every base, as the CI runners would build it.
         loaded, selected = Selection(selection.matrix, "all").resolve()
@@ -157,7 +157,7 @@ def render_task(selection: Selection, out: str, binary: str, host_build: str | N
         print(f"dockerfiles/: {len(rendered)} rendered Dockerfiles match the templates")
         return
     loaded, selected = selection.resolve()
-    rendered = render_mod.render_all(loaded, plan.make_plan(loaded, selected, host, offered), binary)
+    rendered = render_mod.render_all(loaded, plan.make_plan(loaded, selected, host, offered), variant, with_7za)
     try:
         paths = render_mod.write(rendered, Path(out))
     except OSError as exc:
@@ -188,8 +188,11 @@ def _connect(url: str | None, progress: Progress):
 
 def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUTO, argoexec_exe: str | None = None,
                sevenzip_exe: str | None = None, argo_git: str | None = None, to: str | None = None,
-               out: str | None = None, mirror: Flag = None, insecure_registry: Flag = None) -> None:
-    """Plan the run once on the engine's host (if any), then hand each builder its targets."""
+               out: str | None = None, mirror: Flag = None, insecure_registry: Flag = None,
+               binary: str = "compiled", go: str = "auto", dist: str | None = None) -> None:
+    """Plan the run once on the engine's host (if any), make each Argo version's binary once, then hand
+    each builder its targets."""
+    from . import binaries
     from .builders import DEFAULT_LAYOUT, BuildOptions
     from .engine import redact_url
     from .engine_push import destination
@@ -201,12 +204,17 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
     _, offered = host_flags(None, flags.host_isolation)
     if builder not in plan.BUILDERS:
         raise InputError(f"--builder {builder}: expected one of: {', '.join(plan.BUILDERS)}")
+    if binary not in binaries.CHOICES:
+        raise InputError(f"--binary {binary}: expected one of: {', '.join(binaries.CHOICES)}")
+    if binary == binaries.WINDOWS_SOURCE and builder == plan.OCI:
+        raise InputError("--binary windows-source compiles inside servercore: it needs the docker builder on a "
+                         "Windows engine, not --builder oci")
     options = BuildOptions(
         repo=local_repo(loaded, flags.repo), results_dir=Path(flags.results or "results"),
-        runner=flags.runner or "local", network_mode=flags.network or None,
-        argoexec_exe=existing_file(argoexec_exe, "--argoexec-exe"),
-        sevenzip_exe=existing_file(sevenzip_exe, "--sevenzip-exe"), argo_git=argo_git or ARGO_GIT,
+        runner=flags.runner or "local", network_mode=flags.network or None, binary=binary,
+        argoexec_exe=existing_file(argoexec_exe, "--argoexec-exe"), argo_git=argo_git or ARGO_GIT,
         out=Path(out or DEFAULT_LAYOUT))
+    sevenzip = existing_file(sevenzip_exe, "--sevenzip-exe")
     progress = Progress()
     connected = None
     if builder != plan.OCI:
@@ -224,6 +232,17 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
                 raise InputError("--to is for the oci builder; the docker builder tags locally: push with "
                                  "`invoke push --to`")
             options.to = Reference.parse(destination(loaded, to))
+        windows_tags = [p.target.argo.tag for p in plans if p.target.is_windows]
+        if binary == binaries.WINDOWS_SOURCE and any(p.builder == plan.OCI for p in plans if p.target.is_windows):
+            raise InputError("--binary windows-source compiles inside servercore, and "
+                             f"{', '.join(p.target.id for p in plans if p.builder == plan.OCI)} cannot be built on "
+                             "this engine; build those with the default --binary compiled")
+        options.binaries = binaries.for_windows_targets(
+            windows_tags, binary, matrix=loaded, argoexec_exe=options.argoexec_exe, sevenzip_exe=sevenzip, go=go,
+            argo_git=options.argo_git, output=Path(dist or "."),
+            client_factory=lambda: registry_client(insecure_registry), say=progress.say)
+        for tag, made in options.binaries.items():
+            progress.say(f"{tag}: {made.summary}")
         statuses = []
         for builder_impl in make_builders(loaded, connected, options, insecure_registry, plans):
             share = [p for p in plans if p.builder == builder_impl.name]
@@ -249,6 +268,29 @@ def make_builders(loaded: Matrix, connected, options, insecure_registry: Flag, p
     if plan.OCI in needed:
         builders.append(OciBuilder(loaded, registry_client(insecure_registry), options))
     return builders
+
+
+def compile_task(argo: str | None, go: str = "auto", source: str | None = None, argo_git: str | None = None,
+                 out: str | None = None, engine: str | None = None, matrix: str | None = None) -> None:
+    """argoexec.exe for one Argo version, cross-compiled on Linux: ``dist/bin/<argo>/windows-amd64/``."""
+    from .compile import compile_argoexec
+    from .source import ARGO_GIT
+
+    if source is not None and not Path(source).is_dir():
+        raise InputError(f"--source {source}: no such folder; give a local Argo Workflows tree")
+    if source is None:
+        (target, *_) = targets.select(matrix_mod.load_matrix(matrix), "all", argo)
+        tag = target.argo.tag
+    elif not argo:
+        raise InputError("--argo is required with --source: the tag to stamp into the binary, e.g. v4.1.2")
+    else:
+        tag = argo
+    progress = Progress()
+    made = compile_argoexec(tag, output=Path(out or "."), go=go, source=Path(source) if source else None,
+                            argo_git=argo_git or ARGO_GIT, engine_url=engine,
+                            progress=progress.say)
+    print(f"{'cached' if made.cached else 'compiled'} {made.exe} sha256:{made.sha256} ({made.tag} {made.commit[:12]} "
+          f"{made.tree_state}, {made.go_version} via {made.go_how})")
 
 
 def smoke_task(selection: Selection, flags: EngineFlags, timeout: str = "120") -> None:

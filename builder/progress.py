@@ -31,6 +31,10 @@ class Progress:
     summary: list[tuple[str, str, str]] = field(default_factory=list)
     _tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=60))
 
+    def say(self, text: str) -> None:
+        """A line outside any step (what a run is about to do, which binary it uses)."""
+        self.console.print(redact(text), markup=False, highlight=False, soft_wrap=True)
+
     def begin(self, title: str) -> None:
         self._tail.clear()
         if self.ci:

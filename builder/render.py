@@ -31,10 +31,12 @@ WINDOWS_TEMPLATE = "Dockerfile.windows.j2"
 LINUX_TEMPLATE = "Dockerfile.linux.j2"
 DOCKERFILE_NAME = {"windows": "Dockerfile.windows", "linux": "Dockerfile.linux"}
 
-AUTO = "auto"
-SOURCE = "source"
-PREBUILT = "prebuilt"
-BINARY_SOURCES = (AUTO, SOURCE, PREBUILT)
+# The variants of Dockerfile.windows (``--variant``). COPY: argoexec.exe comes with the build context
+# (cross-compiled on Linux, upstream's, or given); nothing RUNs but the optional version check.
+# WINDOWS_SOURCE: upstream's way, compiling inside the target's servercore with Chocolatey's Go.
+COPY = "copy"
+WINDOWS_SOURCE = "windows-source"
+VARIANTS = (COPY, WINDOWS_SOURCE)
 
 # PATH of the final image, set with ENV (nothing RUNs SETX). Windows' own folders must be listed:
 # ENV replaces the value rather than extending the machine PATH. Written with doubled backslashes
@@ -97,35 +99,34 @@ def go_directive(go_mod: str) -> str:
     return match.group(1)
 
 
-def windows_context(matrix: Matrix, planned: PlannedTarget, binary: str,
-                    go_version: str | None = None) -> dict[str, object]:
+def windows_context(matrix: Matrix, planned: PlannedTarget, variant: str = COPY, go_version: str | None = None,
+                    sevenzip: bool = False) -> dict[str, object]:
     """The validated values of one Windows Dockerfile. ``go_version`` (from the tag's go.mod, when the
-    source tree is at hand) wins over the matrix's ``go``."""
+    source tree is at hand) wins over the matrix's ``go``. ``sevenzip``: the context has a 7za.exe."""
     target = planned.target
-    if binary not in BINARY_SOURCES:
-        raise InputError(f"--binary {binary}: expected one of: {', '.join(BINARY_SOURCES)}")
+    if variant not in VARIANTS:
+        raise InputError(f"--variant {variant}: expected one of: {', '.join(VARIANTS)}")
     can_run_base = planned.build != compat.BUILD_NONE
-    if binary == AUTO:
-        # Building from source RUNs steps in the servercore base; where the build host cannot run
-        # it, the variant takes a prebuilt binary and RUNs nothing.
-        binary = SOURCE if can_run_base else PREBUILT
-    elif binary == SOURCE and not can_run_base:
-        raise InputError(f"{target.id}: building from source RUNs steps in {target.release.name}'s servercore, and "
-                         f"{planned.reason}; use --binary prebuilt (or auto)")
+    if variant == WINDOWS_SOURCE and not can_run_base:
+        raise InputError(f"{target.id}: the windows-source variant RUNs steps in {target.release.name}'s servercore, "
+                         f"and {planned.reason}; use the copy variant (a binary compiled on Linux)")
     argo = target.argo
     if argo.version < MIN_ARGO:
         raise InputError(f"{target.id}: Argo {argo.tag} is older than v{MIN_ARGO}, whose Windows image layout "
                          "this template builds; remove it from matrix.yaml or build it by hand")
     go_version = go_version or argo.go
-    if binary == SOURCE and go_version is None:
+    if variant == WINDOWS_SOURCE and go_version is None:
         raise InputError(f"{target.id}: matrix.yaml argo {argo.tag} has no `go` version, needed to build "
-                         "from source; add the go directive of its go.mod, or use --binary prebuilt")
+                         "from source; add the go directive of its go.mod, or use the copy variant")
+    servercore = matrix.base_image(target.release, "servercore")
     return {
         "banner": banner(WINDOWS_TEMPLATE, target.id),
-        "binary": binary,
+        "variant": variant,
+        "sevenzip": bool(sevenzip) and variant == COPY,
+        "toolchain_image": _reference(matrix.source_builder(target.release), f"{target.id}: source_builder"),
         "argo_tag": _checked(ARGO_TAG_RE, argo.tag, f"{target.id}: argo version", "vX.Y.Z"),
         "go_version": _checked(GO_VERSION_RE, go_version, f"{target.id}: go", "1.N.P") if go_version else "",
-        "servercore_image": _reference(matrix.base_image(target.release, "servercore"), f"{target.id}: servercore"),
+        "servercore_image": _reference(servercore, f"{target.id}: servercore"),
         "nanoserver_image": _reference(matrix.base_image(target.release, "nanoserver"), f"{target.id}: nanoserver"),
         "windows_path": WINDOWS_PATH.replace("\\", "\\\\"),
         "os_version": target.release.build.base,
@@ -148,9 +149,9 @@ def linux_context(target_id: str, base_image: str, run_version: bool = True) -> 
     }
 
 
-def render_windows(matrix: Matrix, planned: PlannedTarget, binary: str = AUTO, go_version: str | None = None,
-                   templates: Path = TEMPLATES) -> Rendered:
-    context = windows_context(matrix, planned, binary, go_version)
+def render_windows(matrix: Matrix, planned: PlannedTarget, variant: str = COPY, go_version: str | None = None,
+                   templates: Path = TEMPLATES, sevenzip: bool = False) -> Rendered:
+    context = windows_context(matrix, planned, variant, go_version, sevenzip)
     text = _environment(templates).get_template(WINDOWS_TEMPLATE).render(context)
     return Rendered(planned.target.id, DOCKERFILE_NAME["windows"], text)
 
@@ -162,10 +163,11 @@ def render_linux(target_id: str, base_image: str, run_version: bool = True,
     return Rendered(target_id, DOCKERFILE_NAME["linux"], text)
 
 
-def render_all(matrix: Matrix, plan: list[PlannedTarget], binary: str = AUTO) -> list[Rendered]:
+def render_all(matrix: Matrix, plan: list[PlannedTarget], variant: str = COPY,
+               sevenzip: bool = False) -> list[Rendered]:
     """Render every planned target (Windows or Linux flavour); validation of all of them happens before
     any file is written."""
-    return [render_windows(matrix, planned, binary) if planned.target.is_windows
+    return [render_windows(matrix, planned, variant, sevenzip=sevenzip) if planned.target.is_windows
             else render_linux(planned.target.id, planned.base_image) for planned in plan]
 
 

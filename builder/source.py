@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError, Unreachable
-from .render import PREBUILT, SOURCE, go_directive
+from .render import COPY, WINDOWS_SOURCE, go_directive
 from .secrets import redact, strip_userinfo
 
 ARGO_GIT = "https://github.com/argoproj/argo-workflows.git"
@@ -34,15 +34,16 @@ class BuildContext:
     """A folder to send to the engine, and what it holds."""
 
     path: Path
-    binary: str  # render.SOURCE or render.PREBUILT
+    variant: str  # render.COPY (the binary is in the folder) or render.WINDOWS_SOURCE (the Argo tree is)
     git_commit: str | None = None
     git_tag: str | None = None
     go_version: str | None = None
     source_url: str = ARGO_GIT
+    sevenzip: bool = False  # the folder has a 7za.exe to copy
 
     @property
     def build_args(self) -> dict[str, str]:
-        if self.binary != SOURCE:
+        if self.variant != WINDOWS_SOURCE:
             return {}
         return {"GIT_COMMIT": self.git_commit or "unknown", "GIT_TAG": self.git_tag or "unknown",
                 "GIT_TREE_STATE": "clean"}
@@ -79,27 +80,12 @@ def argo_source(tag: str, url: str = ARGO_GIT, cache: Path | None = None) -> Bui
     commit = _git("rev-parse", "HEAD", cwd=folder)
     go_mod = folder / "go.mod"
     go_version = go_directive(go_mod.read_text(encoding="utf-8")) if go_mod.exists() else None
-    return BuildContext(folder, SOURCE, commit, tag, go_version, url)
+    return BuildContext(folder, WINDOWS_SOURCE, commit, tag, go_version, url)
 
 
-def prebuilt_binaries(argoexec: Path, windows: bool, sevenzip: Path | None = None) -> dict[str, Path]:
-    """The files of a prebuilt image by their name in it: ``argoexec`` for Linux; ``argoexec.exe`` and
-    ``7za.exe`` (artifact unpacking; beside argoexec.exe unless named) for Windows."""
-    if not argoexec.is_file():
-        raise InputError(f"--argoexec-exe {argoexec}: no such file")
-    if not windows:
-        return {"argoexec": argoexec}
-    sevenzip = sevenzip or argoexec.with_name("7za.exe")
-    if not sevenzip.is_file():
-        raise InputError(f"--sevenzip-exe {sevenzip}: no such file; a Windows image needs 7za.exe beside "
-                         "argoexec.exe (for artifacts)")
-    return {"argoexec.exe": argoexec, "7za.exe": sevenzip}
-
-
-def prebuilt(directory: Path, argoexec: Path, windows: bool, sevenzip: Path | None = None) -> BuildContext:
-    """A context holding only the prebuilt binary (and 7za.exe for Windows)."""
-    files = prebuilt_binaries(argoexec, windows, sevenzip)
+def prebuilt(directory: Path, files: dict[str, Path]) -> BuildContext:
+    """A context holding only the given files by their name in the image (``binaries.Binary.files``)."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, path in files.items():
         shutil.copy2(path, directory / name)
-    return BuildContext(directory, PREBUILT)
+    return BuildContext(directory, COPY, sevenzip="7za.exe" in files)

@@ -20,12 +20,16 @@ from . import checks, results
 from .errors import InputError
 
 DEFAULT_DB = results.DEFAULT_DIR / "results.sqlite"
-FIELDS = ("target", "argo", "os", "base", "image_os_version", "image", "image_digest", "host_os_version", "runner",
-          "engine_version", "isolation", "check", "status", "started_at", "duration_s", "log_excerpt",
-          "tool_version")
+# The fields of the first records; a record's key is the hash of these (a field added later joins the
+# key only when set, so records written before it keep their keys and import once).
+KEY_FIELDS = ("target", "argo", "os", "base", "image_os_version", "image", "image_digest", "host_os_version",
+              "runner", "engine_version", "isolation", "check", "status", "started_at", "duration_s", "log_excerpt",
+              "tool_version")
+ADDED_FIELDS = ("argoexec",)  # which binary a built image carries
+FIELDS = KEY_FIELDS + ADDED_FIELDS
 REQUIRED_STRINGS = ("target", "argo", "os", "base", "image", "runner", "check", "status", "started_at")
 OPTIONAL_STRINGS = ("image_os_version", "image_digest", "host_os_version", "engine_version", "isolation",
-                    "log_excerpt", "tool_version")
+                    "log_excerpt", "tool_version", "argoexec")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -34,7 +38,7 @@ CREATE TABLE IF NOT EXISTS records (
     image_os_version TEXT, image TEXT NOT NULL, image_digest TEXT, host_os_version TEXT,
     runner TEXT NOT NULL, engine_version TEXT, isolation TEXT, "check" TEXT NOT NULL,
     status TEXT NOT NULL, started_at TEXT NOT NULL, duration_s REAL NOT NULL, log_excerpt TEXT,
-    tool_version TEXT, source TEXT NOT NULL
+    tool_version TEXT, source TEXT NOT NULL, argoexec TEXT
 );
 CREATE INDEX IF NOT EXISTS records_cell ON records (target, host_os_version, isolation, "check", started_at);
 """
@@ -55,9 +59,18 @@ def connect(path: Path = DEFAULT_DB) -> sqlite3.Connection:
         connection.execute("PRAGMA busy_timeout = 60000")
         connection.execute("PRAGMA journal_mode = WAL")
         connection.executescript(SCHEMA)
+        _add_columns(connection)
     except (OSError, sqlite3.DatabaseError) as exc:
         raise InputError(f"--db {path}: cannot open it as a results database ({exc}); pass another path") from None
     return connection
+
+
+def _add_columns(connection: sqlite3.Connection) -> None:
+    """A database made by an older version lacks the columns added since: add them (NULL for old rows)."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(records)")}
+    for name in ADDED_FIELDS:
+        if name not in present:
+            connection.execute(f'ALTER TABLE records ADD COLUMN "{name}" TEXT')
 
 
 def open_for_reading(path: Path | None) -> sqlite3.Connection:
@@ -114,7 +127,9 @@ def normalise_time(text: str) -> str:
 
 
 def record_key(data: dict) -> str:
-    canonical = json.dumps({k: data.get(k) for k in FIELDS}, sort_keys=True, separators=(",", ":"))
+    fields = {k: data.get(k) for k in KEY_FIELDS}
+    fields.update({k: data[k] for k in ADDED_FIELDS if data.get(k) is not None})
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

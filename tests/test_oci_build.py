@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import time
@@ -21,7 +22,7 @@ import requests
 
 from builder.matrix import load_matrix
 from builder.oci import WINDOWS_RAWSD
-from tests import infra, matrix_facts, windows_images
+from tests import argo_standin, infra, matrix_facts, windows_images
 from tests.cli import invoke
 from tests.faulty_proxy import Fault, FaultyProxy
 from tests.matrix_facts import NEWEST_ARGO, target_id
@@ -215,15 +216,23 @@ def test_build_without_a_windows_engine_goes_through_oci(registry, mirrors, bina
     assert record["status"] == "pass" and record["check"] == "build" and record["target"] == "v4.1.2-windows-1909"
 
 
-def test_binaries_come_from_upstreams_windows_image(registry, mirrors, isolated_cache, tmp_path):
+def test_binary_upstream_takes_upstreams_windows_image_and_says_so(registry, mirrors, isolated_cache, tmp_path):
     repo = f"{registry.host}/fromupstream/argoexec"
-    result = invoke("build", "--builder", "oci", "--base", "ltsc2022", "--to", repo,
+    result = invoke("build", "--builder", "oci", "--base", "ltsc2022", "--to", repo, "--binary", "upstream",
                     "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache)
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{repo}:v4.1.2-windows-ltsc2022"))
     with _layer_tar(registry, "fromupstream/argoexec", manifest["layers"][-1]["digest"]) as tar:
         assert tar.extractfile("Files/app/argoexec.exe").read() == windows_images.UPSTREAM_ARGOEXEC
         assert tar.extractfile("Files/app/7za.exe").read() == windows_images.UPSTREAM_7ZA
+    sha = hashlib.sha256(windows_images.UPSTREAM_ARGOEXEC).hexdigest()
+    labels = json.loads(_skopeo("inspect", "--config", "--tls-verify=false",
+                                f"docker://{repo}:v4.1.2-windows-ltsc2022"))["config"]["Labels"]
+    assert labels["io.argoexec-builder.argoexec.origin"] == "upstream"
+    assert labels["io.argoexec-builder.argoexec.sha256"] == f"sha256:{sha}"
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
+    assert record["argoexec"].startswith(f"upstream argoexec sha256:{sha} (")
+    assert "argoproj/argoexec:v4.1.2-windows@sha256:" in record["argoexec"]
 
 
 def test_a_servercore_of_another_build_is_never_used(registry, binaries, isolated_cache, tmp_path):
@@ -415,3 +424,37 @@ def test_blobs_cut_off_midway_are_resumed_and_still_verified(registry, binaries,
     netapi = layout / "blobs" / "sha256" / manifest["layers"][1]["digest"][7:]
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(netapi.read_bytes()))) as tar:
         assert tar.extractfile("Files/Windows/System32/netapi32.dll").read() == dll
+
+
+def test_every_base_carries_the_one_compiled_binary(registry, mirrors, isolated_cache, tmp_path):
+    """The default binary: argoexec.exe cross-compiled once (Debian's Go, a stand-in Argo tree with upstream's
+    Makefile shape), the same app layer in every base's image, uploaded once, its sha256 in the labels."""
+    for tool, package in (("go", "golang-go"), ("make", "make"), ("git", "git")):
+        if shutil.which(tool) is None:
+            (pytest.fail if infra.in_ci() else pytest.skip)(f"{tool} not found: install Debian's {package}")
+    standin = argo_standin.make_standin(tmp_path / "argo", tag=matrix_facts.NEWEST_ARGO)
+    repo = f"{registry.host}/compiled/argoexec"
+    mark = _log_mark(registry)
+    result = invoke("build", "--builder", "oci", "--base", "all", "--to", repo, "--go", "local",
+                    "--argo-git", f"file://{standin.path}", "--dist", str(tmp_path / "out"),
+                    "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    exe = tmp_path / "out" / "dist" / "bin" / matrix_facts.NEWEST_ARGO / "windows-amd64" / "argoexec.exe"
+    sha = hashlib.sha256(exe.read_bytes()).hexdigest()
+    assert f"compiled argoexec sha256:{sha}" in result.stdout
+    app_layers = set()
+    for name in matrix_facts.RELEASE_NAMES:
+        reference = f"docker://{repo}:{target_id(name)}"
+        manifest = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", reference))
+        app_layers.add(manifest["layers"][-1]["digest"])
+        labels = json.loads(_skopeo("inspect", "--config", "--tls-verify=false", reference))["config"]["Labels"]
+        assert labels["io.argoexec-builder.argoexec.sha256"] == f"sha256:{sha}"
+        assert labels["io.argoexec-builder.argoexec.origin"] == "compiled"
+    (app,) = app_layers
+    with _layer_tar(registry, "compiled/argoexec", app) as tar:
+        assert tar.extractfile("Files/app/argoexec.exe").read() == exe.read_bytes()
+        assert "Files/app/7za.exe" not in tar.getnames()  # optional: none was given
+    assert _blob_uploads(registry, "compiled/argoexec", mark).count(app) == 1
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
+    assert len(records) == len(matrix_facts.RELEASE_NAMES)
+    assert all(r["argoexec"].startswith(f"compiled argoexec sha256:{sha}") for r in records)

@@ -44,10 +44,10 @@ def _stages(commands: list[dockerfile.Command]) -> dict[str, list[dockerfile.Com
     return stages
 
 
-def _rendered(matrix, base: str, binary: str = render.AUTO, host: str | None = None) -> str:
+def _rendered(matrix, base: str, variant: str = render.COPY, host: str | None = None, sevenzip: bool = False) -> str:
     target = select(matrix, base)[0]
     planned = plan_target(matrix, target, compat.WindowsBuild.parse(host) if host else None)
-    return render.render_windows(matrix, planned, binary).text
+    return render.render_windows(matrix, planned, variant, sevenzip=sevenzip).text
 
 
 @pytest.mark.parametrize("base", RELEASE_NAMES)
@@ -66,7 +66,8 @@ def test_each_base_renders_upstreams_stages_on_its_own_images(matrix, base):
     copies = [(c.flags, c.value) for c in stages["argoexec-base"] if c.cmd == "COPY"]
     # netapi32.dll from the servercore of the same build (never another build's DLL).
     assert (("--from=builder",), ("C:/Windows/System32/netapi32.dll", "C:/Windows/System32/netapi32.dll")) in copies
-    assert any(value[-1] == "C:/app/7za.exe" for _, value in copies)
+    assert not any(value[-1] == "C:/app/7za.exe" for _, value in copies)  # optional, and not given here
+    assert [c.cmd for c in stages["builder"]] == ["FROM"]  # the servercore only supplies the DLL
     env = [c.value for c in stages["argoexec-base"] if c.cmd == "ENV"]
     # The parser keeps the Dockerfile's escaping; test_path_env_means_what_it_says checks what the engine makes of it.
     assert env == [("PATH", '"C:\\\\app;C:\\\\Windows\\\\System32;C:\\\\Windows"')]
@@ -85,35 +86,41 @@ def test_each_base_renders_upstreams_stages_on_its_own_images(matrix, base):
         assert not [c for c in _instructions(text) if c.cmd == "RUN"]
 
 
-def test_source_variant_builds_argoexec_with_the_git_args_and_the_go_mod_version(matrix):
-    stages = _stages(_instructions(_rendered(matrix, "ltsc2022", render.SOURCE)))
+def test_windows_source_variant_builds_argoexec_with_the_git_args_and_the_go_mod_version(matrix):
+    stages = _stages(_instructions(_rendered(matrix, "ltsc2022", render.WINDOWS_SOURCE)))
     build = stages["argo-build"]
+    assert build[0].value[0] == "toolchain"
     args = {c.value[0].split("=")[0]: c.value[0] for c in build if c.cmd == "ARG"}
     assert args == {"GIT_COMMIT": "GIT_COMMIT=unknown", "GIT_TAG": f"GIT_TAG={NEWEST_ARGO}",
                     "GIT_TREE_STATE": "GIT_TREE_STATE=clean"}
-    make = next(c for c in build if c.cmd == "RUN").value[0]
+    make = next(c for c in build if c.cmd == "RUN")
+    # Exec form: no shell between the engine and bash (tests/test_windows_run_lines.py follows it to make).
+    assert make.json and make.value[:2] == ("bash", "-c")
     for arg in ("GIT_COMMIT", "GIT_TAG", "GIT_TREE_STATE"):
-        assert f"{arg}=${{env:{arg}}}" in make
-    installs = next(c for c in stages["builder"] if c.cmd == "RUN").value[0]
+        assert f"{arg}=${{{arg}}}" in make.value[2]
+    installs = [c.value[0] for c in stages["toolchain"] if c.cmd == "RUN"]
     # go.mod's directive (matrix.yaml's go), not upstream's stale Dockerfile pin.
-    assert NEWEST.go and f"choco install golang --version={NEWEST.go}" in installs
+    assert NEWEST.go and f"choco install golang --version={NEWEST.go} --no-progress" in installs
     copy = next(c for c in stages["argoexec"] if c.cmd == "COPY")
     assert "--from=argo-build" in copy.flags
 
 
-def test_prebuilt_variant_copies_from_the_context_and_runs_nothing_but_the_version_check(matrix):
-    commands = _instructions(_rendered(matrix, "1809", render.PREBUILT))
+def test_copy_variant_copies_from_the_context_and_runs_nothing_but_the_version_check(matrix):
+    commands = _instructions(_rendered(matrix, "1809", render.COPY))
     stages = _stages(commands)
-    assert "argo-build" not in stages
+    assert "argo-build" not in stages and "toolchain" not in stages
     assert [c.value[0] for c in stages["argoexec"] if c.cmd == "COPY"] == ["argoexec.exe"]
     assert [c.value for c in commands if c.cmd == "RUN"] == [("argoexec version",)]
+    with_7za = _stages(_instructions(_rendered(matrix, "1809", render.COPY, sevenzip=True)))
+    assert [c.value for c in with_7za["argoexec-base"] if c.cmd == "COPY" and not c.flags] == [
+        ("7za.exe", "C:/app/7za.exe")]
 
 
 def test_versions_come_from_go_mod_when_the_source_is_at_hand(matrix):
     go_mod = "module github.com/argoproj/argo-workflows/v4\n\ngo 1.26.5\n\ntoolchain go1.26.6\n"
     assert render.go_directive(go_mod) == "1.26.5"
     target = select(matrix, "ltsc2022")[0]
-    text = render.render_windows(matrix, plan_target(matrix, target), render.SOURCE,
+    text = render.render_windows(matrix, plan_target(matrix, target), render.WINDOWS_SOURCE,
                                  go_version=render.go_directive("go 1.27.1 // comment\n")).text
     assert "--version=1.27.1" in text
     with pytest.raises(InputError, match="no `go 1.N"):
@@ -127,13 +134,15 @@ def test_argo_versions_are_compared_not_copied(matrix):
         render.render_windows(matrix, plan_target(matrix, target))
     newer = dataclasses.replace(matrix.argo[0], tag="v3.4.0", go="1.19.4")
     target = dataclasses.replace(select(matrix, "1809")[0], argo=newer)
-    assert "ARG GIT_TAG=v3.4.0" in render.render_windows(matrix, plan_target(matrix, target)).text
+    assert "ARG GIT_TAG=v3.4.0" in render.render_windows(matrix, plan_target(matrix, target),
+                                                         render.WINDOWS_SOURCE).text
 
 
 def test_source_build_on_a_host_that_cannot_run_the_base_is_refused(matrix):
-    with pytest.raises(InputError, match="use --binary prebuilt"):
-        _rendered(matrix, "1909", render.SOURCE, host="10.0.17763")
-    assert "RUN argoexec version" in _rendered(matrix, "1909", render.AUTO, host="10.0.18363")
+    with pytest.raises(InputError, match="use the copy variant"):
+        _rendered(matrix, "1909", render.WINDOWS_SOURCE, host="10.0.17763")
+    assert "\nRUN argoexec version\n" not in _rendered(matrix, "1909", render.COPY, host="10.0.17763")
+    assert "\nRUN argoexec version\n" in _rendered(matrix, "1909", render.COPY, host="10.0.18363")
 
 
 def test_linux_template(tmp_path):
@@ -161,10 +170,16 @@ def _hadolint() -> str:
 def test_every_target_parses_and_passes_hadolint(matrix, tmp_path):
     hadolint = _hadolint()
     targets = select(matrix, "all", "all")
-    for binary in (render.AUTO, render.PREBUILT):
-        rendered = render.render_all(matrix, make_plan(matrix, targets), binary)
+    # The copy variant as the CI runners would build it, and the windows-source variant on a host of each
+    # base's own build (where its steps can run).
+    renders = {
+        render.COPY: render.render_all(matrix, make_plan(matrix, targets), render.COPY, sevenzip=True),
+        render.WINDOWS_SOURCE: [render.render_windows(matrix, make_plan(matrix, [t], t.release.build)[0],
+                                                      render.WINDOWS_SOURCE) for t in targets],
+    }
+    for variant, rendered in renders.items():
         assert len(rendered) == len(RELEASES) * len(ARGO_TAGS)
-        paths = render.write(rendered, tmp_path / binary)
+        paths = render.write(rendered, tmp_path / variant)
         for path in paths:
             commands = _instructions(path.read_text())
             assert commands[0].cmd == "FROM" and commands[-1].cmd == "ENTRYPOINT"

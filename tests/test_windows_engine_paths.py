@@ -8,6 +8,7 @@ an impossible build is refused before anything is sent.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ from builder.matrix import load_matrix
 from builder.plan import plan_build
 from builder.source import BuildContext
 from builder.targets import select
+from tests import argo_standin, infra
 from tests.cli import invoke
 from tests.windows_engine import WINDOWS_2019, WINDOWS_2022, WINDOWS_2025, WindowsEngineReplay
 
@@ -152,7 +154,7 @@ def argo_repo(tmp_path):
     return repo, commit
 
 
-def test_source_build_fills_the_git_args_and_the_go_mod_version(tmp_path, argo_repo, monkeypatch):
+def test_windows_source_build_fills_the_git_args_and_the_go_mod_version(tmp_path, argo_repo, monkeypatch):
     repo, commit = argo_repo
     cache = tmp_path / "cache"
     env = {**os.environ, "ARGOEXEC_BUILDER_CACHE": str(cache)}
@@ -162,7 +164,8 @@ def test_source_build_fills_the_git_args_and_the_go_mod_version(tmp_path, argo_r
             if run == 1:
                 shutil.rmtree(repo)  # the second build can only succeed from the cached tree
             result = invoke("build", "--engine", engine.url, "--base", "ltsc2022,ltsc2025", "--argo-git",
-                            f"file://{repo}", "--results", str(tmp_path / "results"), env=env)
+                            f"file://{repo}", "--binary", "windows-source", "--results", str(tmp_path / "results"),
+                            env=env)
             assert result.returncode == 0, result.stdout + result.stderr
         builds = engine.recorded.builds
     assert len(builds) == 4
@@ -206,3 +209,32 @@ def test_newer_bases_are_refused_on_recorded_hosts(info, base):
     matrix = load_matrix()
     with pytest.raises(InputError, match="refuses to pull a newer"):
         plan_build(matrix, select(matrix, base), host_facts_from_info(info), "docker")
+
+
+def test_the_default_build_copies_the_compiled_binary_and_runs_nothing_else(tmp_path):
+    """--binary compiled (the default) on a Windows engine: argoexec.exe cross-compiled here from a stand-in
+    Argo tree, sent in the build context; the Dockerfile is the copy variant; the labels name its sha256."""
+    for tool in ("go", "make", "git"):
+        if shutil.which(tool) is None:
+            (pytest.fail if infra.in_ci() else pytest.skip)(f"{tool} not found (scripts/install-test-deps)")
+    standin = argo_standin.make_standin(tmp_path / "argo", tag="v4.1.2")
+    env = {**os.environ, "ARGOEXEC_BUILDER_CACHE": str(tmp_path / "cache")}
+    with WindowsEngineReplay(WINDOWS_2019, BASES) as engine:
+        result = invoke("build", "--engine", engine.url, "--results", str(tmp_path / "results"), "--base", "1809",
+                        "--go", "local", "--argo-git", f"file://{standin.path}", "--dist", str(tmp_path / "out"),
+                        env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        (build,) = engine.recorded.builds
+    exe = tmp_path / "out" / "dist" / "bin" / "v4.1.2" / "windows-amd64" / "argoexec.exe"
+    sha = hashlib.sha256(exe.read_bytes()).hexdigest()
+    assert build["file_sha256"]["argoexec.exe"] == sha and "7za.exe" not in build["files"]
+    assert json.loads(build.get("buildargs", "{}")) == {}  # no GIT_* args: nothing is compiled in the image
+    instructions = [line.split(" ", 1)[0] for line in build["dockerfile_text"].splitlines()
+                    if line and not line.startswith("#")]
+    assert instructions.count("RUN") == 1 and "RUN argoexec version" in build["dockerfile_text"]
+    assert "COPY argoexec.exe C:/app/argoexec.exe" in build["dockerfile_text"]
+    labels = json.loads(build["labels"])
+    assert labels["io.argoexec-builder.argoexec.sha256"] == f"sha256:{sha}"
+    assert labels["io.argoexec-builder.argoexec.origin"] == "compiled"
+    (record,) = _records(tmp_path)
+    assert record["argoexec"].startswith(f"compiled argoexec sha256:{sha}")

@@ -9,6 +9,7 @@ README says so.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -120,6 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
             files = {m.name: context.extractfile(m).read() for m in context.getmembers() if m.isfile()}
             record = {key: values[0] for key, values in query.items()}
             record["files"] = sorted(files)
+            record["file_sha256"] = {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
             record["dockerfile_text"] = files.get(dockerfile_name, b"").decode()
             state.recorded.builds.append(record)
             tag = record.get("t")

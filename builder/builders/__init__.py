@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .. import checks, results
+from ..binaries import COMPILED, Binary
 from ..plan import PlannedTarget
 from ..progress import Progress
 from ..registry import Reference
@@ -34,8 +35,9 @@ class BuildOptions:
     repo: str  # docker: the local repository images are tagged in, as <repo>:<target-id>
     results_dir: Path = results.DEFAULT_DIR
     runner: str = "local"
-    argoexec_exe: Path | None = None
-    sevenzip_exe: Path | None = None
+    binary: str = COMPILED  # binaries.CHOICES: where argoexec.exe comes from
+    binaries: dict[str, Binary] = field(default_factory=dict)  # Windows: the binary of each Argo version
+    argoexec_exe: Path | None = None  # Linux targets: the prebuilt argoexec
     argo_git: str = ARGO_GIT
     network_mode: str | None = None  # docker: for the build containers
     to: Reference | None = None  # oci: push to this repository (no tag) ...
@@ -64,7 +66,7 @@ class Builder(Protocol):
 
 
 def image_labels(planned: PlannedTarget, source_url: str, revision: str | None, base_digest: str | None,
-                 created: str) -> dict[str, str]:
+                 created: str, binary: Binary | None = None) -> dict[str, str]:
     """The OCI annotations every builder puts on an image (the same keys, whoever built it)."""
     target = planned.target
     labels = {
@@ -81,4 +83,6 @@ def image_labels(planned: PlannedTarget, source_url: str, revision: str | None, 
         labels["org.opencontainers.image.base.digest"] = base_digest
     if target.is_windows:
         labels["io.argoexec-builder.os.version"] = target.release.build.base
+    if binary is not None:
+        labels.update(binary.labels)
     return labels

@@ -14,6 +14,7 @@ import docker.errors
 import requests
 
 from .. import checks, render, results
+from ..binaries import WINDOWS_SOURCE, Binary
 from ..engine import Engine, pull, redact_url
 from ..errors import BaseUnavailable, InputError, Unreachable
 from ..matrix import Matrix
@@ -82,19 +83,31 @@ class DockerBuilder:
             return [self.build_one(planned, self._context(planned.target, Path(scratch)), progress)
                     for planned in plans]
 
+    def _binary(self, target: Target) -> Binary | None:
+        """The binary this target's image carries (None: compiled inside the image, windows-source)."""
+        return self.options.binaries.get(target.argo.tag) if target.is_windows else None
+
     def _context(self, target: Target, scratch: Path) -> BuildContext:
+        """The folder sent to the engine: the binary (and 7za.exe) alone, or the Argo tree for windows-source."""
         options = self.options
-        if options.argoexec_exe is not None:
-            key = ("prebuilt", target.is_windows)
-            if key not in self._contexts:
-                self._contexts[key] = prebuilt(scratch / f"prebuilt-{target.os}", options.argoexec_exe,
-                                               target.is_windows, options.sevenzip_exe)
-            return self._contexts[key]
         if not target.is_windows:
-            raise InputError(f"{target.id}: Linux targets build from a prebuilt binary; pass --argoexec-exe PATH")
-        key = ("source", target.argo.tag)
+            if options.argoexec_exe is None:
+                raise InputError(f"{target.id}: Linux targets build from a prebuilt binary; pass --argoexec-exe PATH")
+            key = ("linux", str(options.argoexec_exe))
+            files = {"argoexec": options.argoexec_exe}
+        elif self._binary(target) is not None:
+            binary = self._binary(target)
+            key = ("windows", binary.sha256, str(binary.sevenzip))
+            files = binary.files()
+        elif options.binary == WINDOWS_SOURCE:
+            key = ("source", target.argo.tag)
+            if key not in self._contexts:
+                self._contexts[key] = argo_source(target.argo.tag, options.argo_git)
+            return self._contexts[key]
+        else:
+            raise InputError(f"{target.id}: no argoexec.exe for {target.argo.tag} (internal: binaries not resolved)")
         if key not in self._contexts:
-            self._contexts[key] = argo_source(target.argo.tag, options.argo_git)
+            self._contexts[key] = prebuilt(scratch / f"context-{len(self._contexts)}", files)
         return self._contexts[key]
 
     def build_one(self, planned: PlannedTarget, context: BuildContext, progress: Progress) -> Outcome:
@@ -107,12 +120,14 @@ class DockerBuilder:
             base_digest = _base_digest(engine, planned.base_image, progress)
             with tempfile.TemporaryDirectory(prefix="argoexec-builder-") as scratch:
                 if target.is_windows:
-                    rendered = render.render_windows(self.matrix, planned, context.binary, context.go_version)
+                    rendered = render.render_windows(self.matrix, planned, context.variant, context.go_version,
+                                                     sevenzip=context.sevenzip)
                 else:
                     rendered = render.render_linux(target.id, planned.base_image)
                 dockerfile = Path(scratch) / rendered.filename
                 dockerfile.write_text(rendered.text, encoding="utf-8")
-                labels = image_labels(planned, context.source_url, context.git_commit, base_digest, started.at)
+                labels = image_labels(planned, context.source_url, context.git_commit, base_digest, started.at,
+                                      self._binary(target))
                 request = build_request(planned, context, dockerfile, tag, labels, self.options.network_mode)
                 for event in engine.api.build(**request):
                     if "stream" in event:
@@ -141,8 +156,16 @@ class DockerBuilder:
         log = progress.tail()
         progress.end(target.id, status, "" if status == checks.PASS else error.splitlines()[-1] if error else "")
         # The image ID (its config digest) until the image is pushed; a registry digest comes with the push.
+        binary = self._binary(target)
         record = results.Record.of(planned, check=checks.BUILD.name, status=status, started=started, image=tag,
                                    image_digest=image_id, runner=self.options.runner, log=log,
-                                   host=engine.facts, isolation=planned.isolation)
+                                   host=engine.facts, isolation=planned.isolation,
+                                   argoexec=binary.summary if binary else _in_image(target, context))
         results.write(record, self.options.results_dir)
         return Outcome(planned, tag, image_id, record)
+
+
+def _in_image(target: Target, context: BuildContext) -> str | None:
+    if context.variant == render.WINDOWS_SOURCE:
+        return f"windows-source: compiled in the image from {target.argo.tag} {context.git_commit or ''}".strip()
+    return None

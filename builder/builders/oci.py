@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import tarfile
-from pathlib import Path
 
 from .. import checks, results
+from ..binaries import Binary
 from ..errors import BuilderError, InputError, RegistryDenied, Unreachable
 from ..matrix import Matrix
 from ..oci import (
@@ -31,12 +31,11 @@ from ..plan import PlannedTarget
 from ..progress import Progress
 from ..registry import Reference, RegistryClient
 from ..registry_writes import atomic_write, push, write_layout
-from ..source import ARGO_GIT, cache_dir, prebuilt_binaries
+from ..source import ARGO_GIT, cache_dir
 from ..targets import Target
 from . import BuildOptions, Outcome, image_labels
 
 NETAPI32 = "Files/Windows/System32/netapi32.dll"
-UPSTREAM_FILES = {"Files/app/argoexec.exe": "argoexec.exe", "Files/app/7za.exe": "7za.exe"}
 
 
 class Assembler:
@@ -52,35 +51,24 @@ class Assembler:
 
     # -- inputs --------------------------------------------------------------------------------
 
+    def binary(self, target: Target) -> Binary:
+        binary = self.options.binaries.get(target.argo.tag)
+        if binary is None:
+            raise InputError(f"{target.id}: the oci builder copies a binary into the image; the windows-source "
+                             "variant compiles inside servercore and needs the docker builder on a Windows engine")
+        return binary
+
     def app_layer(self, target: Target) -> Layer:
-        key = "prebuilt" if self.options.argoexec_exe else target.argo.tag
+        """The layer with argoexec.exe (and 7za.exe when there is one): one blob for every base that
+        carries the same binary."""
+        files = self.binary(target).files()
+        key = json.dumps(sorted((name, str(path)) for name, path in files.items()))
         if key not in self._app_layers:
-            if self.options.argoexec_exe:
-                files = prebuilt_binaries(self.options.argoexec_exe, True, self.options.sevenzip_exe)
-            else:
-                files = self._upstream_binaries(target)
-            self._app_layers[key] = windows_layer({f"app/{name}": content for name, content in files.items()},
+            self._app_layers[key] = windows_layer({f"app/{name}": path for name, path in files.items()},
                                                   self.options.work)
             self.progress.line(f"app layer {self._app_layers[key].blob.digest[:19]} "
                                f"({self._app_layers[key].blob.size} bytes)")
         return self._app_layers[key]
-
-    def _upstream_binaries(self, target: Target) -> dict[str, Path]:
-        """argoexec.exe and 7za.exe from upstream's ``argoexec:<tag>-windows`` image, cached by digest."""
-        upstream = f"{self.matrix.registries.argoexec}:{target.argo.tag}-windows"
-        reference = Reference.parse(self.matrix.mirrored(upstream))
-        image = resolve(self.client, reference)
-        folder = cache_dir() / "upstream" / image.manifest_digest.replace(":", "-")
-        if not all((folder / name).is_file() for name in UPSTREAM_FILES.values()):
-            self.progress.line(f"reading argoexec.exe and 7za.exe from {reference}")
-            found = extract_files(self.client, image, UPSTREAM_FILES).files
-            missing = sorted(set(UPSTREAM_FILES.values()) - set(found))
-            if missing:
-                raise InputError(f"{target.id}: {reference} has no {', '.join(missing)}; pass --argoexec-exe PATH")
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, content in found.items():
-                atomic_write(folder / name, content)
-        return {name: folder / name for name in UPSTREAM_FILES.values()}
 
     def netapi_layer(self, target: Target) -> Layer:
         release = target.release
@@ -118,11 +106,13 @@ class Assembler:
         netapi = self.netapi_layer(target)
         app = self.app_layer(target)
         created = created_time(base)
-        labels = image_labels(planned, ARGO_GIT, None, base.manifest_digest, created)
+        binary = self.binary(target)
+        labels = image_labels(planned, ARGO_GIT, None, base.manifest_digest, created, binary)
         labels["io.argoexec-builder.os.version"] = base.os_version or target.release.build.base
+        copied = ", ".join(f"C:\\app\\{name}" for name in binary.files())
         return assemble(target.id, base, [
             (netapi, f"argoexec-builder: netapi32.dll from {self.matrix.base_image(target.release, 'servercore')}"),
-            (app, "argoexec-builder: C:\\app\\argoexec.exe, C:\\app\\7za.exe; ENV PATH; ENTRYPOINT [\"argoexec\"]"),
+            (app, f"argoexec-builder: {copied}; ENV PATH; ENTRYPOINT [\"argoexec\"]"),
         ], labels, created)
 
 
@@ -167,8 +157,10 @@ class OciBuilder:
                 detail = f"cannot read an image of {target.id} ({exc.__class__.__name__}: {exc})"
                 progress.line(detail)
             progress.end(target.id, status, digest or detail)
+            binary = options.binaries.get(target.argo.tag)
             record = results.Record.of(planned, check=checks.BUILD.name, status=status, started=started, image=where,
-                                       image_digest=digest, runner=options.runner, log=progress.tail())
+                                       image_digest=digest, runner=options.runner, log=progress.tail(),
+                                       argoexec=binary.summary if binary else None)
             results.write(record, options.results_dir)
             outcomes.append(Outcome(planned, where, digest, record))
         return outcomes
