@@ -129,6 +129,8 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
           "go": "compiled: the Go to use: auto (the default), local (go on PATH) or docker (golang:<go.mod>).",
           "dist": "compiled: the folder under which dist/bin/<argo>/windows-amd64/argoexec.exe is written "
                   "(default: .).",
+          "compiled": "compiled: take each Argo version's argoexec.exe from this folder of `invoke compile --out` "
+                      "outputs instead of compiling here (CI compiles once on Linux).",
           "argoexec_exe": "A prebuilt argoexec binary (argoexec.exe for Windows; Linux targets need one) instead "
                           "of --binary.",
           "sevenzip_exe": "7za.exe to add to Windows images (optional; default: beside --argoexec-exe if there).",
@@ -139,11 +141,12 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
 def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="auto", engine=None, repo=None,
           results=None, runner=None, network=None, host_isolation=None, argoexec_exe=None, sevenzip_exe=None,
           argo_git=None, to=None, out=None, mirror=None, insecure_registry=None, binary="compiled", go="auto",
-          dist=None):
+          dist=None, compiled=None):
     """Build the selected argoexec images: on a Docker engine, or assembled without one (oci)."""
     pipeline.build_task(Selection(matrix, base, argo, only, skip),
                         EngineFlags(engine, repo, results, runner, network, host_isolation), builder,
-                        argoexec_exe, sevenzip_exe, argo_git, to, out, mirror, insecure_registry, binary, go, dist)
+                        argoexec_exe, sevenzip_exe, argo_git, to, out, mirror, insecure_registry, binary, go, dist,
+                        compiled)
 
 
 @task(help={"argo": "Argo version to compile (default: the newest in the matrix; with --source: the tag to stamp).",

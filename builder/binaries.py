@@ -89,6 +89,27 @@ def compiled(tag: str, *, output: Path, go: str, argo_git: str, sevenzip: Path |
                   f"{result.tag} {result.commit[:12]} {result.tree_state}, {result.go_version} ({result.go_how})")
 
 
+def from_compiled(folder: Path, tag: str, sevenzip: Path | None) -> Binary:
+    """The argoexec.exe ``invoke compile --out FOLDER`` wrote for ``tag`` (a CI job on Linux compiles; the
+    Windows runners' jobs take its output): checked against the sha256 of its provenance file."""
+    exe = folder / "dist" / "bin" / tag / "windows-amd64" / "argoexec.exe"
+    provenance = exe.with_name("argoexec.exe.json")
+    if not exe.is_file() or not provenance.is_file():
+        raise InputError(f"--compiled {folder}: no dist/bin/{tag}/windows-amd64/argoexec.exe with its .json; run "
+                         f"`invoke compile --argo {tag} --out {folder}` first")
+    try:
+        record = json.loads(provenance.read_text(encoding="utf-8"))
+        expected, commit, go = record["sha256"], record["git_commit"], record["go_version"]
+    except (ValueError, KeyError, TypeError):
+        raise InputError(f"--compiled {folder}: {provenance.name} of {tag} is not a provenance file of "
+                         "`invoke compile`") from None
+    found = sha256_file(exe)
+    if found != expected:
+        raise InputError(f"--compiled {folder}: {tag}'s argoexec.exe has sha256 {found[:12]}, its provenance says "
+                         f"{str(expected)[:12]}; compile it again")
+    return Binary(COMPILED, exe, sevenzip, found, f"{tag} {str(commit)[:12]}, {go} (from {provenance.name})")
+
+
 def upstream(matrix: Matrix, client, tag: str, say: Callable[[str], None]) -> Binary:
     """argoexec.exe (and 7za.exe when there) from upstream's ``argoexec:<tag>-windows``, cached by digest."""
     from .oci import extract_files, resolve
@@ -116,7 +137,7 @@ def upstream(matrix: Matrix, client, tag: str, say: Callable[[str], None]) -> Bi
 
 def for_windows_targets(tags: Iterable[str], choice: str, *, matrix: Matrix, argoexec_exe: Path | None,
                         sevenzip_exe: Path | None, go: str, argo_git: str, output: Path, client_factory,
-                        say: Callable[[str], None]) -> dict[str, Binary]:
+                        say: Callable[[str], None], compiled_dir: Path | None = None) -> dict[str, Binary]:
     """The binary of each Argo version's Windows images (none for ``windows-source``): each made once."""
     if choice not in CHOICES:
         raise InputError(f"--binary {choice}: expected one of: {', '.join(CHOICES)}")
@@ -131,5 +152,7 @@ def for_windows_targets(tags: Iterable[str], choice: str, *, matrix: Matrix, arg
         return {tag: upstream(matrix, client, tag, say) for tag in tags}
     if sevenzip_exe is not None and not sevenzip_exe.is_file():
         raise InputError(f"--sevenzip-exe {sevenzip_exe}: no such file")
+    if compiled_dir is not None:
+        return {tag: from_compiled(compiled_dir, tag, sevenzip_exe) for tag in tags}
     return {tag: compiled(tag, output=output, go=go, argo_git=argo_git, sevenzip=sevenzip_exe, say=say)
             for tag in tags}

@@ -189,7 +189,8 @@ def _connect(url: str | None, progress: Progress):
 def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUTO, argoexec_exe: str | None = None,
                sevenzip_exe: str | None = None, argo_git: str | None = None, to: str | None = None,
                out: str | None = None, mirror: Flag = None, insecure_registry: Flag = None,
-               binary: str = "compiled", go: str = "auto", dist: str | None = None) -> None:
+               binary: str = "compiled", go: str = "auto", dist: str | None = None,
+               compiled: str | None = None) -> None:
     """Plan the run once on the engine's host (if any), make each Argo version's binary once, then hand
     each builder its targets."""
     from . import binaries
@@ -215,6 +216,9 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         argoexec_exe=existing_file(argoexec_exe, "--argoexec-exe"), argo_git=argo_git or ARGO_GIT,
         out=Path(out or DEFAULT_LAYOUT))
     sevenzip = existing_file(sevenzip_exe, "--sevenzip-exe")
+    if compiled is not None and (binary != binaries.COMPILED or argoexec_exe):
+        raise InputError("--compiled gives the compiled binaries: it goes with --binary compiled and without "
+                         "--argoexec-exe")
     progress = Progress()
     connected = None
     if builder != plan.OCI:
@@ -240,7 +244,8 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         options.binaries = binaries.for_windows_targets(
             windows_tags, binary, matrix=loaded, argoexec_exe=options.argoexec_exe, sevenzip_exe=sevenzip, go=go,
             argo_git=options.argo_git, output=Path(dist or "."),
-            client_factory=lambda: registry_client(insecure_registry), say=progress.say)
+            client_factory=lambda: registry_client(insecure_registry), say=progress.say,
+            compiled_dir=Path(compiled) if compiled else None)
         for tag, made in options.binaries.items():
             progress.say(f"{tag}: {made.summary}")
         statuses = []

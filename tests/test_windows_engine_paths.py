@@ -238,3 +238,28 @@ def test_the_default_build_copies_the_compiled_binary_and_runs_nothing_else(tmp_
     assert labels["io.argoexec-builder.argoexec.origin"] == "compiled"
     (record,) = _records(tmp_path)
     assert record["argoexec"].startswith(f"compiled argoexec sha256:{sha}")
+
+
+def test_build_takes_binaries_compiled_elsewhere_and_checks_them(tmp_path):
+    """The nightly's shape: `invoke compile` on Linux, then `invoke build --compiled DIR` on a Windows runner."""
+    for tool in ("go", "make", "git"):
+        if shutil.which(tool) is None:
+            (pytest.fail if infra.in_ci() else pytest.skip)(f"{tool} not found (scripts/install-test-deps)")
+    standin = argo_standin.make_standin(tmp_path / "argo", tag="v4.1.2")
+    env = {**os.environ, "ARGOEXEC_BUILDER_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "compiled"
+    made = invoke("compile", "--argo", "v4.1.2", "--go", "local", "--source", str(standin.path), "--out", str(out),
+                  env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    exe = out / "dist" / "bin" / "v4.1.2" / "windows-amd64" / "argoexec.exe"
+    sha = hashlib.sha256(exe.read_bytes()).hexdigest()
+    assert f"compiled {exe} sha256:{sha}" in made.stdout
+    with WindowsEngineReplay(WINDOWS_2019, BASES) as engine:
+        result = _build(engine, tmp_path, "--base", "1809", "--compiled", str(out))
+        assert result.returncode == 0, result.stdout + result.stderr
+        (build,) = engine.recorded.builds
+        assert build["file_sha256"]["argoexec.exe"] == sha
+        exe.write_bytes(exe.read_bytes() + b"tampered")
+        refused = _build(engine, tmp_path, "--base", "1809", "--compiled", str(out))
+        assert len(engine.recorded.builds) == 1  # nothing was sent
+    assert refused.returncode == 2 and "its provenance says" in refused.stderr
