@@ -3,8 +3,9 @@
 ``pytest -m "not integration"`` runs the unit tests alone, in seconds: everything that starts a
 real engine, a registry, a browser or another real tool (skopeo, busybox, htpasswd...) is marked
 ``integration`` here, from the fixtures it uses (directly or through another fixture), so no test
-file has to remember to. Tests that only run the CLI (tests/cli.py) stay unit tests unless they need
-such a service. A unit test that reaches for one of those tools anyway fails, naming itself.
+file has to remember to. Tests that only run the CLI (tests/cli.py: in this process, unless a test
+asks for a real one) stay unit tests unless they need such a service. A unit test that reaches for one
+of those tools anyway fails, naming itself.
 """
 
 from __future__ import annotations

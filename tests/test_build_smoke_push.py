@@ -61,9 +61,10 @@ def _records(folder: Path) -> list[dict]:
 
 
 def _run(task: str, matrix_file: Path, engine, tmp_path: Path, *args: str, repo: str = "suite/argoexec"):
+    """A real process: builds and checks on the engine can hang, and the 300 s timeout must stop them."""
     return invoke(task, "--matrix", str(matrix_file), "--engine", engine.url, "--repo", repo,
                   *(["--network", "none", "--results", str(tmp_path / "results")] if task != "push" else []),
-                  *args, timeout=300)
+                  *args, timeout=300, process=True)
 
 
 def test_build_smoke_push_and_pull_back(docker_engine, docker_client, registry, matrix_file, compiled, tmp_path):

@@ -90,7 +90,8 @@ def test_assemble_every_base_push_and_publish(registry, mirrors, binaries, isola
     repo = f"{registry.host}/out/argoexec"
     since = _log_mark(registry)
     result = invoke("build", "--builder", "oci", "--base", "all", "--to", repo, "--argoexec-exe", str(binaries),
-                    "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=300)
+                    "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=300,
+                    process=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(BASES) == len(matrix_facts.RELEASES)  # a synthetic base for every release of matrix.yaml
     assert result.stdout.count(f"assembled {repo}:{NEWEST_ARGO}-windows-") == len(BASES)
@@ -131,7 +132,8 @@ def test_assemble_every_base_push_and_publish(registry, mirrors, binaries, isola
     # A second run uploads nothing and rewrites no manifest.
     since = _log_mark(registry)
     again = invoke("build", "--builder", "oci", "--base", "all", "--to", repo, "--argoexec-exe", str(binaries),
-                   "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=300)
+                   "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=300,
+                   process=True)
     assert again.returncode == 0, again.stderr
     assert _blob_uploads(registry, "out/argoexec", since) == []
     assert _manifest_puts(registry, "out/argoexec", since) == 0

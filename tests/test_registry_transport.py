@@ -152,7 +152,7 @@ class _TokenOnly(BaseHTTPRequestHandler):
 
 def test_a_registrytoken_from_the_docker_config_is_sent_as_a_bearer_token(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _TokenOnly)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         host = f"127.0.0.1:{server.server_address[1]}"
         config = tmp_path / "config.json"

@@ -44,6 +44,7 @@ class Recorded:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall each
     server: _Server
 
     def log_message(self, *args) -> None:  # quiet
@@ -185,7 +186,8 @@ class _Server(ThreadingHTTPServer):
 class WindowsEngineReplay:
     def __init__(self, info: dict, bases: dict[str, str] | None = None, version_output: str = RECORDED_VERSION):
         self.server = _Server(info, bases or {}, version_output)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever to look up: every 50 ms rather than the default 500 ms.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
