@@ -22,6 +22,8 @@ FIXTURE_MARKERS = {
     "registry": ("registry", "integration"),  # Debian's docker-registry, started by the suite
     "secure_registry": ("registry", "integration"),  # tests/test_registry_auth.py: one with htpasswd
     "browser": ("integration",),  # tests/test_table_page.py: headless Chromium through Playwright
+    "go_binary": ("integration",),  # tests/test_compile.py: Debian's Go and make compile a stand-in Argo tree
+    "wine": ("integration",),  # tests/test_compile.py: Debian's Wine runs the compiled argoexec.exe
 }
 # A test marked with one of these (by hand or above) is an integration test.
 INTEGRATION_MARKERS = ("engine", "registry")

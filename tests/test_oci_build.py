@@ -439,7 +439,7 @@ def test_every_base_carries_the_one_compiled_binary(registry, mirrors, isolated_
     mark = _log_mark(registry)
     result = invoke("build", "--builder", "oci", "--base", "all", "--to", repo, "--go", "local",
                     "--argo-git", f"file://{standin.path}", "--dist", str(tmp_path / "out"),
-                    "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache, timeout=600)
+                    "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache)
     assert result.returncode == 0, result.stdout + result.stderr
     exe = tmp_path / "out" / "dist" / "bin" / matrix_facts.NEWEST_ARGO / "windows-amd64" / "argoexec.exe"
     sha = hashlib.sha256(exe.read_bytes()).hexdigest()

@@ -213,6 +213,7 @@ def require_go() -> str:
     raise AssertionError  # unreachable
 
 
+@pytest.mark.integration  # Debian's Go reads the output
 def test_go_reads_one_member_with_the_same_content(tmp_path):
     go = require_go()
     program = tmp_path / "reader.go"

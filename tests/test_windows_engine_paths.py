@@ -211,6 +211,7 @@ def test_newer_bases_are_refused_on_recorded_hosts(info, base):
         plan_build(matrix, select(matrix, base), host_facts_from_info(info), "docker")
 
 
+@pytest.mark.integration  # Debian's Go and make compile a stand-in Argo tree
 def test_the_default_build_copies_the_compiled_binary_and_runs_nothing_else(tmp_path):
     """--binary compiled (the default) on a Windows engine: argoexec.exe cross-compiled here from a stand-in
     Argo tree, sent in the build context; the Dockerfile is the copy variant; the labels name its sha256."""
@@ -240,6 +241,7 @@ def test_the_default_build_copies_the_compiled_binary_and_runs_nothing_else(tmp_
     assert record["argoexec"].startswith(f"compiled argoexec sha256:{sha}")
 
 
+@pytest.mark.integration  # Debian's Go and make compile a stand-in Argo tree
 def test_build_takes_binaries_compiled_elsewhere_and_checks_them(tmp_path):
     """The nightly's shape: `invoke compile` on Linux, then `invoke build --compiled DIR` on a Windows runner."""
     for tool in ("go", "make", "git"):
