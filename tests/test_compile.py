@@ -211,12 +211,18 @@ def test_untagged_commit_of_a_local_tree_uses_the_given_tag(tmp_path, go_binary)
 
 # -- failures: one line each ------------------------------------------------------------------------------
 
-def test_no_go_on_path(tmp_path, monkeypatch, go_binary):
+def _tree_and_no_go(tmp_path, monkeypatch):
+    """A stand-in tree, and a PATH that has git but no Go (nor make)."""
     tree = make_standin(tmp_path / "tree", tag=TAG)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "git").symlink_to(shutil.which("git"))
     monkeypatch.setenv("PATH", str(bin_dir))
+    return tree
+
+
+def test_no_go_on_path(tmp_path, monkeypatch, go_binary):
+    tree = _tree_and_no_go(tmp_path, monkeypatch)
     with pytest.raises(BuilderError) as excinfo:
         compile_argoexec(TAG, output=tmp_path / "out", go="local", source=tree.path, cache=tmp_path / "c")
     message = one_line_error(excinfo, EXIT_BAD_INPUT)
@@ -401,11 +407,7 @@ def test_docker_mode_make_failure_is_one_line(tmp_path, docker_engine, docker_cl
 
 
 def test_auto_with_neither_go_names_both_reasons(tmp_path, monkeypatch):
-    tree = make_standin(tmp_path / "tree", tag=TAG)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "git").symlink_to(shutil.which("git"))
-    monkeypatch.setenv("PATH", str(bin_dir))
+    tree = _tree_and_no_go(tmp_path, monkeypatch)
     with pytest.raises(BuilderError) as excinfo:
         compile_argoexec(TAG, output=tmp_path / "out", go="auto", source=tree.path, cache=tmp_path / "c",
                          engine_url=f"unix://{tmp_path}/no-engine.sock")
