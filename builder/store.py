@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,11 @@ FIELDS = KEY_FIELDS + ADDED_FIELDS
 REQUIRED_STRINGS = ("target", "argo", "os", "base", "image", "runner", "check", "status", "started_at")
 OPTIONAL_STRINGS = ("image_os_version", "image_digest", "host_os_version", "engine_version", "isolation",
                     "log_excerpt", "tool_version", "argoexec")
+# Every string but the log names something (a target, a runner, an engine version...): one line of
+# printable text. A line break or control character in one would break the line it is shown on
+# (a Markdown heading or list item, a terminal line).
+IDENTIFIERS = tuple(k for k in (*REQUIRED_STRINGS, *OPTIONAL_STRINGS) if k != "log_excerpt")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -103,6 +109,16 @@ def validate(data: object) -> str | None:
     for key in OPTIONAL_STRINGS:
         if data.get(key) is not None and not isinstance(data[key], str):
             return f"{key} must be a string or null"
+    for key in (*REQUIRED_STRINGS, *OPTIONAL_STRINGS):
+        value = data.get(key)
+        if value is None:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # JSON can spell a lone surrogate (\ud800); no text holds one
+            return f"{key} is not valid Unicode text (a lone surrogate)"
+        if key in IDENTIFIERS and _CONTROL_RE.search(value):
+            return f"{key} holds a line break or control character"
     if isinstance(data["duration_s"], bool) or not isinstance(data["duration_s"], (int, float)) \
             or data["duration_s"] < 0:
         return "duration_s must be a non-negative number"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -106,17 +107,41 @@ def advice_json(host, advice: list[Advice]) -> str:
 # -- Markdown -----------------------------------------------------------------------------------
 
 
+# Record fields come from any runner's JSON, so every value is text to show, never Markdown or HTML.
+# The Markdown is rendered with raw HTML on (GitHub, most renderers): the HTML-significant characters
+# become entities, which CommonMark decodes back into text. Of the Markdown syntax, a value can only
+# reach the inline kind: no value starts a line (the templates below never put one first, and line
+# breaks are replaced), so `#`, `-`, `>` or a digit cannot open a heading, list or quote. The inline
+# syntax is backslash-escaped: emphasis, code, links and images (`[`, `]`, `!`), GFM tables (`|`) and
+# strikethrough (`~`), math (`$`), the backslash itself; `#` too, which closes an ATX heading.
+_MD_INLINE_RE = re.compile(r"([\\`*_\[\]|~$#!])")
+_LINE_BREAKING_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_CODE_SPAN_RE = re.compile(r"[A-Za-z0-9._:/@+-]+\Z")
+
+
+def md_text(value: object) -> str:
+    """A value as Markdown text that renders as exactly that text."""
+    text = _LINE_BREAKING_RE.sub(" ", str(value))
+    return html.escape(_MD_INLINE_RE.sub(r"\\\1", text), quote=True)
+
+
+def md_code(value: object) -> str:
+    """A value as a code span when nothing in it can end the span or split a table cell; else as text."""
+    text = str(value)
+    return f"`{text}`" if _CODE_SPAN_RE.match(text) else md_text(text)
+
+
 def to_markdown(table: Table, heading_level: int = 2) -> str:
     hashes = "#" * heading_level
     out = ["Legend: " + "; ".join(legend_lines()) + ".", ""]
     for argo in table.argo_versions():
         rows = [r for r in table.rows if r.argo == argo]
-        out.append(f"{hashes} argoexec {argo}")
+        out.append(f"{hashes} argoexec {md_text(argo)}")
         out.append("")
-        out.append("| image (base) | " + " | ".join(h.name for h in table.hosts) + " |")
+        out.append("| image (base) | " + " | ".join(md_text(h.name) for h in table.hosts) + " |")
         out.append("|---|" + "---|" * len(table.hosts))
         for row in rows:
-            out.append(f"| `{row.id}` ({row.os_version}) | "
+            out.append(f"| {md_code(row.id)} ({md_text(row.os_version)}) | "
                        + " | ".join(_compact(row.cells[h.name]) for h in table.hosts) + " |")
         evidence = [(row, host, iso, cell) for row in rows for host in table.hosts
                     for iso, cell in row.cells[host.name].items() if cell.verified]
@@ -125,19 +150,40 @@ def to_markdown(table: Table, heading_level: int = 2) -> str:
             out.append("Evidence:")
             for row, host, iso, cell in evidence:
                 ev = cell.evidence
-                checks = ", ".join(f"{c} {s}" for c, s in ev.checks)
-                flag = f" {CONTRADICTION[0]} contradicts the rules ({cell.rule})" if cell.contradicts_rules else ""
-                out.append(f"- `{row.id}` on {host.label}, {ISOLATION_LABELS[iso]}: {SHORT[cell.state]}, "
-                           f"{ev.date}, runner {ev.runner}, engine {ev.engine_version or '?'}, host "
-                           f"{ev.host_os_version}, image {ev.image_digest or '?'} ({checks}){flag}")
+                checks = ", ".join(f"{md_text(c)} {md_text(s)}" for c, s in ev.checks)
+                flag = (f" {CONTRADICTION[0]} contradicts the rules ({md_text(cell.rule)})"
+                        if cell.contradicts_rules else "")
+                out.append(f"- {md_code(row.id)} on {md_text(host.label)}, {ISOLATION_LABELS[iso]}: "
+                           f"{SHORT[cell.state]}, {md_text(ev.date)}, runner {md_text(ev.runner)}, engine "
+                           f"{md_text(ev.engine_version or '?')}, host {md_text(ev.host_os_version)}, image "
+                           f"{md_text(ev.image_digest or '?')} ({checks}){flag}")
         out.append("")
-    out.append("Hosts: " + "; ".join(f"{h.name} = {h.label} ({h.build.base})" for h in table.hosts) + ".")
+    out.append("Hosts: " + "; ".join(f"{md_text(h.name)} = {md_text(h.label)} ({md_text(h.build.base)})"
+                                     for h in table.hosts) + ".")
     return "\n".join(out) + "\n"
 
 
+def readme_section_problem(readme: str) -> str | None:
+    """Why the README's table section cannot be replaced, or None. Only one start marker followed by
+    one end marker says unambiguously what to replace: with a stray second marker (a runner once
+    named after one broke the section this way) every publish would keep or append the wrong text."""
+    starts, ends = readme.count(README_START), readme.count(README_END)
+    if not starts or not ends:
+        return f"no {README_START} ... {README_END} section to fill; add the two lines where the table belongs"
+    if starts > 1 or ends > 1:
+        return (f"{README_START} appears {starts} time(s) and {README_END} {ends} time(s); keep exactly one "
+                "of each around the table")
+    if readme.index(README_END) < readme.index(README_START):
+        return f"{README_END} comes before {README_START}; put the start marker first"
+    return None
+
+
 def replace_readme_section(readme: str, markdown: str) -> str:
-    if README_START not in readme or README_END not in readme:
-        raise ValueError(f"the README has no {README_START} ... {README_END} section")
+    problem = readme_section_problem(readme)
+    if problem:
+        raise ValueError(problem)
+    if README_START in markdown or README_END in markdown:  # md_text escapes them: never expected
+        raise ValueError("the table's Markdown holds a section marker")
     before, rest = readme.split(README_START, 1)
     _, after = rest.split(README_END, 1)
     return f"{before}{README_START}\n{markdown}{README_END}{after}"
@@ -252,21 +298,27 @@ def to_html(table: Table) -> str:
     )
 
 
-def check_readme(readme: Path | None) -> None:
-    """The README to update must exist and hold the section markers (checked before writing anything)."""
+def check_readme(readme: Path | None) -> str | None:
+    """The README to update must exist and hold one pair of section markers (checked before writing
+    anything); its text."""
     if readme is None:
-        return
+        return None
     try:
         text = readme.read_text(encoding="utf-8")
     except OSError:
         raise InputError(f"--readme {readme}: no such file; pass --readme '' to skip the README") from None
-    if README_START not in text or README_END not in text:
-        raise InputError(f"--readme {readme}: no {README_START} ... {README_END} section to fill; add the two "
-                         "lines where the table belongs, or pass --readme ''")
+    problem = readme_section_problem(text)
+    if problem:
+        raise InputError(f"--readme {readme}: {problem}, or pass --readme ''")
+    return text
 
 
 def write_outputs(table: Table, docs: Path, readme: Path | None) -> list[Path]:
     """docs/compatibility.md, docs/compatibility.json, docs/index.html and the README section."""
+    # The README is checked and its new text made first: a README that cannot be updated leaves
+    # every output as it was.
+    current = check_readme(readme)
+    updated = None if current is None else replace_readme_section(current, to_markdown(table, heading_level=4))
     docs.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(table)
     written = []
@@ -278,10 +330,7 @@ def write_outputs(table: Table, docs: Path, readme: Path | None) -> list[Path]:
         temporary.replace(path)
         written.append(path)
     if readme is not None:
-        check_readme(readme)
-        text = readme.read_text(encoding="utf-8")
-        updated = replace_readme_section(text, to_markdown(table, heading_level=4))
-        if updated != text:
+        if updated != current:
             readme.write_text(updated, encoding="utf-8")
         written.append(readme)
     return written
