@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import sqlite3
 from collections.abc import Iterable
@@ -53,8 +54,8 @@ CREATE INDEX IF NOT EXISTS records_cell ON records (target, host_os_version, iso
 @dataclass
 class ImportReport:
     imported: int = 0
-    duplicates: int = 0
-    problems: list[str] = field(default_factory=list)
+    duplicates: int = 0  # records whose key was already stored
+    problems: list[str] = field(default_factory=list)  # one per skipped file: "FILE: why"
 
 
 def connect(path: Path = DEFAULT_DB) -> sqlite3.Connection:
@@ -119,9 +120,8 @@ def validate(data: object) -> str | None:
             return f"{key} is not valid Unicode text (a lone surrogate)"
         if key in IDENTIFIERS and _CONTROL_RE.search(value):
             return f"{key} holds a line break or control character"
-    if isinstance(data["duration_s"], bool) or not isinstance(data["duration_s"], (int, float)) \
-            or data["duration_s"] < 0:
-        return "duration_s must be a non-negative number"
+    if not _finite_non_negative(data["duration_s"]):
+        return "duration_s must be a finite non-negative number"
     if data["status"] not in checks.STATUSES:
         return f"status {data['status']!r} is not one of {', '.join(checks.STATUSES)}"
     if data["check"] not in checks.NAMES:
@@ -133,6 +133,16 @@ def validate(data: object) -> str | None:
     if moment.tzinfo is None:
         return "started_at has no time zone"
     return None
+
+
+def _finite_non_negative(value: object) -> bool:
+    """NaN would be stored as NULL and Infinity is no duration; both, and ints beyond a float, are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value)) and value >= 0
+    except OverflowError:
+        return False
 
 
 def normalise_time(text: str) -> str:
@@ -149,8 +159,19 @@ def record_key(data: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _quoted(names: Iterable[str]) -> list[str]:
+    return [f'"{name}"' for name in names]
+
+
+_INSERT = (f"INSERT INTO records (key, {', '.join(_quoted(FIELDS))}, source) "
+           f"VALUES ({', '.join('?' * (len(FIELDS) + 2))}) ON CONFLICT (key) DO NOTHING")
+
+
 def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> ImportReport:
-    """Import every ``*.json`` record under the given folders (or files), in one transaction."""
+    """Import every ``*.json`` record under the given folders (or files), in one transaction.
+
+    Every file is imported, counted as already known (its key is stored), or reported in
+    ``problems`` with its name and reason and skipped."""
     report = ImportReport()
     rows = []
     for path in paths:
@@ -169,24 +190,31 @@ def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> Impor
                 report.problems.append(f"{file}: {problem}")
                 continue
             data = {**data, "started_at": normalise_time(data["started_at"])}
-            rows.append((record_key(data), *(data.get(k) for k in FIELDS), file.name))
+            key = record_key(data)  # of the record as written, so a re-import finds it
+            # The column is REAL either way; an int beyond SQLite's 64 bits would not bind.
+            data["duration_s"] = float(data["duration_s"])
+            rows.append((file, (key, *(data.get(k) for k in FIELDS), file.name)))
     connection.execute("BEGIN IMMEDIATE")
     try:
-        before = connection.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-        connection.executemany(f"INSERT OR IGNORE INTO records (key, {', '.join(_quoted(FIELDS))}, source) "
-                               f"VALUES ({', '.join('?' * (len(FIELDS) + 2))})", rows)
-        after = connection.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        for file, row in rows:
+            try:
+                # DO NOTHING on a known key alone: any other refusal raises, and is reported below.
+                stored = connection.execute(_INSERT, row).rowcount
+            except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, ValueError,
+                    OverflowError) as exc:
+                # validate() should have refused it; if the database does, it is still skipped by
+                # name, never counted as already known.
+                report.problems.append(f"{file}: cannot be stored ({exc})")
+                continue
+            if stored:
+                report.imported += 1
+            else:
+                report.duplicates += 1
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
-    report.imported = after - before
-    report.duplicates = len(rows) - report.imported
     return report
-
-
-def _quoted(names: Iterable[str]) -> list[str]:
-    return [f'"{name}"' for name in names]
 
 
 def all_records(connection: sqlite3.Connection) -> list[dict]:
