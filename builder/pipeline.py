@@ -343,6 +343,8 @@ def import_results(db: str | None, dirs: Iterable[str]):
     imported = store.import_paths(connection, [Path(d) for d in dirs])
     for problem in imported.problems:
         print(f"skipped: {problem}")
+    for note in imported.notes:
+        print(f"note: {note}")
     print(f"imported {imported.imported} record{'s' if imported.imported != 1 else ''} ({imported.duplicates} "
           f"already known, {len(imported.problems)} skipped)")
     if imported.imported + imported.duplicates + len(imported.problems) == 0:

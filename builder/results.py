@@ -39,7 +39,11 @@ def rfc3339(moment: dt.datetime) -> str:
 
 def excerpt(log: str, limit: int = LOG_EXCERPT_LIMIT) -> str:
     """The end of a log (where failures are), bounded, secrets removed."""
-    log = redact(log)
+    return tail(redact(log), limit)
+
+
+def tail(log: str, limit: int = LOG_EXCERPT_LIMIT) -> str:
+    """The end of a log, at most ``limit`` characters."""
     return log if len(log) <= limit else "…" + log[-(limit - 1):]
 
 

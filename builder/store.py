@@ -3,7 +3,9 @@
 Importing is idempotent (a record's key is the hash of its canonical JSON, so the same record
 imported twice is kept once) and safe from several processes at once (WAL journal, one
 ``BEGIN IMMEDIATE`` transaction per import, a busy timeout). Each record is validated; a
-malformed one is reported with its file name and skipped, the rest imported.
+malformed one (or one the database refuses) is reported with its file name and reason and
+skipped, the rest imported. A file over ``MAX_RECORD_BYTES`` is not read; a log excerpt longer
+than ``results.LOG_EXCERPT_LIMIT`` is cut to its end, as the tool writes one.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ OPTIONAL_STRINGS = ("image_os_version", "image_digest", "host_os_version", "engi
 # (a Markdown heading or list item, a terminal line).
 IDENTIFIERS = tuple(k for k in (*REQUIRED_STRINGS, *OPTIONAL_STRINGS) if k != "log_excerpt")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A record the tool writes is a few KB (its log excerpt is at most results.LOG_EXCERPT_LIMIT
+# characters); a file far larger is no record of ours and is not read into memory.
+MAX_RECORD_BYTES = 1024 * 1024
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -56,6 +61,7 @@ class ImportReport:
     imported: int = 0
     duplicates: int = 0  # records whose key was already stored
     problems: list[str] = field(default_factory=list)  # one per skipped file: "FILE: why"
+    notes: list[str] = field(default_factory=list)  # imported, but changed: "FILE: how"
 
 
 def connect(path: Path = DEFAULT_DB) -> sqlite3.Connection:
@@ -132,6 +138,10 @@ def validate(data: object) -> str | None:
         return f"started_at {data['started_at']!r} is not an RFC 3339 time"
     if moment.tzinfo is None:
         return "started_at has no time zone"
+    try:
+        normalise_time(data["started_at"])
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 is before the first UTC time there is
+        return f"started_at {data['started_at']!r} is out of range in UTC"
     return None
 
 
@@ -163,6 +173,26 @@ def _quoted(names: Iterable[str]) -> list[str]:
     return [f'"{name}"' for name in names]
 
 
+def read_record(file: Path) -> tuple[object, str | None]:
+    """A record file's JSON, or None and why it is not a record."""
+    if not file.is_file():  # a folder named *.json is no record, and reading a FIFO would hang
+        return None, "not a regular file"
+    try:
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_RECORD_BYTES + 1)
+    except OSError as exc:
+        return None, f"not a readable JSON record ({exc.__class__.__name__})"
+    if len(raw) > MAX_RECORD_BYTES:
+        return None, f"larger than {MAX_RECORD_BYTES // 1024} KiB, far more than a record holds"
+    try:
+        return json.loads(raw.decode("utf-8")), None
+    except RecursionError:
+        return None, "not a readable JSON record (nested too deeply)"
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        return None, f"not a readable JSON record ({exc.__class__.__name__}{where})"
+
+
 _INSERT = (f"INSERT INTO records (key, {', '.join(_quoted(FIELDS))}, source) "
            f"VALUES ({', '.join('?' * (len(FIELDS) + 2))}) ON CONFLICT (key) DO NOTHING")
 
@@ -171,7 +201,7 @@ def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> Impor
     """Import every ``*.json`` record under the given folders (or files), in one transaction.
 
     Every file is imported, counted as already known (its key is stored), or reported in
-    ``problems`` with its name and reason and skipped."""
+    ``problems`` with its name and reason and skipped: a bad file never stops the others."""
     report = ImportReport()
     rows = []
     for path in paths:
@@ -179,13 +209,8 @@ def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> Impor
             raise InputError(f"{path}: no such folder; pass the folders that hold result records")
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*.json") if not p.name.startswith("."))
         for file in files:
-            try:
-                data = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, ValueError) as exc:
-                where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-                report.problems.append(f"{file}: not a readable JSON record ({exc.__class__.__name__}{where})")
-                continue
-            problem = validate(data)
+            data, problem = read_record(file)
+            problem = problem or validate(data)
             if problem:
                 report.problems.append(f"{file}: {problem}")
                 continue
@@ -193,6 +218,12 @@ def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> Impor
             key = record_key(data)  # of the record as written, so a re-import finds it
             # The column is REAL either way; an int beyond SQLite's 64 bits would not bind.
             data["duration_s"] = float(data["duration_s"])
+            log = data.get("log_excerpt")
+            if log is not None and len(log) > results.LOG_EXCERPT_LIMIT:
+                # Kept, as the tool writes it (the end, where failures are): the verdict is what the table needs.
+                data["log_excerpt"] = results.tail(log)
+                report.notes.append(f"{file}: log_excerpt of {len(log)} characters cut to "
+                                    f"{results.LOG_EXCERPT_LIMIT}, keeping its end")
             rows.append((file, (key, *(data.get(k) for k in FIELDS), file.name)))
     connection.execute("BEGIN IMMEDIATE")
     try:
