@@ -88,3 +88,80 @@ def test_the_page_matches_the_json_and_filters(browser, tmp_path):
     assert "runner: ws2019" in page.inner_text('td.cell[data-image="v4.1.2-windows-1809"][data-host="1809"]')
     assert errors == []
     page.close()
+
+
+# -- hostile records ------------------------------------------------------------------------------
+
+# What the browser finds of an injection: elements records must never make, any on* attribute, a
+# javascript: address, every heading, and whether a payload ran.
+_INJECTED = """() => ({
+  scripts: Array.from(document.scripts).map(s => s.textContent),
+  elements: Array.from(document.querySelectorAll('img, svg, iframe, object, embed, style, a, form, meta, base'))
+    .filter(e => !(e.tagName === 'STYLE' && e.parentElement === document.head)
+                 && !(e.tagName === 'META' && e.parentElement === document.head))
+    .map(e => e.outerHTML),
+  handlers: Array.from(document.querySelectorAll('*')).flatMap(e => e.getAttributeNames()
+    .filter(n => n.toLowerCase().startsWith('on')).map(n => e.tagName + ' ' + n)),
+  javascript: Array.from(document.querySelectorAll('[href], [src], [action], [formaction]')).filter(e =>
+    ['href', 'src', 'action', 'formaction'].some(n => /^\\s*javascript:/i.test(e.getAttribute(n) || ''))).length,
+  headings: Array.from(document.querySelectorAll('h1, h2, h3, h4, h5, h6')).map(h => h.textContent.trim()),
+  pwned: typeof window.__pwned,
+  text: document.body.textContent,
+})"""
+
+
+def test_hostile_records_inject_nothing_into_the_published_pages(browser, tmp_path):
+    from markdown_it import MarkdownIt
+
+    from builder.table_formats import _SCRIPT, README_END, README_START
+    from tests.cli import invoke
+    from tests.test_hostile_records import HEADING_ON_ITS_OWN_LINE, PAYLOADS, hostile_records
+
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for index, data in enumerate(hostile_records()):
+        (folder / f"{index:02d}.json").write_text(json.dumps(data))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# project\n\nbefore\n\n{README_START}\nold\n{README_END}\n\n## after\n")
+    args = ("publish", "--results", str(folder), "--docs", str(tmp_path / "docs"), "--readme", str(readme),
+            "--db", str(tmp_path / "r.sqlite"))
+    result = invoke(*args)
+    # The records whose runner holds a line break are skipped; every other payload is published.
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.count("holds a line break or control character") == 2
+    assert f"imported {2 * len(PAYLOADS)} records (0 already known, 2 skipped)" in result.stdout
+    published = readme.read_text()
+    assert published.count(README_START) == 1 and published.count(README_END) == 1
+    assert invoke(*args).returncode == 1 and readme.read_text() == published
+
+    argo_headings = [f"argoexec {argo}" for argo in matrix_facts.ARGO_TAGS]
+    render = MarkdownIt("commonmark", {"html": True}).render
+    pages = {
+        "compatibility.md": (render((tmp_path / "docs" / "compatibility.md").read_text()),
+                             ["argoexec for Windows: compatibility", *argo_headings]),
+        "README.md": (render(published), ["project", *argo_headings, "after"]),
+    }
+    for name, (body, _) in pages.items():
+        (tmp_path / f"{name}.html").write_text(f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>"
+                                               f"<body>{body}</body></html>", encoding="utf-8")
+    page_files = {name: tmp_path / f"{name}.html" for name in pages}
+    page_files["index.html"] = tmp_path / "docs" / "index.html"
+    html_headings = ["argoexec images for Windows nodes", *argo_headings]
+    for name, path in page_files.items():
+        page = browser.new_page()
+        errors, dialogs = [], []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        page.on("dialog", lambda dialog, dialogs=dialogs: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(path.as_uri())
+        page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        page.wait_for_timeout(200)  # an injected onerror or onload would have run by now
+        found = page.evaluate(_INJECTED)
+        page.close()
+        assert found["pwned"] == "undefined", name
+        assert found["scripts"] == ([_SCRIPT] if name == "index.html" else []), name
+        assert found["elements"] == [] and found["handlers"] == [] and found["javascript"] == 0, (name, found)
+        assert found["headings"] == (html_headings if name == "index.html" else pages[name][1]), name
+        for payload in PAYLOADS:  # each is on the page, as text
+            assert payload in found["text"], (name, payload)
+        assert HEADING_ON_ITS_OWN_LINE not in found["text"] and "injected heading" not in found["text"]
+        assert errors == [] and dialogs == [], name
