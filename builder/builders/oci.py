@@ -36,6 +36,9 @@ from ..targets import Target
 from . import BuildOptions, Outcome, image_labels
 
 NETAPI32 = "Files/Windows/System32/netapi32.dll"
+# The cache of netapi32.dll and its records, by servercore digest. v2: a hard-linked DLL has its target's
+# records (v1 kept the link entry's, which carry no security descriptor).
+NETAPI32_CACHE = "netapi32-v2"
 
 
 class Assembler:
@@ -76,7 +79,7 @@ class Assembler:
             reference = Reference.parse(self.matrix.base_image(release, "servercore"))
             servercore = resolve(self.client, reference, build=release.build.build)
             check_same_build(target.id, "servercore", servercore, release.build.build)
-            cached = cache_dir() / "netapi32" / f"{servercore.manifest_digest.replace(':', '-')}.dll"
+            cached = cache_dir() / NETAPI32_CACHE / f"{servercore.manifest_digest.replace(':', '-')}.dll"
             attributes = cached.with_suffix(".pax.json")
             if not (cached.is_file() and attributes.is_file()):
                 self.progress.line(f"reading netapi32.dll from {reference} ({servercore.os_version})")
