@@ -4,8 +4,9 @@ A Windows layer's tar holds ``Hives/`` and the filesystem under ``Files/`` (``Fi
 lands at ``C:\\app\\x.exe``); every entry carries the PAX record ``MSWINDOWS.rawsd``, a security
 descriptor whose owner and group are BUILTIN\\Users, so that the container's non-admin user can
 read the files (reference/windows-containers.md, "Building Windows images without a Windows
-engine"). Layers are deterministic (sorted entries, fixed times, owner 0, gzip without a
-timestamp), so the app layer is the same blob for every base: built once, uploaded once.
+engine"); files and folders copied from a Windows image keep the image's descriptors. Layers are
+deterministic (sorted entries, fixed times, owner 0, gzip without a timestamp), so the app layer is
+the same blob for every base: built once, uploaded once.
 
 The image config copies ``os``, ``architecture`` and ``os.version`` from the base; ``PATH`` is
 set with ``Env`` (nothing can RUN here), ``Entrypoint`` is ``["argoexec"]``.
@@ -55,6 +56,7 @@ def _users_security_descriptor() -> str:
 
 
 WINDOWS_RAWSD = _users_security_descriptor()
+RAWSD = "MSWINDOWS.rawsd"
 LAYER_EPOCH = 0  # fixed entry times: the same inputs give the same layer digest
 
 
@@ -132,6 +134,9 @@ def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: s
                   windows_pax: dict[str, dict[str, str]] | None = None, workers: int | None = None) -> Layer:
     """A gzipped Windows layer holding ``files`` (``{"app/argoexec.exe": path}`` -> ``C:\\app\\argoexec.exe``).
 
+    ``windows_pax`` holds Windows PAX records by lowercased layer path (``files/windows``): the files
+    and folders named there keep them, and must have a descriptor among them; the others get BUILTIN\\Users.
+
     Layers are kept in ``directory`` by the hash of their inputs: the same files give the same
     layer without compressing them again. gzip runs on ``workers`` threads (default: every core);
     the bytes do not depend on how many (builder/pgzip.py)."""
@@ -182,8 +187,15 @@ def _entry(name: str, kind: bytes, size: int, windows_pax: dict[str, str] | None
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     # Files we add get BUILTIN\\Users ownership; files and folders taken from a Windows image keep theirs.
-    info.pax_headers = dict(windows_pax) if windows_pax and "MSWINDOWS.rawsd" in windows_pax else \
-        {"MSWINDOWS.rawsd": WINDOWS_RAWSD}
+    # hcsshim applies an entry's descriptor to the file or folder (go-winio backuptar
+    # WriteBackupStreamFromTarFile turns MSWINDOWS.rawsd into the backup stream's security data), so records
+    # taken from an image but lacking one must not get ours in their place.
+    if windows_pax is None:
+        info.pax_headers = {RAWSD: WINDOWS_RAWSD}
+    elif RAWSD not in windows_pax:
+        raise ValueError(f"{name}: its Windows records carry no {RAWSD}; a layer would replace its descriptor")
+    else:
+        info.pax_headers = dict(windows_pax)
     return info
 
 
@@ -265,9 +277,6 @@ class Extracted:
     windows_pax: dict[str, dict[str, str]]  # lowercased layer path (the files, their folders) -> MSWINDOWS.* PAX
 
 
-RAWSD = "MSWINDOWS.rawsd"
-
-
 def _windows_pax(member: tarfile.TarInfo) -> dict[str, str]:
     return {k: v for k, v in member.pax_headers.items() if k.startswith("MSWINDOWS.")}
 
@@ -302,6 +311,9 @@ class _Search:
     def files_found(self) -> bool:
         return len(self.claimed) == len(self.lowered) and not self.older and not self.earlier
 
+    def folders_found(self) -> bool:
+        return self.folders <= self.result.windows_pax.keys()
+
     def start_layer(self) -> None:
         self.following, self.older, self.order = self.older, {}, {}
         self.position = 0
@@ -326,8 +338,10 @@ class _Search:
         name = _layer_path(member.name)
         if member.isfile() or member.islnk():
             self.order.setdefault(name, self.position)
-        if name in self.folders and name not in self.result.windows_pax:
-            self.result.windows_pax[name] = _windows_pax(member)
+        if name in self.folders and name not in self.result.windows_pax and member.isdir():
+            records = _windows_pax(member)
+            if RAWSD in records:  # the newest entry that gives the folder a descriptor
+                self.result.windows_pax[name] = records
         if name in self.lowered and name not in self.claimed:
             if member.isfile():
                 self.claimed.add(name)
@@ -349,15 +363,17 @@ class _Search:
                 self.result.windows_pax[path] = {**self.link_records[path], **records}
 
 
-def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str]) -> Extracted:
+def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str], folders: bool = False) -> Extracted:
     """Find files in an image's layers, newest layer first, streaming (no layer is stored whole).
 
     ``wanted`` maps a Windows layer path (``Files/Windows/System32/netapi32.dll``, compared without
     case) to a key of the result. Hard links are followed to their target, in the same layer or an
     older one (``_Search``), and the file's records are its target's. The Windows PAX records of the
-    files and of their folders are kept, so that a layer re-adding them keeps their security
-    descriptors. Every layer read is read to its end, so that its digest is checked before anything
-    from it is trusted.
+    files are kept, and of their folders the newest entry's that carries a security descriptor
+    (``MSWINDOWS.rawsd``), so that a layer re-adding them keeps their descriptors. With ``folders``,
+    older layers are read until every folder has one: an update layer may hold a file without its
+    folders. Every layer read is read to its end, so that its digest is checked before anything from
+    it is trusted.
     """
     search = _Search(wanted)
     for layer in reversed(image.layers):
@@ -369,7 +385,7 @@ def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str]) 
             search.start_pass()
             _scan_layer(client, image, layer["digest"], search.visit)
         search.end_pass()
-        if search.files_found():
+        if search.files_found() and (not folders or search.folders_found()):
             break
     return search.result
 

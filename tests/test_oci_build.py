@@ -364,6 +364,53 @@ def test_a_hard_linked_dll_has_its_targets_descriptor_and_attributes(registry, b
     assert {k: v for k, v in dll.pax_headers.items() if k.startswith("MSWINDOWS.")} == DLL_RECORDS
 
 
+# Descriptors servercore's base layer gives C:\, C:\Windows and C:\Windows\System32, told apart by owner.
+FOLDER_RECORDS = {
+    folder: {"MSWINDOWS.rawsd": windows_images.descriptor(sid), "MSWINDOWS.fileattr": "16"}
+    for folder, sid in (("Files", "S-1-5-18"), ("Files/Windows", "S-1-5-32-544"),
+                        ("Files/Windows/System32", "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478466"))}
+
+
+@pytest.mark.parametrize("update_folders", ["none", "without a descriptor"])
+def test_the_dlls_folders_keep_the_descriptors_servercore_gives_them(registry, binaries, isolated_cache, tmp_path,
+                                                                      update_folders):
+    """servercore as base + update layer, the update holding netapi32.dll but not its folders (or entries for
+    them without MSWINDOWS.rawsd). hcsshim applies a folder entry's descriptor to the folder, so the layer's
+    Files, Files/Windows and Files/Windows/System32 must carry the ones the base layer gives C:\\, C:\\Windows
+    and System32, never BUILTIN\\Users'."""
+    update = {SYSTEM32_DLL: b"MZ netapi32 update"}
+    if update_folders == "none":
+        layout = {"folders": [None, ("Hives",)], "pax": [FOLDER_RECORDS, {}]}
+    else:
+        layout = {"folders": [None, None],
+                  "pax": [FOLDER_RECORDS, {folder: {"MSWINDOWS.fileattr": "16"} for folder in FOLDER_RECORDS}]}
+    members = _assemble_1909(registry, binaries, isolated_cache, tmp_path, f"folders-{update_folders[:4]}",
+                             [{SYSTEM32_DLL: b"MZ netapi32 base", "Files/Windows/System32/kernel32.dll": b"MZ k"},
+                              update], **layout)
+    assert members["dll"] == b"MZ netapi32 update"
+    for folder, records in FOLDER_RECORDS.items():
+        assert members[folder].isdir()
+        assert {k: v for k, v in members[folder].pax_headers.items() if k.startswith("MSWINDOWS.")} == records
+    assert members[SYSTEM32_DLL].pax_headers["MSWINDOWS.rawsd"] == windows_images.STANDIN_SD
+
+
+def test_a_servercore_that_gives_no_descriptor_for_a_folder_is_refused(registry, binaries, isolated_cache,
+                                                                       tmp_path):
+    work = tmp_path / "images"
+    windows_images.write_layout(work / "core", [{SYSTEM32_DLL: b"MZ netapi32"}], "windows", "amd64",
+                                "10.0.18363.1556", folders=("Files", "Hives"))
+    windows_images.skopeo_copy(work / "core", f"{registry.host}/nofolders/windows/servercore:1909")
+    windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", "10.0.18363.1556")
+    windows_images.skopeo_copy(work / "nano", f"{registry.host}/nofolders/windows/nanoserver:1909")
+    result = invoke("build", "--builder", "oci", "--base", "1909", "--out", str(tmp_path / "layout"),
+                    "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                    "--mirror", f"mcr.microsoft.com={registry.host}/nofolders", env=isolated_cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "gives a security descriptor for C:\\Windows, C:\\Windows\\System32;" in result.stdout
+    assert not (tmp_path / "layout" / "index.json").exists()
+    assert not list((tmp_path / "cache").rglob("*.dll"))
+
+
 def test_a_tampered_base_layer_is_refused_and_nothing_is_cached(registry, mirrors, binaries, isolated_cache,
                                                                 tmp_path):
     core = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false",

@@ -7,9 +7,14 @@ tests/test_oci_build.py.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
+import tarfile
 
-from builder.oci import Image, extract_files
+import pytest
+
+from builder.oci import WINDOWS_RAWSD, Image, extract_files, windows_layer
 from builder.registry import Reference
 from tests import windows_images
 
@@ -35,10 +40,13 @@ class _Blobs:
         yield from (data[i:i + 1000] for i in range(0, len(data), 1000))
 
 
-def _image(client: _Blobs, layers: list[dict], pax: dict | None = None) -> Image:
-    descriptors = [client.add(windows_images._layer(files, pax)[0]) for files in layers]
+def _image_of(descriptors: list[dict]) -> Image:
     return Image(Reference("registry.invalid", "windows/servercore", "x", None), {"layers": descriptors},
                  "application/vnd.oci.image.manifest.v1+json", "sha256:" + "0" * 64, {}, b"{}")
+
+
+def _image(client: _Blobs, layers: list[dict], pax: dict | None = None) -> Image:
+    return _image_of([client.add(windows_images._layer(files, pax)[0]) for files in layers])
 
 
 def _records(found, path: str) -> dict[str, str]:
@@ -87,3 +95,51 @@ def test_a_regular_dll_in_an_older_layer_does_not_stand_in_for_a_link_not_yet_fo
     image = _image(client, [{old: b"MZ 1", new: b"MZ 2", DLL: b"MZ 1"}, {DLL: ("hardlink", new)}])
     found = extract_files(client, image, {DLL: "dll"})
     assert found.files == {"dll": b"MZ 2"}
+
+
+def _base_and_update(client: _Blobs, update_folders: tuple[str, ...] | None) -> tuple[Image, dict]:
+    """servercore's shape: a base layer with every folder, an update layer with the DLL."""
+    sds = {folder: {"MSWINDOWS.rawsd": windows_images.descriptor(f"S-1-5-21-{n}"), "MSWINDOWS.fileattr": "16"}
+           for n, folder in enumerate(("Files", "Files/Windows", "Files/Windows/System32"))}
+    base = client.add(windows_images._layer({DLL: b"MZ base"}, sds)[0])
+    update = client.add(windows_images._layer({DLL: b"MZ update"}, folders=update_folders)[0])
+    return _image_of([base, update]), sds
+
+
+def test_folders_are_read_from_older_layers_until_each_has_a_descriptor():
+    client = _Blobs()
+    image, sds = _base_and_update(client, ("Hives",))
+    found = extract_files(client, image, {DLL: "dll"}, folders=True)
+    assert found.files == {"dll": b"MZ update"}
+    assert {path: found.windows_pax[path.lower()] for path in sds} == sds
+    assert found.windows_pax[DLL.lower()]["MSWINDOWS.rawsd"] == windows_images.STANDIN_SD
+    assert len(client.reads) == 2
+
+
+def test_the_newest_folder_entry_with_a_descriptor_wins_and_no_older_layer_is_read():
+    client = _Blobs()
+    image, _ = _base_and_update(client, None)  # the update layer has the folders, with their descriptors
+    found = extract_files(client, image, {DLL: "dll"}, folders=True)
+    assert found.windows_pax["files/windows"]["MSWINDOWS.rawsd"] == windows_images.STANDIN_SD
+    assert len(client.reads) == 1
+
+
+def test_without_folders_the_search_stops_at_the_files():
+    """upstream's argoexec image: only the files are wanted, its base layers are not read for folders."""
+    client = _Blobs()
+    image, _ = _base_and_update(client, ("Hives",))
+    assert extract_files(client, image, {DLL: "dll"}).files == {"dll": b"MZ update"}
+    assert len(client.reads) == 1
+
+
+def test_a_layer_keeps_the_records_it_is_given_and_refuses_records_without_a_descriptor(tmp_path):
+    system32 = {"MSWINDOWS.rawsd": windows_images.descriptor("S-1-5-18"), "MSWINDOWS.fileattr": "16"}
+    layer = windows_layer({"Windows/System32/netapi32.dll": b"MZ"}, tmp_path,
+                          windows_pax={"files/windows/system32": system32})
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer.blob.path.read_bytes()))) as tar:
+        records = {m.name: m.pax_headers for m in tar.getmembers()}
+    assert records["Files/Windows/System32"] == system32
+    assert records["Files/Windows"] == {"MSWINDOWS.rawsd": WINDOWS_RAWSD}  # not given: ours
+    with pytest.raises(ValueError, match="Files/Windows: its Windows records carry no MSWINDOWS.rawsd"):
+        windows_layer({"Windows/System32/netapi32.dll": b"MZ"}, tmp_path / "other",
+                      windows_pax={"files/windows": {"MSWINDOWS.fileattr": "16"}})
