@@ -31,7 +31,7 @@ from tests.http_body import read_body
 # engine below (20.10.9 and newer) sends it. KernelVersion is "%d.%d %d (BuildLabEx)"
 # (pkg/parsers/kernel/kernel_windows.go). OperatingSystem is ProductName, ReleaseId and "(OS Build
 # BUILD.UBR)" up to 20.10 and "Microsoft Windows Server Version DisplayVersion (OS Build BUILD.UBR)" since
-# moby 9aacaeb667 (2022; pkg/parsers/operatingsystem/windows_os_string.go).
+# moby 9aacaeb667, first released in 23.0 (pkg/parsers/operatingsystem/windows_os_string.go).
 WINDOWS_2019 = {"OSType": "windows", "OSVersion": "10.0.17763",
                 "KernelVersion": "10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)",
                 "OperatingSystem": "Windows Server 2019 Datacenter Version 1809 (OS Build 17763.5329)",
