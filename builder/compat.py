@@ -232,8 +232,9 @@ class HostFacts:
 def host_facts_from_info(info: Mapping[str, Any]) -> HostFacts:
     """Read OS type, Windows build (with revision when known), default isolation, engine version.
 
-    Shapes seen on Windows engines:
-    - ``OSVersion``: ``10.0.17763`` or ``10.0.20348.169`` (newer engines);
+    The fields are moby's ``system.Info`` (api/types/system/info.go); their formats on Windows:
+    - ``OSVersion``: ``10.0.17763``, three parts, sent since moby 20.10 (hcsshim's ``osversion.Get()``,
+      pkg/parsers/operatingsystem/operatingsystem_windows.go ``GetOperatingSystemVersion``); read first;
     - ``KernelVersion``: ``10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)`` (the ``.1`` in
       brackets is the kernel file's revision, not the OS update revision);
     - ``OperatingSystem``: ``Microsoft Windows Server Version 21H2 (OS Build 20348.169)`` or

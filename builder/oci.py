@@ -4,8 +4,9 @@ A Windows layer's tar holds ``Hives/`` and the filesystem under ``Files/`` (``Fi
 lands at ``C:\\app\\x.exe``); every entry carries the PAX record ``MSWINDOWS.rawsd``, a security
 descriptor whose owner and group are BUILTIN\\Users, so that the container's non-admin user can
 read the files (reference/windows-containers.md, "Building Windows images without a Windows
-engine"). Layers are deterministic (sorted entries, fixed times, owner 0, gzip without a
-timestamp), so the app layer is the same blob for every base: built once, uploaded once.
+engine"); files and folders copied from a Windows image keep the image's descriptors. Layers are
+deterministic (sorted entries, fixed times, owner 0, gzip without a timestamp), so the app layer is
+the same blob for every base: built once, uploaded once.
 
 The image config copies ``os``, ``architecture`` and ``os.version`` from the base; ``PATH`` is
 set with ``Env`` (nothing can RUN here), ``Entrypoint`` is ``["argoexec"]``.
@@ -55,6 +56,7 @@ def _users_security_descriptor() -> str:
 
 
 WINDOWS_RAWSD = _users_security_descriptor()
+RAWSD = "MSWINDOWS.rawsd"
 LAYER_EPOCH = 0  # fixed entry times: the same inputs give the same layer digest
 
 
@@ -132,6 +134,9 @@ def windows_layer(files: dict[str, Path | bytes], directory: Path, media_type: s
                   windows_pax: dict[str, dict[str, str]] | None = None, workers: int | None = None) -> Layer:
     """A gzipped Windows layer holding ``files`` (``{"app/argoexec.exe": path}`` -> ``C:\\app\\argoexec.exe``).
 
+    ``windows_pax`` holds Windows PAX records by lowercased layer path (``files/windows``): the files
+    and folders named there keep them, and must have a descriptor among them; the others get BUILTIN\\Users.
+
     Layers are kept in ``directory`` by the hash of their inputs: the same files give the same
     layer without compressing them again. gzip runs on ``workers`` threads (default: every core);
     the bytes do not depend on how many (builder/pgzip.py)."""
@@ -182,8 +187,15 @@ def _entry(name: str, kind: bytes, size: int, windows_pax: dict[str, str] | None
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     # Files we add get BUILTIN\\Users ownership; files and folders taken from a Windows image keep theirs.
-    info.pax_headers = dict(windows_pax) if windows_pax and "MSWINDOWS.rawsd" in windows_pax else \
-        {"MSWINDOWS.rawsd": WINDOWS_RAWSD}
+    # hcsshim applies an entry's descriptor to the file or folder (go-winio backuptar
+    # WriteBackupStreamFromTarFile turns MSWINDOWS.rawsd into the backup stream's security data), so records
+    # taken from an image but lacking one must not get ours in their place.
+    if windows_pax is None:
+        info.pax_headers = {RAWSD: WINDOWS_RAWSD}
+    elif RAWSD not in windows_pax:
+        raise ValueError(f"{name}: its Windows records carry no {RAWSD}; a layer would replace its descriptor")
+    else:
+        info.pax_headers = dict(windows_pax)
     return info
 
 
@@ -269,45 +281,113 @@ def _windows_pax(member: tarfile.TarInfo) -> dict[str, str]:
     return {k: v for k, v in member.pax_headers.items() if k.startswith("MSWINDOWS.")}
 
 
-def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str]) -> Extracted:
+def _layer_path(name: str) -> str:
+    return name.lstrip("./").lower()
+
+
+class _Search:
+    """What extract_files looks for, across layers (newest first), and what it has found.
+
+    Hard links. hcsshim's exporter writes the first name of a file in a layer as a regular entry and each
+    later name as a link entry built by go-winio's ``backuptar.BasicInfoHeader``: ``MSWINDOWS.fileattr``
+    and times, no ``MSWINDOWS.rawsd`` (hcsshim pkg/ociwclayer/export.go, ``writeTarFromLayer``). Its importer
+    makes the link another name of the target file (internal/wclayer/legacy.go, ``legacyLayerWriter.AddLink``),
+    so content, descriptor and attributes are the target's, and are taken from the target's entry. AddLink
+    takes a target added earlier in the same layer, else looks for it in the parent layers: so does this.
+    """
+
+    def __init__(self, wanted: dict[str, str]):
+        self.lowered = {path.lower(): key for path, key in wanted.items()}
+        self.folders = {"/".join(path.split("/")[:i]) for path in self.lowered for i in range(1, path.count("/") + 1)}
+        self.result = Extracted({}, {})
+        self.claimed: set[str] = set()  # wanted paths met, as a file or as a link still to follow
+        self.link_records: dict[str, dict[str, str]] = {}  # wanted path -> the records of its link entry
+        self.older: dict[str, list[str]] = {}  # link target -> wanted paths: the target is in an older layer
+        self.earlier: dict[str, list[str]] = {}  # ... the target came earlier in this layer: read it again
+        self.following: dict[str, list[str]] = {}  # the targets this pass of a layer resolves
+        self.order: dict[str, int] = {}  # this layer's file and link entries -> position in the layer
+        self.position = 0
+
+    def files_found(self) -> bool:
+        return len(self.claimed) == len(self.lowered) and not self.older and not self.earlier
+
+    def folders_found(self) -> bool:
+        return self.folders <= self.result.windows_pax.keys()
+
+    def start_layer(self) -> None:
+        self.following, self.older, self.order = self.older, {}, {}
+        self.position = 0
+
+    def start_pass(self) -> None:
+        """Another read of the same layer, for links to a file that came before them in it."""
+        self.end_pass()
+        self.following, self.earlier = self.earlier, {}
+        self.position = 0
+
+    def end_pass(self) -> None:
+        for target, paths in self.following.items():  # not in this layer: look further down
+            self.older.setdefault(target, []).extend(paths)
+        self.following = {}
+
+    def _link(self, paths: list[str], target: str) -> None:
+        into = self.earlier if self.order.get(target, self.position) < self.position else self.older
+        into.setdefault(target, []).extend(paths)
+
+    def visit(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        self.position += 1
+        name = _layer_path(member.name)
+        if member.isfile() or member.islnk():
+            self.order.setdefault(name, self.position)
+        if name in self.folders and name not in self.result.windows_pax and member.isdir():
+            records = _windows_pax(member)
+            if RAWSD in records:  # the newest entry that gives the folder a descriptor
+                self.result.windows_pax[name] = records
+        if name in self.lowered and name not in self.claimed:
+            if member.isfile():
+                self.claimed.add(name)
+                self.result.files[self.lowered[name]] = tar.extractfile(member).read()
+                self.result.windows_pax[name] = _windows_pax(member)
+            elif member.islnk():
+                self.claimed.add(name)
+                self.link_records[name] = _windows_pax(member)
+                self._link([name], _layer_path(member.linkname))
+        if name in self.following and (member.isfile() or member.islnk()):
+            paths = self.following.pop(name)
+            if member.islnk():  # a link to a link: follow it on
+                self._link(paths, _layer_path(member.linkname))
+                return
+            content, records = tar.extractfile(member).read(), _windows_pax(member)
+            for path in paths:
+                self.result.files[self.lowered[path]] = content
+                # The link entry has basic info only; the target's records are the file's.
+                self.result.windows_pax[path] = {**self.link_records[path], **records}
+
+
+def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str], folders: bool = False) -> Extracted:
     """Find files in an image's layers, newest layer first, streaming (no layer is stored whole).
 
     ``wanted`` maps a Windows layer path (``Files/Windows/System32/netapi32.dll``, compared without
-    case) to a key of the result. Hard links are followed (Windows layers link System32 files to
-    WinSxS). The Windows PAX records of the files and of their folders are kept, so that a layer
-    re-adding them keeps their security descriptors. Every layer read is read to its end, so that
-    its digest is checked before anything from it is trusted.
+    case) to a key of the result. Hard links are followed to their target, in the same layer or an
+    older one (``_Search``), and the file's records are its target's. The Windows PAX records of the
+    files are kept, and of their folders the newest entry's that carries a security descriptor
+    (``MSWINDOWS.rawsd``), so that a layer re-adding them keeps their descriptors. With ``folders``,
+    older layers are read until every folder has one: an update layer may hold a file without its
+    folders. Every layer read is read to its end, so that its digest is checked before anything from
+    it is trusted.
     """
-    lowered = {path.lower(): key for path, key in wanted.items()}
-    folders = {"/".join(path.split("/")[:i]) for path in lowered for i in range(1, path.count("/") + 1)}
-    result = Extracted({}, {})
+    search = _Search(wanted)
     for layer in reversed(image.layers):
         if layer.get("urls") and layer.get("mediaType") == DOCKER_FOREIGN_LAYER:
             continue  # foreign base layers are fetched from their urls; the files we need are not only there
-        links: dict[str, tuple[str, str]] = {}  # link target -> (key, wanted path)
-
-        def visit(member: tarfile.TarInfo, tar: tarfile.TarFile, links=links) -> None:
-            name = member.name.lstrip("./").lower()
-            if name in folders and name not in result.windows_pax:
-                result.windows_pax[name] = _windows_pax(member)
-            key = lowered.get(name)
-            if key and key not in result.files:
-                if member.isfile():
-                    result.files[key] = tar.extractfile(member).read()
-                    result.windows_pax[name] = _windows_pax(member)
-                elif member.islnk():
-                    links[member.linkname.lstrip("./").lower()] = (key, name)
-                    result.windows_pax[name] = _windows_pax(member)
-            elif name in links and member.isfile():
-                key, path = links.pop(name)
-                result.files.setdefault(key, tar.extractfile(member).read())
-
-        _scan_layer(client, image, layer["digest"], visit)
-        if links:  # a link to a file that came earlier in the same layer: read the layer again for it
-            _scan_layer(client, image, layer["digest"], visit)
-        if len(result.files) == len(lowered):
+        search.start_layer()
+        _scan_layer(client, image, layer["digest"], search.visit)
+        while search.earlier:  # links to a file that came earlier in the same layer: read the layer again
+            search.start_pass()
+            _scan_layer(client, image, layer["digest"], search.visit)
+        search.end_pass()
+        if search.files_found() and (not folders or search.folders_found()):
             break
-    return result
+    return search.result
 
 
 def _scan_layer(client: RegistryClient, image: Image, digest: str, visit) -> None:

@@ -101,19 +101,24 @@ def test_choose_build(host, image, offered, method):
     assert isolation == {compat.BUILD_PROCESS: "process", compat.BUILD_HYPERV: "hyperv"}.get(method)
 
 
-# /info payloads as Windows engines return them (the shapes of the reference).
+# /info payloads constructed from moby's API types (api/types/system Info) in the formats its daemon uses on
+# Windows (tests/windows_engine.py says where each comes from): OSVersion, three parts, from 20.10 on; the
+# 19.03 engine has none, so its build comes from KernelVersion.
 INFO_PAYLOADS = [
-    ({"OSType": "windows", "KernelVersion": "10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)",
+    ({"OSType": "windows", "OSVersion": "10.0.17763",
+      "KernelVersion": "10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)",
       "OperatingSystem": "Windows Server 2019 Datacenter Version 1809 (OS Build 17763.5329)",
       "Isolation": "process", "ServerVersion": "20.10.9"}, "10.0.17763.5329", "process"),
-    ({"OSType": "windows", "KernelVersion": "10.0 20348 (20348.1.amd64fre.fe_release.210507-1500)",
+    ({"OSType": "windows", "OSVersion": "10.0.20348",
+      "KernelVersion": "10.0 20348 (20348.1.amd64fre.fe_release.210507-1500)",
       "OperatingSystem": "Microsoft Windows Server Version 21H2 (OS Build 20348.169)",
       "Isolation": "process", "ServerVersion": "24.0.7"}, "10.0.20348.169", "process"),
     ({"OSType": "windows", "OSVersion": "10.0.26100", "KernelVersion": "10.0 26100 (26100.1.amd64fre.ge_release)",
       "OperatingSystem": "Microsoft Windows Server Version 24H2 (OS Build 26100.2894)",
       "Isolation": "process", "ServerVersion": "27.5.1"}, "10.0.26100.2894", "process"),
-    ({"OSType": "windows", "KernelVersion": "10.0 19045 (19041.1.amd64fre.vb_release.191206-1406)",
-      "OperatingSystem": "Windows 10 Enterprise Version 2009 (OS Build 19045.3803)",
+    ({"OSType": "windows", "OSVersion": "10.0.19045",
+      "KernelVersion": "10.0 19045 (19041.1.amd64fre.vb_release.191206-1406)",
+      "OperatingSystem": "Microsoft Windows Version 22H2 (OS Build 19045.3803)",
       "Isolation": "hyperv", "ServerVersion": "24.0.7"}, "10.0.19045.3803", "hyperv"),
     ({"OSType": "windows", "KernelVersion": "10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)",
       "OperatingSystem": "Windows Server 2019 Datacenter", "ServerVersion": "19.03.5"}, "10.0.17763", "process"),
@@ -127,6 +132,19 @@ def test_host_facts_from_windows_info(info, build, isolation):
     assert str(facts.build) == build
     assert facts.default_isolation == isolation
     assert facts.engine_version == info["ServerVersion"]
+
+
+@pytest.mark.parametrize("os_version,kernel,expected", [
+    ("10.0.20348", "10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)", "10.0.20348.169"),
+    ("10.0.17763", "10.0 20348 (20348.1.amd64fre.fe_release.210507-1500)", "10.0.17763"),
+])
+def test_os_version_is_read_before_kernel_version(os_version, kernel, expected):
+    """OSVersion is what moby reports as the OS's version (RtlGetVersion, through hcsshim's osversion);
+    KernelVersion's build comes from GetVersion, which depends on dockerd's manifest (moby
+    pkg/parsers/kernel/kernel_windows.go): when they disagree, OSVersion decides."""
+    info = {"OSType": "windows", "OSVersion": os_version, "KernelVersion": kernel,
+            "OperatingSystem": "Microsoft Windows Server Version 21H2 (OS Build 20348.169)", "ServerVersion": "24.0.7"}
+    assert str(host_facts_from_info(info).build) == expected
 
 
 def test_host_facts_from_linux_info(docker_client):

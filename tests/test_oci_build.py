@@ -316,35 +316,99 @@ def test_digests_are_verified_on_the_way_in(registry, mirrors):
             client.get_manifest(Reference(proxy.host, ref.repository, None, manifest_digest))
 
 
-SYSTEM32_SD = "AQAEgBQAAAAkAAAAAAAAADAAAAABAgAAAAAABSAAAAAgAgAA"  # a stand-in descriptor, not ours
-
-
-def test_hard_links_are_followed_and_system_folders_keep_their_security_descriptors(registry, binaries,
-                                                                                     isolated_cache, tmp_path):
-    """servercore stores System32 DLLs as hard links to WinSxS; System32's ACL must survive our layer."""
+def _assemble_1909(registry, binaries, isolated_cache, tmp_path, name: str, core_layers: list[dict], **layout):
+    """Build 1909 from a servercore made of ``core_layers`` (``layout``: write_layout's pax and folders);
+    the members of the produced netapi32 layer, by name, with the DLL's bytes under ``"dll"``."""
     work = tmp_path / "images"
-    winsxs = "Files/Windows/WinSxS/amd64_netapi32/netapi32.dll"
-    windows_images.write_layout(
-        work / "core", [{winsxs: b"MZ netapi32 from WinSxS",
-                         "Files/Windows/System32/netapi32.dll": ("hardlink", winsxs)}],
-        "windows", "amd64", "10.0.18363.1556",
-        folders=("Files", "Files/Windows", "Files/Windows/System32", "Hives"),
-        pax={"Files/Windows/System32": {"MSWINDOWS.rawsd": SYSTEM32_SD, "MSWINDOWS.fileattr": "16"},
-             "Files/Windows/System32/netapi32.dll": {"MSWINDOWS.rawsd": SYSTEM32_SD, "MSWINDOWS.fileattr": "32"}})
-    windows_images.skopeo_copy(work / "core", f"{registry.host}/links/windows/servercore:1909")
+    windows_images.write_layout(work / "core", core_layers, "windows", "amd64", "10.0.18363.1556", **layout)
+    windows_images.skopeo_copy(work / "core", f"{registry.host}/{name}/windows/servercore:1909")
     windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", "10.0.18363.1556")
-    windows_images.skopeo_copy(work / "nano", f"{registry.host}/links/windows/nanoserver:1909")
-    repo = f"{registry.host}/links-out/argoexec"
+    windows_images.skopeo_copy(work / "nano", f"{registry.host}/{name}/windows/nanoserver:1909")
+    repo = f"{registry.host}/{name}-out/argoexec"
     result = invoke("build", "--builder", "oci", "--base", "1909", "--to", repo, "--argoexec-exe", str(binaries),
-                    "--results", str(tmp_path / "results"), "--mirror", f"mcr.microsoft.com={registry.host}/links",
+                    "--results", str(tmp_path / "results"), "--mirror", f"mcr.microsoft.com={registry.host}/{name}",
                     env=isolated_cache)
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{repo}:v4.1.2-windows-1909"))
-    with _layer_tar(registry, "links-out/argoexec", manifest["layers"][1]["digest"]) as tar:
+    with _layer_tar(registry, f"{name}-out/argoexec", manifest["layers"][1]["digest"]) as tar:
         members = {m.name: m for m in tar.getmembers()}
-        assert tar.extractfile(members["Files/Windows/System32/netapi32.dll"]).read() == b"MZ netapi32 from WinSxS"
-        assert members["Files/Windows/System32"].pax_headers["MSWINDOWS.rawsd"] == SYSTEM32_SD
-        assert members["Files/Windows/System32/netapi32.dll"].pax_headers["MSWINDOWS.fileattr"] == "32"
+        return {**members, "dll": tar.extractfile(members["Files/Windows/System32/netapi32.dll"]).read()}
+
+
+SYSTEM32_DLL = "Files/Windows/System32/netapi32.dll"
+WINSXS_DLL = "Files/Windows/WinSxS/amd64_netapi32_10.0.18362.1556/netapi32.dll"
+WINSXS_OLD_DLL = "Files/Windows/WinSxS/amd64_netapi32_10.0.18362.1/netapi32.dll"
+DLL_SD = windows_images.descriptor("S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478465")
+# The target's records. hcsshim's link entry carries the same attributes (one file, two names); the
+# fixtures give it others, so that the test sees which entry the DLL's records come from.
+DLL_RECORDS = {"MSWINDOWS.rawsd": DLL_SD, "MSWINDOWS.fileattr": "33"}
+
+
+@pytest.mark.parametrize("shape", ["target in the same layer", "target in an older layer"])
+def test_a_hard_linked_dll_has_its_targets_descriptor_and_attributes(registry, binaries, isolated_cache, tmp_path,
+                                                                     shape):
+    """servercore stores System32 DLLs as hard links to WinSxS. hcsshim's exporter writes a link entry with
+    basic info only (MSWINDOWS.fileattr, no rawsd: pkg/ociwclayer/export.go writeTarFromLayer, go-winio
+    backuptar.BasicInfoHeader); its importer makes the link a name of the target (internal/wclayer/legacy.go
+    AddLink, which looks in parent layers too): the DLL is the target, with the target's descriptor."""
+    link = {SYSTEM32_DLL: ("hardlink", WINSXS_DLL)}  # records by default: fileattr 32, no rawsd
+    if shape == "target in the same layer":
+        layers = [{WINSXS_DLL: b"MZ netapi32 1556", **link}]
+    else:  # the base layer holds an older DLL at System32 (itself a link), the update layer only a link
+        layers = [{WINSXS_OLD_DLL: b"MZ netapi32 1", WINSXS_DLL: b"MZ netapi32 1556",
+                   SYSTEM32_DLL: ("hardlink", WINSXS_OLD_DLL)}, link]
+    members = _assemble_1909(registry, binaries, isolated_cache, tmp_path, shape.replace(" ", "-"), layers,
+                             pax={WINSXS_DLL: DLL_RECORDS})
+    dll = members[SYSTEM32_DLL]
+    assert members["dll"] == b"MZ netapi32 1556" and dll.isfile()
+    assert {k: v for k, v in dll.pax_headers.items() if k.startswith("MSWINDOWS.")} == DLL_RECORDS
+
+
+# Descriptors servercore's base layer gives C:\, C:\Windows and C:\Windows\System32, told apart by owner.
+FOLDER_RECORDS = {
+    folder: {"MSWINDOWS.rawsd": windows_images.descriptor(sid), "MSWINDOWS.fileattr": "16"}
+    for folder, sid in (("Files", "S-1-5-18"), ("Files/Windows", "S-1-5-32-544"),
+                        ("Files/Windows/System32", "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478466"))}
+
+
+@pytest.mark.parametrize("update_folders", ["none", "without a descriptor"])
+def test_the_dlls_folders_keep_the_descriptors_servercore_gives_them(registry, binaries, isolated_cache, tmp_path,
+                                                                      update_folders):
+    """servercore as base + update layer, the update holding netapi32.dll but not its folders (or entries for
+    them without MSWINDOWS.rawsd). hcsshim applies a folder entry's descriptor to the folder, so the layer's
+    Files, Files/Windows and Files/Windows/System32 must carry the ones the base layer gives C:\\, C:\\Windows
+    and System32, never BUILTIN\\Users'."""
+    update = {SYSTEM32_DLL: b"MZ netapi32 update"}
+    if update_folders == "none":
+        layout = {"folders": [None, ("Hives",)], "pax": [FOLDER_RECORDS, {}]}
+    else:
+        layout = {"folders": [None, None],
+                  "pax": [FOLDER_RECORDS, {folder: {"MSWINDOWS.fileattr": "16"} for folder in FOLDER_RECORDS}]}
+    members = _assemble_1909(registry, binaries, isolated_cache, tmp_path, f"folders-{update_folders[:4]}",
+                             [{SYSTEM32_DLL: b"MZ netapi32 base", "Files/Windows/System32/kernel32.dll": b"MZ k"},
+                              update], **layout)
+    assert members["dll"] == b"MZ netapi32 update"
+    for folder, records in FOLDER_RECORDS.items():
+        assert members[folder].isdir()
+        assert {k: v for k, v in members[folder].pax_headers.items() if k.startswith("MSWINDOWS.")} == records
+    assert members[SYSTEM32_DLL].pax_headers["MSWINDOWS.rawsd"] == windows_images.STANDIN_SD
+
+
+def test_a_servercore_that_gives_no_descriptor_for_a_folder_is_refused(registry, binaries, isolated_cache,
+                                                                       tmp_path):
+    work = tmp_path / "images"
+    windows_images.write_layout(work / "core", [{SYSTEM32_DLL: b"MZ netapi32"}], "windows", "amd64",
+                                "10.0.18363.1556", folders=("Files", "Hives"))
+    windows_images.skopeo_copy(work / "core", f"{registry.host}/nofolders/windows/servercore:1909")
+    windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", "10.0.18363.1556")
+    windows_images.skopeo_copy(work / "nano", f"{registry.host}/nofolders/windows/nanoserver:1909")
+    result = invoke("build", "--builder", "oci", "--base", "1909", "--out", str(tmp_path / "layout"),
+                    "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                    "--mirror", f"mcr.microsoft.com={registry.host}/nofolders", env=isolated_cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "gives a security descriptor for C:\\Windows, C:\\Windows\\System32;" in result.stdout
+    assert not (tmp_path / "layout" / "index.json").exists()
+    assert not list((tmp_path / "cache").rglob("*.dll"))
 
 
 def test_a_tampered_base_layer_is_refused_and_nothing_is_cached(registry, mirrors, binaries, isolated_cache,

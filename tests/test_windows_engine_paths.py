@@ -1,9 +1,10 @@
 """The Windows-only decisions, through the real docker-py client, against a replay of Windows engines.
 
-No Windows engine runs on these machines. Each test serves a /info payload recorded from a real
-Windows engine (2019, 2022, 2025) and checks what `invoke build` and `invoke smoke` send: the
-isolation on /build and on container create, the Dockerfile, the build args, the labels, and that
-an impossible build is refused before anything is sent.
+No Windows engine runs on these machines. Each test serves a /info payload constructed from moby's
+API types for a Windows Server 2019, 2022 or 2025 host (tests/windows_engine.py) and checks what
+`invoke build` and `invoke smoke` send: the isolation on /build and on container create, the
+Dockerfile, the build args, the labels, and that an impossible build is refused before anything is
+sent.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from builder.source import BuildContext
 from builder.targets import select
 from tests import argo_standin, infra
 from tests.cli import invoke
-from tests.windows_engine import WINDOWS_2019, WINDOWS_2022, WINDOWS_2025, WindowsEngineReplay
+from tests.windows_engine import WINDOWS_2019, WINDOWS_2022, WINDOWS_2025, WINDOWS_ENGINES, WindowsEngineReplay
 
 NANO_DIGEST = "sha256:" + "ab" * 32
 BASES = {f"mcr.microsoft.com/windows/nanoserver:{tag}": NANO_DIGEST for tag in ("1809", "ltsc2022", "ltsc2025")}
@@ -47,6 +48,31 @@ def _build(engine: WindowsEngineReplay, tmp_path, *args: str):
 
 def _records(tmp_path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((tmp_path / "results").glob("*.json"))]
+
+
+@pytest.mark.parametrize("host", sorted(WINDOWS_ENGINES))
+def test_the_replayed_info_carries_os_version_as_moby_sends_it(host):
+    """moby has sent OSVersion on Windows since 20.10.0, as hcsshim's osversion "%d.%d.%d" (three parts;
+    moby pkg/parsers/operatingsystem/operatingsystem_windows.go, GetOperatingSystemVersion); every replayed
+    engine is 20.10 or newer, so none may leave it out, and it names the build KernelVersion names."""
+    info = WINDOWS_ENGINES[host]
+    assert tuple(int(part) for part in info["ServerVersion"].split(".")[:2]) >= (20, 10)
+    major_minor, build = info["KernelVersion"].split(" ")[:2]
+    assert info["OSVersion"] == f"{major_minor}.{build}"
+    assert str(host_facts_from_info(info).build.base) == info["OSVersion"]
+
+
+def test_os_version_decides_when_kernel_version_disagrees(tmp_path, prebuilt):
+    """A host whose OSVersion says 20348 and whose KernelVersion says 17763 is a 20348 host: ltsc2022 builds
+    with process isolation instead of being refused as newer than the host."""
+    info = {**WINDOWS_2019, "OSVersion": "10.0.20348"}
+    with WindowsEngineReplay(info, BASES) as engine:
+        result = _build(engine, tmp_path, "--base", "ltsc2022", "--builder", "docker", "--argoexec-exe",
+                        str(prebuilt))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert engine.recorded.builds[0]["isolation"] == "process"
+    (record,) = _records(tmp_path)
+    assert record["host_os_version"] == "10.0.20348"
 
 
 def test_1809_on_a_2019_engine_builds_with_process_isolation(tmp_path, prebuilt):
@@ -196,7 +222,7 @@ def test_an_unreachable_source_repository_exits_4(tmp_path):
     (WINDOWS_2025, "ltsc2025", compat.ISOLATIONS, "process"),
     (WINDOWS_2025, "2004", ("hyperv",), "hyperv"),
 ])
-def test_build_request_isolation_from_recorded_info(tmp_path, info, base, offered, isolation):
+def test_build_request_isolation_from_the_engines_info(tmp_path, info, base, offered, isolation):
     matrix = load_matrix()
     (planned,) = plan_build(matrix, select(matrix, base), host_facts_from_info(info), "docker", offered)
     request = build_request(planned, BuildContext(tmp_path, "prebuilt"), tmp_path / "Dockerfile", "x:y", {}, None)
@@ -205,7 +231,7 @@ def test_build_request_isolation_from_recorded_info(tmp_path, info, base, offere
 
 @pytest.mark.parametrize("info,base", [(WINDOWS_2019, "ltsc2022"), (WINDOWS_2022, "ltsc2025"),
                                        (WINDOWS_2019, "20H2")])
-def test_newer_bases_are_refused_on_recorded_hosts(info, base):
+def test_newer_bases_are_refused_on_replayed_hosts(info, base):
     matrix = load_matrix()
     with pytest.raises(InputError, match="refuses to pull a newer"):
         plan_build(matrix, select(matrix, base), host_facts_from_info(info), "docker")

@@ -1,10 +1,13 @@
 """A replay of a Windows Docker engine's API, for the paths no Linux machine can run.
 
-It is not a Windows engine: it answers ``/info`` with a payload recorded from a real Windows
-engine (the shapes in ../shared/reference/windows-containers.md), records what the real docker-py
-client sends to ``/build`` and ``/containers/create`` (the isolation above all), and replies with
-the minimal responses docker-py needs. What it verifies is what leaves this tool on the wire; the
-README says so.
+It is not a Windows engine, and nothing here was recorded from one. ``/info`` is answered with a
+payload constructed from moby's API types: the fields of ``system.Info`` (moby api/types/system/info.go)
+filled in the formats moby's daemon gives them on Windows (daemon/info.go; ``OSVersion`` from
+pkg/parsers/operatingsystem ``GetOperatingSystemVersion``, ``KernelVersion`` from pkg/parsers/kernel
+``GetKernelVersion``, ``OperatingSystem`` from ``GetOperatingSystem``), for hosts of the builds in
+../shared/reference/windows-containers.md. The replay records what the real docker-py client sends
+to ``/build`` and ``/containers/create`` (the isolation above all) and replies with the minimal
+responses docker-py needs. What it verifies is what leaves this tool on the wire; the README says so.
 """
 
 from __future__ import annotations
@@ -22,16 +25,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.http_body import read_body
 
-WINDOWS_2019 = {"OSType": "windows", "KernelVersion": "10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)",
+# Constructed, not recorded. OSVersion is "MAJOR.MINOR.BUILD", three parts: moby's daemon fills it
+# with hcsshim's osversion.Get().String(), "%d.%d.%d" (pkg/parsers/operatingsystem/operatingsystem_windows.go,
+# GetOperatingSystemVersion); it came with moby commit d363a1881e, first released in 20.10.0, so every
+# engine below (20.10.9 and newer) sends it. KernelVersion is "%d.%d %d (BuildLabEx)"
+# (pkg/parsers/kernel/kernel_windows.go). OperatingSystem is ProductName, ReleaseId and "(OS Build
+# BUILD.UBR)" up to 20.10 and "Microsoft Windows Server Version DisplayVersion (OS Build BUILD.UBR)" since
+# moby 9aacaeb667, first released in 23.0 (pkg/parsers/operatingsystem/windows_os_string.go).
+WINDOWS_2019 = {"OSType": "windows", "OSVersion": "10.0.17763",
+                "KernelVersion": "10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)",
                 "OperatingSystem": "Windows Server 2019 Datacenter Version 1809 (OS Build 17763.5329)",
                 "Isolation": "process", "ServerVersion": "20.10.9", "Architecture": "x86_64"}
-WINDOWS_2022 = {"OSType": "windows", "KernelVersion": "10.0 20348 (20348.1.amd64fre.fe_release.210507-1500)",
+WINDOWS_2022 = {"OSType": "windows", "OSVersion": "10.0.20348",
+                "KernelVersion": "10.0 20348 (20348.1.amd64fre.fe_release.210507-1500)",
                 "OperatingSystem": "Microsoft Windows Server Version 21H2 (OS Build 20348.169)",
                 "Isolation": "process", "ServerVersion": "24.0.7", "Architecture": "x86_64"}
 WINDOWS_2025 = {"OSType": "windows", "OSVersion": "10.0.26100",
                 "KernelVersion": "10.0 26100 (26100.1.amd64fre.ge_release.240331-1435)",
                 "OperatingSystem": "Microsoft Windows Server Version 24H2 (OS Build 26100.2894)",
                 "Isolation": "process", "ServerVersion": "27.5.1", "Architecture": "x86_64"}
+WINDOWS_ENGINES = {"2019": WINDOWS_2019, "2022": WINDOWS_2022, "2025": WINDOWS_2025}
 
 
 @dataclass
@@ -157,7 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"message": f"not replayed: DELETE {path}"})
 
 
-RECORDED_VERSION = ("argoexec: v4.1.2\r\n  BuildDate: 2026-11-20T03:12:44Z\r\n"
+# Constructed in the shape of `argoexec version` on Windows (CRLF line ends), not recorded from a run.
+VERSION_OUTPUT = ("argoexec: v4.1.2\r\n  BuildDate: 2026-11-20T03:12:44Z\r\n"
                     "  GitCommit: 5f3b9c2e0d1a4b6c8e7f9a0b1c2d3e4f5a6b7c8d\r\n  GitTreeState: clean\r\n"
                     "  GitTag: v4.1.2\r\n  GoVersion: go1.26.5\r\n  Compiler: gc\r\n  Platform: windows/amd64\r\n")
 
@@ -165,7 +179,7 @@ RECORDED_VERSION = ("argoexec: v4.1.2\r\n  BuildDate: 2026-11-20T03:12:44Z\r\n"
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, info: dict, bases: dict[str, str], version_output: str = RECORDED_VERSION):
+    def __init__(self, info: dict, bases: dict[str, str], version_output: str = VERSION_OUTPUT):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.info = info
         self.version_output = version_output
@@ -176,15 +190,15 @@ class _Server(ThreadingHTTPServer):
                        for i, (ref, digest) in enumerate(bases.items(), start=1000)}
 
     def output_for(self, spec: dict) -> str:
-        """What the replayed container prints: a fixed recording of `argoexec version` (not derived
-        from anything the tool sent), or cmd's echo."""
+        """What the replayed container prints: a fixed, constructed `argoexec version` output (not
+        derived from anything the tool sent), or cmd's echo."""
         if spec.get("Entrypoint") == ["cmd", "/c"]:
             return " ".join(spec["Cmd"][1:]) + "\r\n"
         return self.version_output
 
 
 class WindowsEngineReplay:
-    def __init__(self, info: dict, bases: dict[str, str] | None = None, version_output: str = RECORDED_VERSION):
+    def __init__(self, info: dict, bases: dict[str, str] | None = None, version_output: str = VERSION_OUTPUT):
         self.server = _Server(info, bases or {}, version_output)
         # shutdown() waits for serve_forever to look up: every 50 ms rather than the default 500 ms.
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

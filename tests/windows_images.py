@@ -9,10 +9,12 @@ passes in (a fictional release gets synthetic bases too).
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
 import json
+import struct
 import subprocess
 import tarfile
 from collections.abc import Iterable
@@ -78,25 +80,63 @@ def netapi32_bytes(os_version: str, update: bool = True) -> bytes:
     return f"MZ netapi32.dll {'update' if update else 'base'} {os_version}".encode()
 
 
+def descriptor(sid: str) -> str:
+    """A self-relative SECURITY_DESCRIPTOR (base64, as in MSWINDOWS.rawsd) whose owner and group are ``sid``
+    ("S-1-5-18"), no ACLs: a stand-in for the descriptors Windows images carry, told apart by their SID."""
+    _, revision, authority, *subs = sid.split("-")
+    packed = struct.pack("<BB", int(revision), len(subs)) + int(authority).to_bytes(6, "big")
+    packed += b"".join(struct.pack("<I", int(sub)) for sub in subs)
+    header = struct.pack("<BBHIIII", 1, 0, 0x8000, 20, 20 + len(packed), 0, 0)  # SE_SELF_RELATIVE
+    return base64.b64encode(header + packed + packed).decode()
+
+
+# The records hcsshim's exporter gives an entry (pkg/ociwclayer/export.go, writeTarFromLayer): a file or
+# folder is written by go-winio's backuptar.WriteTarFileFromBackupStream, so it carries MSWINDOWS.fileattr
+# and MSWINDOWS.rawsd (its descriptor, from the backup stream); a second name of a file is a link entry
+# from backuptar.BasicInfoHeader: MSWINDOWS.fileattr only, no descriptor.
+TRUSTED_INSTALLER = "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"
+STANDIN_SD = descriptor(TRUSTED_INSTALLER)
+FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_ARCHIVE = "16", "32"
+
+
+def _records(kind: str) -> dict[str, str]:
+    if kind == "link":
+        return {"MSWINDOWS.fileattr": FILE_ATTRIBUTE_ARCHIVE}
+    attributes = FILE_ATTRIBUTE_DIRECTORY if kind == "folder" else FILE_ATTRIBUTE_ARCHIVE
+    return {"MSWINDOWS.fileattr": attributes, "MSWINDOWS.rawsd": STANDIN_SD}
+
+
+def _folders_of(files: Iterable[str]) -> tuple[str, ...]:
+    """``Files``, ``Hives`` and every folder of the files, parents first: what an exported layer holds."""
+    found = {"Files", "Hives"}
+    for name in files:
+        parts = name.split("/")
+        found.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    return tuple(sorted(found))
+
+
 def _layer(files: dict[str, bytes | tuple[str, str]], pax: dict[str, dict[str, str]] | None = None,
-           folders: tuple[str, ...] = ("Files", "Hives")) -> tuple[bytes, str]:
-    """A layer tar; a value ("hardlink", TARGET) makes a hard link; ``pax`` adds PAX records by name.
-    Entries are written in the order given (a link after its target, as Windows layers do)."""
+           folders: tuple[str, ...] | None = None) -> tuple[bytes, str]:
+    """A layer tar; a value ("hardlink", TARGET) makes a hard link; ``pax`` gives an entry's PAX records by
+    name, in place of the ones hcsshim's exporter would write (``_records``). ``folders``: the folder entries,
+    by default ``Files``, ``Hives`` and the files' folders. Entries are written in the order given (a link
+    after its target, as Windows layers do)."""
     pax = pax or {}
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for folder in folders:
+        for folder in _folders_of(files) if folders is None else folders:
             info = tarfile.TarInfo(folder)
             info.type = tarfile.DIRTYPE
-            info.pax_headers = dict(pax.get(folder, {}))
+            info.pax_headers = dict(pax.get(folder, _records("folder")))
             tar.addfile(info)
         for name, content in files.items():
             info = tarfile.TarInfo(name)
-            info.pax_headers = dict(pax.get(name, {}))
             if isinstance(content, tuple):
+                info.pax_headers = dict(pax.get(name, _records("link")))
                 info.type, info.linkname = tarfile.LNKTYPE, content[1]
                 tar.addfile(info)
                 continue
+            info.pax_headers = dict(pax.get(name, _records("file")))
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
     data = raw.getvalue()
@@ -111,15 +151,17 @@ def _put(blobs: Path, data: bytes) -> dict:
 
 def write_layout(folder: Path, layers: list[dict], os_name: str, arch: str, os_version: str | None,
                  as_index: bool = False, extra_config: dict | None = None,
-                 pax: dict[str, dict[str, str]] | None = None,
-                 folders: tuple[str, ...] = ("Files", "Hives")) -> None:
-    """An OCI image layout holding one image (or an index with that one image)."""
+                 pax: dict[str, dict[str, str]] | list[dict[str, dict[str, str]]] | None = None,
+                 folders: tuple[str, ...] | list[tuple[str, ...] | None] | None = None) -> None:
+    """An OCI image layout holding one image (or an index with that one image). ``pax`` and ``folders``
+    (see ``_layer``) apply to every layer, or, as lists, one item per layer."""
     blobs = folder / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
     (folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     descriptors, diff_ids = [], []
-    for files in layers:
-        compressed, diff_id = _layer(files, pax, folders)
+    for number, files in enumerate(layers):
+        compressed, diff_id = _layer(files, pax[number] if isinstance(pax, list) else pax,
+                                     folders[number] if isinstance(folders, list) else folders)
         descriptors.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_put(blobs, compressed)})
         diff_ids.append(diff_id)
     config = {"architecture": arch, "os": os_name, "created": "2026-11-11T00:00:00Z",

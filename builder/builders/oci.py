@@ -17,6 +17,7 @@ from ..binaries import Binary
 from ..errors import BuilderError, InputError, RegistryDenied, Unreachable
 from ..matrix import Matrix
 from ..oci import (
+    RAWSD,
     Assembled,
     Image,
     Layer,
@@ -36,6 +37,17 @@ from ..targets import Target
 from . import BuildOptions, Outcome, image_labels
 
 NETAPI32 = "Files/Windows/System32/netapi32.dll"
+# The cache of netapi32.dll and its records, by servercore digest. v2: a hard-linked DLL has its target's
+# records (v1 kept the link entry's, which carry no security descriptor), and every folder of the DLL has
+# the descriptor servercore gives it.
+NETAPI32_CACHE = "netapi32-v2"
+# What the netapi32 layer writes besides Hives: the DLL and its folders, Files being C:\.
+NETAPI32_PATHS = tuple("/".join(NETAPI32.split("/")[:i]) for i in range(1, NETAPI32.count("/") + 2))
+
+
+def _drive_path(layer_path: str) -> str:
+    """``Files/Windows`` -> ``C:\\Windows``."""
+    return "C:\\" + "\\".join(layer_path.split("/")[1:])
 
 
 class Assembler:
@@ -76,17 +88,28 @@ class Assembler:
             reference = Reference.parse(self.matrix.base_image(release, "servercore"))
             servercore = resolve(self.client, reference, build=release.build.build)
             check_same_build(target.id, "servercore", servercore, release.build.build)
-            cached = cache_dir() / "netapi32" / f"{servercore.manifest_digest.replace(':', '-')}.dll"
+            cached = cache_dir() / NETAPI32_CACHE / f"{servercore.manifest_digest.replace(':', '-')}.dll"
             attributes = cached.with_suffix(".pax.json")
             if not (cached.is_file() and attributes.is_file()):
                 self.progress.line(f"reading netapi32.dll from {reference} ({servercore.os_version})")
-                found = extract_files(self.client, servercore, {NETAPI32: "dll"})
+                found = extract_files(self.client, servercore, {NETAPI32: "dll"}, folders=True)
                 if "dll" not in found.files:
                     raise InputError(f"{target.id}: {reference} has no {NETAPI32}; is it a servercore image?")
+                # hcsshim gives each folder the descriptor of its entry in the layer (its importer restores
+                # the entry's MSWINDOWS.rawsd: go-winio backuptar WriteBackupStreamFromTarFile), and cannot
+                # import a file whose folders have no entry before it (internal/wclayer/legacy.go,
+                # legacyLayerWriter.Add creates the file under the import root with NtCreateFile, which makes
+                # no parent folder). So the folders are written with servercore's descriptors, or the build stops.
+                missing = [path for path in NETAPI32_PATHS if RAWSD not in found.windows_pax.get(path.lower(), {})]
+                if missing:
+                    raise InputError(f"{target.id}: no layer of {reference} gives a security descriptor for "
+                                     f"{', '.join(map(_drive_path, missing))}; a netapi32.dll layer would have "
+                                     "to put one of its own over it")
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(cached, found.files["dll"])
                 atomic_write(attributes, json.dumps(found.windows_pax, sort_keys=True).encode())
-            # The DLL and its folders keep servercore's security descriptors (System32 must not change).
+            # The DLL and its folders keep servercore's security descriptors (C:\, C:\Windows and System32
+            # must not change).
             self._netapi_layers[release.name] = windows_layer(
                 {"Windows/System32/netapi32.dll": cached}, self.options.work,
                 windows_pax=json.loads(attributes.read_text()))
