@@ -316,6 +316,64 @@ def test_digests_are_verified_on_the_way_in(registry, mirrors):
             client.get_manifest(Reference(proxy.host, ref.repository, None, manifest_digest))
 
 
+def _flipped(body: bytes) -> bytes:
+    return bytes([body[0] ^ 0xFF]) + body[1:]  # '{' becomes 0x84: not UTF-8
+
+
+def test_a_base_manifest_that_is_not_json_is_one_line_naming_it(registry, mirrors, binaries, isolated_cache,
+                                                                tmp_path):
+    """A registry that sends no Docker-Content-Digest, and bytes that are not UTF-8 JSON."""
+    release, nano_tag = BASES[-1].release, BASES[-1].nanoserver
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/nanoserver/manifests/{nano_tag}$", "rewrite", times=None, rewrite=_flipped,
+                           strip=("Docker-Content-Digest",)))
+        result = invoke("build", "--builder", "oci", "--base", release, "--out", str(tmp_path / "layout"),
+                        "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                        "--mirror", f"mcr.microsoft.com={proxy.host}/mcr", env=isolated_cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{proxy.host}/mcr/windows/nanoserver:{nano_tag}: the manifest is not UTF-8 JSON (byte 0x84 at offset 0)" \
+        in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "layout" / "index.json").exists()
+
+
+def test_a_base_config_of_the_wrong_shape_is_one_line_naming_it(registry, binaries, isolated_cache, tmp_path):
+    work = tmp_path / "images"
+    version = "10.0.18363.1556"
+    windows_images.write_layout(work / "core", [{"Files/Windows/System32/netapi32.dll": b"MZ 1909"}], "windows",
+                                "amd64", version)
+    windows_images.skopeo_copy(work / "core", f"{registry.host}/shape/windows/servercore:1909")
+    windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", version,
+                                extra_config={"config": ["Env", "PATH=C:\\"]})
+    windows_images.skopeo_copy(work / "nano", f"{registry.host}/shape/windows/nanoserver:1909")
+    result = invoke("build", "--builder", "oci", "--base", "1909,ltsc2022", "--out", str(tmp_path / "layout"),
+                    "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                    "--mirror", f"mcr.microsoft.com={registry.host}/shape", env=isolated_cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(rf"{re.escape(registry.host)}/shape/windows/nanoserver:1909: the config sha256:[0-9a-f]{{12}}: "
+                     "config is not an object", result.stdout)
+    assert "unexpected" not in result.stderr and "Traceback" not in result.stdout + result.stderr
+    # The other target went on (its bases are not in this mirror: it fails on its own, in its own line).
+    assert "v4.1.2-windows-ltsc2022" in result.stdout
+
+
+def test_publish_names_a_per_base_manifest_that_is_not_json(registry, mirrors, isolated_cache, tmp_path):
+    release, nano_tag = BASES[-1].release, BASES[-1].nanoserver
+    _skopeo("copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+            f"docker://{registry.host}/mcr/windows/nanoserver:{nano_tag}",
+            f"docker://{registry.host}/pubcorrupt/argoexec:{target_id(release)}")
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/manifests/{target_id(release)}$", "rewrite", times=None, rewrite=_flipped,
+                           strip=("Docker-Content-Digest",)))
+        result = invoke("publish", "--to", f"{proxy.host}/pubcorrupt/argoexec", "--no-linux",
+                        "--docs", str(tmp_path / "docs"), "--readme", "", "--db", str(tmp_path / "r.sqlite"),
+                        env=isolated_cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == (f"error: {proxy.host}/pubcorrupt/argoexec:{target_id(release)}: the manifest "
+                                     "is not UTF-8 JSON (byte 0x84 at offset 0)")
+    tags = requests.get(f"{registry.url}/v2/pubcorrupt/argoexec/tags/list", timeout=10).json().get("tags") or []
+    assert tags == [target_id(release)]  # no index tag
+
 SYSTEM32_SD = "AQAEgBQAAAAkAAAAAAAAADAAAAABAgAAAAAABSAAAAAgAgAA"  # a stand-in descriptor, not ours
 
 

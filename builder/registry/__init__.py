@@ -4,6 +4,7 @@
 - ``credentials``: the Docker config and credential helpers (``authn``).
 - ``transport``: HTTP with authentication and the one retry policy (``transport``).
 - ``client``: manifests, blobs, mounts and uploads (``remote``).
+- ``documents``: the manifests, indexes and configs it serves, read strictly.
 
 Everything other modules use is importable from ``builder.registry``.
 """
@@ -25,6 +26,7 @@ from .client import (
     RegistryClient,
 )
 from .credentials import Credentials, docker_credentials
+from .documents import image_config, image_index, image_manifest
 from .reference import DIGEST_RE, DOCKER_HUB, Reference, is_loopback, is_registry_host, sha256_digest
 from .transport import RETRY_STATUSES, RetryPolicy, Stats, Transport, env_insecure
 
@@ -33,5 +35,6 @@ __all__ = [
     "DOCKER_LIST", "DOCKER_MANIFEST", "INDEX_TYPES", "MANIFEST_TYPES", "OCI_CONFIG", "OCI_INDEX", "OCI_LAYER_GZIP",
     "OCI_MANIFEST", "RETRY_STATUSES", "Credentials", "CredentialsError", "DigestMismatch", "Reference",
     "RegistryClient", "RegistryDenied", "RegistryError", "RetryPolicy", "Stats", "Transport", "docker_credentials",
-    "env_insecure", "is_loopback", "is_registry_host", "sha256_digest",
+    "env_insecure", "image_config", "image_index", "image_manifest", "is_loopback", "is_registry_host",
+    "sha256_digest",
 ]

@@ -16,7 +16,6 @@ Credentials and tokens never appear in messages: errors name the registry and th
 from __future__ import annotations
 
 import hashlib
-import json
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ import requests
 
 from ..errors import DigestMismatch, RegistryError
 from .credentials import Credentials
+from .documents import parse_json
 from .reference import Reference, sha256_digest
 from .transport import READ_CHUNK, Stats, Transport, TryAgain
 
@@ -81,7 +81,8 @@ class RegistryClient:
             raise DigestMismatch(f"{ref}: the registry sent a manifest whose digest is {digest}")
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         if media_type not in (*INDEX_TYPES, *MANIFEST_TYPES):
-            media_type = json.loads(body).get("mediaType", media_type)
+            found = parse_json(body, f"{ref}: the manifest").get("mediaType", media_type)
+            media_type = found if isinstance(found, str) else media_type
         return body, media_type, digest
 
     def head_manifest(self, ref: Reference, accept: str = ACCEPT_ALL) -> str | None:
