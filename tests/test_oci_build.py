@@ -316,8 +316,67 @@ def test_digests_are_verified_on_the_way_in(registry, mirrors):
             client.get_manifest(Reference(proxy.host, ref.repository, None, manifest_digest))
 
 
+def _tampered(body: bytes) -> bytes:
+    """A man in the middle's edit: still a valid manifest, no longer the bytes the registry holds."""
+    return json.dumps({**json.loads(body), "annotations": {"tampered": "yes"}}).encode()
+
+
 def _flipped(body: bytes) -> bytes:
     return bytes([body[0] ^ 0xFF]) + body[1:]  # '{' becomes 0x84: not UTF-8
+
+
+def _registry_digest(registry, repository: str, tag: str) -> str:
+    """The digest the registry itself gives the tag (its Docker-Content-Digest, from a request of our own)."""
+    response = requests.head(f"{registry.url}/v2/{repository}/manifests/{tag}", timeout=10,
+                             headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert response.status_code == 200
+    return response.headers["Docker-Content-Digest"]
+
+
+def test_a_manifest_fetched_by_tag_is_checked_against_docker_content_digest(registry, mirrors):
+    from builder.registry import DigestMismatch, Reference, RegistryClient
+
+    nano_tag = BASES[-1].nanoserver
+    expected = _registry_digest(registry, "mcr/windows/nanoserver", nano_tag)
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/nanoserver/manifests/{nano_tag}$", "rewrite", times=None, rewrite=_tampered))
+        ref = Reference(proxy.host, "mcr/windows/nanoserver", nano_tag)
+        with pytest.raises(DigestMismatch) as caught:
+            RegistryClient().get_manifest(ref)
+    assert str(caught.value).startswith(f"{ref}: the registry sent a manifest whose digest is sha256:")
+    assert str(caught.value).endswith(f"not the {expected} it names in Docker-Content-Digest")
+    # Untouched, the digest returned is the registry's.
+    assert RegistryClient().get_manifest(Reference(registry.host, "mcr/windows/nanoserver", nano_tag))[2] == expected
+
+
+def test_the_base_digest_label_names_a_digest_the_source_registry_has(registry, mirrors, binaries, isolated_cache,
+                                                                      tmp_path):
+    release, nano_tag = BASES[-1].release, BASES[-1].nanoserver
+    expected = _registry_digest(registry, "mcr/windows/nanoserver", nano_tag)
+
+    def build(proxy, repository):
+        return invoke("build", "--builder", "oci", "--base", release, "--to", f"{registry.host}/{repository}",
+                      "--argoexec-exe", str(binaries), "--results", str(tmp_path / repository),
+                      "--mirror", f"mcr.microsoft.com={proxy.host}/mcr", env=isolated_cache)
+
+    with FaultyProxy(registry.url) as proxy:
+        result = build(proxy, "label/argoexec")
+    assert result.returncode == 0, result.stdout + result.stderr
+    labels = json.loads(_skopeo("inspect", "--config", "--tls-verify=false",
+                                f"docker://{registry.host}/label/argoexec:{target_id(release)}"))["config"]["Labels"]
+    assert labels["org.opencontainers.image.base.digest"] == expected
+
+    # The base's manifest changed on the way: refused in one line, nothing pushed under a label that lies.
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/nanoserver/manifests/{nano_tag}$", "rewrite", times=None, rewrite=_tampered))
+        tampered = build(proxy, "tampered/argoexec")
+    assert tampered.returncode == 1, tampered.stdout + tampered.stderr
+    line = next(line.strip() for line in tampered.stdout.splitlines() if "Docker-Content-Digest" in line)
+    assert line.startswith(f"{proxy.host}/mcr/windows/nanoserver:{nano_tag}: the registry sent a manifest whose "
+                           "digest is sha256:")
+    assert line.endswith(f"not the {expected} it names in Docker-Content-Digest")
+    tags = requests.get(f"{registry.url}/v2/tampered/argoexec/tags/list", timeout=10).json().get("tags") or []
+    assert tags == []
 
 
 def test_a_base_manifest_that_is_not_json_is_one_line_naming_it(registry, mirrors, binaries, isolated_cache,
