@@ -4,8 +4,9 @@ Each Windows entry carries ``platform.os.version`` copied from its image's confi
 first, so that containerd picks the highest compatible build and the Docker engine on Windows an
 exact match (reference/windows-containers.md, "How a node picks an entry"). The ``linux/amd64``
 and ``linux/arm64`` entries of upstream's ``argoexec:<argo>`` are copied into the repository by
-digest. Every child is checked to be in the repository before the index is written; the index
-bytes are deterministic, so a re-run that finds the same children changes nothing.
+digest, blobs and manifests each written only when a HEAD does not find them. Every child is
+checked to be in the repository before the index is written; the index bytes are deterministic,
+so a re-run that finds the same children writes nothing (no PUT).
 """
 
 from __future__ import annotations
@@ -105,8 +106,11 @@ def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
             raise RegistryError(f"{child} is a {child_type}, not an image manifest")
         manifest = image_manifest(child_body, f"{child}: the manifest")
         for blob in [manifest["config"], *manifest.get("layers", [])]:
-            _copy(client, upstream, repo, blob, progress)
-        client.put_manifest(Reference(repo.registry, repo.repository, None, child_digest), child_body, child_type)
+            _copy(client, upstream, repo, blob, progress)  # a HEAD each; copied only when missing
+        copied = Reference(repo.registry, repo.repository, None, child_digest)
+        # A HEAD by digest first: a re-run with nothing changed makes no PUT at all.
+        if client.head_manifest(copied, accept=child_type) != child_digest:
+            client.put_manifest(copied, child_body, child_type)
         entries.append(Entry(child_type, child_digest, len(child_body), dict(entry["platform"])))
     return entries
 

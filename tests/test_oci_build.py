@@ -156,7 +156,9 @@ def test_assemble_every_base_push_and_publish(registry, mirrors, binaries, isola
     since = _log_mark(registry)
     republished = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, *outputs, *mirrors, env=isolated_cache)
     assert f"({len(BASES) + 2} entries, unchanged)" in republished.stdout
-    assert _manifest_puts(registry, "out/argoexec", since) == 2  # the linux children, idempotent by digest
+    # Nothing changed, nothing written: not the index, not the linux children, not a blob.
+    assert _manifest_puts(registry, "out/argoexec", since) == 0
+    assert _blob_uploads(registry, "out/argoexec", since) == []
 
 
 def test_oci_layout_output_without_a_registry_push(registry, mirrors, binaries, isolated_cache, tmp_path):
