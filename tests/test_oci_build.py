@@ -283,7 +283,8 @@ def test_a_registry_that_keeps_failing_exits_4_and_publishes_no_manifest(registr
         manifest_puts = [p for m, p, _ in proxy.state.log if m == "PUT" and "/manifests/" in p]
     assert result.returncode == 4, result.stdout + result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"error: registry {proxy.host}: ") and "503" in line
+    assert line.startswith(f"error: registry {proxy.host}: upload blob sha256:")
+    assert line.endswith("failed after 5 attempts (the last answered 503); try again later")  # the true count
     assert manifest_puts == []
     tags = requests.get(f"{registry.url}/v2/down/argoexec/tags/list", timeout=10).json().get("tags") or []
     assert tags == []
