@@ -15,8 +15,8 @@ matching requests (``times=None``: always). Everything else is forwarded unchang
 client's Host header, so the registry's upload Locations point back through the proxy.
 
 ``log`` has ``(method, path, status)`` for every request once it is answered: -1 for a dropped
-connection, -2 for a cut-off answer, -3 for a stalled request. ``ranges`` has ``(path, Range
-header)`` for every request that had one.
+connection, -2 for a cut-off answer, -3 for a stalled request (logged as soon as it is held).
+``ranges`` has ``(path, Range header)`` for every request that had one.
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = read_body(self)
         if fault is not None and fault.kind == "stall":
-            state.closing.wait(fault.seconds)
             state.log.append((self.command, self.path, -3))
+            state.closing.wait(fault.seconds)
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)

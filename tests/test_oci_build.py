@@ -290,6 +290,61 @@ def test_a_registry_that_keeps_failing_exits_4_and_publishes_no_manifest(registr
     assert tags == []
 
 
+def test_a_registry_that_stops_answering_times_out_then_is_retried_or_given_up(registry, mirrors, binaries,
+                                                                               isolated_cache, tmp_path):
+    """The proxy holds requests and never answers them: the client's timeout fires and the attempt counts
+    as a lost connection (a short timeout, so the test does not wait the default minute)."""
+    env = {**isolated_cache, "ARGOEXEC_BUILDER_REGISTRY_TIMEOUT": "2"}
+    (base,) = [b for b in BASES if b.release == "ltsc2022"]
+    core = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false",
+                              f"docker://{registry.host}/mcr/windows/servercore:{base.servercore}"))
+    top_layer = core["layers"][-1]["digest"]  # read first: the newest layer holds netapi32.dll
+
+    def build(proxy, repository, mirror):
+        return invoke("build", "--builder", "oci", "--base", base.release, "--to", f"{proxy.host}/{repository}",
+                      "--argoexec-exe", str(binaries), "--results", str(tmp_path / repository),
+                      "--mirror", f"mcr.microsoft.com={mirror}/mcr", env=env)
+
+    # Held once each, a base layer's read and an upload: both tried again, and the build succeeds.
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/blobs/{top_layer}$", "stall", times=1))
+        proxy.inject(Fault("PUT", r"/v2/stalled/argoexec/blobs/uploads/", "stall", times=1))
+        started = time.monotonic()
+        result = build(proxy, "stalled/argoexec", proxy.host)
+        took = time.monotonic() - started
+        held = [(method, path.split("?")[0]) for method, path, status in proxy.state.log if status == -3]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [method for method, _ in held] == ["GET", "PUT"] and held[0][1].endswith(top_layer)
+    assert took < 30  # two timeouts of 2 s and their backoff, not the default minute
+    config = json.loads(_skopeo("inspect", "--config", "--tls-verify=false",
+                                f"docker://{registry.host}/stalled/argoexec:{target_id(base.release)}"))
+    assert config["os.version"] == base.os_version
+
+    # Held every time: exit 4 in one line naming the true number of attempts, and no manifest written.
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("PUT", r"/v2/stuck/argoexec/blobs/uploads/", "stall", times=None))
+        result = build(proxy, "stuck/argoexec", registry.host)
+        uploads_held = sum(1 for method, path, status in proxy.state.log if status == -3)
+        manifest_puts = [p for m, p, _ in proxy.state.log if m == "PUT" and "/manifests/" in p]
+    assert result.returncode == 4, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert re.fullmatch(rf"error: registry {re.escape(proxy.host)}: upload blob sha256:[0-9a-f]{{12}} failed after 5 "
+                        r"attempts \(timed out\); check that it is up and reachable", line), line
+    assert uploads_held == 5 and manifest_puts == []
+    tags = requests.get(f"{registry.url}/v2/stuck/argoexec/tags/list", timeout=10).json().get("tags") or []
+    assert tags == []
+
+
+def test_a_registry_timeout_that_is_not_a_number_of_seconds_is_bad_input(tmp_path):
+    for value in ("soon", "0", "-1", "nan", "inf"):
+        result = invoke("publish", "--to", "127.0.0.1:9/x/argoexec", "--docs", str(tmp_path / "docs"), "--readme", "",
+                        "--db", str(tmp_path / "r.sqlite"),
+                        env={**os.environ, "ARGOEXEC_BUILDER_REGISTRY_TIMEOUT": value})
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.strip() == (f"error: ARGOEXEC_BUILDER_REGISTRY_TIMEOUT={value!r}: expected a number of "
+                                         "seconds above 0, at most 3600")
+        assert not (tmp_path / "docs").exists()  # checked with the other inputs, before anything is written
+
 def test_publish_without_per_base_tags_exits_3(registry, mirrors, isolated_cache, tmp_path):
     result = invoke("publish", "--to", f"{registry.host}/empty/argoexec", "--docs", str(tmp_path / "docs"),
                     "--readme", "", "--db", str(tmp_path / "r.sqlite"), *mirrors, env=isolated_cache)

@@ -28,13 +28,13 @@ from .client import (
 from .credentials import Credentials, docker_credentials
 from .documents import image_config, image_index, image_manifest
 from .reference import DIGEST_RE, DOCKER_HUB, Reference, is_loopback, is_registry_host, sha256_digest
-from .transport import RETRY_STATUSES, RetryPolicy, Stats, Transport, env_insecure
+from .transport import RETRY_STATUSES, RetryPolicy, Stats, Transport, env_insecure, env_timeout
 
 __all__ = [
     "ACCEPT_ALL", "DIGEST_RE", "DOCKER_CONFIG", "DOCKER_FOREIGN_LAYER", "DOCKER_HUB", "DOCKER_LAYER_GZIP",
     "DOCKER_LIST", "DOCKER_MANIFEST", "INDEX_TYPES", "MANIFEST_TYPES", "OCI_CONFIG", "OCI_INDEX", "OCI_LAYER_GZIP",
     "OCI_MANIFEST", "RETRY_STATUSES", "Credentials", "CredentialsError", "DigestMismatch", "Reference",
     "RegistryClient", "RegistryDenied", "RegistryError", "RetryPolicy", "Stats", "Transport", "docker_credentials",
-    "env_insecure", "image_config", "image_index", "image_manifest", "is_loopback", "is_registry_host",
+    "env_insecure", "env_timeout", "image_config", "image_index", "image_manifest", "is_loopback", "is_registry_host",
     "sha256_digest",
 ]
