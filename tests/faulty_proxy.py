@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +67,7 @@ class ProxyState:
     ranges: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     closing: threading.Event = field(default_factory=threading.Event)  # releases held requests
+    active: int = 0  # requests being handled
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -77,6 +80,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         state = self.server.state
+        with state.lock:
+            state.active += 1
+        try:
+            self._forward(state)
+        finally:
+            with state.lock:
+                state.active -= 1
+
+    def _forward(self, state: ProxyState) -> None:
         with state.lock:
             fault = next((f for f in state.faults if f.applies(self.command, self.path)), None)
             if self.headers.get("Range"):
@@ -148,6 +160,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state
 
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return  # the client went away (killed, or gave up on a held answer): nothing to report
+        super().handle_error(request, client_address)
+
 
 class FaultyProxy:
     def __init__(self, upstream_url: str):
@@ -173,3 +190,7 @@ class FaultyProxy:
         self.state.closing.set()
         self.server.shutdown()
         self.server.server_close()
+        # Requests still being forwarded finish first, so that the registry's log is complete when this returns.
+        deadline = time.monotonic() + 30
+        while self.state.active and time.monotonic() < deadline:
+            time.sleep(0.02)

@@ -13,7 +13,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tarfile
 import time
 
@@ -23,7 +25,7 @@ import requests
 from builder.matrix import load_matrix
 from builder.oci import WINDOWS_RAWSD
 from tests import argo_standin, infra, matrix_facts, windows_images
-from tests.cli import invoke
+from tests.cli import ROOT, invoke
 from tests.faulty_proxy import Fault, FaultyProxy
 from tests.matrix_facts import NEWEST_ARGO, target_id
 from tests.windows_images import BASES
@@ -73,7 +75,7 @@ def _blob_uploads(registry, repository: str, since: int) -> list[str]:
     """Digests of the blob uploads the registry completed for a repository (from its access log)."""
     log = registry.requests_log()[since:]
     pattern = re.compile(rf'"PUT /v2/{re.escape(repository)}/blobs/uploads/[^" ]*'
-                         r'digest=(sha256%3A|sha256:)([a-f0-9]{64})')
+                         r'digest=(sha256%3A|sha256:)([a-f0-9]{64})[^"]*" 201 ')
     return ["sha256:" + m.group(2) for m in pattern.finditer(log)]
 
 
@@ -289,6 +291,69 @@ def test_a_registry_that_keeps_failing_exits_4_and_publishes_no_manifest(registr
     tags = requests.get(f"{registry.url}/v2/down/argoexec/tags/list", timeout=10).json().get("tags") or []
     assert tags == []
 
+
+def _complete(registry, repository: str, tag: str) -> dict:
+    """skopeo reads the image (manifest and config); every blob its manifest names is in the repository."""
+    reference = f"docker://{registry.host}/{repository}:{tag}"
+    manifest = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", reference))
+    config = json.loads(_skopeo("inspect", "--config", "--tls-verify=false", reference))
+    assert len(config["rootfs"]["diff_ids"]) == len(manifest["layers"])
+    for blob in [manifest["config"], *manifest["layers"]]:
+        assert requests.head(f"{registry.url}/v2/{repository}/blobs/{blob['digest']}",
+                             timeout=10).status_code == 200, f"{tag}: {blob['digest']} is missing"
+    return manifest
+
+
+def test_a_push_killed_midway_is_finished_by_a_re_run_that_uploads_only_what_is_missing(
+        registry, mirrors, binaries, isolated_cache, tmp_path):
+    """kill -9 among the uploads of a real `invoke build --base all --to`: the tags already written are
+    complete images, and the next run writes only what the killed one had not."""
+    repository = "killed/argoexec"
+
+    def build(host: str) -> tuple[str, ...]:
+        # The bases are read from the registry itself both times (their names go into the labels); pushed
+        # through the proxy, to another host name, the killed run copies their layers instead of mounting them.
+        return ("build", "--builder", "oci", "--base", "all", "--argoexec-exe", str(binaries), "--results",
+                str(tmp_path / "results"), "--to", f"{host}/{repository}", *mirrors)
+    before = _log_mark(registry)
+    with FaultyProxy(registry.url) as proxy:
+        # Every upload is answered a second late (the registry has the blob by then): the kill lands among them.
+        proxy.inject(Fault("PUT", rf"/v2/{repository}/blobs/uploads/", "slow", times=None, seconds=1.0))
+        process = subprocess.Popen([sys.executable, "-m", "invoke", *build(proxy.host)], cwd=ROOT, env=isolated_cache,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while process.poll() is None and time.monotonic() < deadline:
+                answered = [p for m, p, s in proxy.state.log if m == "PUT" and "/blobs/uploads/" in p and s == 201]
+                if len(answered) >= 5:  # the first image's blobs (its base layer copied), and one of the next
+                    break
+                time.sleep(0.05)
+            assert process.poll() is None, "the build ended before it could be killed"
+            os.kill(process.pid, signal.SIGKILL)
+        finally:
+            if process.poll() is None:
+                process.wait(30)
+    assert process.returncode == -signal.SIGKILL
+    first = _blob_uploads(registry, repository, before)
+    assert len(first) >= 5
+    tags = requests.get(f"{registry.url}/v2/{repository}/tags/list", timeout=10).json().get("tags") or []
+    assert len(tags) < len(BASES)
+    for tag in tags:  # manifests last: a tag written before the kill names a complete image
+        _complete(registry, repository, tag)
+
+    since = _log_mark(registry)
+    again = invoke(*build(registry.host), env=isolated_cache, timeout=300, process=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    second = _blob_uploads(registry, repository, since)
+    ours = set()  # every blob the images need that is not the base's: a netapi32 layer and a config each, one app
+    for base in BASES:
+        manifest = _complete(registry, repository, target_id(base.release))
+        ours |= {manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"][1:])}
+    assert len(ours) == 1 + 2 * len(BASES)
+    uploads = first + second
+    assert len(uploads) == len(set(uploads)), "a blob was uploaded twice"
+    assert set(second) == ours - set(first)  # only what was missing (the bases' layers mounted this time)
+    assert _manifest_puts(registry, repository, since) == len(BASES) - len(tags)  # the tags written stay
 
 def test_a_registry_that_stops_answering_times_out_then_is_retried_or_given_up(registry, mirrors, binaries,
                                                                                isolated_cache, tmp_path):
