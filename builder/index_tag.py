@@ -4,8 +4,9 @@ Each Windows entry carries ``platform.os.version`` copied from its image's confi
 first, so that containerd picks the highest compatible build and the Docker engine on Windows an
 exact match (reference/windows-containers.md, "How a node picks an entry"). The ``linux/amd64``
 and ``linux/arm64`` entries of upstream's ``argoexec:<argo>`` are copied into the repository by
-digest. Every child is checked to be in the repository before the index is written; the index
-bytes are deterministic, so a re-run that finds the same children changes nothing.
+digest, blobs and manifests each written only when a HEAD does not find them. Every child is
+checked to be in the repository before the index is written; the index bytes are deterministic,
+so a re-run that finds the same children writes nothing (no PUT).
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ from .errors import NothingSelected, RegistryError
 from .matrix import Matrix
 from .oci import Blob
 from .progress import Progress
-from .registry import INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, Reference, RegistryClient, sha256_digest
+from .registry import (
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_INDEX,
+    Reference,
+    RegistryClient,
+    image_config,
+    image_index,
+    image_manifest,
+    sha256_digest,
+)
 from .registry_writes import copy_blob
 
 LINUX_PLATFORMS = (("linux", "amd64"), ("linux", "arm64"))
@@ -55,8 +66,10 @@ def windows_entries(client: RegistryClient, matrix: Matrix, repo: Reference, arg
         body, media_type, digest = client.get_manifest(repo.with_tag(tag))
         if media_type not in MANIFEST_TYPES:
             raise RegistryError(f"{repo}:{tag} is a {media_type}, not an image manifest")
-        manifest = json.loads(body)
-        config = json.loads(client.get_blob(repo.registry, repo.repository, manifest["config"]["digest"]))
+        manifest = image_manifest(body, f"{repo}:{tag}: the manifest")
+        config_digest = manifest["config"]["digest"]
+        config = image_config(client.get_blob(repo.registry, repo.repository, config_digest),
+                              f"{repo}:{tag}: the config {config_digest[:19]}")
         platform = {"architecture": config.get("architecture", "amd64"), "os": config.get("os", "windows")}
         if config.get("os.version"):
             platform["os.version"] = config["os.version"]
@@ -78,9 +91,10 @@ def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
     body, media_type, _ = client.get_manifest(upstream)
     if media_type not in INDEX_TYPES:
         raise RegistryError(f"{upstream} is not an index; cannot take its linux entries")
+    index = image_index(body, f"{upstream}: the index")
     entries = []
     for wanted_os, wanted_arch in LINUX_PLATFORMS:
-        entry = next((m for m in json.loads(body).get("manifests", [])
+        entry = next((m for m in index.get("manifests", [])
                       if m.get("platform", {}).get("os") == wanted_os
                       and m.get("platform", {}).get("architecture") == wanted_arch), None)
         if entry is None:
@@ -88,10 +102,15 @@ def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
             continue
         child = Reference(upstream.registry, upstream.repository, None, entry["digest"])
         child_body, child_type, child_digest = client.get_manifest(child)
-        manifest = json.loads(child_body)
+        if child_type not in MANIFEST_TYPES:
+            raise RegistryError(f"{child} is a {child_type}, not an image manifest")
+        manifest = image_manifest(child_body, f"{child}: the manifest")
         for blob in [manifest["config"], *manifest.get("layers", [])]:
-            _copy(client, upstream, repo, blob, progress)
-        client.put_manifest(Reference(repo.registry, repo.repository, None, child_digest), child_body, child_type)
+            _copy(client, upstream, repo, blob, progress)  # a HEAD each; copied only when missing
+        copied = Reference(repo.registry, repo.repository, None, child_digest)
+        # A HEAD by digest first: a re-run with nothing changed makes no PUT at all.
+        if client.head_manifest(copied, accept=child_type) != child_digest:
+            client.put_manifest(copied, child_body, child_type)
         entries.append(Entry(child_type, child_digest, len(child_body), dict(entry["platform"])))
     return entries
 

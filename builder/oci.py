@@ -43,6 +43,9 @@ from .registry import (
     Reference,
     RegistryClient,
     RegistryError,
+    image_config,
+    image_index,
+    image_manifest,
     sha256_digest,
 )
 from .render import WINDOWS_PATH
@@ -227,9 +230,10 @@ def resolve(client: RegistryClient, reference: Reference, os_name: str = "window
             build: int | None = None) -> Image:
     """The image for one platform; from an index, the entry whose ``os.version`` has ``build`` (if given)."""
     body, media_type, digest = client.get_manifest(reference)
-    manifest = json.loads(body)
+    source = reference
     if media_type in INDEX_TYPES:
-        candidates = [m for m in manifest.get("manifests", [])
+        index = image_index(body, f"{reference}: the index")
+        candidates = [m for m in index.get("manifests", [])
                       if m.get("platform", {}).get("os") == os_name
                       and m.get("platform", {}).get("architecture") == architecture]
         if build is not None:
@@ -238,14 +242,15 @@ def resolve(client: RegistryClient, reference: Reference, os_name: str = "window
         if not candidates:
             raise RegistryError(f"{reference}: no {os_name}/{architecture}"
                                 f"{f' 10.0.{build}' if build else ''} entry in its index")
-        chosen = Reference(reference.registry, reference.repository, reference.tag, candidates[0]["digest"])
-        body, media_type, digest = client.get_manifest(chosen)
-        manifest = json.loads(body)
+        source = Reference(reference.registry, reference.repository, reference.tag, candidates[0]["digest"])
+        body, media_type, digest = client.get_manifest(source)
     if media_type not in (OCI_MANIFEST, DOCKER_MANIFEST):
         raise RegistryError(f"{reference}: unsupported manifest type {media_type}")
+    manifest = image_manifest(body, f"{source}: the manifest")
     config_digest = manifest["config"]["digest"]
     config_bytes = client.get_blob(reference.registry, reference.repository, config_digest)
-    return Image(reference, manifest, media_type, digest, json.loads(config_bytes), config_bytes)
+    config = image_config(config_bytes, f"{source}: the config {config_digest[:19]}")
+    return Image(reference, manifest, media_type, digest, config, config_bytes)
 
 
 

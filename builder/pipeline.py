@@ -78,9 +78,9 @@ def with_mirrors(loaded: Matrix, mirror: Flag) -> Matrix:
 
 
 def registry_client(insecure_registry: Flag):
-    from .registry import RegistryClient, env_insecure
+    from .registry import RegistryClient, env_insecure, env_timeout
 
-    return RegistryClient(insecure=tuple(insecure_registry or ()) + env_insecure())
+    return RegistryClient(insecure=tuple(insecure_registry or ()) + env_insecure(), timeout_s=env_timeout())
 
 
 def local_repo(loaded: Matrix, repo: str | None) -> str:
@@ -378,6 +378,7 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
     versions = targets.select(loaded, "all", argo)
     # Every input is checked before anything is written.
     repo = Reference.parse(destination(loaded, to)) if to else None
+    client = registry_client(insecure_registry) if repo is not None else None
     readme_path = Path(readme) if readme else None
     table_formats.check_readme(readme_path)
     imported = None
@@ -393,7 +394,6 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
     for path in written:
         print(f"wrote {path}")
     if repo is not None:
-        client = registry_client(insecure_registry)
         progress = Progress()
         for tag in dict.fromkeys(t.argo.tag for t in versions):
             published = publish_index(client, loaded, repo, tag, progress, with_linux=not no_linux)

@@ -13,7 +13,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tarfile
 import time
 
@@ -23,7 +25,7 @@ import requests
 from builder.matrix import load_matrix
 from builder.oci import WINDOWS_RAWSD
 from tests import argo_standin, infra, matrix_facts, windows_images
-from tests.cli import invoke
+from tests.cli import ROOT, invoke
 from tests.faulty_proxy import Fault, FaultyProxy
 from tests.matrix_facts import NEWEST_ARGO, target_id
 from tests.windows_images import BASES
@@ -73,7 +75,7 @@ def _blob_uploads(registry, repository: str, since: int) -> list[str]:
     """Digests of the blob uploads the registry completed for a repository (from its access log)."""
     log = registry.requests_log()[since:]
     pattern = re.compile(rf'"PUT /v2/{re.escape(repository)}/blobs/uploads/[^" ]*'
-                         r'digest=(sha256%3A|sha256:)([a-f0-9]{64})')
+                         r'digest=(sha256%3A|sha256:)([a-f0-9]{64})[^"]*" 201 ')
     return ["sha256:" + m.group(2) for m in pattern.finditer(log)]
 
 
@@ -156,7 +158,9 @@ def test_assemble_every_base_push_and_publish(registry, mirrors, binaries, isola
     since = _log_mark(registry)
     republished = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, *outputs, *mirrors, env=isolated_cache)
     assert f"({len(BASES) + 2} entries, unchanged)" in republished.stdout
-    assert _manifest_puts(registry, "out/argoexec", since) == 2  # the linux children, idempotent by digest
+    # Nothing changed, nothing written: not the index, not the linux children, not a blob.
+    assert _manifest_puts(registry, "out/argoexec", since) == 0
+    assert _blob_uploads(registry, "out/argoexec", since) == []
 
 
 def test_oci_layout_output_without_a_registry_push(registry, mirrors, binaries, isolated_cache, tmp_path):
@@ -281,11 +285,130 @@ def test_a_registry_that_keeps_failing_exits_4_and_publishes_no_manifest(registr
         manifest_puts = [p for m, p, _ in proxy.state.log if m == "PUT" and "/manifests/" in p]
     assert result.returncode == 4, result.stdout + result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"error: registry {proxy.host}: ") and "503" in line
+    assert line.startswith(f"error: registry {proxy.host}: upload blob sha256:")
+    assert line.endswith("failed after 5 attempts (the last answered 503); try again later")  # the true count
     assert manifest_puts == []
     tags = requests.get(f"{registry.url}/v2/down/argoexec/tags/list", timeout=10).json().get("tags") or []
     assert tags == []
 
+
+def _complete(registry, repository: str, tag: str) -> dict:
+    """skopeo reads the image (manifest and config); every blob its manifest names is in the repository."""
+    reference = f"docker://{registry.host}/{repository}:{tag}"
+    manifest = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", reference))
+    config = json.loads(_skopeo("inspect", "--config", "--tls-verify=false", reference))
+    assert len(config["rootfs"]["diff_ids"]) == len(manifest["layers"])
+    for blob in [manifest["config"], *manifest["layers"]]:
+        assert requests.head(f"{registry.url}/v2/{repository}/blobs/{blob['digest']}",
+                             timeout=10).status_code == 200, f"{tag}: {blob['digest']} is missing"
+    return manifest
+
+
+def test_a_push_killed_midway_is_finished_by_a_re_run_that_uploads_only_what_is_missing(
+        registry, mirrors, binaries, isolated_cache, tmp_path):
+    """kill -9 among the uploads of a real `invoke build --base all --to`: the tags already written are
+    complete images, and the next run writes only what the killed one had not."""
+    repository = "killed/argoexec"
+
+    def build(host: str) -> tuple[str, ...]:
+        # The bases are read from the registry itself both times (their names go into the labels); pushed
+        # through the proxy, to another host name, the killed run copies their layers instead of mounting them.
+        return ("build", "--builder", "oci", "--base", "all", "--argoexec-exe", str(binaries), "--results",
+                str(tmp_path / "results"), "--to", f"{host}/{repository}", *mirrors)
+    before = _log_mark(registry)
+    with FaultyProxy(registry.url) as proxy:
+        # Every upload is answered a second late (the registry has the blob by then): the kill lands among them.
+        proxy.inject(Fault("PUT", rf"/v2/{repository}/blobs/uploads/", "slow", times=None, seconds=1.0))
+        process = subprocess.Popen([sys.executable, "-m", "invoke", *build(proxy.host)], cwd=ROOT, env=isolated_cache,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while process.poll() is None and time.monotonic() < deadline:
+                answered = [p for m, p, s in proxy.state.log if m == "PUT" and "/blobs/uploads/" in p and s == 201]
+                if len(answered) >= 5:  # the first image's blobs (its base layer copied), and one of the next
+                    break
+                time.sleep(0.05)
+            assert process.poll() is None, "the build ended before it could be killed"
+            os.kill(process.pid, signal.SIGKILL)
+        finally:
+            if process.poll() is None:
+                process.wait(30)
+    assert process.returncode == -signal.SIGKILL
+    first = _blob_uploads(registry, repository, before)
+    assert len(first) >= 5
+    tags = requests.get(f"{registry.url}/v2/{repository}/tags/list", timeout=10).json().get("tags") or []
+    assert len(tags) < len(BASES)
+    for tag in tags:  # manifests last: a tag written before the kill names a complete image
+        _complete(registry, repository, tag)
+
+    since = _log_mark(registry)
+    again = invoke(*build(registry.host), env=isolated_cache, timeout=300, process=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    second = _blob_uploads(registry, repository, since)
+    ours = set()  # every blob the images need that is not the base's: a netapi32 layer and a config each, one app
+    for base in BASES:
+        manifest = _complete(registry, repository, target_id(base.release))
+        ours |= {manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"][1:])}
+    assert len(ours) == 1 + 2 * len(BASES)
+    uploads = first + second
+    assert len(uploads) == len(set(uploads)), "a blob was uploaded twice"
+    assert set(second) == ours - set(first)  # only what was missing (the bases' layers mounted this time)
+    assert _manifest_puts(registry, repository, since) == len(BASES) - len(tags)  # the tags written stay
+
+def test_a_registry_that_stops_answering_times_out_then_is_retried_or_given_up(registry, mirrors, binaries,
+                                                                               isolated_cache, tmp_path):
+    """The proxy holds requests and never answers them: the client's timeout fires and the attempt counts
+    as a lost connection (a short timeout, so the test does not wait the default minute)."""
+    env = {**isolated_cache, "ARGOEXEC_BUILDER_REGISTRY_TIMEOUT": "2"}
+    (base,) = [b for b in BASES if b.release == "ltsc2022"]
+    core = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false",
+                              f"docker://{registry.host}/mcr/windows/servercore:{base.servercore}"))
+    top_layer = core["layers"][-1]["digest"]  # read first: the newest layer holds netapi32.dll
+
+    def build(proxy, repository, mirror):
+        return invoke("build", "--builder", "oci", "--base", base.release, "--to", f"{proxy.host}/{repository}",
+                      "--argoexec-exe", str(binaries), "--results", str(tmp_path / repository),
+                      "--mirror", f"mcr.microsoft.com={mirror}/mcr", env=env)
+
+    # Held once each, a base layer's read and an upload: both tried again, and the build succeeds.
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/blobs/{top_layer}$", "stall", times=1))
+        proxy.inject(Fault("PUT", r"/v2/stalled/argoexec/blobs/uploads/", "stall", times=1))
+        started = time.monotonic()
+        result = build(proxy, "stalled/argoexec", proxy.host)
+        took = time.monotonic() - started
+        held = [(method, path.split("?")[0]) for method, path, status in proxy.state.log if status == -3]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [method for method, _ in held] == ["GET", "PUT"] and held[0][1].endswith(top_layer)
+    assert took < 30  # two timeouts of 2 s and their backoff, not the default minute
+    config = json.loads(_skopeo("inspect", "--config", "--tls-verify=false",
+                                f"docker://{registry.host}/stalled/argoexec:{target_id(base.release)}"))
+    assert config["os.version"] == base.os_version
+
+    # Held every time: exit 4 in one line naming the true number of attempts, and no manifest written.
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("PUT", r"/v2/stuck/argoexec/blobs/uploads/", "stall", times=None))
+        result = build(proxy, "stuck/argoexec", registry.host)
+        uploads_held = sum(1 for method, path, status in proxy.state.log if status == -3)
+        manifest_puts = [p for m, p, _ in proxy.state.log if m == "PUT" and "/manifests/" in p]
+    assert result.returncode == 4, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert re.fullmatch(rf"error: registry {re.escape(proxy.host)}: upload blob sha256:[0-9a-f]{{12}} failed after 5 "
+                        r"attempts \(timed out\); check that it is up and reachable", line), line
+    assert uploads_held == 5 and manifest_puts == []
+    tags = requests.get(f"{registry.url}/v2/stuck/argoexec/tags/list", timeout=10).json().get("tags") or []
+    assert tags == []
+
+
+def test_a_registry_timeout_that_is_not_a_number_of_seconds_is_bad_input(tmp_path):
+    for value in ("soon", "0", "-1", "nan", "inf"):
+        result = invoke("publish", "--to", "127.0.0.1:9/x/argoexec", "--docs", str(tmp_path / "docs"), "--readme", "",
+                        "--db", str(tmp_path / "r.sqlite"),
+                        env={**os.environ, "ARGOEXEC_BUILDER_REGISTRY_TIMEOUT": value})
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.strip() == (f"error: ARGOEXEC_BUILDER_REGISTRY_TIMEOUT={value!r}: expected a number of "
+                                         "seconds above 0, at most 3600")
+        assert not (tmp_path / "docs").exists()  # checked with the other inputs, before anything is written
 
 def test_publish_without_per_base_tags_exits_3(registry, mirrors, isolated_cache, tmp_path):
     result = invoke("publish", "--to", f"{registry.host}/empty/argoexec", "--docs", str(tmp_path / "docs"),
@@ -315,6 +438,123 @@ def test_digests_are_verified_on_the_way_in(registry, mirrors):
         with pytest.raises(DigestMismatch):
             client.get_manifest(Reference(proxy.host, ref.repository, None, manifest_digest))
 
+
+def _tampered(body: bytes) -> bytes:
+    """A man in the middle's edit: still a valid manifest, no longer the bytes the registry holds."""
+    return json.dumps({**json.loads(body), "annotations": {"tampered": "yes"}}).encode()
+
+
+def _flipped(body: bytes) -> bytes:
+    return bytes([body[0] ^ 0xFF]) + body[1:]  # '{' becomes 0x84: not UTF-8
+
+
+def _registry_digest(registry, repository: str, tag: str) -> str:
+    """The digest the registry itself gives the tag (its Docker-Content-Digest, from a request of our own)."""
+    response = requests.head(f"{registry.url}/v2/{repository}/manifests/{tag}", timeout=10,
+                             headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert response.status_code == 200
+    return response.headers["Docker-Content-Digest"]
+
+
+def test_a_manifest_fetched_by_tag_is_checked_against_docker_content_digest(registry, mirrors):
+    from builder.registry import DigestMismatch, Reference, RegistryClient
+
+    nano_tag = BASES[-1].nanoserver
+    expected = _registry_digest(registry, "mcr/windows/nanoserver", nano_tag)
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/nanoserver/manifests/{nano_tag}$", "rewrite", times=None, rewrite=_tampered))
+        ref = Reference(proxy.host, "mcr/windows/nanoserver", nano_tag)
+        with pytest.raises(DigestMismatch) as caught:
+            RegistryClient().get_manifest(ref)
+    assert str(caught.value).startswith(f"{ref}: the registry sent a manifest whose digest is sha256:")
+    assert str(caught.value).endswith(f"not the {expected} it names in Docker-Content-Digest")
+    # Untouched, the digest returned is the registry's.
+    assert RegistryClient().get_manifest(Reference(registry.host, "mcr/windows/nanoserver", nano_tag))[2] == expected
+
+
+def test_the_base_digest_label_names_a_digest_the_source_registry_has(registry, mirrors, binaries, isolated_cache,
+                                                                      tmp_path):
+    release, nano_tag = BASES[-1].release, BASES[-1].nanoserver
+    expected = _registry_digest(registry, "mcr/windows/nanoserver", nano_tag)
+
+    def build(proxy, repository):
+        return invoke("build", "--builder", "oci", "--base", release, "--to", f"{registry.host}/{repository}",
+                      "--argoexec-exe", str(binaries), "--results", str(tmp_path / repository),
+                      "--mirror", f"mcr.microsoft.com={proxy.host}/mcr", env=isolated_cache)
+
+    with FaultyProxy(registry.url) as proxy:
+        result = build(proxy, "label/argoexec")
+    assert result.returncode == 0, result.stdout + result.stderr
+    labels = json.loads(_skopeo("inspect", "--config", "--tls-verify=false",
+                                f"docker://{registry.host}/label/argoexec:{target_id(release)}"))["config"]["Labels"]
+    assert labels["org.opencontainers.image.base.digest"] == expected
+
+    # The base's manifest changed on the way: refused in one line, nothing pushed under a label that lies.
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/nanoserver/manifests/{nano_tag}$", "rewrite", times=None, rewrite=_tampered))
+        tampered = build(proxy, "tampered/argoexec")
+    assert tampered.returncode == 1, tampered.stdout + tampered.stderr
+    line = next(line.strip() for line in tampered.stdout.splitlines() if "Docker-Content-Digest" in line)
+    assert line.startswith(f"{proxy.host}/mcr/windows/nanoserver:{nano_tag}: the registry sent a manifest whose "
+                           "digest is sha256:")
+    assert line.endswith(f"not the {expected} it names in Docker-Content-Digest")
+    tags = requests.get(f"{registry.url}/v2/tampered/argoexec/tags/list", timeout=10).json().get("tags") or []
+    assert tags == []
+
+
+def test_a_base_manifest_that_is_not_json_is_one_line_naming_it(registry, mirrors, binaries, isolated_cache,
+                                                                tmp_path):
+    """A registry that sends no Docker-Content-Digest, and bytes that are not UTF-8 JSON."""
+    release, nano_tag = BASES[-1].release, BASES[-1].nanoserver
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/nanoserver/manifests/{nano_tag}$", "rewrite", times=None, rewrite=_flipped,
+                           strip=("Docker-Content-Digest",)))
+        result = invoke("build", "--builder", "oci", "--base", release, "--out", str(tmp_path / "layout"),
+                        "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                        "--mirror", f"mcr.microsoft.com={proxy.host}/mcr", env=isolated_cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{proxy.host}/mcr/windows/nanoserver:{nano_tag}: the manifest is not UTF-8 JSON (byte 0x84 at offset 0)" \
+        in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "layout" / "index.json").exists()
+
+
+def test_a_base_config_of_the_wrong_shape_is_one_line_naming_it(registry, binaries, isolated_cache, tmp_path):
+    work = tmp_path / "images"
+    version = "10.0.18363.1556"
+    windows_images.write_layout(work / "core", [{"Files/Windows/System32/netapi32.dll": b"MZ 1909"}], "windows",
+                                "amd64", version)
+    windows_images.skopeo_copy(work / "core", f"{registry.host}/shape/windows/servercore:1909")
+    windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", version,
+                                extra_config={"config": ["Env", "PATH=C:\\"]})
+    windows_images.skopeo_copy(work / "nano", f"{registry.host}/shape/windows/nanoserver:1909")
+    result = invoke("build", "--builder", "oci", "--base", "1909,ltsc2022", "--out", str(tmp_path / "layout"),
+                    "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                    "--mirror", f"mcr.microsoft.com={registry.host}/shape", env=isolated_cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(rf"{re.escape(registry.host)}/shape/windows/nanoserver:1909: the config sha256:[0-9a-f]{{12}}: "
+                     "config is not an object", result.stdout)
+    assert "unexpected" not in result.stderr and "Traceback" not in result.stdout + result.stderr
+    # The other target went on (its bases are not in this mirror: it fails on its own, in its own line).
+    assert "v4.1.2-windows-ltsc2022" in result.stdout
+
+
+def test_publish_names_a_per_base_manifest_that_is_not_json(registry, mirrors, isolated_cache, tmp_path):
+    release, nano_tag = BASES[-1].release, BASES[-1].nanoserver
+    _skopeo("copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+            f"docker://{registry.host}/mcr/windows/nanoserver:{nano_tag}",
+            f"docker://{registry.host}/pubcorrupt/argoexec:{target_id(release)}")
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("GET", rf"/manifests/{target_id(release)}$", "rewrite", times=None, rewrite=_flipped,
+                           strip=("Docker-Content-Digest",)))
+        result = invoke("publish", "--to", f"{proxy.host}/pubcorrupt/argoexec", "--no-linux",
+                        "--docs", str(tmp_path / "docs"), "--readme", "", "--db", str(tmp_path / "r.sqlite"),
+                        env=isolated_cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == (f"error: {proxy.host}/pubcorrupt/argoexec:{target_id(release)}: the manifest "
+                                     "is not UTF-8 JSON (byte 0x84 at offset 0)")
+    tags = requests.get(f"{registry.url}/v2/pubcorrupt/argoexec/tags/list", timeout=10).json().get("tags") or []
+    assert tags == [target_id(release)]  # no index tag
 
 def _assemble_1909(registry, binaries, isolated_cache, tmp_path, name: str, core_layers: list[dict], **layout):
     """Build 1909 from a servercore made of ``core_layers`` (``layout``: write_layout's pax and folders);

@@ -104,6 +104,22 @@ def test_a_busy_registry_counts_every_attempt_in_its_message(registry, blob):
                                  "(the last answered 503); try again later")
 
 
+@pytest.mark.parametrize(("kind", "why"), [("status", "(the last answered 503); try again later"),
+                                           ("drop", "; check that it is up and reachable")])
+def test_an_upload_that_keeps_failing_counts_every_attempt_in_its_message(registry, kind, why):
+    """Each attempt is a whole upload (POST, then PUT); the message says how many there were, not "1"."""
+    data = os.urandom(1000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with FaultyProxy(registry.url) as proxy:
+        proxy.inject(Fault("PUT", r"/blobs/uploads/", kind, times=None))
+        with pytest.raises(Unreachable) as caught:
+            _client(attempts=3).upload_blob(proxy.host, REPOSITORY, digest, len(data), lambda: data)
+    message = str(caught.value)
+    assert message.startswith(f"registry {proxy.host}: upload blob {digest[:19]} failed after 3 attempts ")
+    assert message.endswith(why)
+    methods = [method for method, path, _ in proxy.state.log if "/blobs/uploads/" in path]
+    assert methods == ["POST", "PUT"] * 3
+
 def test_the_retry_policy_waits_as_long_as_retry_after_asks():
     waits: list[float] = []
     policy = RetryPolicy(attempts=3, backoff_s=0.5, stats=Stats(), sleep=waits.append)

@@ -16,7 +16,6 @@ Credentials and tokens never appear in messages: errors name the registry and th
 from __future__ import annotations
 
 import hashlib
-import json
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ import requests
 
 from ..errors import DigestMismatch, RegistryError
 from .credentials import Credentials
+from .documents import parse_json
 from .reference import Reference, sha256_digest
 from .transport import READ_CHUNK, Stats, Transport, TryAgain
 
@@ -69,7 +69,14 @@ class RegistryClient:
                                       ref.repository, **options)
 
     def get_manifest(self, ref: Reference, accept: str = ACCEPT_ALL) -> tuple[bytes, str, str]:
-        """(bytes, media type, digest) of a manifest; the digest is checked when asked by digest."""
+        """(bytes, media type, digest) of a manifest, the digest verified: against the reference's
+        when asked by digest, and against the registry's ``Docker-Content-Digest`` when it sends one.
+
+        The OCI distribution spec ("Pulling manifests"): the header, if present, is the manifest's
+        digest; a client that uses it MUST verify it matches the manifest returned. Asked by tag,
+        the header is all there is to check against: without it, bytes changed on the way would
+        give a digest (and a base digest label) the registry does not have. The digest returned
+        is the sha256 of the bytes returned: the one verified whenever there was something to verify."""
         response = self._manifest_request("GET", ref, headers={"Accept": accept}, what=f"get manifest {ref}")
         if response.status_code == 404:
             raise RegistryError(f"{ref}: no such manifest in registry {ref.registry}")
@@ -79,9 +86,14 @@ class RegistryClient:
         digest = sha256_digest(body)
         if ref.digest and ref.digest != digest:
             raise DigestMismatch(f"{ref}: the registry sent a manifest whose digest is {digest}")
+        answered = response.headers.get("Docker-Content-Digest", "").strip()
+        if answered and not _digest_matches(answered, body):
+            raise DigestMismatch(f"{ref}: the registry sent a manifest whose digest is {digest}, not the "
+                                 f"{answered} it names in Docker-Content-Digest")
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         if media_type not in (*INDEX_TYPES, *MANIFEST_TYPES):
-            media_type = json.loads(body).get("mediaType", media_type)
+            found = parse_json(body, f"{ref}: the manifest").get("mediaType", media_type)
+            media_type = found if isinstance(found, str) else media_type
         return body, media_type, digest
 
     def head_manifest(self, ref: Reference, accept: str = ACCEPT_ALL) -> str | None:
@@ -204,6 +216,17 @@ class RegistryClient:
                 return "mounted"
         self.upload_blob(registry, repository, digest, size, opener)
         return "uploaded"
+
+
+# The algorithms of the OCI image spec's registered digests ("Digests"); a header naming another
+# cannot be checked here, and counts as no header.
+_DIGEST_ALGORITHMS = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
+def _digest_matches(digest: str, body: bytes) -> bool:
+    algorithm, _, encoded = digest.partition(":")
+    hasher = _DIGEST_ALGORITHMS.get(algorithm)
+    return hasher is None or hasher(body).hexdigest() == encoded
 
 
 def _error_text(response: requests.Response) -> str:

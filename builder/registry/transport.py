@@ -10,8 +10,10 @@
   504 and 500 (the OCI distribution spec lets a client retry 502/503/504; registries behind load
   balancers answer 500 for the same passing troubles) and dropped connections are tried again with
   exponential backoff, at least as long as ``Retry-After`` asks (RFC 9110 §10.2.3: seconds or an
-  HTTP date; capped at 30 s). A registry that keeps failing is ``Unreachable`` (exit 4), and the
-  message says how many attempts were made.
+  HTTP date; capped at 30 s). A registry that stops answering counts as a dropped connection once
+  the timeout passes (60 s to connect or between two reads; ``ARGOEXEC_BUILDER_REGISTRY_TIMEOUT``).
+  A registry that keeps failing is ``Unreachable`` (exit 4), and the message says how many
+  attempts were made.
 - A blob read cut off midway goes on where it stopped: the OCI distribution spec ("Pulling
   blobs") says a registry SHOULD support the ``Range`` request header (RFC 9110 §14), so the next
   attempt asks for ``Range: bytes=N-``; a ``206 Partial Content`` whose ``Content-Range`` starts at
@@ -36,12 +38,14 @@ from typing import IO, TypeVar
 
 import requests
 
-from ..errors import BuilderError, RegistryDenied, RegistryError, Unreachable
+from ..errors import BuilderError, InputError, RegistryDenied, RegistryError, Unreachable
 from ..secrets import strip_userinfo
 from .credentials import Credentials, docker_credentials
 from .reference import is_loopback
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+DEFAULT_TIMEOUT_S = 60.0
+TIMEOUT_ENV = "ARGOEXEC_BUILDER_REGISTRY_TIMEOUT"
 MAX_RETRY_AFTER_S = 30.0
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -143,7 +147,7 @@ class Transport:
 
     def __init__(self, insecure: tuple[str, ...] = (),
                  credentials: Callable[[str], Credentials | None] | None = None, attempts: int = 5,
-                 backoff_s: float = 0.2, timeout_s: float = 60, session: requests.Session | None = None):
+                 backoff_s: float = 0.2, timeout_s: float = DEFAULT_TIMEOUT_S, session: requests.Session | None = None):
         self.insecure = set(insecure)
         self.credentials = credentials or docker_credentials
         self.timeout_s = timeout_s
@@ -337,3 +341,18 @@ def reason(exc: Exception) -> str:
 def env_insecure() -> tuple[str, ...]:
     """Registries named insecure in ``ARGOEXEC_BUILDER_INSECURE_REGISTRIES`` (comma-separated)."""
     return tuple(r.strip() for r in os.environ.get("ARGOEXEC_BUILDER_INSECURE_REGISTRIES", "").split(",") if r.strip())
+
+
+def env_timeout() -> float:
+    """Seconds a registry may take to accept a connection or to send the next bytes
+    (``ARGOEXEC_BUILDER_REGISTRY_TIMEOUT``, default 60); then the attempt counts as lost."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:  # also refuses nan and inf
+        raise InputError(f"{TIMEOUT_ENV}={text[:40]!r}: expected a number of seconds above 0, at most 3600")
+    return seconds
