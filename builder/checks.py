@@ -76,8 +76,13 @@ HELLO_WINDOWS_CHECK = Check(
 HELLO_LINUX_CHECK = Check(
     "hello-linux", "sh in the image prints the hello-linux greeting", oses=("linux",),
     entrypoint=("sh", "-c"), command=lambda target: [f"echo {HELLO_LINUX}"], judge_output=_expects(HELLO_LINUX))
+# Run on an Argo cluster by `invoke smoke --cluster` (builder/cluster.py), not in a container of the image:
+# smoke=False keeps it out of smoke_checks() and the table's cells (the pod runs the executor the cluster's
+# controller is configured with, which need not be the image under test).
+WORKFLOW_CHECK = Check("workflow", "hello-windows as a workflow on an Argo cluster (invoke smoke --cluster)",
+                       oses=("windows",), smoke=False)
 
-CHECKS = (BUILD, ARGOEXEC_VERSION, HELLO_WINDOWS_CHECK, HELLO_LINUX_CHECK)
+CHECKS = (BUILD, ARGOEXEC_VERSION, HELLO_WINDOWS_CHECK, HELLO_LINUX_CHECK, WORKFLOW_CHECK)
 NAMES = tuple(check.name for check in CHECKS)
 
 
