@@ -441,3 +441,15 @@ def test_release_fixture_is_the_matrix_build():
     # The tests above rely on the matrix's ltsc2022 being 10.0.20348 (the pretend node's build) and on
     # 1809 being another build.
     assert release("ltsc2022").build.base == "10.0.20348" and release("1809").build.base != "10.0.20348"
+
+
+def test_workflow_records_are_a_known_check_outside_the_tables_cells(tmp_path):
+    from builder import checks, store
+
+    check = checks.by_name(cluster.CHECK)
+    assert check is not None and not check.smoke and check.oses == ("windows",)
+    assert cluster.CHECK not in checks.smoke_names("windows")  # a cell is judged on the image's own checks
+    with ArgoServer(ArgoState(token=TOKEN)) as server:
+        smoke(server, planned("ltsc2022"), tmp_path)
+    imported = store.import_paths(store.connect(tmp_path / "results.sqlite"), [tmp_path / "results"])
+    assert (imported.imported, imported.problems) == (1, [])
