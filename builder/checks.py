@@ -102,8 +102,14 @@ EXIT_CODE_CHECK = Check(
 ARGOEXEC_IN_BASE = Check(
     "argoexec-in-base", "`argoexec version` from the volume in the stock base (no netapi32.dll in nanoserver)",
     kind=POD, emissary=False, command=lambda target: ["version"], judge_output=_judge_version)
+# Run on an Argo cluster by `invoke smoke --cluster` (builder/cluster.py), not in a container of the image:
+# smoke=False keeps it out of smoke_checks() and the table's cells (the pod runs the executor the cluster's
+# controller is configured with, which need not be the image under test).
+WORKFLOW_CHECK = Check("workflow", "hello-windows as a workflow on an Argo cluster (invoke smoke --cluster)",
+                       oses=("windows",), smoke=False)
 
-CHECKS = (BUILD, ARGOEXEC_VERSION, HELLO_WINDOWS_CHECK, HELLO_LINUX_CHECK, EXIT_CODE_CHECK, ARGOEXEC_IN_BASE)
+CHECKS = (BUILD, ARGOEXEC_VERSION, HELLO_WINDOWS_CHECK, HELLO_LINUX_CHECK, EXIT_CODE_CHECK, ARGOEXEC_IN_BASE,
+          WORKFLOW_CHECK)
 NAMES = tuple(check.name for check in CHECKS)
 
 
