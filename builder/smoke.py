@@ -119,8 +119,8 @@ def _reader(target: Target) -> tuple[list[str], list[str]]:
     """A container of the stock base that lists the volume and prints ctr/main/exitcode."""
     if target.is_windows:
         folder = MOUNT_POINT["windows"]
-        return ["cmd", "/S", "/C"], [f"dir /b {folder} & echo {LISTING_END} & type {folder}\\ctr\\main\\exitcode"]
-    return ["sh", "-c"], [f"ls {ARGO_DIR}; echo '{LISTING_END}'; cat {ARGO_DIR}/ctr/main/exitcode"]
+        return ["cmd", "/S", "/C"], [f"dir /b {folder} & echo {LISTING_END} & type {folder}\\ctr\\main\\exitcode 2>nul"]
+    return ["sh", "-c"], [f"ls {ARGO_DIR}; echo '{LISTING_END}'; cat {ARGO_DIR}/ctr/main/exitcode 2>/dev/null"]
 
 
 @dataclass
@@ -146,29 +146,38 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
     logs: list[str] = []
 
     def step(name: str, run_image: str, entrypoint: list[str] | None, command: list[str],
-             env: dict[str, str] | None) -> tuple[int | None, str]:
-        code, output = run_container(engine, run_image, entrypoint, command, isolation, network_mode, timeout_s,
-                                     environment=env, mounts=mounts)
+             env: dict[str, str] | None) -> tuple[int | None, str, str]:
+        """(exit code, output, why it could not start: "" when it ran)."""
+        try:
+            code, output = run_container(engine, run_image, entrypoint, command, isolation, network_mode,
+                                         timeout_s, environment=env, mounts=mounts)
+        except docker.errors.APIError as exc:  # e.g. the engine cannot exec /var/run/argo/argoexec
+            why = " ".join(str(exc.explanation or exc).split())
+            logs.append(f"[{name}] could not start: {why}")
+            return None, "", why
         logs.append(f"[{name}] exit {code}\n{output.rstrip()}")
-        return code, output
+        return code, output, ""
 
     try:
-        code, _ = step("init", image, None, ["init", *LOG_FLAGS, "--server", INIT_SERVER],
-                       pod_environment(target, "init", template, names))
+        code, _, unstarted = step("init", image, None, ["init", *LOG_FLAGS, "--server", INIT_SERVER],
+                                  pod_environment(target, "init", template, names))
         if code != 0:
-            return PodRun(checks.FAIL if code is not None else checks.ERROR,
-                          f"init: {'timed out' if code is None else f'exit code {code}'}", "\n".join(logs))
+            why = f"could not start: {unstarted}" if unstarted else "timed out" if code is None else f"exit code {code}"
+            return PodRun(checks.FAIL if code is not None or unstarted else checks.ERROR, f"init: {why}",
+                          "\n".join(logs))
         command = check.command(target)
         main_command = ["emissary", *LOG_FLAGS, "--", *command] if check.emissary else command
-        main_code, main_output = step("main", base_image, [IN_POD_ARGOEXEC], main_command,
-                                      pod_environment(target, "main", template, names))
-        _, listing = step("read", base_image, *_reader(target), None)
+        main_code, main_output, main_unstarted = step("main", base_image, [IN_POD_ARGOEXEC], main_command,
+                                                      pod_environment(target, "main", template, names))
+        _, listing, _ = step("read", base_image, *_reader(target), None)
         files, _, exitcode = listing.partition(LISTING_END)
         present = {line.strip() for line in files.splitlines()}
         missing = [name for name in ("argoexec", "template") if name not in present]
         if missing:
             return PodRun(checks.FAIL, f"init: exit 0 but left no {' and no '.join(missing)} in {ARGO_DIR}",
                           "\n".join(logs))
+        if main_unstarted:
+            return PodRun(checks.FAIL, f"main: could not start {IN_POD_ARGOEXEC}: {main_unstarted}", "\n".join(logs))
         status, why = check.judge(target, main_code, main_output)
         if status != checks.PASS:
             return PodRun(status, f"main: {why}", "\n".join(logs))
