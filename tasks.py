@@ -13,7 +13,7 @@ from invoke import Collection, Exit
 
 from builder import pipeline
 from builder.errors import EXIT_TARGET_FAILED, BuilderError
-from builder.pipeline import EngineFlags, Selection
+from builder.pipeline import ClusterFlags, EngineFlags, Selection
 from builder.secrets import redact
 
 # Long flags only: with this many options invoke's automatic one-letter flags collide between tasks
@@ -163,16 +163,34 @@ def compile(c, argo=None, go="auto", source=None, argo_git=None, out=None, engin
     pipeline.compile_task(argo, go, source, argo_git, out, engine, matrix)
 
 
+CLUSTER_HELP = {
+    "cluster": "Run hello-windows as a workflow on an Argo cluster instead: the Argo Server's URL "
+               "(https://HOST:2746); records check=workflow.",
+    "token_env": "--cluster: NAME of the environment variable holding the Argo Server token (never the token); "
+                 "without it no token is sent.",
+    "insecure": "--cluster: do not verify the server's TLS certificate.",
+    "namespace": "--cluster: namespace to submit to (default: argo).",
+    "hybrid": "--cluster: upstream's hello-hybrid: the Windows step, then a Linux step.",
+}
+
+
 @task(
-    help={**SELECT_HELP, **ENGINE_HELP, "timeout": "Seconds each check may take (default: 120)."},
+    help={**SELECT_HELP, **ENGINE_HELP, **CLUSTER_HELP,
+          "timeout": "Seconds each check may take (default: 120; with --cluster, 600 per workflow)."},
     iterable=SELECT_ITERABLES + ["host_isolation"],
 )
 @reports_errors
 def smoke(c, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None, results=None,
-          runner=None, network=None, host_isolation=None, timeout="120"):
+          runner=None, network=None, host_isolation=None, timeout=None, cluster=None, token_env=None,
+          insecure=False, namespace="argo", hybrid=False):
     """Smoke-test built images: `argoexec version` and hello-windows, each recorded in results/."""
-    pipeline.smoke_task(Selection(matrix, base, argo, only, skip),
-                        EngineFlags(engine, repo, results, runner, network, host_isolation), timeout)
+    selection = Selection(matrix, base, argo, only, skip)
+    flags = EngineFlags(engine, repo, results, runner, network, host_isolation)
+    if cluster:
+        pipeline.cluster_smoke_task(selection, flags, timeout, ClusterFlags(cluster, token_env, insecure, namespace,
+                                                                            hybrid))
+    else:
+        pipeline.smoke_task(selection, flags, timeout or "120")
 
 
 @task(

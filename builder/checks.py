@@ -24,15 +24,30 @@ _VERSION_LINE_RE = re.compile(r"^argoexec: (\S+)\s*$", re.MULTILINE)
 Verdict = tuple[str, str]  # (status, why)
 
 
+IMAGE, POD = "image", "pod"
+
+
 @dataclass(frozen=True)
 class Check:
+    """One check. ``kind`` says how it runs:
+
+    - ``image``: one container of the image under test (``entrypoint`` + ``command``);
+    - ``pod``: the way a workflow pod runs the executor (smoke.run_pod): init from the image under test
+      copies argoexec into a fresh volume, then the main container, from the stock base image of the
+      target's build, runs ``command`` through ``argoexec emissary`` (or, with ``emissary`` False,
+      runs ``argoexec command`` straight from the volume).
+    """
+
     name: str
     description: str
     oses: tuple[str, ...] = ("windows", "linux")  # the targets it applies to, by os
-    smoke: bool = True  # run in a container of the image (False: the build itself)
-    entrypoint: tuple[str, ...] | None = None  # None: the image's own (argoexec)
+    smoke: bool = True  # run in a container (False: the build itself)
+    entrypoint: tuple[str, ...] | None = None  # image checks; None: the image's own (argoexec)
     command: Callable[[Target], list[str]] | None = None
-    judge_output: Callable[[Target, str], Verdict] | None = None  # given an exit code of 0
+    judge_output: Callable[[Target, str], Verdict] | None = None  # given the expected exit code
+    kind: str = IMAGE
+    exit_code: int = 0  # what a pass needs: the container's exit code (pod checks: also ctr/main/exitcode)
+    emissary: bool = True  # pod checks: the main command runs under argoexec emissary
 
     def applies(self, target: Target) -> bool:
         return target.os in self.oses
@@ -41,8 +56,8 @@ class Check:
         """(status, why) of one run from the container's exit code and output."""
         if exit_code is None:
             return ERROR, "timed out"
-        if exit_code != 0:
-            return FAIL, f"exit code {exit_code}"
+        if exit_code != self.exit_code:
+            return FAIL, f"exit code {exit_code}" + (f", expected {self.exit_code}" if self.exit_code else "")
         return self.judge_output(target, output) if self.judge_output else (PASS, "")
 
 
@@ -70,14 +85,31 @@ BUILD = Check("build", "the image was built or assembled", smoke=False)
 ARGOEXEC_VERSION = Check(
     "argoexec-version", "`argoexec version` runs and names the Argo tag and platform",
     command=lambda target: ["version"], judge_output=_judge_version)
+# The pod-shaped checks. upstream's examples/hello-windows.yaml runs `cmd /c echo "Hello from Windows
+# Container!"` in a stock nanoserver; examples/hello-hybrid.yaml adds `echo "Hello from Linux Container!"`.
 HELLO_WINDOWS_CHECK = Check(
-    "hello-windows", "cmd.exe in the image prints the hello-windows greeting", oses=("windows",),
-    entrypoint=("cmd", "/c"), command=lambda target: ["echo", HELLO_WINDOWS], judge_output=_expects(HELLO_WINDOWS))
+    "hello-windows", "hello-windows as a pod runs it: init copies argoexec into the volume, emissary runs "
+    "cmd in the stock nanoserver", oses=("windows",), kind=POD,
+    command=lambda target: ["cmd", "/c", "echo", HELLO_WINDOWS], judge_output=_expects(HELLO_WINDOWS))
 HELLO_LINUX_CHECK = Check(
-    "hello-linux", "sh in the image prints the hello-linux greeting", oses=("linux",),
-    entrypoint=("sh", "-c"), command=lambda target: [f"echo {HELLO_LINUX}"], judge_output=_expects(HELLO_LINUX))
+    "hello-linux", "hello-linux as a pod runs it: init copies argoexec into the volume, emissary runs sh in "
+    "the stock base", oses=("linux",), kind=POD,
+    command=lambda target: ["sh", "-c", f"echo {HELLO_LINUX}"], judge_output=_expects(HELLO_LINUX))
+EXIT_CODE_CHECK = Check(
+    "emissary-exit-code", "a step that exits 3: emissary passes the code on and writes it to ctr/main/exitcode",
+    kind=POD, exit_code=3,
+    command=lambda target: ["cmd", "/c", "exit", "3"] if target.is_windows else ["sh", "-c", "exit 3"])
+ARGOEXEC_IN_BASE = Check(
+    "argoexec-in-base", "`argoexec version` from the volume in the stock base (no netapi32.dll in nanoserver)",
+    kind=POD, emissary=False, command=lambda target: ["version"], judge_output=_judge_version)
+# Run on an Argo cluster by `invoke smoke --cluster` (builder/cluster.py), not in a container of the image:
+# smoke=False keeps it out of smoke_checks() and the table's cells (the pod runs the executor the cluster's
+# controller is configured with, which need not be the image under test).
+WORKFLOW_CHECK = Check("workflow", "hello-windows as a workflow on an Argo cluster (invoke smoke --cluster)",
+                       oses=("windows",), smoke=False)
 
-CHECKS = (BUILD, ARGOEXEC_VERSION, HELLO_WINDOWS_CHECK, HELLO_LINUX_CHECK)
+CHECKS = (BUILD, ARGOEXEC_VERSION, HELLO_WINDOWS_CHECK, HELLO_LINUX_CHECK, EXIT_CODE_CHECK, ARGOEXEC_IN_BASE,
+          WORKFLOW_CHECK)
 NAMES = tuple(check.name for check in CHECKS)
 
 

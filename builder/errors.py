@@ -86,3 +86,12 @@ class CredentialsError(RegistryDenied):
 
 class DigestMismatch(BuilderError):
     """Bytes from (or stored by) a registry are not the ones their digest names (exit 1)."""
+
+
+class ClusterDenied(InputError):
+    """The Argo Server refused the token (401/403) or has no such namespace (exit 2: fix the token, its
+    RBAC or --namespace). Like a registry's refusal, it stops the whole run, not one target."""
+
+
+class ClusterError(BuilderError):
+    """The Argo Server answered, but not what the cluster check needs (exit 1)."""

@@ -317,6 +317,34 @@ def smoke_task(selection: Selection, flags: EngineFlags, timeout: str = "120") -
     finish(progress, "Checks", [r.status for r in records])
 
 
+@dataclass(frozen=True)
+class ClusterFlags:
+    """The flags of `invoke smoke --cluster`."""
+
+    url: str
+    token_env: str | None = None
+    insecure: bool = False
+    namespace: str = "argo"
+    hybrid: bool = False
+
+
+def cluster_smoke_task(selection: Selection, flags: EngineFlags, timeout: str | None, cluster: ClusterFlags) -> None:
+    from .cluster import DEFAULT_TIMEOUT_S, cluster_smoke
+
+    seconds = timeout_seconds(timeout or str(DEFAULT_TIMEOUT_S))
+    if flags.engine or flags.network or flags.host_isolation:
+        raise InputError("--cluster runs hello-windows on the cluster: --engine, --network and --host-isolation "
+                         "do not apply")
+    loaded, selected = selection.resolve(default_bases=None)
+    plans = plan.make_plan(loaded, selected)
+    progress = Progress()
+    records = cluster_smoke(plans, url=cluster.url, token_env=cluster.token_env, insecure=cluster.insecure,
+                            namespace=cluster.namespace, hybrid=cluster.hybrid, timeout_s=seconds,
+                            runner=flags.runner or "cluster", results_dir=Path(flags.results or "results"),
+                            progress=progress)
+    finish(progress, "Checks", [r.status for r in records])
+
+
 def push_task(selection: Selection, to: str, engine: str | None = None, repo: str | None = None) -> None:
     from .engine_push import destination, push_targets
 

@@ -7,7 +7,9 @@ check is recorded as ``not-runnable`` with the rule that forbids it, and not att
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from .errors import Unreachable
 from .plan import DEFAULT_ISOLATION, PlannedTarget
 from .progress import Progress
 from .registry import Reference
+from .targets import Target
 
 DEFAULT_TIMEOUT_S = 120
 
@@ -34,16 +37,21 @@ class SmokeOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
 
-def run_check(engine: Engine, image: str, check: Check, command: list[str], isolation: str | None,
-              network_mode: str | None, timeout_s: float) -> tuple[int | None, str]:
-    """Run one container to completion (or the timeout); always remove it."""
+def run_container(engine: Engine, image: str, entrypoint: list[str] | None, command: list[str],
+                  isolation: str | None, network_mode: str | None, timeout_s: float, *,
+                  environment: dict[str, str] | None = None, mounts: list | None = None) -> tuple[int | None, str]:
+    """Run one container to completion (or the timeout) and return (exit code, output); always remove it."""
     options = {"command": command, "detach": True}
-    if check.entrypoint is not None:
-        options["entrypoint"] = list(check.entrypoint)
+    if entrypoint is not None:
+        options["entrypoint"] = list(entrypoint)
     if isolation and isolation != DEFAULT_ISOLATION:
         options["isolation"] = isolation
     if network_mode:
         options["network_mode"] = network_mode
+    if environment:
+        options["environment"] = environment
+    if mounts:
+        options["mounts"] = mounts
     container = engine.client.containers.create(image, **options)
     try:
         container.start()
@@ -59,6 +67,131 @@ def run_check(engine: Engine, image: str, check: Check, command: list[str], isol
         return exit_code, output
     finally:
         _remove(container)
+
+
+def run_check(engine: Engine, image: str, check: Check, command: list[str], isolation: str | None,
+              network_mode: str | None, timeout_s: float) -> tuple[int | None, str]:
+    """An ``image`` check: one container of the image under test."""
+    return run_container(engine, image, list(check.entrypoint) if check.entrypoint is not None else None, command,
+                         isolation, network_mode, timeout_s)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pod shape (argoproj/argo-workflows v4.1.2, workflow/controller/workflowpod.go and cmd/argoexec):
+# every container of a workflow pod mounts the emptyDir `var-run-argo` at /var/run/argo (a Windows
+# kubelet mounts it at C:\var\run\argo; argoexec keeps using /var/run/argo, which Windows resolves on
+# the system drive). init runs `argoexec init ...` from the executor image and copies its own binary to
+# /var/run/argo/argoexec (no .exe) and the template to /var/run/argo/template; the main container, from
+# the step's own image, runs `/var/run/argo/argoexec emissary ... -- <command>`, and emissary writes the
+# command's exit code to /var/run/argo/ctr/main/exitcode. `argoexec wait` needs the Kubernetes API and
+# is left to a cluster (`invoke smoke --cluster`).
+
+ARGO_DIR = "/var/run/argo"
+MOUNT_POINT = {"windows": "C:\\var\\run\\argo", "linux": ARGO_DIR}
+IN_POD_ARGOEXEC = f"{ARGO_DIR}/argoexec"
+LOG_FLAGS = ["--loglevel", "info", "--log-format", "text", "--gloglevel", "0"]
+# init loads a kube config, but for a template without artifacts it calls no API: a server override
+# (client-go's --server flag) satisfies it, as the in-cluster config would.
+INIT_SERVER = "https://kubernetes.default.svc"
+NO_DEADLINE = "0001-01-01T00:00:00Z"
+LISTING_END = "--- exitcode ---"
+
+
+def pod_environment(target: Target, container: str, template: str, names: dict[str, str]) -> dict[str, str]:
+    """The env the controller gives init and main (workflowpod.go); ``names`` holds the pod's names and uids."""
+    env = {"ARGO_CONTAINER_NAME": container, "ARGO_TEMPLATE": template, "ARGO_NODE_ID": names["node"],
+           "ARGO_INCLUDE_SCRIPT_OUTPUT": "false", "ARGO_DEADLINE": NO_DEADLINE,
+           "ARGO_WORKFLOW_NAME": names["workflow"]}
+    if container == "init":
+        env.update({"ARGO_POD_NAME": names["pod"], "ARGO_POD_UID": names["pod_uid"],
+                    "ARGO_WORKFLOW_UID": names["workflow_uid"], "ARGO_PROGRESS_FILE": f"{ARGO_DIR}/progress"})
+    return env
+
+
+def pod_template(target: Target, check: Check) -> str:
+    """The template JSON init writes to /var/run/argo/template: the step as the workflow declares it."""
+    command = check.command(target)
+    return json.dumps({"name": "main", "container": {"image": "stock-base", "command": command[:1],
+                                                      "args": command[1:]}}, separators=(",", ":"))
+
+
+def _reader(target: Target) -> tuple[list[str], list[str]]:
+    """A container of the stock base that lists the volume and prints ctr/main/exitcode."""
+    if target.is_windows:
+        folder = MOUNT_POINT["windows"]
+        return ["cmd", "/S", "/C"], [f"dir /b {folder} & echo {LISTING_END} & type {folder}\\ctr\\main\\exitcode 2>nul"]
+    return ["sh", "-c"], [f"ls {ARGO_DIR}; echo '{LISTING_END}'; cat {ARGO_DIR}/ctr/main/exitcode 2>/dev/null"]
+
+
+@dataclass
+class PodRun:
+    status: str
+    detail: str  # "<step>: what went wrong", empty on a pass
+    log: str  # every step's output, each under its name
+
+
+def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: Check, isolation: str | None,
+            network_mode: str | None, timeout_s: float) -> PodRun:
+    """init from ``image``, then main from ``base_image``, sharing a fresh volume; a failure names its step.
+    The containers and the volume are always removed."""
+    import docker.types
+
+    suffix = uuid.uuid4().hex[:12]
+    pod = f"smoke-{check.name}-{suffix}"
+    names = {"workflow": f"smoke-{check.name}", "workflow_uid": str(uuid.uuid4()), "pod": pod,
+             "pod_uid": str(uuid.uuid4()), "node": pod}
+    template = pod_template(target, check)
+    volume = engine.client.volumes.create(name=f"argoexec-smoke-{suffix}")
+    mounts = [docker.types.Mount(target=MOUNT_POINT[target.os], source=volume.name, type="volume")]
+    logs: list[str] = []
+
+    def step(name: str, run_image: str, entrypoint: list[str] | None, command: list[str],
+             env: dict[str, str] | None) -> tuple[int | None, str, str]:
+        """(exit code, output, why it could not start: "" when it ran)."""
+        try:
+            code, output = run_container(engine, run_image, entrypoint, command, isolation, network_mode,
+                                         timeout_s, environment=env, mounts=mounts)
+        except docker.errors.APIError as exc:  # e.g. the engine cannot exec /var/run/argo/argoexec
+            why = " ".join(str(exc.explanation or exc).split())
+            logs.append(f"[{name}] could not start: {why}")
+            return None, "", why
+        logs.append(f"[{name}] exit {code}\n{output.rstrip()}")
+        return code, output, ""
+
+    try:
+        code, _, unstarted = step("init", image, None, ["init", *LOG_FLAGS, "--server", INIT_SERVER],
+                                  pod_environment(target, "init", template, names))
+        if code != 0:
+            why = f"could not start: {unstarted}" if unstarted else "timed out" if code is None else f"exit code {code}"
+            return PodRun(checks.FAIL if code is not None or unstarted else checks.ERROR, f"init: {why}",
+                          "\n".join(logs))
+        command = check.command(target)
+        main_command = ["emissary", *LOG_FLAGS, "--", *command] if check.emissary else command
+        main_code, main_output, main_unstarted = step("main", base_image, [IN_POD_ARGOEXEC], main_command,
+                                                      pod_environment(target, "main", template, names))
+        _, listing, _ = step("read", base_image, *_reader(target), None)
+        files, _, exitcode = listing.partition(LISTING_END)
+        present = {line.strip() for line in files.splitlines()}
+        missing = [name for name in ("argoexec", "template") if name not in present]
+        if missing:
+            return PodRun(checks.FAIL, f"init: exit 0 but left no {' and no '.join(missing)} in {ARGO_DIR}",
+                          "\n".join(logs))
+        if main_unstarted:
+            return PodRun(checks.FAIL, f"main: could not start {IN_POD_ARGOEXEC}: {main_unstarted}", "\n".join(logs))
+        status, why = check.judge(target, main_code, main_output)
+        if status != checks.PASS:
+            return PodRun(status, f"main: {why}", "\n".join(logs))
+        if check.emissary:
+            written = exitcode.strip()
+            if written != str(check.exit_code):
+                return PodRun(checks.FAIL, f"main: emissary wrote {written or 'no'} ctr/main/exitcode, expected "
+                                           f"{check.exit_code}", "\n".join(logs))
+        return PodRun(checks.PASS, "", "\n".join(logs))
+    finally:
+        try:
+            volume.remove(force=True)
+        except docker.errors.APIError as exc:
+            print(f"warning: could not remove volume {volume.name}: {exc.explanation or exc}")
 
 
 def _remove(container) -> None:
@@ -98,6 +231,17 @@ def _image_for_check(engine: Engine, image: str, progress: Progress) -> str | No
     return digests[0] if digests else attrs["Id"]
 
 
+def _base_for_pod(engine: Engine, base_image: str, progress: Progress) -> str | None:
+    """The stock base the main container runs in (the target's nanoserver, mirrors honoured): on the
+    engine or pulled; the reason when it cannot be had."""
+    try:
+        engine.api.inspect_image(base_image)
+        return None
+    except docker.errors.ImageNotFound:
+        error = pull(engine, base_image, progress)
+        return f"main: cannot pull the stock base {base_image}: {error}" if error else None
+
+
 def smoke_targets(engine: Engine, plans: list[PlannedTarget], options: SmokeOptions,
                   progress: Progress) -> list[results.Record]:
     """Run every smoke check of each planned target on this engine and record each."""
@@ -108,6 +252,7 @@ def smoke_targets(engine: Engine, plans: list[PlannedTarget], options: SmokeOpti
         here = planned.smoke_here
         try:
             image_id = _image_for_check(engine, image, progress) if here else None
+            base_ready = _base_for_pod(engine, planned.base_image, progress) if here and image_id else None
         except (requests.ConnectionError, requests.Timeout):
             raise Unreachable(f"lost the Docker engine at {redact_url(engine.url)}; check it and run again") from None
         for check in checks.smoke_checks(target):
@@ -119,13 +264,21 @@ def smoke_targets(engine: Engine, plans: list[PlannedTarget], options: SmokeOpti
             elif image_id is None:
                 status, detail = checks.ERROR, f"{image} is not on this engine nor pullable; run `invoke build` first"
                 log = detail
+            elif check.kind == checks.POD and base_ready is not None:
+                status, detail = checks.ERROR, base_ready
+                log = detail
             else:
                 try:
-                    exit_code, log = run_check(engine, image, check, check.command(target), here.isolation,
-                                               options.network_mode, options.timeout_s)
+                    if check.kind == checks.POD:
+                        pod = run_pod(engine, image, planned.base_image, target, check, here.isolation,
+                                      options.network_mode, options.timeout_s)
+                        status, detail, log = pod.status, pod.detail, pod.log
+                    else:
+                        exit_code, log = run_check(engine, image, check, check.command(target), here.isolation,
+                                                   options.network_mode, options.timeout_s)
+                        status, detail = check.judge(target, exit_code, log)
                     for line in log.splitlines():
                         progress.line(line)
-                    status, detail = check.judge(target, exit_code, log)
                 except docker.errors.APIError as exc:
                     status, detail = checks.ERROR, exc.explanation or str(exc)
                     log = detail

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from builder import checks as checks_mod
 from tests import infra
 from tests.cli import ROOT, invoke
+from tests.pod_standin import PodStandins
 
 MATRIX = (ROOT / "matrix.yaml").read_text()
 LINUX = ("\nlinux:\n"
@@ -27,22 +29,25 @@ LINUX = ("\nlinux:\n"
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    """Compile stand-in argoexec binaries: compiled(version, platform='linux/amd64', sleep=0) -> Path."""
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        if infra.in_ci():
-            pytest.fail("gcc not found: install Debian's gcc and libc6-dev")
-        pytest.skip("gcc not found")
+    """Stand-in argoexec binaries: compiled(version, mode='ok') -> Path, the Go stand-in of
+    tests/pod_standin.py (version, init, emissary), which the pod-shaped checks need. With a faked
+    ``platform`` or a ``sleep`` in its version command: the small C stand-in, which knows only `version`."""
+    standins = PodStandins(tmp_path_factory.mktemp("pod-standin"))
     folder = tmp_path_factory.mktemp("standin")
     made: dict[tuple, Path] = {}
 
-    def make(version: str, platform: str = "linux/amd64", sleep: int = 0) -> Path:
+    def make(version: str, platform: str | None = None, sleep: int = 0, mode: str = "ok") -> Path:
+        if platform is None and not sleep:
+            return standins(mode=mode, version=version)
+        gcc = shutil.which("gcc")
+        if gcc is None:
+            (pytest.fail if infra.in_ci() else pytest.skip)("gcc not found: install Debian's gcc and libc6-dev")
         key = (version, platform, sleep)
         if key not in made:
             out = folder / f"argoexec-{len(made)}"
-            subprocess.run([gcc, "-static", "-O2", f'-DVERSION="{version}"', f'-DPLATFORM="{platform}"',
-                            f"-DSLEEP_S={sleep}", "-o", str(out), str(ROOT / "tests/data/argoexec_standin.c")],
-                           check=True)
+            defines = [f'-DVERSION="{version}"', f'-DPLATFORM="{platform or "linux/amd64"}"', f"-DSLEEP_S={sleep}"]
+            subprocess.run([gcc, "-static", "-O2", *defines, "-o", str(out),
+                            str(ROOT / "tests/data/argoexec_standin.c")], check=True)
             made[key] = out
         return made[key]
 
@@ -84,7 +89,7 @@ def test_build_smoke_push_and_pull_back(docker_engine, docker_client, registry, 
     assert smoked.returncode == 0, smoked.stdout + smoked.stderr
     records = _records(tmp_path / "results")
     by_check = {r["check"]: r for r in records}
-    assert set(by_check) == {"build", "argoexec-version", "hello-linux"}
+    assert set(by_check) == {"build", *checks_mod.smoke_names("linux")}
     assert all(r["status"] == "pass" for r in records), records
     version = by_check["argoexec-version"]
     assert version["target"] == "v4.1.2-linux-amd64" and version["argo"] == "v4.1.2" and version["os"] == "linux"
@@ -97,7 +102,10 @@ def test_build_smoke_push_and_pull_back(docker_engine, docker_client, registry, 
                      "runner", "engine_version", "isolation", "check", "status", "started_at", "duration_s",
                      "log_excerpt", "tool_version"}
     assert all(set(r) == expected_keys for r in records)
+    assert "[init] exit 0" in by_check["hello-linux"]["log_excerpt"]
+    assert "[main] exit 3" in by_check["emissary-exit-code"]["log_excerpt"]
     assert not [c for c in docker_client.containers.list(all=True)], "smoke containers were left behind"
+    assert not [v for v in docker_client.volumes.list() if v.name.startswith("argoexec-smoke-")], "pod volumes left"
 
     repo = f"{registry.host}/argoexec"
     pushed = _run("push", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--to", repo)
@@ -151,7 +159,8 @@ def test_a_failing_smoke_check_is_recorded(docker_engine, matrix_file, compiled,
     assert result.returncode == 1
     checks = {r["check"]: r for r in _records(tmp_path / "results") if r["check"] != "build"}
     assert checks["argoexec-version"]["status"] == "fail"
-    assert checks["hello-linux"]["status"] == "pass"
+    assert checks["hello-linux"]["status"] == "pass" and checks["emissary-exit-code"]["status"] == "pass"
+    assert checks["argoexec-in-base"]["status"] == "fail"  # the same binary, started from the volume
     assert "reports version v0.0.1, built from v4.0.10" in result.stdout
 
 
@@ -260,3 +269,25 @@ def test_push_uses_the_docker_config_credentials(docker_engine, matrix_file, com
         assert password not in pushed.stdout + pushed.stderr + refused.stdout + refused.stderr
     finally:
         secure.stop()
+
+
+@pytest.mark.parametrize("mode,check,step", [
+    ("no-copy", "hello-linux", "init: exit 0 but left no argoexec in /var/run/argo"),
+    ("lose-exitcode", "hello-linux", "main: emissary wrote no ctr/main/exitcode, expected 0"),
+    ("wrong-exitcode", "emissary-exit-code", "main: emissary wrote 0 ctr/main/exitcode, expected 3"),
+])
+def test_a_broken_executor_fails_the_pod_check_naming_the_step(docker_engine, docker_client, matrix_file, compiled,
+                                                                tmp_path, mode, check, step):
+    """The pod shape catches what `argoexec version` cannot: an init that does not copy the binary, an emissary
+    that loses the step's exit code."""
+    broken = compiled("v4.1.2", mode=mode)
+    repo = f"suite/{mode}"
+    assert _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argoexec-exe", str(broken),
+                repo=repo).returncode == 0
+    result = _run("smoke", matrix_file, docker_engine, tmp_path, "--base", "amd64", repo=repo)
+    assert result.returncode == 1
+    records = {r["check"]: r for r in _records(tmp_path / "results") if r["check"] != "build"}
+    assert records["argoexec-version"]["status"] == "pass"  # the single-container check sees nothing wrong
+    assert records[check]["status"] == "fail" and step in result.stdout
+    assert not docker_client.containers.list(all=True)
+    assert not [v for v in docker_client.volumes.list() if v.name.startswith("argoexec-smoke-")]

@@ -17,6 +17,7 @@ import subprocess
 
 import pytest
 
+from builder import checks as checks_mod
 from builder import compat
 from builder.builders.docker import build_request
 from builder.compat import host_facts_from_info
@@ -30,6 +31,9 @@ from tests.cli import invoke
 from tests.windows_engine import WINDOWS_2019, WINDOWS_2022, WINDOWS_2025, WINDOWS_ENGINES, WindowsEngineReplay
 
 NANO_DIGEST = "sha256:" + "ab" * 32
+WINDOWS_SMOKE = checks_mod.smoke_names("windows")
+# One container for each image check; init, main and a reader of the volume for each pod check.
+CONTAINERS_PER_WINDOWS_TARGET = sum(3 if checks_mod.by_name(n).kind == checks_mod.POD else 1 for n in WINDOWS_SMOKE)
 BASES = {f"mcr.microsoft.com/windows/nanoserver:{tag}": NANO_DIGEST for tag in ("1809", "ltsc2022", "ltsc2025")}
 
 
@@ -107,9 +111,8 @@ def test_1809_on_a_2022_engine_needs_hyperv(tmp_path, prebuilt):
 
         smoked = invoke("smoke", "--engine", engine.url, "--base", "1809", "--results", str(tmp_path / "results"))
         assert smoked.returncode == 0, smoked.stdout + smoked.stderr
-        assert [c["HostConfig"]["Isolation"] for c in engine.recorded.containers] == ["hyperv", "hyperv"]
-        hello = engine.recorded.containers[1]
-        assert hello["Entrypoint"] == ["cmd", "/c"] and hello["Cmd"] == ["echo", "Hello from Windows Container!"]
+        assert {c["HostConfig"]["Isolation"] for c in engine.recorded.containers} == {"hyperv"}
+        assert len(engine.recorded.containers) == CONTAINERS_PER_WINDOWS_TARGET
 
 
 def test_1909_on_a_2019_engine_is_refused_before_anything_is_sent(tmp_path, prebuilt):
@@ -131,10 +134,12 @@ def test_ltsc2022_on_a_2025_engine_builds_and_smokes_with_process_isolation(tmp_
                         "--results", str(tmp_path / "results"))
         assert smoked.returncode == 0, smoked.stdout
         assert engine.recorded.builds[0]["isolation"] == "process"
-        assert [c["HostConfig"]["Isolation"] for c in engine.recorded.containers] == ["process", "process"]
-    checks = {r["check"]: r for r in _records(tmp_path)}
-    assert checks["argoexec-version"]["status"] == "pass" and checks["hello-windows"]["status"] == "pass"
-    assert sorted(engine.recorded.removed) == ["c1", "c2"]  # every check's container removed
+        assert {c["HostConfig"]["Isolation"] for c in engine.recorded.containers} == {"process"}
+    checks = {r["check"]: r for r in _records(tmp_path) if r["check"] != "build"}
+    assert {name: r["status"] for name, r in checks.items()} == {name: "pass" for name in WINDOWS_SMOKE}
+    # every check's containers and every pod volume removed
+    assert len(engine.recorded.removed) == len(engine.recorded.containers) == CONTAINERS_PER_WINDOWS_TARGET
+    assert sorted(engine.recorded.volumes_removed) == sorted(engine.recorded.volumes) and engine.recorded.volumes
     assert checks["argoexec-version"]["runner"] == "windows-2025"
     assert checks["hello-windows"]["host_os_version"] == "10.0.26100.2894"
 
@@ -145,10 +150,11 @@ def test_a_binary_that_reports_another_version_fails_the_check(tmp_path, prebuil
     with WindowsEngineReplay(WINDOWS_2025, BASES, version_output=wrong) as engine:
         assert _build(engine, tmp_path, "--base", "ltsc2025", "--argoexec-exe", str(prebuilt)).returncode == 0
         smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2025", "--results", str(tmp_path / "results"))
-        assert sorted(engine.recorded.removed) == ["c1", "c2"]
+        assert len(engine.recorded.removed) == CONTAINERS_PER_WINDOWS_TARGET
     assert smoked.returncode == 1
     checks = {r["check"]: r for r in _records(tmp_path)}
     assert checks["argoexec-version"]["status"] == "fail" and checks["hello-windows"]["status"] == "pass"
+    assert checks["argoexec-in-base"]["status"] == "fail"  # the same wrong binary, run from the volume
     assert "reports version v3.7.18, built from v4.1.2" in smoked.stdout
 
 
@@ -158,7 +164,7 @@ def test_smoke_on_a_host_that_cannot_run_the_image_is_not_runnable(tmp_path):
         assert not engine.recorded.containers
     assert result.returncode == 0
     records = _records(tmp_path)
-    assert {r["status"] for r in records} == {"not-runnable"} and len(records) == 2
+    assert {r["status"] for r in records} == {"not-runnable"} and len(records) == len(WINDOWS_SMOKE)
     assert all("newer than the host" in r["log_excerpt"] for r in records)
 
 
@@ -291,3 +297,44 @@ def test_build_takes_binaries_compiled_elsewhere_and_checks_them(tmp_path):
         refused = _build(engine, tmp_path, "--base", "1809", "--compiled", str(out))
         assert len(engine.recorded.builds) == 1  # nothing was sent
     assert refused.returncode == 2 and "its provenance says" in refused.stderr
+
+
+def test_hello_windows_runs_the_way_a_pod_runs_it(tmp_path, prebuilt):
+    """The container configs the pod-shaped checks send (workflowpod.go at v4.1.2): init from the image under
+    test, the main container from the stock nanoserver of the target's build, one fresh volume mounted where
+    a Windows kubelet mounts var-run-argo, argoexec started from it by its pod path, the controller's env."""
+    with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
+        assert _build(engine, tmp_path, "--base", "ltsc2022", "--argoexec-exe", str(prebuilt)).returncode == 0
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2022", "--results", str(tmp_path / "results"))
+        assert smoked.returncode == 0, smoked.stdout + smoked.stderr
+        containers = engine.recorded.containers
+        volumes = list(engine.recorded.volumes)
+    tested = "argoexec-builder/argoexec:v4.1.2-windows-ltsc2022"
+    inits = [c for c in containers if c["Image"] == tested and (c.get("Cmd") or [])[:1] == ["init"]]
+    mains = [c for c in containers if c.get("Entrypoint") == ["/var/run/argo/argoexec"]]
+    assert len(inits) == len(mains) == len(volumes) == 3  # hello-windows, emissary-exit-code, argoexec-in-base
+    for init, main, volume in zip(inits, mains, volumes, strict=True):
+        mount = [{"Target": "C:\\var\\run\\argo", "Source": volume, "Type": "volume", "ReadOnly": False}]
+        assert init["HostConfig"]["Mounts"] == mount and main["HostConfig"]["Mounts"] == mount
+        assert init.get("Entrypoint") is None  # the image's own: argoexec
+        assert init["Cmd"] == ["init", "--loglevel", "info", "--log-format", "text", "--gloglevel", "0", "--server",
+                               "https://kubernetes.default.svc"]
+        env = dict(e.split("=", 1) for e in init["Env"])
+        assert env["ARGO_CONTAINER_NAME"] == "init" and env["ARGO_DEADLINE"] == "0001-01-01T00:00:00Z"
+        assert {"ARGO_POD_NAME", "ARGO_POD_UID", "ARGO_WORKFLOW_NAME", "ARGO_WORKFLOW_UID", "ARGO_NODE_ID",
+                "ARGO_INCLUDE_SCRIPT_OUTPUT", "ARGO_TEMPLATE"} <= set(env)
+        main_env = dict(e.split("=", 1) for e in main["Env"])
+        assert main_env["ARGO_CONTAINER_NAME"] == "main" and main_env["ARGO_NODE_ID"] == env["ARGO_NODE_ID"]
+        # The step's own image: the stock nanoserver of the target's build, not the image under test.
+        assert main["Image"] == "mcr.microsoft.com/windows/nanoserver:ltsc2022"
+        assert {init["HostConfig"]["Isolation"], main["HostConfig"]["Isolation"]} == {"process"}
+    hello = mains[0]
+    assert hello["Cmd"] == ["emissary", "--loglevel", "info", "--log-format", "text", "--gloglevel", "0", "--",
+                            "cmd", "/c", "echo", "Hello from Windows Container!"]
+    assert json.loads(dict(e.split("=", 1) for e in inits[0]["Env"])["ARGO_TEMPLATE"])["container"]["command"] == [
+        "cmd"]
+    assert mains[1]["Cmd"][-4:] == ["cmd", "/c", "exit", "3"]
+    assert mains[2]["Cmd"] == ["version"]  # argoexec itself, from the volume, in plain nanoserver
+    records = {r["check"]: r for r in _records(tmp_path)}
+    assert '[main] exit 0\n"Hello from Windows Container!"' in records["hello-windows"]["log_excerpt"]
+    assert records["emissary-exit-code"]["status"] == "pass"

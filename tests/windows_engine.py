@@ -53,6 +53,8 @@ class Recorded:
     containers: list[dict] = field(default_factory=list)
     pulls: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    volumes_removed: list[str] = field(default_factory=list)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -152,12 +154,17 @@ class _Handler(BaseHTTPRequestHandler):
             spec = json.loads(body)
             state.recorded.containers.append(spec)
             cid = f"c{len(state.recorded.containers)}"
-            state.container_output[cid] = state.output_for(spec)
+            state.exit_codes[cid], state.container_output[cid] = state.run(spec)
             self._send(201, {"Id": cid, "Warnings": []})
+        elif path == "/volumes/create":
+            name = json.loads(body).get("Name") or f"v{len(state.recorded.volumes)}"
+            state.recorded.volumes.append(name)
+            state.volumes[name] = {}
+            self._send(201, {"Name": name, "Driver": "local", "Mountpoint": f"C:\\ProgramData\\docker\\{name}"})
         elif re.fullmatch(r"/containers/[^/]+/(start|kill)", path):
             self._send(204)
         elif re.fullmatch(r"/containers/[^/]+/wait", path):
-            self._send(200, {"StatusCode": 0})
+            self._send(200, {"StatusCode": state.exit_codes.get(path.split("/")[2], 0)})
         else:
             self._send(404, {"message": f"not replayed: POST {path}"})
 
@@ -165,6 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
         path, _ = self._path()
         if path.startswith("/containers/"):
             self.server.recorded.removed.append(path.split("/")[2])
+            self._send(204)
+        elif path.startswith("/volumes/"):
+            self.server.recorded.volumes_removed.append(path.split("/")[2])
             self._send(204)
         else:
             self._send(404, {"message": f"not replayed: DELETE {path}"})
@@ -185,16 +195,47 @@ class _Server(ThreadingHTTPServer):
         self.version_output = version_output
         self.recorded = Recorded()
         self.container_output: dict[str, str] = {}
+        self.exit_codes: dict[str, int] = {}
+        self.volumes: dict[str, dict[str, str]] = {}  # volume -> {path under C:\\var\\run\\argo: content}
         # Base images "already pulled", with the registry digests a real engine would list.
         self.images = {ref: {"Id": f"sha256:{i:064x}", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{digest}"]}
                        for i, (ref, digest) in enumerate(bases.items(), start=1000)}
 
-    def output_for(self, spec: dict) -> str:
-        """What the replayed container prints: a fixed, constructed `argoexec version` output (not
-        derived from anything the tool sent), or cmd's echo."""
-        if spec.get("Entrypoint") == ["cmd", "/c"]:
-            return " ".join(spec["Cmd"][1:]) + "\r\n"
-        return self.version_output
+    def run(self, spec: dict) -> tuple[int, str]:
+        """What the replayed container does: (exit code, output). Constructed, not recorded: it plays a
+        correct argoexec (init copies itself and the template into the volume; emissary runs the command and
+        writes its exit code) and cmd.exe (echo prints the rest of its command line, quotes included; exit N),
+        so that the tool's side of the conversation can be checked on the wire."""
+        entrypoint, cmd = spec.get("Entrypoint") or [], spec.get("Cmd") or []
+        volume = next((m["Source"] for m in (spec.get("HostConfig") or {}).get("Mounts") or []
+                       if m.get("Target") == "C:\\var\\run\\argo"), None)
+        files = self.volumes.setdefault(volume, {}) if volume else {}
+        if entrypoint == ["cmd", "/c"]:
+            return 0, " ".join(cmd[1:]) + "\r\n"
+        if entrypoint == ["cmd", "/S", "/C"]:  # smoke's reader of the volume
+            listing = "".join(f"{name}\r\n" for name in sorted(files) if "\\" not in name)
+            return 0, listing + "--- exitcode ---\r\n" + files.get("ctr\\main\\exitcode", "")
+        if cmd[:1] == ["init"] and not entrypoint:
+            files.update({"argoexec": "MZ", "template": dict(e.split("=", 1) for e in spec["Env"])["ARGO_TEMPLATE"]})
+            return 0, "level=info msg=\"Starting Workflow Executor\"\r\n"
+        if entrypoint == ["/var/run/argo/argoexec"]:
+            if "argoexec" not in files:
+                return 1, "The system cannot find the file specified.\r\n"
+            if cmd[:1] == ["emissary"]:
+                code, output = self._cmd(cmd[cmd.index("--") + 1:])
+                files["ctr\\main\\exitcode"] = str(code)
+                return code, output
+            return 0, self.version_output
+        return 0, self.version_output
+
+    @staticmethod
+    def _cmd(argv: list[str]) -> tuple[int, str]:
+        if argv[:3] == ["cmd", "/c", "echo"]:
+            # Go's exec quotes an argument with spaces; cmd's echo prints its command line as it is.
+            return 0, " ".join(f'"{a}"' if " " in a else a for a in argv[3:]) + "\r\n"
+        if argv[:3] == ["cmd", "/c", "exit"]:
+            return int(argv[3]), ""
+        return 9009, f"'{argv[0]}' is not recognized as an internal or external command\r\n"
 
 
 class WindowsEngineReplay:

@@ -1,0 +1,3 @@
+module example.com/podstandin
+
+go 1.19
