@@ -16,7 +16,11 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from .files import FileRefused, read_small_text
+
 _SECRET_ENV_RE = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|CREDENTIAL)", re.IGNORECASE)
+# The Docker config is a few KB; anything near this is not one (and must not stall redaction).
+CONFIG_LIMIT = 8 << 20
 # The userinfo of a URL (RFC 3986 §3.2.1: ``scheme://user[:password]@host``): the one pattern
 # for every URL the tool shows or writes (messages, logs, records, image labels, engine URLs).
 USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)?://(?P<user>[^/@\s:]*)(?::(?P<password>[^/@\s]*))?@")
@@ -28,9 +32,11 @@ def docker_config_path() -> Path:
 
 @lru_cache(maxsize=1)
 def _config_secrets(path: str, mtime: float) -> tuple[str, ...]:
+    # Redaction runs while every error is reported: whatever the file is (a FIFO, a list, nested ten
+    # thousand deep), it must answer, never raise or wait.
     try:
-        config = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = json.loads(read_small_text(path, CONFIG_LIMIT))
+    except (OSError, ValueError, FileRefused, RecursionError):
         return ()
     auths = config.get("auths") if isinstance(config, dict) else None
     found: list[str] = []
