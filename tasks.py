@@ -12,7 +12,7 @@ import invoke
 from invoke import Collection, Exit
 
 from builder import pipeline
-from builder.errors import EXIT_TARGET_FAILED, BuilderError
+from builder.errors import EXIT_INTERRUPTED, EXIT_TARGET_FAILED, BuilderError
 from builder.pipeline import EngineFlags, Selection
 from builder.secrets import redact
 
@@ -63,6 +63,12 @@ def reports_errors(body):
             raise Exit(f"error: {redact(str(exc))}", code=exc.exit_code) from None
         except Exit:
             raise
+        except KeyboardInterrupt:
+            # Ctrl-C is the user's choice, not a failure to explain: one line, and the code a shell expects of
+            # a process SIGINT stopped. The finally blocks on the way here have closed what the run opened.
+            if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
+                raise
+            raise Exit("error: interrupted", code=EXIT_INTERRUPTED) from None
         except Exception as exc:  # a bug or an answer nobody planned for: still one line, no traceback
             if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
                 raise

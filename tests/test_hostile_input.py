@@ -8,12 +8,17 @@ machine before its fix runs in a real process with a timeout.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
 from tests import matrix_facts
-from tests.cli import invoke
+from tests.cli import ROOT, invoke
 
 MATRIX = matrix_facts.TEXT
 NEWEST = matrix_facts.MATRIX.newest_argo.tag
@@ -90,3 +95,51 @@ def test_a_fifo_docker_config_is_refused_before_the_engine_waits_on_it(tmp_path)
                     "unix:///nonexistent/none.sock", env=_env(DOCKER_CONFIG=str(tmp_path)), process=True, timeout=60)
     assert _one_line(result, 2) == f"error: {tmp_path / 'config.json'}: a FIFO, not a regular file; the Docker " \
                                    "config must be a JSON file"
+
+
+# -- item 4: Ctrl-C ------------------------------------------------------------------------------------
+
+
+class _StalledEngine:
+    """A unix socket that accepts connections and never answers: an engine that hangs."""
+
+    def __init__(self, path):
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(path))
+        self.server.listen(8)
+        self.accepted = threading.Event()
+        self.connections = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+            self.accepted.set()
+
+    def close(self):
+        self.server.close()
+        for connection in self.connections:
+            connection.close()
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
+    engine = _StalledEngine(tmp_path / "engine.sock")
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "invoke", "build", "--base", "1809", "--engine",
+                                    f"unix://{tmp_path / 'engine.sock'}"], cwd=ROOT, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        try:
+            assert engine.accepted.wait(60), "the build never reached the engine"
+            time.sleep(0.5)  # into the wait for the engine's answer
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
+    finally:
+        engine.close()
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    assert _one_line(result, 130) == "error: interrupted"
