@@ -1,4 +1,4 @@
-"""Reading a small input file (the Docker config) without trusting what its path names.
+"""Reading a small input file (matrix.yaml, the Docker config) without trusting what its path names.
 
 A path a user gives may name a FIFO (opening it waits for a writer, and reading it may never end), a
 device (``/dev/zero`` never ends), a folder, or a regular file far larger than any real input.

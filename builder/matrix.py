@@ -19,11 +19,14 @@ from packaging.version import InvalidVersion, Version
 from . import compat
 from .compat import WindowsBuild
 from .errors import InputError, MatrixError
+from .files import FileRefused, read_small_text
 from .registry.reference import COMPONENT, DOMAIN, REPO_RE, TAG_RE, Reference
 from .yamlsrc import LocatedDict, LocatedList, join_path, load_located
 
 SCHEMA = 1
 DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "matrix.yaml"
+# The project's matrix is 5 KB; a matrix of every Windows release and Argo version ever would not reach this.
+MAX_MATRIX_BYTES = 1 << 20
 
 STATUSES = ("supported", "end-of-life")
 
@@ -291,9 +294,11 @@ def load_matrix(path: str | Path | None = None) -> Matrix:
     file_path = Path(path) if path is not None else DEFAULT_MATRIX
     display = str(path) if path is not None else "matrix.yaml"
     try:
-        text = file_path.read_text(encoding="utf-8")
+        text = read_small_text(file_path, MAX_MATRIX_BYTES)
     except FileNotFoundError:
         raise MatrixError(display, None, "", "no such file; pass --matrix PATH to an existing matrix.yaml") from None
+    except FileRefused as exc:  # a FIFO would hang the run, /dev/zero or a huge file would eat the memory
+        raise MatrixError(display, None, "", f"{exc}; pass --matrix PATH to a matrix.yaml file") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc.__class__.__name__
         raise MatrixError(display, None, "", f"cannot read it ({reason}); check the file") from None

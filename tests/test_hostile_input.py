@@ -143,3 +143,76 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
         engine.close()
     result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert _one_line(result, 130) == "error: interrupted"
+
+
+# -- items 4 and 5: a matrix that is no matrix, or would take the machine down ------------------------
+
+
+def test_a_nul_byte_in_the_matrix_is_one_line_with_its_line(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    lines = MATRIX.splitlines(keepends=True)
+    path.write_text("".join(lines[:5]) + "# a comment\x00\n" + "".join(lines[5:]))
+    line = _one_line(invoke("plan", "--matrix", str(path)), 2)
+    assert line == f"error: {path}:6: a NUL byte is not allowed in YAML; remove it"
+
+
+def _billion_laughs() -> str:
+    """About 500 bytes of YAML: nine levels of ten aliases each, 10**9 strings once expanded."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX + _billion_laughs().replace("a0:", "x-lol:\n  a0:").replace("\na", "\n  a"))
+    started = time.monotonic()
+    # A real process with a timeout: before the bound this took about a minute and gigabytes.
+    result = invoke("plan", "--matrix", str(path), process=True, timeout=60)
+    assert _one_line(result, 2) == (f"error: {path}: more than 20000 values once its aliases are expanded; a matrix "
+                                    "needs a few hundred: write the values out, or use fewer nested aliases")
+    assert time.monotonic() - started < 30
+
+
+def test_a_merge_key_bomb_is_refused_too():
+    from builder.errors import MatrixError
+    from builder.matrix import parse_matrix
+
+    text = "a0: &a0 {" + ", ".join(f"k{i}: v" for i in range(100)) + "}\n"
+    text += "a1: &a1 {<<: [" + ", ".join(["*a0"] * 100) + "]}\n"
+    text += "a2: {<<: [" + ", ".join(["*a1"] * 100) + "]}\n"
+    with pytest.raises(MatrixError, match="more than 20000 values once its aliases are expanded"):
+        parse_matrix(text, "m.yaml")
+
+
+@pytest.mark.parametrize("text,words", [
+    ("a: &a [1, *a]\n", "m.yaml:1: an alias refers to a value that contains it"),
+    ("[" * 5000 + "]" * 5000 + "\n", "m.yaml: nested too deeply to be a matrix"),
+])
+def test_self_reference_and_deep_nesting_are_one_line(tmp_path, text, words):
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    assert _one_line(invoke("plan", "--matrix", str(path)), 2).startswith(f"error: {tmp_path / words}")
+
+
+def _fifo(path):
+    os.mkfifo(path)
+    return "a FIFO, not a regular file"
+
+
+def _dev_zero(path):
+    path.symlink_to("/dev/zero")
+    return "a character device, not a regular file"
+
+
+def _huge(path):
+    path.write_text(MATRIX + "#" * (1 << 20) + "\n")
+    return "larger than 1 MB, far more than such a file ever needs"
+
+
+@pytest.mark.parametrize("make", [_fifo, _dev_zero, _huge], ids=["fifo", "dev-zero", "huge"])
+def test_a_matrix_that_is_no_regular_file_of_sane_size_is_refused_unread(tmp_path, make):
+    path = tmp_path / "matrix.yaml"
+    why = make(path)
+    result = invoke("plan", "--matrix", str(path), process=True, timeout=60)  # a FIFO would wait for a writer
+    assert _one_line(result, 2) == f"error: {path}: {why}; pass --matrix PATH to a matrix.yaml file"
