@@ -3,13 +3,16 @@
 A path a user gives may name a FIFO (opening it waits for a writer, and reading it may never end), a
 device (``/dev/zero`` never ends), a folder, or a regular file far larger than any real input.
 ``read_small_text`` reads a regular file of at most ``limit`` bytes and refuses anything else with a
-phrase a one-line message can carry, before reading a byte of it.
+phrase a one-line message can carry, before reading a byte of it. ``write_atomically`` is the other
+way: a file written whole, under a temporary name no concurrent writer shares, never through a link.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import uuid
 from pathlib import Path
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -43,3 +46,33 @@ def read_small_text(path: Path | str, limit: int) -> str:
 def _size(limit: int) -> str:
     return f"{limit // (1 << 20)} MB" if limit % (1 << 20) == 0 else f"{limit} bytes"
 
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file in the same folder, then ``os.replace``.
+
+    Readers never see half a file. The temporary name is unique (created with O_EXCL), so writers running
+    at once never write into each other's file; the last replace wins, whole. A symbolic link at ``path``
+    is replaced, never followed. The file keeps the mode of the one it replaces, else gets a new file's
+    (0666 less the umask), as a plain write would."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:16]}.part")
+        try:
+            fd = os.open(temporary, flags, 0o666)
+            break
+        except FileExistsError:  # pragma: no cover - 64 random bits
+            continue
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -156,6 +156,8 @@ def render_task(selection: Selection, out: str, variant: str, host_build: str | 
                                "run `invoke render --update` and commit the result")
         print(f"dockerfiles/: {len(rendered)} rendered Dockerfiles match the templates")
         return
+    if not out:  # Path("") is the current folder: an empty value is a mistake, not a wish to write here
+        raise InputError("--out '': give the folder to write into, e.g. --out build (or --out . for this one)")
     loaded, selected = selection.resolve()
     rendered = render_mod.render_all(loaded, plan.make_plan(loaded, selected, host, offered), variant, with_7za)
     try:

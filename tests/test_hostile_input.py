@@ -216,3 +216,71 @@ def test_a_matrix_that_is_no_regular_file_of_sane_size_is_refused_unread(tmp_pat
     why = make(path)
     result = invoke("plan", "--matrix", str(path), process=True, timeout=60)  # a FIFO would wait for a writer
     assert _one_line(result, 2) == f"error: {path}: {why}; pass --matrix PATH to a matrix.yaml file"
+
+
+# -- item 6: render writes nothing through a symbolic link ---------------------------------------------
+
+
+@pytest.fixture
+def victim(tmp_path):
+    folder = tmp_path / "victim"
+    folder.mkdir()
+    (folder / "Dockerfile.windows").write_text("precious\n")
+    return folder
+
+
+def _untouched(victim, out, only):
+    assert [p.name for p in victim.iterdir()] == ["Dockerfile.windows"]
+    assert (victim / "Dockerfile.windows").read_text() == "precious\n"
+    assert sorted(p.name for p in out.iterdir()) == [only]  # nothing written for the other targets either
+
+
+def test_render_refuses_a_symlinked_target_folder(tmp_path, victim):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f"{NEWEST}-windows-1809").symlink_to(victim)
+    line = _one_line(invoke("render", "--base", "all", "--out", str(out)), 2)
+    assert line.startswith(f"error: {out / f'{NEWEST}-windows-1809'}: a symbolic link; render writes no file through")
+    _untouched(victim, out, f"{NEWEST}-windows-1809")
+
+
+def test_render_refuses_a_symlinked_dockerfile(tmp_path, victim):
+    out = tmp_path / "out"
+    (out / f"{NEWEST}-windows-1809").mkdir(parents=True)
+    (out / f"{NEWEST}-windows-1809" / "Dockerfile.windows").symlink_to(victim / "Dockerfile.windows")
+    line = _one_line(invoke("render", "--base", "all", "--out", str(out)), 2)
+    assert line.startswith(f"error: {out / f'{NEWEST}-windows-1809' / 'Dockerfile.windows'}: a symbolic link")
+    _untouched(victim, out, f"{NEWEST}-windows-1809")
+    assert [p.name for p in (out / f"{NEWEST}-windows-1809").iterdir()] == ["Dockerfile.windows"]
+
+
+def test_render_update_refuses_a_symlink_in_the_committed_tree(tmp_path, victim, monkeypatch):
+    import shutil
+
+    from builder import render
+
+    committed = tmp_path / "dockerfiles"
+    shutil.copytree(render.TEMPLATES, committed)
+    linked = committed / f"{NEWEST}-windows-1809"
+    shutil.rmtree(linked)
+    linked.symlink_to(victim)
+    (committed / "v0.0.1-windows-1809").mkdir()  # stale: --update would remove it, but nothing happens at all
+    (committed / "v0.0.1-windows-1809" / "Dockerfile.windows").write_text("stale\n")
+    monkeypatch.setattr(render, "TEMPLATES", committed)
+    line = _one_line(invoke("render", "--update"), 2)
+    assert line.startswith(f"error: {linked}: a symbolic link")
+    assert (victim / "Dockerfile.windows").read_text() == "precious\n"
+    assert (committed / "v0.0.1-windows-1809" / "Dockerfile.windows").read_text() == "stale\n"
+
+
+def test_render_refuses_an_empty_out():
+    before = set(ROOT.iterdir())
+    try:
+        line = _one_line(invoke("render", "--base", "1809", "--out", ""), 2)
+        assert line == "error: --out '': give the folder to write into, e.g. --out build (or --out . for this one)"
+    finally:
+        import shutil
+
+        for made in set(ROOT.iterdir()) - before:  # what the run wrote into the project, if it did
+            shutil.rmtree(made)
+    assert set(ROOT.iterdir()) == before
