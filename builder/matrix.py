@@ -21,6 +21,7 @@ from .compat import WindowsBuild
 from .errors import InputError, MatrixError
 from .files import FileRefused, read_small_text
 from .registry.reference import COMPONENT, DOMAIN, REPO_RE, TAG_RE, Reference
+from .secrets import hide_userinfo
 from .yamlsrc import LocatedDict, LocatedList, join_path, load_located
 
 SCHEMA = 1
@@ -214,7 +215,7 @@ class _Checker:
             hint = f' (quote it: "{value}")' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
             self.fail(line, path, f"expected a string{': ' + expected if expected else ''}, got {_kind(value)}{hint}")
         if pattern is not None and not pattern.match(value):
-            self.fail(line, path, f"{value!r} is not valid; expected {expected}")
+            self.fail(line, path, f"{hide_userinfo(value)!r} is not valid; expected {expected}")
         return value
 
     def date(self, value: Any, path: str, line: int) -> dt.date:
@@ -237,7 +238,8 @@ class _Checker:
         except InputError:
             tagged = False
         if not tagged:
-            self.fail(line, path, f"{image!r} is not a tagged image reference; expected registry/repository:tag")
+            self.fail(line, path, f"{hide_userinfo(image)!r} is not a tagged image reference; expected "
+                      "registry/repository:tag")
         return image
 
     def build(self, value: Any, path: str, line: int) -> WindowsBuild:
@@ -500,9 +502,10 @@ def _mirrors(check: _Checker, root: LocatedDict) -> dict[str, str]:
                    f"expected a mapping of registry: mirror, got {_kind(mirrors)}")
     out: dict[str, str] = {}
     for source, target in mirrors.items():
-        path, line = f"mirrors.{source}", mirrors.key_lines[source]
+        path, line = f"mirrors.{hide_userinfo(source)}", mirrors.key_lines[source]
         if not MIRROR_FROM_RE.match(source):
-            check.fail(line, path, f"{source!r} is not a registry; expected a host like mcr.microsoft.com")
+            check.fail(line, path,
+                       f"{hide_userinfo(source)!r} is not a registry; expected a host like mcr.microsoft.com")
         out[source] = check.string(target, path, line, REPO_RE, "a registry and path like reg.local:5000/mcr")
     return out
 

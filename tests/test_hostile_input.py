@@ -284,3 +284,46 @@ def test_render_refuses_an_empty_out():
         for made in set(ROOT.iterdir()) - before:  # what the run wrote into the project, if it did
             shutil.rmtree(made)
     assert set(ROOT.iterdir()) == before
+
+
+# -- item 7: a password written into a flag is never shown ---------------------------------------------
+
+PASSWORD = "hunter2-secret"
+
+
+@pytest.mark.parametrize("args,start", [
+    (("push", "--base", "1809", "--to", f"bob:{PASSWORD}@reg.example:5000/argoexec"),
+     "error: --to ***@reg.example:5000/argoexec: give the repository without user:password@"),
+    (("build", "--builder", "oci", "--base", "1809", "--to", f"bob:{PASSWORD}@reg.example:5000/argoexec"),
+     "error: --to ***@reg.example:5000/argoexec: give the repository without user:password@"),
+    (("publish", "--to", f"https://bob:{PASSWORD}@reg.example:5000/argoexec", "--readme", ""),
+     "error: --to https://***@reg.example:5000/argoexec: give the repository without user:password@"),
+    (("build", "--builder", "oci", "--base", "1809", "--mirror", f"mcr.microsoft.com=bob:{PASSWORD}@reg.example/mcr"),
+     "error: --mirror mcr.microsoft.com=***@reg.example/mcr: give the mirror without user:password@"),
+    (("build", "--builder", "oci", "--base", "1809", "--mirror", f"bob:{PASSWORD}@mcr.microsoft.com=reg.example/mcr"),
+     "error: --mirror ***@mcr.microsoft.com=reg.example/mcr: give the mirror without user:password@"),
+    (("publish", "--mirror", f"mcr.microsoft.com=bob:{PASSWORD}@reg.example/mcr", "--readme", ""),
+     "error: --mirror mcr.microsoft.com=***@reg.example/mcr: give the mirror without user:password@"),
+], ids=["push-to", "build-to", "publish-to-url", "mirror-to", "mirror-from", "publish-mirror"])
+def test_a_password_in_to_or_mirror_is_refused_and_never_shown(tmp_path, args, start):
+    result = invoke(*args, "--matrix", str(ROOT / "matrix.yaml"), *(
+        ("--docs", str(tmp_path / "docs"), "--db", str(tmp_path / "r.sqlite")) if args[0] == "publish" else ()))
+    assert _one_line(result, 2).startswith(start)
+    assert PASSWORD not in result.stdout + result.stderr
+    assert not (tmp_path / "docs").exists()
+
+
+def test_a_password_in_a_matrix_destination_is_not_shown(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX.replace("local: localhost:5000/argoexec", f"local: bob:{PASSWORD}@localhost:5000/argoexec"))
+    result = invoke("plan", "--matrix", str(path))
+    assert "***@localhost:5000/argoexec" in _one_line(result, 2)
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_the_error_line_of_any_failure_hides_a_password_given_in_a_flag():
+    from builder.secrets import flag_secrets, redact
+
+    extra = flag_secrets([f"bob:{PASSWORD}@reg.example/x", [f"a=b:{PASSWORD}2@c/d"], "ssh://argo@host/x", None])
+    assert extra == (PASSWORD, f"{PASSWORD}2")
+    assert redact(f"cannot reach bob:{PASSWORD}@reg.example", extra) == "cannot reach bob:***@reg.example"
