@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from builder.table_formats import README_END, README_START
 from tests import matrix_facts
 from tests.cli import ROOT, invoke
 
@@ -327,3 +328,38 @@ def test_the_error_line_of_any_failure_hides_a_password_given_in_a_flag():
     extra = flag_secrets([f"bob:{PASSWORD}@reg.example/x", [f"a=b:{PASSWORD}2@c/d"], "ssh://argo@host/x", None])
     assert extra == (PASSWORD, f"{PASSWORD}2")
     assert redact(f"cannot reach bob:{PASSWORD}@reg.example", extra) == "cannot reach bob:***@reg.example"
+
+
+# -- item 9: publishes at once ----------------------------------------------------------------------
+
+
+def test_sixteen_publishes_at_once_into_one_docs_folder_all_succeed_and_leave_no_temporary_files(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{README_START}\nold\n{README_END}\n")
+    docs, db = tmp_path / "docs", tmp_path / "results.sqlite"
+    args = ("publish", "--docs", str(docs), "--db", str(db), "--readme", str(readme))
+    assert invoke(*args).returncode == 0  # the database exists before the race: the race is about the docs
+    (docs / "index.html").unlink()
+    processes = [subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(16)]
+    results = [(p.wait(120), *p.communicate()) for p in processes]
+    assert [code for code, _, _ in results] == [0] * 16, [err for _, _, err in results if err]
+    assert sorted(p.name for p in docs.iterdir()) == ["compatibility.json", "compatibility.md", "index.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "docs", "results.sqlite", *(
+        name for name in ("results.sqlite-shm", "results.sqlite-wal") if (tmp_path / name).exists())]
+    assert "#### argoexec" in readme.read_text()
+
+
+def test_the_written_files_keep_the_mode_a_plain_write_gives(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_START}\n{README_END}\n")
+    readme.chmod(0o664)
+    old_umask = os.umask(0o022)
+    try:
+        result = invoke("publish", "--docs", str(tmp_path / "docs"), "--db", str(tmp_path / "r.sqlite"),
+                        "--readme", str(readme))
+    finally:
+        os.umask(old_umask)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "docs" / "index.html").stat().st_mode & 0o777 == 0o644
+    assert readme.stat().st_mode & 0o777 == 0o664
