@@ -32,13 +32,14 @@ MAX_MATRIX_BYTES = 1 << 20
 STATUSES = ("supported", "end-of-life")
 
 # Tags and repositories: the grammar of image references (registry/reference.py).
+# Every pattern ends with \Z, never $: `$` also matches before a final newline, so "ltsc2022\n" would pass.
 # A mirror source: a registry host, optionally with a path prefix (mcr.microsoft.com, quay.io/argoproj).
 MIRROR_FROM_RE = re.compile(rf"^{DOMAIN}(?:/{COMPONENT})*\Z")
-RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
-RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-ARGO_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+(?:-rc\d+)?$")
-GO_VERSION_RE = re.compile(r"^1\.\d+(?:\.\d+)?$")
+RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z")
+RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\Z")
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+ARGO_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+(?:-rc\d+)?\Z")
+GO_VERSION_RE = re.compile(r"^1\.\d+(?:\.\d+)?\Z")
 
 
 @dataclass(frozen=True)
@@ -413,7 +414,7 @@ def _runners(check: _Checker, root: LocatedDict) -> list[Runner]:
             check.fail(at("name")[1], at("name")[0], f"runner {name!r} is declared twice; names must be unique")
         names.add(name)
         host_build = check.build(entry["host_build"], *at("host_build"))
-        isolation = check.strings(entry["isolation"], *at("isolation"), re.compile(r"^.*$"), "isolation modes")
+        isolation = check.strings(entry["isolation"], *at("isolation"), re.compile(r"^.*\Z"), "isolation modes")
         for i, mode in enumerate(isolation):
             if mode not in compat.ISOLATIONS:
                 items_line = entry["isolation"].item_lines[i]
@@ -539,7 +540,7 @@ def _hosts(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -
     return out
 
 
-PLATFORM_RE = re.compile(r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)$")
+PLATFORM_RE = re.compile(r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)\Z")
 
 
 def _linux(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -> list[LinuxBase]:

@@ -330,7 +330,7 @@ def test_the_error_line_of_any_failure_hides_a_password_given_in_a_flag():
     assert redact(f"cannot reach bob:{PASSWORD}@reg.example", extra) == "cannot reach bob:***@reg.example"
 
 
-# -- item 9: publishes at once ----------------------------------------------------------------------
+# -- item 9: publishes at once, and names that end in a newline ---------------------------------------
 
 
 def test_sixteen_publishes_at_once_into_one_docs_folder_all_succeed_and_leave_no_temporary_files(tmp_path):
@@ -363,3 +363,24 @@ def test_the_written_files_keep_the_mode_a_plain_write_gives(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "docs" / "index.html").stat().st_mode & 0o777 == 0o644
     assert readme.stat().st_mode & 0o777 == 0o664
+
+
+@pytest.mark.parametrize("old,new,where", [
+    ('  - name: "1809"\n', '  - name: "1809\\n"\n', "windows[0].name"),
+    ("  - name: ws2019\n", '  - name: "ws2019\\n"\n', "runners[0].name"),
+    ("  - version: v4.1.2\n", '  - version: "v4.1.2\\n"\n', "argo[0].version"),
+    ("    go: 1.26.5\n", '    go: "1.26.5\\n"\n', "argo[0].go"),
+    ("    labels: [windows-2022]\n", '    labels: ["windows-2022\\n"]\n', "runners[1].labels[0]"),
+    ("local: localhost:5000/argoexec", 'local: "localhost:5000/argoexec\\n"', "registries.destinations.local"),
+])
+def test_a_name_with_a_trailing_newline_is_refused(tmp_path, old, new, where):
+    assert old in MATRIX
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX.replace(old, new, 1))
+    line = _one_line(invoke("plan", "--matrix", str(path)), 2)
+    assert f": {where}: " in line and "\\n" in line, line
+
+
+def test_a_compile_tag_with_a_trailing_newline_is_refused(tmp_path):
+    line = _one_line(invoke("compile", "--source", str(tmp_path), "--argo", "v4.1.2\n"), 2)
+    assert line == "error: --argo 'v4.1.2\\n': not a tag (letters, digits, '.', '_', '+', '-')"
