@@ -48,6 +48,7 @@ ODD_CONFIGS = {
                         'auths["elsewhere.example"].auth: not the base64 of user:password'),
     "entry-a-string": ('{"auths": {"elsewhere.example": "user:pw"}}', 'auths["elsewhere.example"]: expected an object'),
     "proxies-a-list": ('{"proxies": []}', "proxies: expected an object"),
+    "auth-empty": ('{"auths": {"elsewhere.example": {"auth": ""}}}', 'auths["elsewhere.example"].auth: empty'),
     "nested-deep": ('{"auths": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
 }
 

@@ -94,10 +94,12 @@ def check_docker_config(config_path: Path | None = None) -> None:
                                    f"or registrytoken), not {_kind(entry)}")
         for field in ("auth", "username", "password", "identitytoken", "registrytoken", "email"):
             _string(entry, field, path, f"{where}.{field}")
-        # docker-py decodes `auth` unless an identitytoken is there; the Docker CLI always does.
-        if entry.get("auth") and _user_password(entry["auth"]) is None:
-            raise CredentialsError(f"{path}: {where}.auth: not the base64 of user:password; run "
-                                   f"`docker login {key}` again")
+        # docker-py decodes `auth` unless an identitytoken is there (an empty one too, where the Docker CLI
+        # reads no credentials); the Docker CLI decodes every non-empty one.
+        auth = entry.get("auth")
+        if (auth or ("auth" in entry and "identitytoken" not in entry)) and _user_password(auth or "") is None:
+            raise CredentialsError(f"{path}: {where}.auth: {'not the base64 of user:password' if auth else 'empty'}; "
+                                   f"run `docker login {key}` again")
     for key in _object(config, "credHelpers", path):
         _string(config["credHelpers"], key, path, f'credHelpers["{key}"]')
     _string(config, "credsStore", path, "credsStore")
