@@ -12,9 +12,9 @@ import invoke
 from invoke import Collection, Exit
 
 from builder import pipeline
-from builder.errors import EXIT_TARGET_FAILED, BuilderError
+from builder.errors import EXIT_INTERRUPTED, EXIT_TARGET_FAILED, BuilderError
 from builder.pipeline import ClusterFlags, EngineFlags, Selection
-from builder.secrets import redact
+from builder.secrets import flag_secrets, redact
 
 # Long flags only: with this many options invoke's automatic one-letter flags collide between tasks
 # (-t for --to in one task and --network in another) and -h would shadow --help.
@@ -55,19 +55,27 @@ def reports_errors(body):
 
     @functools.wraps(body)
     def run(*args, **kwargs):
+        # A password written into a flag value (`--to user:pass@host/repo`) is a secret too, for any message.
+        extra = flag_secrets(kwargs.values())
         try:
             return body(*args, **kwargs)
         except BuilderError as exc:
             if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
                 raise
-            raise Exit(f"error: {redact(str(exc))}", code=exc.exit_code) from None
+            raise Exit(f"error: {redact(str(exc), extra)}", code=exc.exit_code) from None
         except Exit:
             raise
+        except KeyboardInterrupt:
+            # Ctrl-C is the user's choice, not a failure to explain: one line, and the code a shell expects of
+            # a process SIGINT stopped. The finally blocks on the way here have closed what the run opened.
+            if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
+                raise
+            raise Exit("error: interrupted", code=EXIT_INTERRUPTED) from None
         except Exception as exc:  # a bug or an answer nobody planned for: still one line, no traceback
             if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
                 raise
-            raise Exit(f"error: unexpected {exc.__class__.__name__}: {redact(str(exc))[:300]}; run again with "
-                       "ARGOEXEC_BUILDER_DEBUG=1 for a traceback and report it", code=EXIT_TARGET_FAILED) from None
+            raise Exit(f"error: unexpected {exc.__class__.__name__}: {redact(str(exc), extra)[:300]}; run again "
+                       "with ARGOEXEC_BUILDER_DEBUG=1 for a traceback and report it", code=EXIT_TARGET_FAILED) from None
 
     return run
 

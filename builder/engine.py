@@ -18,6 +18,7 @@ import requests
 from .compat import HostFacts, host_facts_from_info
 from .errors import InputError, Unreachable
 from .registry import Reference
+from .registry.credentials import check_docker_config
 from .secrets import redact_userinfo
 
 DEFAULT_TIMEOUT = 120
@@ -70,6 +71,9 @@ def connect(url: str | None = None, timeout: int = DEFAULT_TIMEOUT) -> Engine:
     if url is not None and not url.startswith(SCHEMES):
         raise InputError(f"--engine {shown}: not an engine URL; expected one of {', '.join(SCHEMES[:4])} "
                          "(e.g. unix:///var/run/docker.sock, tcp://HOST:2376)")
+    # docker-py reads the whole Docker config when the client starts, and answers a wrong shape with a
+    # traceback (or waits on a FIFO): the same file, checked first, is one line naming the file and the key.
+    check_docker_config()
     try:
         if url:
             tls = _tls_from_env()

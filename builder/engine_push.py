@@ -14,7 +14,7 @@ from .errors import BuilderError, InputError, PushDenied, Unreachable
 from .matrix import REPO_RE, Matrix
 from .progress import Progress
 from .registry import is_registry_host
-from .secrets import redact
+from .secrets import has_userinfo, hide_userinfo, redact
 from .targets import Target
 
 _UNREACHABLE_HINTS = ("connection refused", "no such host", "i/o timeout", "dial tcp", "no route to host",
@@ -34,6 +34,9 @@ def destination(matrix: Matrix, to: str) -> str:
 
     The registry must be named (a host with a dot or a port, or localhost): a bare word is a typo of
     a destination far more often than a wish to push to Docker Hub."""
+    if has_userinfo(to):  # refused without showing it: it would be in this message, and in every log after
+        raise InputError(f"--to {hide_userinfo(to)}: give the repository without user:password@; credentials "
+                         "come from the Docker config (docker login)")
     known = ", ".join(matrix.registries.destinations) or "none"
     repo = matrix.registries.destinations.get(to, to)
     registry, slash, path = repo.partition("/")

@@ -11,6 +11,8 @@ EXIT_TARGET_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOTHING_SELECTED = 3
 EXIT_UNREACHABLE = 4
+# Interrupted (Ctrl-C, SIGINT): 128 + the signal's number, what a shell reports for a process SIGINT ended.
+EXIT_INTERRUPTED = 130
 
 
 class BuilderError(Exception):

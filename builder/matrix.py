@@ -19,22 +19,27 @@ from packaging.version import InvalidVersion, Version
 from . import compat
 from .compat import WindowsBuild
 from .errors import InputError, MatrixError
+from .files import FileRefused, read_small_text
 from .registry.reference import COMPONENT, DOMAIN, REPO_RE, TAG_RE, Reference
+from .secrets import hide_userinfo
 from .yamlsrc import LocatedDict, LocatedList, join_path, load_located
 
 SCHEMA = 1
 DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "matrix.yaml"
+# The project's matrix is 5 KB; a matrix of every Windows release and Argo version ever would not reach this.
+MAX_MATRIX_BYTES = 1 << 20
 
 STATUSES = ("supported", "end-of-life")
 
 # Tags and repositories: the grammar of image references (registry/reference.py).
+# Every pattern ends with \Z, never $: `$` also matches before a final newline, so "ltsc2022\n" would pass.
 # A mirror source: a registry host, optionally with a path prefix (mcr.microsoft.com, quay.io/argoproj).
 MIRROR_FROM_RE = re.compile(rf"^{DOMAIN}(?:/{COMPONENT})*\Z")
-RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
-RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-ARGO_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+(?:-rc\d+)?$")
-GO_VERSION_RE = re.compile(r"^1\.\d+(?:\.\d+)?$")
+RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z")
+RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\Z")
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+ARGO_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+(?:-rc\d+)?\Z")
+GO_VERSION_RE = re.compile(r"^1\.\d+(?:\.\d+)?\Z")
 
 
 @dataclass(frozen=True)
@@ -211,7 +216,7 @@ class _Checker:
             hint = f' (quote it: "{value}")' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
             self.fail(line, path, f"expected a string{': ' + expected if expected else ''}, got {_kind(value)}{hint}")
         if pattern is not None and not pattern.match(value):
-            self.fail(line, path, f"{value!r} is not valid; expected {expected}")
+            self.fail(line, path, f"{hide_userinfo(value)!r} is not valid; expected {expected}")
         return value
 
     def date(self, value: Any, path: str, line: int) -> dt.date:
@@ -234,7 +239,8 @@ class _Checker:
         except InputError:
             tagged = False
         if not tagged:
-            self.fail(line, path, f"{image!r} is not a tagged image reference; expected registry/repository:tag")
+            self.fail(line, path, f"{hide_userinfo(image)!r} is not a tagged image reference; expected "
+                      "registry/repository:tag")
         return image
 
     def build(self, value: Any, path: str, line: int) -> WindowsBuild:
@@ -291,9 +297,11 @@ def load_matrix(path: str | Path | None = None) -> Matrix:
     file_path = Path(path) if path is not None else DEFAULT_MATRIX
     display = str(path) if path is not None else "matrix.yaml"
     try:
-        text = file_path.read_text(encoding="utf-8")
+        text = read_small_text(file_path, MAX_MATRIX_BYTES)
     except FileNotFoundError:
         raise MatrixError(display, None, "", "no such file; pass --matrix PATH to an existing matrix.yaml") from None
+    except FileRefused as exc:  # a FIFO would hang the run, /dev/zero or a huge file would eat the memory
+        raise MatrixError(display, None, "", f"{exc}; pass --matrix PATH to a matrix.yaml file") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc.__class__.__name__
         raise MatrixError(display, None, "", f"cannot read it ({reason}); check the file") from None
@@ -406,7 +414,7 @@ def _runners(check: _Checker, root: LocatedDict) -> list[Runner]:
             check.fail(at("name")[1], at("name")[0], f"runner {name!r} is declared twice; names must be unique")
         names.add(name)
         host_build = check.build(entry["host_build"], *at("host_build"))
-        isolation = check.strings(entry["isolation"], *at("isolation"), re.compile(r"^.*$"), "isolation modes")
+        isolation = check.strings(entry["isolation"], *at("isolation"), re.compile(r"^.*\Z"), "isolation modes")
         for i, mode in enumerate(isolation):
             if mode not in compat.ISOLATIONS:
                 items_line = entry["isolation"].item_lines[i]
@@ -495,9 +503,10 @@ def _mirrors(check: _Checker, root: LocatedDict) -> dict[str, str]:
                    f"expected a mapping of registry: mirror, got {_kind(mirrors)}")
     out: dict[str, str] = {}
     for source, target in mirrors.items():
-        path, line = f"mirrors.{source}", mirrors.key_lines[source]
+        path, line = f"mirrors.{hide_userinfo(source)}", mirrors.key_lines[source]
         if not MIRROR_FROM_RE.match(source):
-            check.fail(line, path, f"{source!r} is not a registry; expected a host like mcr.microsoft.com")
+            check.fail(line, path,
+                       f"{hide_userinfo(source)!r} is not a registry; expected a host like mcr.microsoft.com")
         out[source] = check.string(target, path, line, REPO_RE, "a registry and path like reg.local:5000/mcr")
     return out
 
@@ -531,7 +540,7 @@ def _hosts(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -
     return out
 
 
-PLATFORM_RE = re.compile(r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)$")
+PLATFORM_RE = re.compile(r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)\Z")
 
 
 def _linux(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -> list[LinuxBase]:

@@ -22,6 +22,7 @@ from .compat import WindowsBuild
 from .errors import InputError, TargetFailed, Unreachable
 from .matrix import Matrix
 from .progress import Progress
+from .secrets import has_userinfo, hide_userinfo
 
 Flag = Iterable[str] | str | None
 
@@ -71,6 +72,9 @@ def with_mirrors(loaded: Matrix, mirror: Flag) -> Matrix:
     extra = {}
     for item in [mirror] if isinstance(mirror, str) else (mirror or ()):
         source, sep, target = item.partition("=")
+        if has_userinfo(source) or has_userinfo(target):  # refused without showing the password
+            raise InputError(f"--mirror {hide_userinfo(source)}{sep}{hide_userinfo(target)}: give the mirror "
+                             "without user:password@; credentials come from the Docker config (docker login)")
         if not sep or not matrix_mod.MIRROR_FROM_RE.match(source) or not matrix_mod.REPO_RE.match(target):
             raise InputError(f"--mirror {item}: expected FROM=TO, e.g. mcr.microsoft.com=reg.local:5000/mcr")
         extra[source] = target
@@ -156,6 +160,8 @@ def render_task(selection: Selection, out: str, variant: str, host_build: str | 
                                "run `invoke render --update` and commit the result")
         print(f"dockerfiles/: {len(rendered)} rendered Dockerfiles match the templates")
         return
+    if not out:  # Path("") is the current folder: an empty value is a mistake, not a wish to write here
+        raise InputError("--out '': give the folder to write into, e.g. --out build (or --out . for this one)")
     loaded, selected = selection.resolve()
     rendered = render_mod.render_all(loaded, plan.make_plan(loaded, selected, host, offered), variant, with_7za)
     try:

@@ -22,6 +22,7 @@ from packaging.version import Version
 
 from . import compat
 from .errors import InputError
+from .files import write_atomically
 from .matrix import ARGO_TAG_RE, GO_VERSION_RE, Matrix
 from .plan import PlannedTarget
 from .registry import Reference
@@ -172,14 +173,26 @@ def render_all(matrix: Matrix, plan: list[PlannedTarget], variant: str = COPY,
 
 
 def write(rendered: list[Rendered], out: Path) -> list[Path]:
+    """Write ``out/<target-id>/Dockerfile.*``; nothing at all when one of them is a symbolic link."""
+    for item in rendered:
+        _refuse_link(out / item.target_id)
+        _refuse_link(out / item.target_id / item.filename)
     paths = []
     for item in rendered:
         folder = out / item.target_id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / item.filename
-        path.write_text(item.text, encoding="utf-8")
+        write_atomically(path, item.text)  # replaces the file; a link made meanwhile is replaced, not followed
         paths.append(path)
     return paths
+
+
+def _refuse_link(path: Path) -> None:
+    # Writing through a link overwrites whatever it points at (a checkout can carry such a link in build/
+    # or dockerfiles/); the folders render writes are its own, so a link there is refused, not followed.
+    if path.is_symlink():
+        raise InputError(f"{path}: a symbolic link; render writes no file through a link (it would overwrite "
+                         "what the link points at): remove the link, or write elsewhere")
 
 
 def check(rendered: list[Rendered], committed: Path) -> list[str]:
@@ -209,7 +222,14 @@ def check(rendered: list[Rendered], committed: Path) -> list[str]:
 def replace_tree(rendered: list[Rendered], committed: Path) -> list[Path]:
     """Write the committed tree: remove rendered folders the matrix no longer has, write the rest."""
     expected = {r.target_id for r in rendered}
-    for folder in committed.iterdir() if committed.exists() else []:
+    stale = []
+    for folder in sorted(committed.iterdir()) if committed.exists() else []:
         if folder.is_dir() and any(folder.glob("Dockerfile.*")) and folder.name not in expected:
-            shutil.rmtree(folder)
+            _refuse_link(folder)  # before anything is removed or written
+            stale.append(folder)
+    for item in rendered:
+        _refuse_link(committed / item.target_id)
+        _refuse_link(committed / item.target_id / item.filename)
+    for folder in stale:
+        shutil.rmtree(folder)
     return write(rendered, committed)

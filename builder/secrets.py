@@ -13,13 +13,23 @@ import binascii
 import json
 import os
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from .files import FileRefused, read_small_text
+
 _SECRET_ENV_RE = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|CREDENTIAL)", re.IGNORECASE)
+# The Docker config is a few KB; anything near this is not one (and must not stall redaction).
+CONFIG_LIMIT = 8 << 20
 # The userinfo of a URL (RFC 3986 §3.2.1: ``scheme://user[:password]@host``): the one pattern
 # for every URL the tool shows or writes (messages, logs, records, image labels, engine URLs).
 USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)?://(?P<user>[^/@\s:]*)(?::(?P<password>[^/@\s]*))?@")
+# The same userinfo in a value written without a scheme, as users write image references and registries
+# (``user:password@reg.example:5000/repo``). An image reference has no ``@`` before its first ``/`` but
+# the one of a digest (``alpine@sha256:...``), which the lookahead leaves alone.
+BARE_USERINFO_RE = re.compile(r"\A(?P<user>[^/@\s:]*)(?::(?P<password>[^/@\s]*))?@"
+                              r"(?![A-Za-z0-9+._-]+:[0-9a-fA-F]{32,})")
 
 
 def docker_config_path() -> Path:
@@ -28,9 +38,11 @@ def docker_config_path() -> Path:
 
 @lru_cache(maxsize=1)
 def _config_secrets(path: str, mtime: float) -> tuple[str, ...]:
+    # Redaction runs while every error is reported: whatever the file is (a FIFO, a list, nested ten
+    # thousand deep), it must answer, never raise or wait.
     try:
-        config = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = json.loads(read_small_text(path, CONFIG_LIMIT))
+    except (OSError, ValueError, FileRefused, RecursionError):
         return ()
     auths = config.get("auths") if isinstance(config, dict) else None
     found: list[str] = []
@@ -83,6 +95,37 @@ def redact_userinfo(text: str, keep_user: bool = False) -> str:
         return match.group(0)
 
     return USERINFO_RE.sub(hide, text)
+
+
+def has_userinfo(value: str) -> bool:
+    """Whether a registry or repository value (a flag, a matrix entry) carries ``user[:password]@``,
+    with or without a scheme."""
+    return BARE_USERINFO_RE.match(value) is not None or USERINFO_RE.search(value) is not None
+
+
+def hide_userinfo(value: str) -> str:
+    """``value`` fit for a message: ``user:password@host/repo`` becomes ``***@host/repo`` (with a scheme
+    too), so a value refused for its credentials is named without them."""
+    return USERINFO_RE.sub(lambda m: f"{m['scheme'] or ''}://***@", BARE_USERINFO_RE.sub("***@", value, count=1))
+
+
+def flag_secrets(values: Iterable[object]) -> tuple[str, ...]:
+    """The passwords (and bare tokens) written into flag values, with or without a scheme: secrets that
+    no message may show, whichever flag they came in (strings, or lists of them)."""
+    found = []
+    for value in values:
+        for text in [value] if isinstance(value, str) else (value if isinstance(value, (list, tuple)) else ()):
+            if not isinstance(text, str):
+                continue
+            # --mirror FROM=TO: each side may be written with userinfo.
+            for part in text.split("="):
+                bare = BARE_USERINFO_RE.match(part)
+                found.append(bare["password"] if bare else None)
+                for match in USERINFO_RE.finditer(part):  # the rule of redact_userinfo: a lone http(s) user is a token
+                    lone_token = (match["scheme"] or "").lower() in ("http", "https")
+                    found.append(match["password"] if match["password"] is not None else
+                                 match["user"] if lone_token else None)
+    return tuple(secret for secret in found if secret)
 
 
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:

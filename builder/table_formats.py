@@ -18,6 +18,7 @@ from rich.table import Table as RichTable
 
 from . import checks as checks_mod
 from .errors import InputError
+from .files import write_atomically
 from .table import (
     CANNOT_RUN,
     CONTRADICTION,
@@ -325,12 +326,10 @@ def write_outputs(table: Table, docs: Path, readme: Path | None) -> list[Path]:
     for name, text in (("compatibility.md", "# argoexec for Windows: compatibility\n\n" + markdown),
                        ("compatibility.json", to_json(table)), ("index.html", to_html(table))):
         path = docs / name
-        temporary = path.with_name(f".{name}.part")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(path)
+        write_atomically(path, text)  # a temporary name of its own: publishes into one folder run at once
         written.append(path)
     if readme is not None:
         if updated != current:
-            readme.write_text(updated, encoding="utf-8")
+            write_atomically(readme, updated)  # a publish running at once must never read half a README
         written.append(readme)
     return written

@@ -16,7 +16,9 @@ Only the parts that concern the registry asked about are read. A file that is mi
 unreadable gives no credentials; one whose shape is wrong where it matters (not a JSON object,
 ``auths`` not an object, an ``auth`` that is not base64 of ``user:password``, ...) is bad input
 naming the file and the key (``CredentialsError``, exit 2, which stops the run as a refusal
-would), never a traceback. No message shows a secret.
+would), never a traceback. No message shows a secret. ``check_docker_config`` checks the whole file
+the same way for the engine's client (docker-py reads every entry), and only a regular file of sane
+size is read at all (a FIFO would never answer).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CredentialsError
-from ..secrets import docker_config_path
+from ..files import FileRefused, read_small_text
+from ..secrets import CONFIG_LIMIT, docker_config_path
 from .reference import DOCKER_HUB
 
 
@@ -75,13 +78,57 @@ def docker_credentials(registry: str, config_path: Path | None = None) -> Creden
     return None
 
 
+def check_docker_config(config_path: Path | None = None) -> None:
+    """The whole Docker config as docker-py reads it when an engine client starts: every ``auths`` entry
+    (not only the registry at hand), ``credHelpers``, ``credsStore`` and ``proxies``. docker-py answers a
+    wrong shape with AttributeError, TypeError or binascii.Error (and a FIFO by waiting); here it is
+    ``CredentialsError`` naming the file and the key, before docker-py opens the file."""
+    path = config_path or docker_config_path()
+    config = _load(path)
+    if config is None:
+        return
+    for key, entry in _object(config, "auths", path).items():
+        where = f'auths["{key}"]'
+        if not isinstance(entry, dict):
+            raise CredentialsError(f"{path}: {where}: expected an object (auth, username/password, identitytoken "
+                                   f"or registrytoken), not {_kind(entry)}")
+        for field in ("auth", "username", "password", "identitytoken", "registrytoken", "email"):
+            _string(entry, field, path, f"{where}.{field}")
+        # docker-py decodes `auth` unless an identitytoken is there (an empty one too, where the Docker CLI
+        # reads no credentials); the Docker CLI decodes every non-empty one.
+        auth = entry.get("auth")
+        if (auth or ("auth" in entry and "identitytoken" not in entry)) and _user_password(auth or "") is None:
+            raise CredentialsError(f"{path}: {where}.auth: {'not the base64 of user:password' if auth else 'empty'}; "
+                                   f"run `docker login {key}` again")
+    for key in _object(config, "credHelpers", path):
+        _string(config["credHelpers"], key, path, f'credHelpers["{key}"]')
+    _string(config, "credsStore", path, "credsStore")
+    for key, proxies in _object(config, "proxies", path).items():
+        if not isinstance(proxies, dict):
+            raise CredentialsError(f'{path}: proxies["{key}"]: expected an object (httpProxy, httpsProxy, '
+                                   f"noProxy), not {_kind(proxies)}")
+
+
+def _user_password(auth: str) -> tuple[str, str] | None:
+    """``(user, password)`` from ``auth``, base64 of ``user:password`` in UTF-8 (as docker-py decodes it)."""
+    try:
+        user, colon, password = base64.b64decode(auth.encode("ascii")).decode("utf-8").partition(":")
+    except (binascii.Error, ValueError):  # UnicodeEncodeError and UnicodeDecodeError are ValueErrors
+        return None
+    return (user, password) if colon else None
+
+
 def _load(path: Path) -> dict | None:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small_text(path, CONFIG_LIMIT)
+    except FileRefused as exc:
+        raise CredentialsError(f"{path}: {exc}; the Docker config must be a JSON file") from None
     except (OSError, UnicodeDecodeError):
         return None
     try:
         config = json.loads(text)
+    except RecursionError:
+        raise CredentialsError(f"{path}: nested too deeply to be a Docker config; fix it or move it away") from None
     except ValueError as exc:
         raise CredentialsError(f"{path}: not valid JSON ({getattr(exc, 'msg', exc)}); fix it or move it away") from None
     if not isinstance(config, dict):
@@ -120,15 +167,11 @@ def _from_entry(entry: object, path: Path, where: str, registry: str) -> Credent
         return Credentials(identity_token=identity_token)
     auth = _string(entry, "auth", path, f"{where}.auth")
     if auth:
-        try:
-            decoded = base64.b64decode(auth).decode("utf-8", "replace")
-        except (binascii.Error, ValueError):
-            decoded = ""
-        user, colon, password = decoded.partition(":")
-        if not colon:
+        decoded = _user_password(auth)
+        if decoded is None:
             raise CredentialsError(f"{path}: {where}.auth: not the base64 of user:password; run "
                              f"`docker login {registry}` again")
-        return Credentials(user, password)
+        return Credentials(*decoded)
     username = _string(entry, "username", path, f"{where}.username")
     if username:
         return Credentials(username, _string(entry, "password", path, f"{where}.password"))
