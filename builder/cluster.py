@@ -27,7 +27,6 @@ name (``secrets.redact`` only knows variables named like ``*TOKEN*``).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import os
@@ -48,6 +47,7 @@ from .checks import ERROR, FAIL, HELLO_LINUX, HELLO_WINDOWS, PASS
 from .compat import WindowsBuild
 from .errors import BuilderError, ClusterDenied, ClusterError, InputError, Unreachable
 from .progress import Progress
+from .registry.reference import is_loopback
 from .secrets import redact, redact_userinfo
 
 if TYPE_CHECKING:
@@ -213,15 +213,8 @@ class _Bearer(requests.auth.AuthBase):
         return "<Bearer ***>"
 
 
-def _loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _is_loopback_host(host: str | None) -> bool:
+    return bool(host) and is_loopback(host)  # the registry client's test: localhost, 127/8, ::1
 
 
 class ArgoServer:
@@ -250,7 +243,7 @@ class ArgoServer:
         self.insecure = insecure
         self.timeout_s = timeout_s
         self.token_name = token_name
-        self.plain_http_remote = parts.scheme == "http" and token is not None and not _loopback(parts.hostname)
+        self.plain_http_remote = parts.scheme == "http" and token is not None and not _is_loopback_host(parts.hostname)
         self._session = requests.Session()
         if token:
             self._session.auth = _Bearer(token)

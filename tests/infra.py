@@ -24,7 +24,8 @@ import pytest
 import requests
 
 DEBIAN_PACKAGE = {"dockerd": "docker.io", "docker-registry": "docker-registry", "skopeo": "skopeo",
-                  "busybox": "busybox-static", "htpasswd": "apache2-utils"}
+                  "busybox": "busybox-static", "htpasswd": "apache2-utils", "go": "golang-go",
+                  "gcc": "gcc and libc6-dev", "make": "make", "git": "git", "wine": "wine"}
 
 
 def in_ci() -> bool:

@@ -53,14 +53,7 @@ _lock = threading.Lock()
 
 
 def require_go() -> str:
-    found = shutil.which("go")
-    if found:
-        return found
-    message = "go not found: install Debian's golang-go (scripts/install-test-deps does)"
-    if infra.in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
-    raise AssertionError  # unreachable
+    return infra.require_binary("go")
 
 
 def _source_digest() -> str:

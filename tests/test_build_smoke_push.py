@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -39,9 +38,7 @@ def compiled(tmp_path_factory):
     def make(version: str, platform: str | None = None, sleep: int = 0, mode: str = "ok") -> Path:
         if platform is None and not sleep:
             return standins(mode=mode, version=version)
-        gcc = shutil.which("gcc")
-        if gcc is None:
-            (pytest.fail if infra.in_ci() else pytest.skip)("gcc not found: install Debian's gcc and libc6-dev")
+        gcc = infra.require_binary("gcc")
         key = (version, platform, sleep)
         if key not in made:
             out = folder / f"argoexec-{len(made)}"

@@ -29,14 +29,7 @@ SECRET_REMOTE = "https://suite-user:s3cret-remote-token@example.invalid/argo-wor
 
 
 def need(tool: str, package: str) -> str:
-    found = shutil.which(tool)
-    if found:
-        return found
-    message = f"{tool} not found: install Debian's {package} (scripts/install-test-deps does)"
-    if infra.in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
-    raise AssertionError  # unreachable
+    return infra.require_binary(tool)  # infra names the Debian package
 
 
 @pytest.fixture(scope="session")

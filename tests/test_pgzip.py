@@ -8,12 +8,10 @@ import hashlib
 import io
 import os
 import random
-import shutil
 import struct
 import subprocess
 import tarfile
 import zlib
-from pathlib import Path
 
 import pytest
 
@@ -203,14 +201,7 @@ func main() {
 
 
 def require_go() -> str:
-    found = shutil.which("go") or next((str(p) for p in (Path("/usr/lib/go/bin/go"),) if p.exists()), None)
-    if found:
-        return found
-    message = "go not found: install Debian's golang-go (scripts/install-test-deps does)"
-    if infra.in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
-    raise AssertionError  # unreachable
+    return infra.require_binary("go")
 
 
 @pytest.mark.integration  # Debian's Go reads the output

@@ -248,8 +248,7 @@ def test_the_default_build_copies_the_compiled_binary_and_runs_nothing_else(tmp_
     """--binary compiled (the default) on a Windows engine: argoexec.exe cross-compiled here from a stand-in
     Argo tree, sent in the build context; the Dockerfile is the copy variant; the labels name its sha256."""
     for tool in ("go", "make", "git"):
-        if shutil.which(tool) is None:
-            (pytest.fail if infra.in_ci() else pytest.skip)(f"{tool} not found (scripts/install-test-deps)")
+        infra.require_binary(tool)
     standin = argo_standin.make_standin(tmp_path / "argo", tag="v4.1.2")
     env = {**os.environ, "ARGOEXEC_BUILDER_CACHE": str(tmp_path / "cache")}
     with WindowsEngineReplay(WINDOWS_2019, BASES) as engine:
@@ -277,8 +276,7 @@ def test_the_default_build_copies_the_compiled_binary_and_runs_nothing_else(tmp_
 def test_build_takes_binaries_compiled_elsewhere_and_checks_them(tmp_path):
     """The nightly's shape: `invoke compile` on Linux, then `invoke build --compiled DIR` on a Windows runner."""
     for tool in ("go", "make", "git"):
-        if shutil.which(tool) is None:
-            (pytest.fail if infra.in_ci() else pytest.skip)(f"{tool} not found (scripts/install-test-deps)")
+        infra.require_binary(tool)
     standin = argo_standin.make_standin(tmp_path / "argo", tag="v4.1.2")
     env = {**os.environ, "ARGOEXEC_BUILDER_CACHE": str(tmp_path / "cache")}
     out = tmp_path / "compiled"
