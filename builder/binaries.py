@@ -73,6 +73,17 @@ def prebuilt(argoexec: Path, sevenzip: Path | None = None, windows: bool = True)
         raise InputError(f"--argoexec-exe {argoexec}: no such file")
     if sevenzip is not None and not sevenzip.is_file():
         raise InputError(f"--sevenzip-exe {sevenzip}: no such file")
+    with open(argoexec, "rb") as handle:
+        head = handle.read(4)
+    # Windows programs start with the DOS header "MZ" (PE format); anything else in C:\app\argoexec.exe
+    # would only fail on a Windows node, long after the build "passed". A Linux image gets no MZ file.
+    if windows and head[:2] != b"MZ":
+        kind = "a Linux ELF program" if head == b"\x7fELF" else "not a Windows program (no MZ header)"
+        raise InputError(f"--argoexec-exe {argoexec}: {kind}, given for Windows images; pass argoexec.exe "
+                         "(or build Linux flavours in a run of their own)")
+    if not windows and head[:2] == b"MZ":
+        raise InputError(f"--argoexec-exe {argoexec}: a Windows program, given for Linux images; pass the Linux "
+                         "argoexec (or build the Windows bases in a run of their own)")
     if windows and sevenzip is None and argoexec.with_name("7za.exe").is_file():
         sevenzip = argoexec.with_name("7za.exe")
     return Binary(PREBUILT, argoexec, sevenzip if windows else None, sha256_file(argoexec),
@@ -142,6 +153,8 @@ def for_windows_targets(tags: Iterable[str], choice: str, *, matrix: Matrix, arg
     if choice not in CHOICES:
         raise InputError(f"--binary {choice}: expected one of: {', '.join(CHOICES)}")
     tags = list(dict.fromkeys(tags))
+    if not tags:
+        return {}  # no Windows target in this run: nothing to compile, fetch or check
     if argoexec_exe is not None:
         given = prebuilt(argoexec_exe, sevenzip_exe)
         return {tag: given for tag in tags}

@@ -242,6 +242,12 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
                 raise InputError("--to is for the oci builder; the docker builder tags locally: push with "
                                  "`invoke push --to`")
             options.to = Reference.parse(destination(loaded, to))
+        linux = [p.target.id for p in plans if not p.target.is_windows]
+        if linux:
+            if options.argoexec_exe is None:
+                raise InputError(f"{', '.join(linux)}: Linux targets build from a prebuilt binary; pass "
+                                 "--argoexec-exe PATH")
+            binaries.prebuilt(options.argoexec_exe, windows=False)  # the right kind of program, or exit 2
         windows_tags = [p.target.argo.tag for p in plans if p.target.is_windows]
         if binary == binaries.WINDOWS_SOURCE and any(p.builder == plan.OCI for p in plans if p.target.is_windows):
             raise InputError("--binary windows-source compiles inside servercore, and "

@@ -116,11 +116,13 @@ def pod_template(target: Target, check: Check) -> str:
 
 
 def _reader(target: Target) -> tuple[list[str], list[str]]:
-    """A container of the stock base that lists the volume and prints ctr/main/exitcode."""
+    """A container of the stock base that lists the volume and prints ctr/main/exitcode. It exits 0 once it
+    ran: a missing exitcode file is an answer (emissary lost it), not a failed read."""
     if target.is_windows:
         folder = MOUNT_POINT["windows"]
-        return ["cmd", "/S", "/C"], [f"dir /b {folder} & echo {LISTING_END} & type {folder}\\ctr\\main\\exitcode 2>nul"]
-    return ["sh", "-c"], [f"ls {ARGO_DIR}; echo '{LISTING_END}'; cat {ARGO_DIR}/ctr/main/exitcode 2>/dev/null"]
+        exitcode = f"{folder}\\ctr\\main\\exitcode"
+        return ["cmd", "/S", "/C"], [f"dir /b {folder} & echo {LISTING_END} & type {exitcode} 2>nul & exit 0"]
+    return ["sh", "-c"], [f"ls {ARGO_DIR}; echo '{LISTING_END}'; cat {ARGO_DIR}/ctr/main/exitcode 2>/dev/null; exit 0"]
 
 
 @dataclass
@@ -169,7 +171,12 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
         main_command = ["emissary", *LOG_FLAGS, "--", *command] if check.emissary else command
         main_code, main_output, main_unstarted = step("main", base_image, [IN_POD_ARGOEXEC], main_command,
                                                       pod_environment(target, "main", template, names))
-        _, listing, _ = step("read", base_image, *_reader(target), None)
+        read_code, listing, read_unstarted = step("read", base_image, *_reader(target), None)
+        if read_code != 0:
+            # Without the listing nothing can be said of init or emissary: the check could not be made.
+            why = f"could not start: {read_unstarted}" if read_unstarted else \
+                "timed out" if read_code is None else f"exit code {read_code}"
+            return PodRun(checks.ERROR, f"read: the volume could not be read ({why})", "\n".join(logs))
         files, _, exitcode = listing.partition(LISTING_END)
         present = {line.strip() for line in files.splitlines()}
         missing = [name for name in ("argoexec", "template") if name not in present]

@@ -26,6 +26,8 @@ CASES = [
     (("build", "--base", "1809", "--argoexec-exe", "/nonexistent/argoexec.exe"), 2,
      "error: --argoexec-exe /nonexistent/argoexec.exe: no such file"),
     (("build", "--base", "1809", "--builder", "podman"), 2, "error: --builder podman: expected one of"),
+    (("build", "--builder", "oci", "--base", "1809", "--argoexec-exe", "/bin/true", "--out", "/tmp/aeb-layout"), 2,
+     "error: --argoexec-exe /bin/true: a Linux ELF program, given for Windows images"),
     (("table", "--db", "/nonexistent/x.sqlite"), 2, "error: --db /nonexistent/x.sqlite: no such results database"),
     (("table", "--format", "csv"), 2, "error: --format csv: expected text, markdown, json or html"),
     (("table", "--host", "2030"), 2, "error: --host 2030: unknown host release"),

@@ -336,3 +336,16 @@ def test_hello_windows_runs_the_way_a_pod_runs_it(tmp_path, prebuilt):
     records = {r["check"]: r for r in _records(tmp_path)}
     assert '[main] exit 0\n"Hello from Windows Container!"' in records["hello-windows"]["log_excerpt"]
     assert records["emissary-exit-code"]["status"] == "pass"
+
+
+def test_a_volume_that_cannot_be_read_is_an_error_not_a_blame_on_init(tmp_path, prebuilt):
+    with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
+        assert _build(engine, tmp_path, "--base", "ltsc2022", "--argoexec-exe", str(prebuilt)).returncode == 0
+        engine.server.reader_fails = True
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2022", "--results", str(tmp_path / "results"))
+        assert sorted(engine.recorded.volumes_removed) == sorted(engine.recorded.volumes)
+    assert smoked.returncode == 1
+    records = {r["check"]: r for r in _records(tmp_path) if r["check"] != "build"}
+    pod_checks = [n for n in WINDOWS_SMOKE if checks_mod.by_name(n).kind == checks_mod.POD]
+    assert {records[n]["status"] for n in pod_checks} == {"error"}
+    assert "read: the volume could not be read (exit code 1)" in smoked.stdout and "init:" not in smoked.stdout

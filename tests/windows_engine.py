@@ -196,6 +196,7 @@ class _Server(ThreadingHTTPServer):
         self.recorded = Recorded()
         self.container_output: dict[str, str] = {}
         self.exit_codes: dict[str, int] = {}
+        self.reader_fails = False  # a test sets it: the container that reads the volume fails
         self.volumes: dict[str, dict[str, str]] = {}  # volume -> {path under C:\\var\\run\\argo: content}
         # Base images "already pulled", with the registry digests a real engine would list.
         self.images = {ref: {"Id": f"sha256:{i:064x}", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{digest}"]}
@@ -213,6 +214,8 @@ class _Server(ThreadingHTTPServer):
         if entrypoint == ["cmd", "/c"]:
             return 0, " ".join(cmd[1:]) + "\r\n"
         if entrypoint == ["cmd", "/S", "/C"]:  # smoke's reader of the volume
+            if self.reader_fails:
+                return 1, "The device is not ready.\r\n"
             listing = "".join(f"{name}\r\n" for name in sorted(files) if "\\" not in name)
             return 0, listing + "--- exitcode ---\r\n" + files.get("ctr\\main\\exitcode", "")
         if cmd[:1] == ["init"] and not entrypoint:
