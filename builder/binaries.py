@@ -43,6 +43,7 @@ class Binary:
     sevenzip: Path | None
     sha256: str
     detail: str  # what the record says of it: the commit and Go, the upstream image, the file given
+    commit: str | None = None  # the Argo commit it was compiled from, when known (the image's revision label)
 
     def files(self, windows: bool = True) -> dict[str, Path]:
         """The files by their name in the image: ``argoexec.exe`` (+ ``7za.exe``), or ``argoexec`` for Linux."""
@@ -97,7 +98,8 @@ def compiled(tag: str, *, output: Path, go: str, argo_git: str, sevenzip: Path |
 
     result = compile_argoexec(tag, output=output, go=go, argo_git=argo_git, progress=say)
     return Binary(COMPILED, result.exe, sevenzip, result.sha256,
-                  f"{result.tag} {result.commit[:12]} {result.tree_state}, {result.go_version} ({result.go_how})")
+                  f"{result.tag} {result.commit[:12]} {result.tree_state}, {result.go_version} ({result.go_how})",
+                  result.commit)
 
 
 def from_compiled(folder: Path, tag: str, sevenzip: Path | None) -> Binary:
@@ -118,7 +120,8 @@ def from_compiled(folder: Path, tag: str, sevenzip: Path | None) -> Binary:
     if found != expected:
         raise InputError(f"--compiled {folder}: {tag}'s argoexec.exe has sha256 {found[:12]}, its provenance says "
                          f"{str(expected)[:12]}; compile it again")
-    return Binary(COMPILED, exe, sevenzip, found, f"{tag} {str(commit)[:12]}, {go} (from {provenance.name})")
+    return Binary(COMPILED, exe, sevenzip, found, f"{tag} {str(commit)[:12]}, {go} (from {provenance.name})",
+                  str(commit))
 
 
 def upstream(matrix: Matrix, client, tag: str, say: Callable[[str], None]) -> Binary:

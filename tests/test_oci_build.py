@@ -754,6 +754,7 @@ def test_every_base_carries_the_one_compiled_binary(registry, mirrors, isolated_
         labels = json.loads(_skopeo("inspect", "--config", "--tls-verify=false", reference))["config"]["Labels"]
         assert labels["io.argoexec-builder.argoexec.sha256"] == f"sha256:{sha}"
         assert labels["io.argoexec-builder.argoexec.origin"] == "compiled"
+        assert labels["org.opencontainers.image.revision"] == standin.commit  # what it was compiled from
     (app,) = app_layers
     with _layer_tar(registry, "compiled/argoexec", app) as tar:
         assert tar.extractfile("Files/app/argoexec.exe").read() == exe.read_bytes()

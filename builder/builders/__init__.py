@@ -77,6 +77,7 @@ def image_labels(planned: PlannedTarget, source_url: str, revision: str | None, 
         "org.opencontainers.image.base.name": planned.base_image,
         "io.argoexec-builder.target": target.id,
     }
+    revision = revision or (binary.commit if binary is not None else None)
     if revision:
         labels["org.opencontainers.image.revision"] = revision
     if base_digest:
