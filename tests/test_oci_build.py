@@ -242,15 +242,11 @@ def test_binary_upstream_takes_upstreams_windows_image_and_says_so(registry, mir
 
 def test_a_servercore_of_another_build_is_never_used(registry, binaries, isolated_cache, tmp_path):
     # A mirror whose servercore:1909 is really a 1903 image.
-    work = tmp_path / "images"
-    windows_images.write_layout(work / "core", [{"Files/Windows/System32/netapi32.dll": b"MZ 1903"}], "windows",
-                                "amd64", "10.0.18362.1256")
-    windows_images.skopeo_copy(work / "core", f"{registry.host}/wrong/windows/servercore:1909")
-    windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", "10.0.18363.1556")
-    windows_images.skopeo_copy(work / "nano", f"{registry.host}/wrong/windows/nanoserver:1909")
+    mirror = _mirror_1909(registry, tmp_path, "wrong", [{"Files/Windows/System32/netapi32.dll": b"MZ 1903"}],
+                          core_version="10.0.18362.1256")
     result = invoke("build", "--builder", "oci", "--base", "1909", "--out", str(tmp_path / "layout"),
                     "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
-                    "--mirror", f"mcr.microsoft.com={registry.host}/wrong", env=isolated_cache)
+                    "--mirror", mirror, env=isolated_cache)
     assert result.returncode == 1
     assert "servercore" in result.stdout and "has os.version 10.0.18362.1256, not 10.0.18363" in result.stdout
     assert not (tmp_path / "layout" / "index.json").exists()
@@ -519,17 +515,11 @@ def test_a_base_manifest_that_is_not_json_is_one_line_naming_it(registry, mirror
 
 
 def test_a_base_config_of_the_wrong_shape_is_one_line_naming_it(registry, binaries, isolated_cache, tmp_path):
-    work = tmp_path / "images"
-    version = "10.0.18363.1556"
-    windows_images.write_layout(work / "core", [{"Files/Windows/System32/netapi32.dll": b"MZ 1909"}], "windows",
-                                "amd64", version)
-    windows_images.skopeo_copy(work / "core", f"{registry.host}/shape/windows/servercore:1909")
-    windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", version,
-                                extra_config={"config": ["Env", "PATH=C:\\"]})
-    windows_images.skopeo_copy(work / "nano", f"{registry.host}/shape/windows/nanoserver:1909")
+    mirror = _mirror_1909(registry, tmp_path, "shape", [{"Files/Windows/System32/netapi32.dll": b"MZ 1909"}],
+                          nano_config={"config": ["Env", "PATH=C:\\"]})
     result = invoke("build", "--builder", "oci", "--base", "1909,ltsc2022", "--out", str(tmp_path / "layout"),
                     "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
-                    "--mirror", f"mcr.microsoft.com={registry.host}/shape", env=isolated_cache)
+                    "--mirror", mirror, env=isolated_cache)
     assert result.returncode == 1, result.stdout + result.stderr
     assert re.search(rf"{re.escape(registry.host)}/shape/windows/nanoserver:1909: the config sha256:[0-9a-f]{{12}}: "
                      "config is not an object", result.stdout)
@@ -555,18 +545,29 @@ def test_publish_names_a_per_base_manifest_that_is_not_json(registry, mirrors, i
     tags = requests.get(f"{registry.url}/v2/pubcorrupt/argoexec/tags/list", timeout=10).json().get("tags") or []
     assert tags == [target_id(release)]  # no index tag
 
+VERSION_1909 = "10.0.18363.1556"
+
+
+def _mirror_1909(registry, tmp_path, name: str, core_layers: list[dict], *, core_version: str = VERSION_1909,
+                 nano_layers: list[dict] | None = None, nano_config: dict | None = None, **core_layout) -> str:
+    """A hand-made 1909 servercore (``core_layers``; ``core_layout``: write_layout's pax and folders) and
+    nanoserver pushed under REGISTRY/<name>/windows/...; the --mirror value that reads mcr.microsoft.com there."""
+    work = tmp_path / "images"
+    windows_images.write_layout(work / "core", core_layers, "windows", "amd64", core_version, **core_layout)
+    windows_images.skopeo_copy(work / "core", f"{registry.host}/{name}/windows/servercore:1909")
+    windows_images.write_layout(work / "nano", nano_layers or [{"Files/x": b"x"}], "windows", "amd64", VERSION_1909,
+                                extra_config=nano_config)
+    windows_images.skopeo_copy(work / "nano", f"{registry.host}/{name}/windows/nanoserver:1909")
+    return f"mcr.microsoft.com={registry.host}/{name}"
+
+
 def _assemble_1909(registry, binaries, isolated_cache, tmp_path, name: str, core_layers: list[dict], **layout):
     """Build 1909 from a servercore made of ``core_layers`` (``layout``: write_layout's pax and folders);
     the members of the produced netapi32 layer, by name, with the DLL's bytes under ``"dll"``."""
-    work = tmp_path / "images"
-    windows_images.write_layout(work / "core", core_layers, "windows", "amd64", "10.0.18363.1556", **layout)
-    windows_images.skopeo_copy(work / "core", f"{registry.host}/{name}/windows/servercore:1909")
-    windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", "10.0.18363.1556")
-    windows_images.skopeo_copy(work / "nano", f"{registry.host}/{name}/windows/nanoserver:1909")
+    mirror = _mirror_1909(registry, tmp_path, name, core_layers, **layout)
     repo = f"{registry.host}/{name}-out/argoexec"
     result = invoke("build", "--builder", "oci", "--base", "1909", "--to", repo, "--argoexec-exe", str(binaries),
-                    "--results", str(tmp_path / "results"), "--mirror", f"mcr.microsoft.com={registry.host}/{name}",
-                    env=isolated_cache)
+                    "--results", str(tmp_path / "results"), "--mirror", mirror, env=isolated_cache)
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{repo}:v4.1.2-windows-1909"))
     with _layer_tar(registry, f"{name}-out/argoexec", manifest["layers"][1]["digest"]) as tar:
@@ -635,15 +636,11 @@ def test_the_dlls_folders_keep_the_descriptors_servercore_gives_them(registry, b
 
 def test_a_servercore_that_gives_no_descriptor_for_a_folder_is_refused(registry, binaries, isolated_cache,
                                                                        tmp_path):
-    work = tmp_path / "images"
-    windows_images.write_layout(work / "core", [{SYSTEM32_DLL: b"MZ netapi32"}], "windows", "amd64",
-                                "10.0.18363.1556", folders=("Files", "Hives"))
-    windows_images.skopeo_copy(work / "core", f"{registry.host}/nofolders/windows/servercore:1909")
-    windows_images.write_layout(work / "nano", [{"Files/x": b"x"}], "windows", "amd64", "10.0.18363.1556")
-    windows_images.skopeo_copy(work / "nano", f"{registry.host}/nofolders/windows/nanoserver:1909")
+    mirror = _mirror_1909(registry, tmp_path, "nofolders", [{SYSTEM32_DLL: b"MZ netapi32"}],
+                          folders=("Files", "Hives"))
     result = invoke("build", "--builder", "oci", "--base", "1909", "--out", str(tmp_path / "layout"),
                     "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
-                    "--mirror", f"mcr.microsoft.com={registry.host}/nofolders", env=isolated_cache)
+                    "--mirror", mirror, env=isolated_cache)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "gives a security descriptor for C:\\Windows, C:\\Windows\\System32;" in result.stdout
     assert not (tmp_path / "layout" / "index.json").exists()
@@ -683,14 +680,10 @@ def test_a_download_cut_off_is_retried(registry, mirrors, binaries, isolated_cac
 
 def test_blobs_cut_off_midway_are_resumed_and_still_verified(registry, binaries, isolated_cache, tmp_path):
     """A download broken off halfway goes on with a Range request; the digest still covers every byte."""
-    work = tmp_path / "images"
     big = bytes(range(256)) * 64 + os.urandom(300_000)  # layers of several read chunks, incompressible
     dll = b"MZ netapi32 1909 " + big
-    windows_images.write_layout(work / "core", [{"Files/Windows/System32/netapi32.dll": dll}], "windows", "amd64",
-                                "10.0.18363.1556")
-    windows_images.skopeo_copy(work / "core", f"{registry.host}/cut/windows/servercore:1909")
-    windows_images.write_layout(work / "nano", [{"Files/big.bin": big}], "windows", "amd64", "10.0.18363.1556")
-    windows_images.skopeo_copy(work / "nano", f"{registry.host}/cut/windows/nanoserver:1909")
+    _mirror_1909(registry, tmp_path, "cut", [{"Files/Windows/System32/netapi32.dll": dll}],
+                 nano_layers=[{"Files/big.bin": big}])
     core = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false",
                               f"docker://{registry.host}/cut/windows/servercore:1909"))["layers"][-1]["digest"]
     nano = json.loads(_skopeo("inspect", "--raw", "--tls-verify=false",
