@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .checks import ERROR, FAIL, NOT_RUNNABLE, PASS, STATUSES  # noqa: F401 - the statuses, re-exported
 from .secrets import redact
 
 if TYPE_CHECKING:
