@@ -77,6 +77,10 @@ class RegistryError(BuilderError):
     """The registry answered, but not what the operation needs (exit 1)."""
 
 
+class ManifestUnknown(RegistryError):
+    """The registry has no manifest under that tag or digest (its 404)."""
+
+
 class RegistryDenied(InputError):
     """The registry refused the credentials (exit 2: log in, or fix the repository)."""
 

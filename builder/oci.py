@@ -436,8 +436,10 @@ def created_time(base: Image) -> str:
 
 
 def assemble(target_id: str, base: Image, extra: list[tuple[Layer, str]], labels: dict[str, str],
-             created: str) -> Assembled:
-    """The base's layers plus ``extra`` layers (each with its history note), and the new config."""
+             created: str, annotations: dict[str, str] | None = None) -> Assembled:
+    """The base's layers plus ``extra`` layers (each with its history note), and the new config.
+
+    ``annotations`` go on the manifest when it is an OCI one (a Docker image manifest has no such field)."""
     docker_types = base.manifest_media_type == DOCKER_MANIFEST
     config = copy.deepcopy(base.config)
     container = config.setdefault("config", {}) or {}
@@ -466,6 +468,8 @@ def assemble(target_id: str, base: Image, extra: list[tuple[Layer, str]], labels
         "config": config_blob.descriptor(),
         "layers": [blob.descriptor() for blob in layers],
     }
+    if annotations and not docker_types:
+        manifest["annotations"] = dict(sorted(annotations.items()))
     manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
     return Assembled(target_id, manifest_bytes, manifest["mediaType"], sha256_digest(manifest_bytes), config_blob,
                      layers)

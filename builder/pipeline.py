@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checks, compat, plan, report, targets
+from . import checks, compat, inputs, plan, report, targets
 from . import matrix as matrix_mod
 from . import render as render_mod
 from .compat import WindowsBuild
@@ -196,7 +196,7 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
                sevenzip_exe: str | None = None, argo_git: str | None = None, to: str | None = None,
                out: str | None = None, mirror: Flag = None, insecure_registry: Flag = None,
                binary: str = "compiled", go: str = "auto", dist: str | None = None,
-               compiled: str | None = None) -> None:
+               compiled: str | None = None, force: bool = False) -> None:
     """Plan the run once on the engine's host (if any), make each Argo version's binary once, then hand
     each builder its targets."""
     from . import binaries
@@ -238,10 +238,9 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         plans = plan.plan_build(loaded, selected, connected.facts if connected else None, builder, offered,
                                 redact_url(connected.url) if connected else "the engine")
         if to:
-            if any(p.builder == plan.DOCKER for p in plans):
-                raise InputError("--to is for the oci builder; the docker builder tags locally: push with "
-                                 "`invoke push --to`")
             options.to = Reference.parse(destination(loaded, to))
+        elif force:
+            raise InputError("--force rebuilds what --to already holds; without --to every target is built anyway")
         linux = [p.target.id for p in plans if not p.target.is_windows]
         if linux:
             if options.argoexec_exe is None:
@@ -261,8 +260,12 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         for tag, made in options.binaries.items():
             progress.say(f"{tag}: {made.summary}")
         statuses = []
-        for builder_impl in make_builders(loaded, connected, options, insecure_registry, plans):
+        for builder_impl in make_builders(loaded, connected, options, insecure_registry, plans, progress):
             share = [p for p in plans if p.builder == builder_impl.name]
+            if options.to is not None:
+                # Incremental: a target whose image at --to was made from the same inputs is not built again.
+                share = inputs.split(share, builder_impl.inputs, registry_client(insecure_registry), options.to,
+                                     force, progress)
             for outcome in builder_impl.build(share, progress):
                 statuses.append(outcome.record.status)
                 if outcome.ok:
@@ -273,7 +276,8 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
     finish(progress, "Builds", statuses)
 
 
-def make_builders(loaded: Matrix, connected, options, insecure_registry: Flag, plans: list[plan.PlannedTarget]):
+def make_builders(loaded: Matrix, connected, options, insecure_registry: Flag, plans: list[plan.PlannedTarget],
+                  progress: Progress):
     """The builders this run needs, in the order they run (the engine's first)."""
     from .builders.docker import DockerBuilder
     from .builders.oci import OciBuilder
@@ -281,9 +285,9 @@ def make_builders(loaded: Matrix, connected, options, insecure_registry: Flag, p
     needed = {p.builder for p in plans}
     builders = []
     if plan.DOCKER in needed:
-        builders.append(DockerBuilder(connected, loaded, options))
+        builders.append(DockerBuilder(connected, loaded, options, progress))
     if plan.OCI in needed:
-        builders.append(OciBuilder(loaded, registry_client(insecure_registry), options))
+        builders.append(OciBuilder(loaded, registry_client(insecure_registry), options, progress))
     return builders
 
 

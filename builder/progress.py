@@ -18,6 +18,8 @@ from rich.console import Console
 from .checks import NOT_RUNNABLE, PASS
 from .secrets import redact
 
+UNCHANGED = "unchanged"  # a target skipped because its published image has the same inputs (builder.inputs)
+
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true" or bool(os.environ.get("GITHUB_ACTIONS"))
@@ -61,6 +63,11 @@ class Progress:
         self.console.print(f"    {what}: {status}" + (f" ({detail})" if detail else ""), markup=False)
         self.summary.append((what, status, detail))
 
+    def skip(self, what: str, reason: str) -> None:
+        """A target left alone (its published image is up to date): one line, and ``unchanged`` in the summary."""
+        self.console.print(f"skip {what}: {redact(reason)}", markup=False, soft_wrap=True)
+        self.summary.append((what, UNCHANGED, redact(reason)))
+
     def print_summary(self, heading: str) -> None:
         if not self.summary:
             return
@@ -68,7 +75,8 @@ class Progress:
         self.console.print(f"\n{heading}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
                            markup=False)
         for what, status, detail in self.summary:
-            self.console.print(f"  {status:12} {what}" + (f"  {detail}" if detail and status != PASS else ""),
+            self.console.print(f"  {status:12} {what}" + (f"  {detail}" if detail and status not in (PASS, UNCHANGED)
+                                                          else ""),
                                markup=False, soft_wrap=True)
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:

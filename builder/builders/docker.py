@@ -13,9 +13,10 @@ from pathlib import Path
 import docker.errors
 import requests
 
-from .. import checks, render, results
-from ..binaries import WINDOWS_SOURCE, Binary
+from .. import checks, inputs, render, results
+from ..binaries import WINDOWS_SOURCE, Binary, sha256_file
 from ..engine import Engine, pull, redact_url
+from ..engine_push import push_targets
 from ..errors import BaseUnavailable, InputError, Unreachable
 from ..matrix import Matrix
 from ..plan import PlannedTarget
@@ -71,17 +72,54 @@ class DockerBuilder:
     name = "docker"
     done = "built {image} {digest}"
 
-    def __init__(self, engine: Engine, matrix: Matrix, options: BuildOptions):
+    def __init__(self, engine: Engine, matrix: Matrix, options: BuildOptions, progress: Progress):
         self.engine = engine
         self.matrix = matrix
         self.options = options
+        self.progress = progress
         self._contexts: dict = {}
+        self._inputs: dict[str, inputs.Inputs] = {}
+        self._scratch = tempfile.TemporaryDirectory(prefix="argoexec-context-")
 
     def build(self, plans: list[PlannedTarget], progress: Progress) -> list[Outcome]:
         """Build one target after another; the Argo source and prebuilt contexts are shared between them."""
-        with tempfile.TemporaryDirectory(prefix="argoexec-context-") as scratch:
-            return [self.build_one(planned, self._context(planned.target, Path(scratch)), progress)
+        self.progress = progress
+        try:
+            return [self.build_one(planned, self._context(planned.target, Path(self._scratch.name)), progress)
                     for planned in plans]
+        finally:
+            self._scratch.cleanup()
+
+    def _render(self, planned: PlannedTarget, context: BuildContext) -> render.Rendered:
+        if planned.target.is_windows:
+            return render.render_windows(self.matrix, planned, context.variant, context.go_version,
+                                         sevenzip=context.sevenzip)
+        return render.render_linux(planned.target.id, planned.base_image)
+
+    def _base(self, planned: PlannedTarget, progress: Progress) -> str | None:
+        """The base's digest: the locked one, else the registry digest of the engine's copy (pulled if missing)."""
+        target = planned.target
+        if target.is_windows and hasattr(self.matrix, "locked_base"):
+            locked = self.matrix.locked_base(target.release, "nanoserver")
+            if locked is not None:
+                return locked.digest
+        return _base_digest(self.engine, planned.base_image, progress)
+
+    def inputs(self, planned: PlannedTarget) -> inputs.Inputs:
+        """What this target's image is made from (see builder.inputs): the base, the binary, the Dockerfile."""
+        target = planned.target
+        if target.id not in self._inputs:
+            context = self._context(target, Path(self._scratch.name))
+            binary = self._binary(target)
+            files = binary.files() if binary is not None else (
+                {"argoexec": self.options.argoexec_exe} if not target.is_windows else {})
+            self._inputs[target.id] = inputs.Inputs(
+                base=self._base(planned, self.progress),
+                commit=binary.commit if binary is not None else context.git_commit,
+                binary=inputs.binary_input(files, sha256_file) if files else None,
+                recipe=inputs.sha256_text("docker\n" + self._render(planned, context).text),
+                tool=inputs.tool_version())
+        return self._inputs[target.id]
 
     def _binary(self, target: Target) -> Binary | None:
         """The binary this target's image carries (None: compiled inside the image, windows-source)."""
@@ -117,17 +155,14 @@ class DockerBuilder:
         progress.begin(f"build {target.id} ({planned.build}{', ' + planned.isolation if planned.isolation else ''})")
         status, image_id, error = checks.FAIL, None, ""
         try:
+            made_from = self.inputs(planned)
             base_digest = _base_digest(engine, planned.base_image, progress)
             with tempfile.TemporaryDirectory(prefix="argoexec-builder-") as scratch:
-                if target.is_windows:
-                    rendered = render.render_windows(self.matrix, planned, context.variant, context.go_version,
-                                                     sevenzip=context.sevenzip)
-                else:
-                    rendered = render.render_linux(target.id, planned.base_image)
+                rendered = self._render(planned, context)
                 dockerfile = Path(scratch) / rendered.filename
                 dockerfile.write_text(rendered.text, encoding="utf-8")
-                labels = image_labels(planned, context.source_url, context.git_commit, base_digest, started.at,
-                                      self._binary(target))
+                labels = {**image_labels(planned, context.source_url, context.git_commit, base_digest, started.at,
+                                         self._binary(target)), **made_from.labels}
                 request = build_request(planned, context, dockerfile, tag, labels, self.options.network_mode)
                 for event in engine.api.build(**request):
                     if "stream" in event:
@@ -155,14 +190,19 @@ class DockerBuilder:
                               f"({exc.__class__.__name__}); check the engine and run again") from None
         log = progress.tail()
         progress.end(target.id, status, "" if status == checks.PASS else error.splitlines()[-1] if error else "")
-        # The image ID (its config digest) until the image is pushed; a registry digest comes with the push.
+        image, digest = tag, image_id
+        if status == checks.PASS and self.options.to is not None:
+            # --to: pushed as soon as it is built (a refusal stops the run: the next push would be refused too).
+            (pushed,) = push_targets(engine, [target], str(self.options.to), self.options.repo, progress)
+            image, digest = pushed.reference, pushed.digest
+        # The image ID (its config digest) until the image is pushed; the registry digest once it is.
         binary = self._binary(target)
-        record = results.Record.of(planned, check=checks.BUILD.name, status=status, started=started, image=tag,
-                                   image_digest=image_id, runner=self.options.runner, log=log,
+        record = results.Record.of(planned, check=checks.BUILD.name, status=status, started=started, image=image,
+                                   image_digest=digest, runner=self.options.runner, log=log,
                                    host=engine.facts, isolation=planned.isolation,
                                    argoexec=binary.summary if binary else _in_image(target, context))
         results.write(record, self.options.results_dir)
-        return Outcome(planned, tag, image_id, record)
+        return Outcome(planned, image, digest, record)
 
 
 def _in_image(target: Target, context: BuildContext) -> str | None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import tarfile
 
-from .. import checks, results
-from ..binaries import Binary
+from .. import checks, inputs, results
+from ..binaries import Binary, sha256_file
 from ..errors import BuilderError, InputError, RegistryDenied, Unreachable
 from ..matrix import Matrix
 from ..oci import (
@@ -60,6 +60,8 @@ class Assembler:
         self.progress = progress
         self._app_layers: dict[str, Layer] = {}
         self._netapi_layers: dict[str, Layer] = {}
+        self._digests: dict[str, str] = {}  # base reference -> its manifest digest
+        self._inputs: dict[str, inputs.Inputs] = {}
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -115,6 +117,31 @@ class Assembler:
                 windows_pax=json.loads(attributes.read_text()))
         return self._netapi_layers[release.name]
 
+    def base_digest(self, release, flavour: str) -> str:
+        """The manifest digest of a base: the locked one (no request), else read from the registry."""
+        locked = self.matrix.locked_base(release, flavour) if hasattr(self.matrix, "locked_base") else None
+        if locked is not None:
+            return locked.digest
+        reference = self.matrix.base_image(release, flavour)
+        if reference not in self._digests:
+            image = resolve(self.client, Reference.parse(reference), build=release.build.build)
+            self._digests[reference] = image.manifest_digest
+        return self._digests[reference]
+
+    def inputs(self, planned: PlannedTarget) -> inputs.Inputs:
+        """What this target's image is made from (see builder.inputs); no request when the bases are locked."""
+        target = planned.target
+        if target.id not in self._inputs:
+            binary = self.binary(target)
+            recipe = {"builder": "oci", "netapi32": NETAPI32_CACHE,
+                      "netapi32_from": self.base_digest(target.release, "servercore"),
+                      "files": sorted(binary.files()), "user": "ContainerAdministrator"}
+            self._inputs[target.id] = inputs.Inputs(
+                base=self.base_digest(target.release, "nanoserver"), commit=binary.commit,
+                binary=inputs.binary_input(binary.files(), sha256_file),
+                recipe=inputs.sha256_text(json.dumps(recipe, sort_keys=True)), tool=inputs.tool_version())
+        return self._inputs[target.id]
+
     def base(self, target: Target) -> Image:
         release = target.release
         image = resolve(self.client, Reference.parse(self.matrix.base_image(release)), build=release.build.build)
@@ -130,28 +157,37 @@ class Assembler:
         app = self.app_layer(target)
         created = created_time(base)
         binary = self.binary(target)
-        labels = image_labels(planned, ARGO_GIT, None, base.manifest_digest, created, binary)
+        made_from = self.inputs(planned)
+        labels = {**image_labels(planned, ARGO_GIT, None, base.manifest_digest, created, binary), **made_from.labels}
         labels["io.argoexec-builder.os.version"] = base.os_version or target.release.build.base
         copied = ", ".join(f"C:\\app\\{name}" for name in binary.files())
+        # The manifest carries the inputs too (one GET tells the next run whether to rebuild), and the base it was
+        # made from (image-spec annotations.md: org.opencontainers.image.base.name and .base.digest).
+        annotations = {**made_from.labels, "org.opencontainers.image.base.name": planned.base_image,
+                       "org.opencontainers.image.base.digest": base.manifest_digest}
         return assemble(target.id, base, [
             (netapi, f"argoexec-builder: netapi32.dll from {self.matrix.base_image(target.release, 'servercore')}"),
             (app, f"argoexec-builder: {copied}; ENV PATH; ENTRYPOINT [\"argoexec\"]"),
-        ], labels, created)
+        ], labels, created, annotations)
 
 
 class OciBuilder:
     name = "oci"
     done = "assembled {image}@{digest}"
 
-    def __init__(self, matrix: Matrix, client: RegistryClient, options: BuildOptions):
+    def __init__(self, matrix: Matrix, client: RegistryClient, options: BuildOptions, progress: Progress):
         self.matrix = matrix
         self.client = client
         self.options = options
+        self.assembler = Assembler(matrix, client, options, progress)
+
+    def inputs(self, planned: PlannedTarget) -> inputs.Inputs:
+        return self.assembler.inputs(planned)
 
     def build(self, plans: list[PlannedTarget], progress: Progress) -> list[Outcome]:
         """Assemble each Windows target; a failed target is recorded and the others go on."""
         options = self.options
-        assembler = Assembler(self.matrix, self.client, options, progress)
+        assembler = self.assembler
         outcomes = []
         for planned in plans:
             target = planned.target

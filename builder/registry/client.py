@@ -23,7 +23,7 @@ from typing import IO
 
 import requests
 
-from ..errors import DigestMismatch, RegistryError
+from ..errors import DigestMismatch, ManifestUnknown, RegistryError
 from .credentials import Credentials
 from .documents import parse_json
 from .reference import Reference, sha256_digest
@@ -79,7 +79,7 @@ class RegistryClient:
         is the sha256 of the bytes returned: the one verified whenever there was something to verify."""
         response = self._manifest_request("GET", ref, headers={"Accept": accept}, what=f"get manifest {ref}")
         if response.status_code == 404:
-            raise RegistryError(f"{ref}: no such manifest in registry {ref.registry}")
+            raise ManifestUnknown(f"{ref}: no such manifest in registry {ref.registry}")
         if response.status_code != 200:
             raise RegistryError(f"{ref}: registry answered {response.status_code} to a manifest request")
         body = response.content
@@ -95,6 +95,13 @@ class RegistryClient:
             found = parse_json(body, f"{ref}: the manifest").get("mediaType", media_type)
             media_type = found if isinstance(found, str) else media_type
         return body, media_type, digest
+
+    def find_manifest(self, ref: Reference, accept: str = ACCEPT_ALL) -> tuple[bytes, str, str] | None:
+        """``get_manifest``, or None when the registry has no such manifest (one request either way)."""
+        try:
+            return self.get_manifest(ref, accept)
+        except ManifestUnknown:
+            return None
 
     def head_manifest(self, ref: Reference, accept: str = ACCEPT_ALL) -> str | None:
         response = self._manifest_request("HEAD", ref, headers={"Accept": accept}, what=f"check manifest {ref}")
