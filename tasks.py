@@ -222,14 +222,16 @@ def push(c, to, matrix=None, base=None, argo=None, only=None, skip=None, engine=
           "no_linux": "Leave out the linux/amd64 and linux/arm64 entries of upstream's argoexec:<argo>.",
           "results": "Folder of result records to import first (repeatable).",
           "docs": "Folder for compatibility.md, compatibility.json and index.html (default: docs).",
-          "readme": "README whose compatibility section to update (default: README.md; '' for none)."},
+          "readme": "README whose compatibility section to update (default: README.md; '' for none).",
+          "partial": "With --to: write an index tag even when some expected Windows entries are missing (by "
+                     "default it is left as it is and the run exits 1)."},
     iterable=["argo", "mirror", "insecure_registry", "results"],
 )
 @reports_errors
 def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, insecure_registry=None, results=None,
-            db=None, docs="docs", readme="README.md"):
-    """Import results, regenerate the compatibility table (Markdown, JSON, HTML); with --to, publish index tags."""
-    pipeline.publish_task(to, argo, matrix, no_linux, mirror, insecure_registry, results, db, docs, readme)
+            db=None, docs="docs", readme="README.md", partial=False):
+    """Import results; with --to, publish index tags; regenerate the compatibility table (Markdown, JSON, HTML)."""
+    pipeline.publish_task(to, argo, matrix, no_linux, mirror, insecure_registry, results, db, docs, readme, partial)
 
 
 @task(

@@ -69,6 +69,15 @@ class PushDenied(InputError):
     """A registry refused the engine's push (log in, or fix the repository's permissions)."""
 
 
+class IndexIncomplete(TargetFailed):
+    """A multi-platform tag would lack a Windows entry the matrix expects: it is not written (exit 1).
+    ``entries``: the per-base entries that were found (index_tag.Entry)."""
+
+    def __init__(self, message: str, entries: tuple = ()):
+        super().__init__(message)
+        self.entries = entries
+
+
 class BaseUnavailable(BuilderError):
     """A base image could not be pulled for one target: that target's build fails, the others go on."""
 

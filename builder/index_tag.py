@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import checks
 from .compat import build_number
-from .errors import NothingSelected, RegistryError
+from .errors import IndexIncomplete, NothingSelected, RegistryError
 from .matrix import Matrix
 from .oci import Blob
 from .progress import Progress
@@ -42,6 +42,7 @@ class Entry:
     digest: str
     size: int
     platform: dict
+    target: str | None = None  # the per-base tag it came from (Windows entries); not part of the index
 
     def to_json(self) -> dict:
         return {"mediaType": self.media_type, "digest": self.digest, "size": self.size, "platform": self.platform}
@@ -73,7 +74,7 @@ def windows_entries(client: RegistryClient, matrix: Matrix, repo: Reference, arg
         platform = {"architecture": config.get("architecture", "amd64"), "os": config.get("os", "windows")}
         if config.get("os.version"):
             platform["os.version"] = config["os.version"]
-        entries.append(Entry(media_type, digest, len(body), platform))
+        entries.append(Entry(media_type, digest, len(body), platform, tag))
     return sorted(entries, key=lambda e: _version_key(e.platform.get("os.version")), reverse=True)
 
 
@@ -125,13 +126,22 @@ def index_bytes(entries: list[Entry]) -> bytes:
 
 
 def publish_index(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str, progress: Progress,
-                  with_linux: bool = True) -> Published:
+                  with_linux: bool = True, expected: tuple[str, ...] = (), partial: bool = False) -> Published:
+    """Write ``REPO:<argo>``. ``expected``: the per-base tags the index must have; when one is missing the
+    index is left as it is (its nodes keep their entry) unless ``partial``."""
     progress.begin(f"publish {repo}:{argo}")
     windows = windows_entries(client, matrix, repo, argo)
     if not windows:
         progress.end(f"{repo}:{argo}", checks.FAIL, "no per-base tags")
         raise NothingSelected(f"{repo} has no {argo}-windows-<base> tags to publish; push them first "
                               f"(`invoke build --builder oci --to {repo}`)")
+    missing = [tag for tag in expected if tag not in {entry.target for entry in windows}]
+    if missing and not partial:
+        progress.end(f"{repo}:{argo}", checks.FAIL, f"missing {', '.join(missing)}")
+        raise IndexIncomplete(f"{repo}:{argo} not written: {len(missing)} expected Windows entr"
+                              f"{'y is' if len(missing) == 1 else 'ies are'} missing ({', '.join(missing)}); nodes of "
+                              "those builds would lose their image. Build and push them (`invoke build --to`), or "
+                              "pass --partial to publish without them", tuple(windows))
     for entry in windows:
         progress.line(f"windows/amd64 {entry.platform.get('os.version')} {entry.digest}")
     linux = linux_entries(client, matrix, repo, argo, progress) if with_linux else []

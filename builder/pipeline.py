@@ -410,11 +410,13 @@ def import_task(dirs: Flag, db: str | None) -> None:
 
 def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = None, no_linux: bool = False,
                  mirror: Flag = None, insecure_registry: Flag = None, results: Flag = None, db: str | None = None,
-                 docs: str = "docs", readme: str = "README.md") -> None:
-    """The table (Markdown, JSON, HTML, README section) from every record; with ``to``, the index tags."""
+                 docs: str = "docs", readme: str = "README.md", partial: bool = False) -> None:
+    """With ``to``: the index tags first (the per-base digests they find say which records count), then the
+    table (Markdown, JSON, HTML, README section) from every record of the published digests."""
     from . import store, table_formats
     from . import table as table_mod
     from .engine_push import destination
+    from .errors import IndexIncomplete
     from .index_tag import publish_index
     from .registry import Reference
 
@@ -422,6 +424,8 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
     versions = targets.select(loaded, "all", argo)
     # Every input is checked before anything is written.
     repo = Reference.parse(destination(loaded, to)) if to else None
+    if partial and repo is None:
+        raise InputError("--partial publishes an index tag without some of its Windows entries: it goes with --to")
     client = registry_client(insecure_registry) if repo is not None else None
     readme_path = Path(readme) if readme else None
     table_formats.check_readme(readme_path)
@@ -430,19 +434,39 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
         connection, imported = import_results(db, [results] if isinstance(results, str) else results)
     else:
         connection = store.connect(Path(db) if db else store.DEFAULT_DB)
-    model = table_mod.build_table(loaded, store.all_records(connection))
+    incomplete: list[str] = []
+    publication = None
+    if repo is not None:
+        progress = Progress()
+        publication = table_mod.Publication(str(repo))
+        for tag in dict.fromkeys(t.argo.tag for t in versions):
+            expected = tuple(t.id for t in versions if t.argo.tag == tag and t.is_windows)
+            try:
+                published = publish_index(client, loaded, repo, tag, progress, with_linux=not no_linux,
+                                          expected=expected, partial=partial)
+            except IndexIncomplete as exc:
+                incomplete.append(str(exc))
+                # The table says what is there: the index as it was, the per-base tags as they are.
+                publication.indexes[tag] = client.head_manifest(repo.with_tag(tag))
+                publication.images.update({e.target: e.digest for e in exc.entries if e.target})
+                continue
+            publication.indexes[tag] = published.digest
+            publication.images.update({e.target: e.digest for e in published.entries if e.target})
+            state = "written" if published.changed else "unchanged"
+            print(f"{published.reference}@{published.digest} ({len(published.entries)} entries, {state})")
+    elif getattr(loaded.registries, "publish", None):  # TODO(merge refresh): registries.publish
+        publication = table_mod.Publication(loaded.registries.publish)
+    model = table_mod.build_table(loaded, store.all_records(connection), publication)
     try:
         written = table_formats.write_outputs(model, Path(docs), readme_path)
     except OSError as exc:
         raise InputError(f"--docs {docs}: cannot write there ({exc.strerror or exc})") from None
     for path in written:
         print(f"wrote {path}")
-    if repo is not None:
-        progress = Progress()
-        for tag in dict.fromkeys(t.argo.tag for t in versions):
-            published = publish_index(client, loaded, repo, tag, progress, with_linux=not no_linux)
-            state = "written" if published.changed else "unchanged"
-            print(f"{published.reference}@{published.digest} ({len(published.entries)} entries, {state})")
+    if incomplete:
+        for line in incomplete[:-1]:
+            print(f"error: {line}")
+        raise IndexIncomplete(incomplete[-1])
     if imported is not None:
         _malformed(imported.problems)
 

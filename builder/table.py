@@ -15,7 +15,7 @@ as such and flagged (``contradicts_rules``), never hidden.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import checks as checks_mod
 from . import compat
@@ -79,12 +79,43 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Publication:
+    """Where the images are published, and the digests found there (None: not published yet, or not looked up)."""
+
+    repository: str
+    indexes: dict[str, str | None] = field(default_factory=dict)  # argo -> digest of REPO:<argo>
+    images: dict[str, str | None] = field(default_factory=dict)  # target id -> digest of REPO:<target id>
+
+    def image(self, target_id: str) -> Pull:
+        return Pull(f"{self.repository}:{target_id}", self.images.get(target_id))
+
+    def index(self, argo: str) -> Pull:
+        return Pull(f"{self.repository}:{argo}", self.indexes.get(argo))
+
+
+@dataclass(frozen=True)
+class Pull:
+    """What to pull: a tag, and its digest once published."""
+
+    reference: str
+    digest: str | None
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.reference}@{self.digest}" if self.digest else self.reference
+
+    def to_json(self) -> dict:
+        return {"reference": self.reference, "digest": self.digest}
+
+
+@dataclass(frozen=True)
 class Row:
     id: str
     argo: str
     base: str
     os_version: str
     cells: dict[str, dict[str, Cell]]  # host name -> isolation -> cell
+    pull: Pull | None = None  # the per-base tag (and digest) when the repository is known
 
 
 @dataclass(frozen=True)
@@ -93,6 +124,11 @@ class Table:
     rows: tuple[Row, ...]
     records: int
     unplaced: int  # verification records from hosts that are no column
+    publication: Publication | None = None
+
+    def index(self, argo: str) -> Pull | None:
+        """The one multi-platform tag of an Argo version, when the repository is known."""
+        return self.publication.index(argo) if self.publication else None
 
     def argo_versions(self) -> list[str]:
         return list(dict.fromkeys(row.argo for row in self.rows))
@@ -103,15 +139,21 @@ class Table:
             "legend": {state: {"symbol": s, "meaning": m} for state, (s, m) in LEGEND.items()},
             "hosts": [{"name": h.name, "label": h.label, "build": h.build.base} for h in self.hosts],
             "images": [{"id": r.id, "argo": r.argo, "base": r.base, "os_version": r.os_version,
+                        "pull": r.pull.to_json() if r.pull else None,
                         "cells": {host: {iso: cell.to_json() for iso, cell in cells.items()}
                                   for host, cells in r.cells.items()}} for r in self.rows],
             "records": self.records,
             "unplaced_records": self.unplaced,
+            "repository": self.publication.repository if self.publication else None,
+            "indexes": {argo: self.index(argo).to_json() for argo in self.argo_versions()} if self.publication
+            else {},
         }
 
 
 
-def build_table(matrix: Matrix, records: list[dict]) -> Table:
+def build_table(matrix: Matrix, records: list[dict], publication: Publication | None = None) -> Table:
+    """The table from the records. With a ``publication`` whose digest of an image is known, only records of
+    that digest count for its row: an image rebuilt to a new digest starts from the rules' prediction."""
     hosts = tuple(matrix.hosts)
     host_by_build = {h.build.build: h for h in hosts}
     # Every verifying record per cell. `error` (the image could not be pulled, the engine failed, a
@@ -136,6 +178,8 @@ def build_table(matrix: Matrix, records: list[dict]) -> Table:
         if not target.is_windows:
             continue
         image = target.release.build
+        pull = publication.image(target.id) if publication else None
+        published_digest = pull.digest if pull else None
         cells: dict[str, dict[str, Cell]] = {}
         for host in hosts:
             cells[host.name] = {}
@@ -144,7 +188,10 @@ def build_table(matrix: Matrix, records: list[dict]) -> Table:
                     rule = compat.process_isolation(host.build, image, matrix.stable_abi)
                 else:
                     rule = compat.hyperv_isolation(host.build, image)
-                checks = newest_run(by_cell.get((target.id, host.name, isolation), []))
+                found = by_cell.get((target.id, host.name, isolation), [])
+                if published_digest is not None:
+                    found = [r for r in found if r.get("image_digest") == published_digest]
+                checks = newest_run(found)
                 if checks:
                     latest = max(checks, key=_moment)
                     passed = all(r["status"] == PASS for r in checks)
@@ -155,8 +202,8 @@ def build_table(matrix: Matrix, records: list[dict]) -> Table:
                                                        rule.ok, evidence)
                 else:
                     cells[host.name][isolation] = Cell(PREDICTED if rule.ok else CANNOT_RUN, rule.reason, rule.ok)
-        rows.append(Row(target.id, target.argo.tag, target.base, image.base, cells))
-    return Table(hosts, tuple(rows), len(records), unplaced)
+        rows.append(Row(target.id, target.argo.tag, target.base, image.base, cells, pull))
+    return Table(hosts, tuple(rows), len(records), unplaced, publication)
 
 
 def _moment(record: dict) -> dt.datetime:

@@ -50,7 +50,19 @@ def only_argo(table: Table, argo: list[str] | None) -> Table:
     if not argo:
         return table
     rows = tuple(r for r in table.rows if r.argo in argo)
-    return Table(table.hosts, rows, table.records, table.unplaced)
+    return Table(table.hosts, rows, table.records, table.unplaced, table.publication)
+
+
+def pull_lines(table: Table, argo: str) -> list[str]:
+    """What to pull for one Argo version: the one tag for every node, and each per-base tag."""
+    index = table.index(argo)
+    if index is None:
+        return []
+    state = "" if index.digest else " (not published yet)"
+    lines = [f"pull {index.pinned}{state}: one tag for every Windows build (and Linux); each node takes its entry"]
+    for row in (r for r in table.rows if r.argo == argo and r.pull is not None):
+        lines.append(f"  {row.base}: {row.pull.pinned}" + ("" if row.pull.digest else " (not published yet)"))
+    return lines
 
 
 def legend_lines() -> list[str]:
@@ -75,6 +87,8 @@ def to_text(table: Table, console: Console) -> None:
         for row in (r for r in table.rows if r.argo == argo):
             grid.add_row(f"{row.base} ({row.os_version})", *(_compact(row.cells[h.name]) for h in table.hosts))
         console.print(grid)
+        for line in pull_lines(table, argo):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     for line in legend_lines():
         console.print(line, markup=False, highlight=False)
 
@@ -139,11 +153,24 @@ def to_markdown(table: Table, heading_level: int = 2) -> str:
         rows = [r for r in table.rows if r.argo == argo]
         out.append(f"{hashes} argoexec {md_text(argo)}")
         out.append("")
+        index = table.index(argo)
+        if index is not None:
+            published = f" ({md_code(index.digest)})" if index.digest else " (not published yet)"
+            out.append(f"Pull {md_code(index.reference)}{published}: one tag for every Windows build (and Linux); "
+                       "each node takes the entry of its build.")
+            out.append("")
         out.append("| image (base) | " + " | ".join(md_text(h.name) for h in table.hosts) + " |")
         out.append("|---|" + "---|" * len(table.hosts))
         for row in rows:
             out.append(f"| {md_code(row.id)} ({md_text(row.os_version)}) | "
                        + " | ".join(_compact(row.cells[h.name]) for h in table.hosts) + " |")
+        pulls = [row for row in rows if row.pull is not None]
+        if pulls:
+            out.append("")
+            out.append("Per-base tags:")
+            for row in pulls:
+                digest = f" {md_code(row.pull.digest)}" if row.pull.digest else " (not published yet)"
+                out.append(f"- {md_text(row.base)}: {md_code(row.pull.reference)}{digest}")
         evidence = [(row, host, iso, cell) for row in rows for host in table.hosts
                     for iso, cell in row.cells[host.name].items() if cell.verified]
         if evidence:
@@ -275,9 +302,18 @@ def to_html(table: Table) -> str:
         body = []
         for row in (r for r in table.rows if r.argo == argo):
             cells = "".join(_cell_html(row.id, h.name, row.cells[h.name]) for h in table.hosts)
+            pull = (f'<br><code class="pull">{_e(row.pull.pinned)}</code>' if row.pull and row.pull.digest
+                    else f'<br><code class="pull">{_e(row.pull.reference)}</code> (not published yet)' if row.pull
+                    else "")
             body.append(f'<tr data-image="{_e(row.id)}"><th scope="row">{_e(row.id)}<br>'
-                        f'{_e(row.os_version)}</th>{cells}</tr>')
-        sections.append(f'<section data-argo="{_e(argo)}"><h2>argoexec {_e(argo)}</h2><table>'
+                        f'{_e(row.os_version)}{pull}</th>{cells}</tr>')
+        index = table.index(argo)
+        pull_all = ""
+        if index is not None:
+            pull_all = (f'<p class="pull-all">Pull <code>{_e(index.pinned)}</code>' +
+                        ("" if index.digest else " (not published yet)") +
+                        ": one tag for every Windows build (and Linux); each node takes the entry of its build.</p>")
+        sections.append(f'<section data-argo="{_e(argo)}"><h2>argoexec {_e(argo)}</h2>{pull_all}<table>'
                         f'<thead><tr><th scope="col">image (base build)</th>{head}</tr></thead>'
                         f'<tbody>{"".join(body)}</tbody></table></section>')
     legend = "".join(f"<li>{_e(line)}</li>" for line in legend_lines())

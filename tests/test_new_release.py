@@ -74,9 +74,17 @@ def test_a_new_release_is_built_indexed_and_tabled(registry, tmp_path, monkeypat
         check=True, capture_output=True, text=True).stdout)
     assert config["os.version"] == new_base.os_version
 
-    published = invoke("publish", "--matrix", str(path), "--to", repo, "--no-linux", "--db",
-                       str(tmp_path / "db.sqlite"), "--results", str(tmp_path / "results"), "--docs",
-                       str(tmp_path / "docs"), "--readme", "", *mirrors, env=env)
+    publish = ("publish", "--matrix", str(path), "--to", repo, "--no-linux", "--db", str(tmp_path / "db.sqlite"),
+               "--results", str(tmp_path / "results"), "--docs", str(tmp_path / "docs"), "--readme", "", *mirrors)
+    # The other bases were not built: an index without their entries would take their nodes' image away.
+    refused = invoke(*publish, env=env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    missing = sorted(f"{NEWEST_ARGO}-windows-{r.name}" for r in matrix.releases if r.name not in ("ltsc2025", NAME))
+    assert refused.stderr.startswith(f"error: {repo}:{NEWEST_ARGO} not written: {len(missing)} expected Windows "
+                                     f"entries are missing ({', '.join(sorted(missing, key=missing.index))}")
+    assert subprocess.run([skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{repo}:{NEWEST_ARGO}"],
+                          capture_output=True).returncode != 0  # no index tag was written
+    published = invoke(*publish, "--partial", env=env)
     assert published.returncode == 0, published.stdout + published.stderr
     index = json.loads(subprocess.run(
         [skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{repo}:{NEWEST_ARGO}"],
@@ -87,6 +95,15 @@ def test_a_new_release_is_built_indexed_and_tabled(registry, tmp_path, monkeypat
 
     table = json.loads((tmp_path / "docs" / "compatibility.json").read_text())
     assert NAME in [h["name"] for h in table["hosts"]]
+    # The table names what to pull: the one tag and the new release's own, with the digests published.
+    index_digest = published.stdout.split(f"{repo}:{NEWEST_ARGO}@", 1)[1].split()[0]
+    assert table["indexes"][NEWEST_ARGO] == {"reference": f"{repo}:{NEWEST_ARGO}", "digest": index_digest}
+    pulls = {row["id"]: row["pull"] for row in table["images"]}
+    assert pulls[f"{NEWEST_ARGO}-windows-{NAME}"]["reference"] == f"{repo}:{NEWEST_ARGO}-windows-{NAME}"
+    assert pulls[f"{NEWEST_ARGO}-windows-{NAME}"]["digest"] == index["manifests"][0]["digest"]
+    assert pulls[f"{NEWEST_ARGO}-windows-1909"]["digest"] is None  # not built, not published
+    markdown = (tmp_path / "docs" / "compatibility.md").read_text()
+    assert f"Pull `{repo}:{NEWEST_ARGO}` (`{index_digest}`)" in markdown
     rows = {row["id"]: row["cells"] for row in table["images"]}
     new_row = rows[f"{NEWEST_ARGO}-windows-{NAME}"]
     assert new_row[NAME]["process"]["state"] == "predicted"

@@ -239,3 +239,28 @@ def test_publish_writes_deterministic_outputs_and_the_readme_section(tmp_path):
 def test_the_project_readme_has_the_compatibility_section():
     text = (ROOT / "README.md").read_text()
     assert text.count(README_START) == 1 and text.count(README_END) == 1
+
+
+def test_only_the_published_digests_records_count_and_a_new_digest_starts_from_predicted(matrix):
+    old, new = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    verified_old = both_checks(image_digest=old)
+    repo = "registry.example:5000/argoexec"
+    published_old = table_mod.Publication(repo, {"v4.1.2": "sha256:" + "9" * 64}, {"v4.1.2-windows-1809": old})
+    model = table_mod.build_table(matrix, verified_old, published_old)
+    row = next(r for r in model.rows if r.id == "v4.1.2-windows-1809")
+    assert row.cells["1809"]["process"].state == table_mod.VERIFIED_PASS
+    assert row.pull.pinned == f"{repo}:v4.1.2-windows-1809@{old}"
+    # Rebuilt: the tag now points at another digest, which nobody has verified yet.
+    published_new = table_mod.Publication(repo, {}, {"v4.1.2-windows-1809": new})
+    rebuilt = table_mod.build_table(matrix, verified_old, published_new)
+    assert next(r for r in rebuilt.rows if r.id == "v4.1.2-windows-1809").cells["1809"]["process"].state == \
+        table_mod.PREDICTED
+    # What people read names it: the one tag per Argo version, each per-base tag, digests when published.
+    markdown = to_markdown(model)
+    assert f"Pull `{repo}:v4.1.2` (`sha256:{'9' * 64}`)" in markdown
+    assert f"- 1809: `{repo}:v4.1.2-windows-1809` `{old}`" in markdown
+    assert f"- 1903: `{repo}:v4.1.2-windows-1903` (not published yet)" in markdown
+    document = json.loads(to_json(model))
+    assert document["repository"] == repo
+    assert document["indexes"]["v4.1.2"] == {"reference": f"{repo}:v4.1.2", "digest": "sha256:" + "9" * 64}
+    assert f"<code>{repo}:v4.1.2@sha256:{'9' * 64}</code>" in to_html(model)
