@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+from pathlib import Path
 
 import yaml
 
@@ -65,3 +67,71 @@ def test_the_workflow_uses_the_matrix_and_only_real_tasks():
         for step in job["steps"]:
             used.update(re.findall(r"\binvoke ([a-z][a-z.-]*)", step.get("run", "")))
     assert used and used <= tasks, used - tasks
+
+
+WORKFLOWS = sorted((ROOT / ".github/workflows").glob("*.yml"))
+
+
+def test_both_workflows_are_valid_github_workflows():
+    """Checked against the GitHub workflow schema check-jsonschema vendors (SchemaStore's), offline."""
+    import shutil
+    import subprocess
+    import sys
+
+    assert {p.name for p in WORKFLOWS} >= {"nightly.yml", "ci.yml"}
+    tool = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent)) or shutil.which("check-jsonschema")
+    assert tool, "check-jsonschema is a test dependency (pip install -e '.[test]')"
+    result = subprocess.run([tool, "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The same check refuses a workflow GitHub would refuse (a job without runs-on).
+    broken = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    del broken["jobs"]["test"]["runs-on"]
+    bad = Path(tempfile.mkdtemp()) / "broken.yml"
+    bad.write_text(yaml.safe_dump(broken))
+    refused = subprocess.run([tool, "--builtin-schema", "vendor.github-workflows", str(bad)], capture_output=True,
+                             text=True)
+    assert refused.returncode == 1 and "runs-on" in refused.stdout + refused.stderr
+
+
+def _needs(job: dict) -> set[str]:
+    needs = job.get("needs", [])
+    return {needs} if isinstance(needs, str) else set(needs)
+
+
+def _upstream(jobs: dict, name: str) -> set[str]:
+    found = set()
+    for parent in _needs(jobs[name]):
+        found |= {parent} | _upstream(jobs, parent)
+    return found
+
+
+def test_the_nightly_runs_refresh_plan_compile_build_smoke_publish_in_that_order_one_at_a_time():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/nightly.yml").read_text())
+    jobs = workflow["jobs"]
+    assert workflow["concurrency"]["group"] and workflow["concurrency"]["cancel-in-progress"] is False
+    assert _upstream(jobs, "plan") == {"refresh"}
+    assert _upstream(jobs, "build") >= {"refresh", "plan", "compile"}
+    assert _upstream(jobs, "smoke") >= {"build", "assemble"}
+    assert _upstream(jobs, "publish") >= {"refresh", "build", "assemble", "smoke", "cluster"}
+
+    def runs(job: str) -> str:
+        return "\n".join(step.get("run", "") for step in jobs[job]["steps"])
+
+    assert "invoke refresh" in runs("refresh")
+    # Build and push are one step that skips unchanged images; nothing pushes without that check.
+    for job in ("build", "assemble"):
+        assert "--to \"$ARGOEXEC_REPO\" $FORCE" in runs(job)
+    assert "invoke push" not in "\n".join(runs(job) for job in jobs)
+    # Every job that reads the matrix reads the refreshed lock first.
+    for name, job in jobs.items():
+        if name == "refresh" or "invoke" not in runs(name):
+            continue
+        downloads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact")]
+        assert any(s.get("with", {}).get("name") == "lock" for s in downloads), name
+        order = [s.get("uses", "") or s.get("run", "") for s in job["steps"]]
+        first_invoke = next(i for i, text in enumerate(order) if "invoke " in text)
+        assert next(i for i, s in enumerate(job["steps"]) if s.get("with", {}).get("name") == "lock") < first_invoke
+    # The refreshed lock is committed with the Dockerfiles rendered from it and the table.
+    assert "invoke render --update" in runs("publish")
+    assert "git add docs README.md matrix.lock.json dockerfiles" in runs("publish")

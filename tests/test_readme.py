@@ -19,6 +19,10 @@ def test_ci_runs_the_readme_test_command():
     assert "invoke" in main_job and "pytest" in test_command
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_command in ci
+    # The GitHub workflow of pushes and pull requests runs it too, as written.
+    import yaml
+    workflow = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    assert [step.get("run") for step in workflow["jobs"]["test"]["steps"]][-1] == test_command
 
 
 def test_readme_compat_example_is_real_output():
