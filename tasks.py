@@ -262,8 +262,21 @@ def import_results(c, dir=None, db=None):
     pipeline.import_task(dir, db)
 
 
+@task(help={"engine": ENGINE_HELP["engine"],
+            "runner": "The runner entry of the matrix to compare with this host (default: the one whose host_build "
+                      "is the engine's build, if exactly one).",
+            "matrix": SELECT_HELP["matrix"],
+            "json": "Print the checks as a JSON list (check, status, message, fix, key).",
+            "min_free_gb": "Free space the engine's data root must have, in GB (default: 30; Windows base layers "
+                           "are GBs each)."})
+@reports_errors
+def doctor(c, engine=None, runner=None, matrix=None, json=False, min_free_gb=None):
+    """Check the host a runner job would use: engine, OS build, isolation, disk, bases, the matrix's runner entry."""
+    pipeline.doctor_task(engine, runner, matrix, json, min_free_gb)
+
+
 results_ns = Collection("results")
 results_ns.add_task(import_results)
 
-ns = Collection(plan, render, compile, build, smoke, push, publish, table, ci_matrix, results_ns)
+ns = Collection(plan, render, compile, build, smoke, push, publish, table, ci_matrix, doctor, results_ns)
 ns.add_task(compat_, name="compat")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import docker
 import docker.errors
@@ -35,6 +36,7 @@ class Engine:
     client: docker.DockerClient
     url: str
     facts: HostFacts
+    info: dict[str, Any] = field(default_factory=dict)  # the /info answer the facts were read from
 
     @property
     def api(self) -> docker.APIClient:
@@ -93,7 +95,7 @@ def connect(url: str | None = None, timeout: int = DEFAULT_TIMEOUT) -> Engine:
     except (requests.RequestException, OSError) as exc:
         raise Unreachable(f"cannot reach the Docker engine at {shown} ({_short(exc)}); start it, or pass "
                           "--engine URL / set DOCKER_HOST") from None
-    return Engine(client, url or os.environ.get("DOCKER_HOST") or "default", host_facts_from_info(info))
+    return Engine(client, url or os.environ.get("DOCKER_HOST") or "default", host_facts_from_info(info), info)
 
 
 def _tls_from_env():

@@ -511,3 +511,30 @@ def ci_matrix_task(selection: Selection) -> None:
 
     loaded, selected = selection.resolve()
     print(json.dumps(ci.ci_matrix(loaded, plan.make_plan(loaded, selected)), separators=(",", ":")))
+
+
+def doctor_task(engine: str | None = None, runner: str | None = None, matrix: str | None = None,
+                as_json: bool = False, min_free_gb: str | None = None) -> None:
+    """Check the host a runner job would use: one line per check (ok, warn, fail), exit 1 if any failed."""
+    import os
+
+    from . import doctor
+    from .engine import connect
+
+    loaded = matrix_mod.load_matrix(matrix)
+    selected = doctor.named_runner(loaded, runner)  # bad input before the engine is touched
+    minimum = doctor.min_free_gb(min_free_gb)
+    connected = connect(engine)  # unreachable: exit 4, one line
+    try:
+        results = doctor.run_checks(connected, loaded, selected, minimum, os.environ)
+    finally:
+        connected.close()
+    if as_json:
+        print(report.dumps([r.to_json() for r in results]))
+    else:
+        for result in results:
+            print(result.line())
+    failures = doctor.failed(results)
+    if failures:
+        raise TargetFailed(f"{len(failures)} of {len(results)} checks failed: "
+                           f"{', '.join(r.check for r in failures)}")

@@ -32,18 +32,24 @@ from tests.http_body import read_body
 # (pkg/parsers/kernel/kernel_windows.go). OperatingSystem is ProductName, ReleaseId and "(OS Build
 # BUILD.UBR)" up to 20.10 and "Microsoft Windows Server Version DisplayVersion (OS Build BUILD.UBR)" since
 # moby 9aacaeb667, first released in 23.0 (pkg/parsers/operatingsystem/windows_os_string.go).
+# DockerRootDir is moby's default data root on Windows, C:\ProgramData\docker (the Engine API's SystemInfo
+# in api/swagger.yaml: "Defaults to /var/lib/docker on Linux, and C:\ProgramData\docker on Windows").
+WINDOWS_DATA_ROOT = "C:\\ProgramData\\docker"
 WINDOWS_2019 = {"OSType": "windows", "OSVersion": "10.0.17763",
                 "KernelVersion": "10.0 17763 (17763.1.amd64fre.rs5_release.180914-1434)",
                 "OperatingSystem": "Windows Server 2019 Datacenter Version 1809 (OS Build 17763.5329)",
-                "Isolation": "process", "ServerVersion": "20.10.9", "Architecture": "x86_64"}
+                "Isolation": "process", "ServerVersion": "20.10.9", "Architecture": "x86_64",
+                "DockerRootDir": WINDOWS_DATA_ROOT}
 WINDOWS_2022 = {"OSType": "windows", "OSVersion": "10.0.20348",
                 "KernelVersion": "10.0 20348 (20348.1.amd64fre.fe_release.210507-1500)",
                 "OperatingSystem": "Microsoft Windows Server Version 21H2 (OS Build 20348.169)",
-                "Isolation": "process", "ServerVersion": "24.0.7", "Architecture": "x86_64"}
+                "Isolation": "process", "ServerVersion": "24.0.7", "Architecture": "x86_64",
+                "DockerRootDir": WINDOWS_DATA_ROOT}
 WINDOWS_2025 = {"OSType": "windows", "OSVersion": "10.0.26100",
                 "KernelVersion": "10.0 26100 (26100.1.amd64fre.ge_release.240331-1435)",
                 "OperatingSystem": "Microsoft Windows Server Version 24H2 (OS Build 26100.2894)",
-                "Isolation": "process", "ServerVersion": "27.5.1", "Architecture": "x86_64"}
+                "Isolation": "process", "ServerVersion": "27.5.1", "Architecture": "x86_64",
+                "DockerRootDir": WINDOWS_DATA_ROOT}
 WINDOWS_ENGINES = {"2019": WINDOWS_2019, "2022": WINDOWS_2022, "2025": WINDOWS_2025}
 
 
