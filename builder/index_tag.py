@@ -7,10 +7,15 @@ and ``linux/arm64`` entries of upstream's ``argoexec:<argo>`` are copied into th
 digest, blobs and manifests each written only when a HEAD does not find them. Every child is
 checked to be in the repository before the index is written; the index bytes are deterministic,
 so a re-run that finds the same children writes nothing (no PUT).
+
+A re-run builds on the index the tag holds now (the tool wrote it): a per-base tag still pointing at
+one of its entries costs one HEAD, and upstream's linux entries it already has are not copied again,
+so publishing an unchanged Argo version costs two GETs (the index, upstream's index) and a HEAD per base.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -56,13 +61,21 @@ class Published:
     entries: tuple[Entry, ...]
 
 
-def windows_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str) -> list[Entry]:
-    """One entry per Windows base whose per-base tag is in the repository, newest build first."""
+def windows_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str,
+                    known: dict[str, Entry] | None = None) -> list[Entry]:
+    """One entry per Windows base whose per-base tag is in the repository, newest build first.
+
+    ``known``: the entries of the index as it is, by digest; a tag still pointing at one of them is
+    taken from there (one HEAD), anything else is read (its manifest and config)."""
     entries = []
     for release in matrix.releases:
         tag = f"{argo}-windows-{release.name}"
         # One HEAD per expected tag rather than the tag list, which registries page.
-        if client.head_manifest(repo.with_tag(tag)) is None:
+        digest = client.head_manifest(repo.with_tag(tag))
+        if digest is None:
+            continue
+        if known and digest in known:
+            entries.append(dataclasses.replace(known[digest], target=tag))
             continue
         body, media_type, digest = client.get_manifest(repo.with_tag(tag))
         if media_type not in MANIFEST_TYPES:
@@ -78,6 +91,27 @@ def windows_entries(client: RegistryClient, matrix: Matrix, repo: Reference, arg
     return sorted(entries, key=lambda e: _version_key(e.platform.get("os.version")), reverse=True)
 
 
+def current_entries(client: RegistryClient, reference: Reference) -> tuple[str | None, dict[str, Entry]]:
+    """The digest of the index a tag holds now and its entries by digest (None and {} when there is none,
+    or when it is not an index of ours to build on)."""
+    found = client.find_manifest(reference)
+    if found is None:
+        return None, {}
+    body, media_type, digest = found
+    if media_type not in INDEX_TYPES:
+        return digest, {}
+    try:
+        index = image_index(body, f"{reference}: the index")
+    except RegistryError:
+        return digest, {}
+    entries = {}
+    for item in index.get("manifests", []):
+        if isinstance(item, dict) and isinstance(item.get("platform"), dict) and isinstance(item.get("digest"), str) \
+                and isinstance(item.get("size"), int) and isinstance(item.get("mediaType"), str):
+            entries[item["digest"]] = Entry(item["mediaType"], item["digest"], item["size"], dict(item["platform"]))
+    return digest, entries
+
+
 def _version_key(os_version: str | None) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in (os_version or "0").split("."))
@@ -86,8 +120,9 @@ def _version_key(os_version: str | None) -> tuple[int, ...]:
 
 
 def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str,
-                  progress: Progress) -> list[Entry]:
-    """upstream ``argoexec:<argo>``'s linux entries, copied (manifest and blobs) into ``repo`` by digest."""
+                  progress: Progress, known: dict[str, Entry] | None = None) -> list[Entry]:
+    """upstream ``argoexec:<argo>``'s linux entries, copied (manifest and blobs) into ``repo`` by digest;
+    an entry the index already has (``known``) was copied when it was written, and is taken as it is."""
     upstream = Reference.parse(matrix.mirrored(f"{matrix.registries.argoexec}:{argo}"))
     body, media_type, _ = client.get_manifest(upstream)
     if media_type not in INDEX_TYPES:
@@ -100,6 +135,10 @@ def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
                       and m.get("platform", {}).get("architecture") == wanted_arch), None)
         if entry is None:
             progress.line(f"{upstream} has no {wanted_os}/{wanted_arch} entry")
+            continue
+        if known and entry["digest"] in known:
+            entries.append(Entry(known[entry["digest"]].media_type, entry["digest"], known[entry["digest"]].size,
+                                 dict(entry["platform"])))
             continue
         child = Reference(upstream.registry, upstream.repository, None, entry["digest"])
         child_body, child_type, child_digest = client.get_manifest(child)
@@ -130,7 +169,9 @@ def publish_index(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
     """Write ``REPO:<argo>``. ``expected``: the per-base tags the index must have; when one is missing the
     index is left as it is (its nodes keep their entry) unless ``partial``."""
     progress.begin(f"publish {repo}:{argo}")
-    windows = windows_entries(client, matrix, repo, argo)
+    target = repo.with_tag(argo)
+    current, known = current_entries(client, target)
+    windows = windows_entries(client, matrix, repo, argo, known)
     if not windows:
         progress.end(f"{repo}:{argo}", checks.FAIL, "no per-base tags")
         raise NothingSelected(f"{repo} has no {argo}-windows-<base> tags to publish; push them first "
@@ -144,19 +185,16 @@ def publish_index(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
                               "pass --partial to publish without them", tuple(windows))
     for entry in windows:
         progress.line(f"windows/amd64 {entry.platform.get('os.version')} {entry.digest}")
-    linux = linux_entries(client, matrix, repo, argo, progress) if with_linux else []
+    linux = linux_entries(client, matrix, repo, argo, progress, known) if with_linux else []
     entries = windows + linux
-    # Nothing half-published: every child must be in the repository before the index points at it.
-    for entry in entries:
-        if client.head_manifest(Reference(repo.registry, repo.repository, None, entry.digest)) is None:
-            raise RegistryError(f"{repo}@{entry.digest} is missing; not writing an index that points at it")
     body = index_bytes(entries)
-    target = repo.with_tag(argo)
-    current = client.head_manifest(target)
     digest = sha256_digest(body)
     changed = current != digest
     if changed:
+        # Nothing half-published: every child must be in the repository before the index points at it.
+        for entry in entries:
+            if client.head_manifest(Reference(repo.registry, repo.repository, None, entry.digest)) is None:
+                raise RegistryError(f"{repo}@{entry.digest} is missing; not writing an index that points at it")
         client.put_manifest(target, body, OCI_INDEX)
     progress.end(f"{repo}:{argo}", checks.PASS, f"{digest} ({'written' if changed else 'unchanged'})")
     return Published(str(target), digest, changed, tuple(entries))
-
