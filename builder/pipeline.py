@@ -478,6 +478,16 @@ def table_task(matrix: str | None = None, db: str | None = None, argo: Flag = No
         print(text, end="")
 
 
+def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = None,
+                 insecure_registry: Flag = None) -> None:
+    """matrix.lock.json: the bases' digests and the Argo releases, resolved now (see builder/refresh.py)."""
+    from .refresh import refresh
+
+    loaded = with_mirrors(matrix_mod.load_matrix(matrix, lock=False), mirror)
+    refresh(loaded, Path(matrix) if matrix else matrix_mod.DEFAULT_MATRIX, registry_client(insecure_registry),
+            check=check)
+
+
 def ci_matrix_task(selection: Selection) -> None:
     from . import ci
 
