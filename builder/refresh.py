@@ -190,8 +190,8 @@ def refresh(matrix: Matrix, matrix_path: Path, client: RegistryClient, check: bo
         old_text = None
     github = github or GitHub()
     try:
+        argo = resolve_argo(matrix, github, say)  # first: a refused token or a rate limit stops before any registry
         bases = resolve_bases(matrix, client)
-        argo = resolve_argo(matrix, github, say)
     finally:
         github.close()
     new = Lock(display, dict(sorted(bases.items())), argo)
