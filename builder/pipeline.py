@@ -146,8 +146,10 @@ def render_task(selection: Selection, out: str, variant: str, host_build: str | 
         raise InputError("--check and --update always cover the newest Argo version and every base, copy variant; "
                          "drop --base/--argo/--only/--skip/--variant/--with-7za")
     if check or update:
-        # The committed tree is always the newest Argo version, every base, as the CI runners would build it.
-        loaded, selected = Selection(selection.matrix, "all").resolve()
+        # The committed tree is always the newest Argo version, every base, as the CI runners would build it,
+        # from matrix.yaml's tags and argo list: not from matrix.lock.json, whose digests move every month.
+        loaded = matrix_mod.load_matrix(selection.matrix, lock=False)
+        selected = targets.select(loaded, "all", None, None, None, targets.ALL)
         rendered = render_mod.render_all(loaded, plan.make_plan(loaded, selected))
         if update:
             for path in render_mod.replace_tree(rendered, render_mod.TEMPLATES):

@@ -487,3 +487,9 @@ def test_an_oci_build_uses_the_locked_digest_after_the_tag_moved(registry, api, 
     assert config["os.version"] == locked["os_version"] != moved_to
     assert labels["org.opencontainers.image.base.digest"] == locked["digest"]
     assert labels["org.opencontainers.image.base.name"] == f"{registry.host}/{prefix}/windows/nanoserver:ltsc2022"
+
+
+def test_the_committed_dockerfiles_do_not_follow_the_lock(tmp_path):
+    matrix_path, _ = _with_lock(tmp_path)
+    result = invoke("render", "--check", "--matrix", str(matrix_path), env=_env("http://unused.invalid", lock=None))
+    assert result.returncode == 0, result.stdout + result.stderr
