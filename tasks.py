@@ -247,6 +247,18 @@ def table(c, matrix=None, db=None, argo=None, host=None, format="text"):
     pipeline.table_task(matrix, db, argo, host, format)
 
 
+@task(
+    help={"matrix": SELECT_HELP["matrix"] + " The lock is written beside it (x/foo.yaml: x/foo.lock.json).",
+          "check": "Write nothing; exit 1 (and print the changes) when the lock would change.",
+          **REGISTRY_HELP},
+    iterable=["mirror", "insecure_registry"],
+)
+@reports_errors
+def refresh(c, matrix=None, check=False, mirror=None, insecure_registry=None):
+    """Pin the bases' digests and the Argo releases (commit, go.mod's go) in matrix.lock.json."""
+    pipeline.refresh_task(matrix, check, mirror, insecure_registry)
+
+
 @task(help={**SELECT_HELP}, iterable=SELECT_ITERABLES)
 @reports_errors
 def ci_matrix(c, matrix=None, base=None, argo=None, only=None, skip=None):
@@ -278,5 +290,5 @@ def doctor(c, engine=None, runner=None, matrix=None, json=False, min_free_gb=Non
 results_ns = Collection("results")
 results_ns.add_task(import_results)
 
-ns = Collection(plan, render, compile, build, smoke, push, publish, table, ci_matrix, doctor, results_ns)
+ns = Collection(plan, render, compile, build, smoke, push, publish, table, ci_matrix, refresh, doctor, results_ns)
 ns.add_task(compat_, name="compat")

@@ -7,6 +7,7 @@ registries, mirrors); this module is the only reader. Every problem is reported 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
@@ -14,13 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from . import compat
 from .compat import WindowsBuild
 from .errors import InputError, MatrixError
 from .files import FileRefused, read_small_text
+from .lock import ARGO_TAG_RE, GO_VERSION_RE, Lock, LockedBase, chosen_lock, read_lock
 from .registry.reference import COMPONENT, DOMAIN, REPO_RE, TAG_RE, Reference
+from .registry.reference import split as split_reference
 from .secrets import hide_userinfo
 from .yamlsrc import LocatedDict, LocatedList, join_path, load_located
 
@@ -38,8 +42,10 @@ MIRROR_FROM_RE = re.compile(rf"^{DOMAIN}(?:/{COMPONENT})*\Z")
 RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z")
 RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\Z")
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
-ARGO_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+(?:-rc\d+)?\Z")
-GO_VERSION_RE = re.compile(r"^1\.\d+(?:\.\d+)?\Z")
+# ARGO_TAG_RE (an Argo release tag) and GO_VERSION_RE (a go directive) come from builder/lock.py.
+# owner/name on GitHub (its rules: owner of letters, digits and single hyphens; names also with . and _).
+GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/[A-Za-z0-9._-]{1,100}\Z")
+DEFAULT_ARGO_REPOSITORY = "argoproj/argo-workflows"
 
 
 @dataclass(frozen=True)
@@ -95,10 +101,26 @@ class ArgoVersion:
     tag: str
     go: str | None = None
     bases: tuple[str, ...] | None = None
+    commit: str | None = None  # the tag's commit, when matrix.lock.json locks it
 
     @property
     def version(self) -> Version:
         return Version(self.tag.lstrip("v"))
+
+
+@dataclass(frozen=True)
+class ArgoReleases:
+    """``argo_releases``: which upstream releases `invoke refresh` locks (the newest patch of each of the
+    ``newest_minors`` newest minor series whose versions match ``versions``)."""
+
+    repository: str  # owner/name on GitHub
+    versions: str  # a PEP 440 specifier set, e.g. ">=3.7"
+    newest_minors: int
+    prereleases: bool = False
+
+    @property
+    def specifier(self) -> SpecifierSet:
+        return SpecifierSet(self.versions)
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,7 @@ class Registries:
     argoexec: str
     image: str
     destinations: dict[str, str] = field(default_factory=dict)
+    publish: str | None = None  # the repository published images and the table point to (a destination resolved)
 
 
 @dataclass(frozen=True)
@@ -130,6 +153,8 @@ class Matrix:
     mirrors: dict[str, str]
     linux: tuple[LinuxBase, ...] = ()
     hosts: tuple[HostRelease, ...] = ()
+    argo_releases: ArgoReleases | None = None
+    lock: Lock | None = None  # matrix.lock.json, when there is one (see load_matrix)
 
     def host(self, name: str) -> HostRelease | None:
         wanted = name.lower()
@@ -162,13 +187,33 @@ class Matrix:
         """The base the windows-source variant installs its toolchain on: the release's servercore, unless
         the matrix names another image of the same build (``source_builder``)."""
         if release.source_builder:
-            return self.mirrored(release.source_builder)
+            return self._pinned(release.source_builder)
         return self.base_image(release, "servercore")
 
-    def base_image(self, release: WindowsRelease, flavour: str = "nanoserver") -> str:
-        """Where a base is read from: ``<windows>/<flavour>:<tag>``, through a mirror if one is set."""
+    def base_key(self, release: WindowsRelease, flavour: str = "nanoserver") -> str:
+        """The unmirrored tag reference of a base, ``<windows>/<flavour>:<tag>``: its key in matrix.lock.json."""
         tag = release.nanoserver if flavour == "nanoserver" else release.servercore
-        return self.mirrored(f"{self.registries.windows}/{flavour}:{tag}")
+        return f"{self.registries.windows}/{flavour}:{tag}"
+
+    def base_tag(self, release: WindowsRelease, flavour: str = "nanoserver") -> str:
+        """The base's tag reference, through a mirror if one is set: for labels and display."""
+        return self.mirrored(self.base_key(release, flavour))
+
+    def locked_base(self, release: WindowsRelease, flavour: str = "nanoserver") -> LockedBase | None:
+        """The digest and os.version matrix.lock.json pins the base to, or None (no lock, or not in it)."""
+        return self.lock.bases.get(self.base_key(release, flavour)) if self.lock is not None else None
+
+    def base_image(self, release: WindowsRelease, flavour: str = "nanoserver") -> str:
+        """Where a base is read from: ``<windows>/<flavour>@sha256:...`` when matrix.lock.json pins it (no tag,
+        so every engine and parser takes it), else ``<windows>/<flavour>:<tag>``; through a mirror if one is set."""
+        return self._pinned(self.base_key(release, flavour))
+
+    def _pinned(self, key: str) -> str:
+        locked = self.lock.bases.get(key) if self.lock is not None else None
+        if locked is None:
+            return self.mirrored(key)
+        name, _, _ = split_reference(key)
+        return self.mirrored(f"{name}@{locked.digest}")
 
     def mirrored(self, reference: str) -> str:
         """Rewrite ``reference`` through the longest matching ``mirrors`` prefix (air-gapped sites)."""
@@ -292,8 +337,40 @@ def _key_at(mapping: LocatedDict, path: str, key: str) -> tuple[str, int]:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_matrix(path: str | Path | None = None) -> Matrix:
-    """Read and validate a matrix file (default: the project's matrix.yaml)."""
+def load_matrix(path: str | Path | None = None, lock: str | Path | bool | None = None) -> Matrix:
+    """Read and validate a matrix file (default: the project's matrix.yaml), and its lock.
+
+    The lock is, unless ``lock`` names one (a path, or False for none): the file ``ARGOEXEC_BUILDER_LOCK``
+    names (``none`` for none), else ``matrix.lock.json`` beside the matrix file if there is one."""
+    matrix = _load_matrix_file(path)
+    file_path = Path(path) if path is not None else DEFAULT_MATRIX
+    chosen = chosen_lock(file_path, matrix.file, lock)
+    if chosen is None:
+        return matrix
+    found = read_lock(*chosen)
+    return with_lock(matrix, found) if found is not None else matrix
+
+
+def with_lock(matrix: Matrix, lock: Lock) -> Matrix:
+    """The matrix with its lock: bases pinned to the locked digests, and the lock's Argo releases built
+    (each keeps the ``bases`` the matrix gives the same version). A locked base of another build than its
+    release is refused: the matrix changed since the refresh."""
+    for release in matrix.releases:
+        for flavour in ("nanoserver", "servercore"):
+            key = matrix.base_key(release, flavour)
+            locked = lock.bases.get(key)
+            if locked is not None and compat.build_number(locked.os_version) != release.build.build:
+                raise MatrixError(lock.file, None, f"bases[\"{key}\"].os_version",
+                                  f"{locked.os_version} is not of build {release.build} of release {release.name}; "
+                                  "run `invoke refresh` to write it again")
+    argo = matrix.argo
+    if lock.argo is not None:
+        bases = {a.tag: a.bases for a in matrix.argo}
+        argo = tuple(ArgoVersion(a.version, a.go, bases.get(a.version), a.commit) for a in lock.argo)
+    return dataclasses.replace(matrix, argo=argo, lock=lock)
+
+
+def _load_matrix_file(path: str | Path | None) -> Matrix:
     file_path = Path(path) if path is not None else DEFAULT_MATRIX
     display = str(path) if path is not None else "matrix.yaml"
     try:
@@ -314,7 +391,7 @@ def parse_matrix(text: str, file: str = "matrix.yaml") -> Matrix:
     if root is None:
         check.fail(1, "", "the file is empty; expected the keys schema, windows, argo, runners, registries")
     root = check.mapping(root, "", 1, ("schema", "windows", "argo", "runners", "registries"),
-                         ("mirrors", "linux", "hosts"))
+                         ("mirrors", "linux", "hosts", "argo_releases"))
 
     schema = root["schema"]
     if schema != SCHEMA or isinstance(schema, bool):
@@ -327,8 +404,9 @@ def parse_matrix(text: str, file: str = "matrix.yaml") -> Matrix:
     mirrors = _mirrors(check, root)
     linux = _linux(check, root, releases)
     hosts = _hosts(check, root, releases)
+    argo_releases = _argo_releases(check, root)
     matrix = Matrix(file, tuple(releases), tuple(argo), tuple(runners), registries, mirrors, tuple(linux),
-                    tuple(hosts))
+                    tuple(hosts), argo_releases)
     _check_build_runners(check, root, matrix)
     return matrix
 
@@ -476,7 +554,7 @@ def _argo(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) ->
 def _registries(check: _Checker, root: LocatedDict) -> Registries:
     line = _line_of(root, "registries")
     entry = check.mapping(root["registries"], "registries", line, ("windows", "argoexec", "image"),
-                          ("destinations",))
+                          ("destinations", "publish"))
     repo_expected = "a repository like mcr.microsoft.com/windows (lowercase path)"
     values = {key: check.string(entry[key], f"registries.{key}", _line_of(entry, key), REPO_RE, repo_expected)
               for key in ("windows", "argoexec", "image")}
@@ -491,7 +569,47 @@ def _registries(check: _Checker, root: LocatedDict) -> Registries:
                          "a lowercase destination name")
             destinations[name] = check.string(repo, f"registries.destinations.{name}", dest.key_lines[name],
                                               REPO_RE, repo_expected)
-    return Registries(values["windows"], values["argoexec"], values["image"], destinations)
+    publish = None
+    if "publish" in entry:
+        key_line = _line_of(entry, "publish")
+        name = check.string(entry["publish"], "registries.publish", key_line)
+        if name in destinations:
+            publish = destinations[name]
+        elif "/" in name and REPO_RE.match(name):
+            publish = name
+        else:
+            known = ", ".join(destinations) or "none"
+            check.fail(key_line, "registries.publish", f"{hide_userinfo(name)!r} is neither a name from "
+                       f"registries.destinations ({known}) nor a REGISTRY/REPO; expected one of them")
+    return Registries(values["windows"], values["argoexec"], values["image"], destinations, publish)
+
+
+def _argo_releases(check: _Checker, root: LocatedDict) -> ArgoReleases | None:
+    """``argo_releases``: which upstream releases `invoke refresh` locks."""
+    if "argo_releases" not in root:
+        return None
+    path = "argo_releases"
+    entry = check.mapping(root[path], path, _line_of(root, path), ("repository", "versions", "newest_minors"),
+                          ("prereleases",))
+    at = functools.partial(_key_at, entry, path)
+    repository = check.string(entry["repository"], *at("repository"), GITHUB_REPO_RE,
+                              "owner/name of a GitHub repository, like argoproj/argo-workflows")
+    versions = check.string(entry["versions"], *at("versions"), expected='a PEP 440 specifier set like ">=3.7"')
+    try:
+        SpecifierSet(versions)
+    except InvalidSpecifier:
+        check.fail(at("versions")[1], at("versions")[0],
+                   f"{versions!r} is not a version specifier; expected a PEP 440 specifier set like \">=3.7\" "
+                   "or \">=3.7,<5\"")
+    newest = entry["newest_minors"]
+    if isinstance(newest, bool) or not isinstance(newest, int) or not 1 <= newest <= 50:
+        check.fail(at("newest_minors")[1], at("newest_minors")[0],
+                   f"{_kind(newest)} is not a count; expected a whole number from 1 to 50")
+    prereleases = entry.get("prereleases", False)
+    if not isinstance(prereleases, bool):
+        check.fail(at("prereleases")[1], at("prereleases")[0],
+                   f"{_kind(prereleases)} is not a boolean; expected true or false")
+    return ArgoReleases(repository, versions, newest, prereleases)
 
 
 def _mirrors(check: _Checker, root: LocatedDict) -> dict[str, str]:

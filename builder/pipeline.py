@@ -146,8 +146,10 @@ def render_task(selection: Selection, out: str, variant: str, host_build: str | 
         raise InputError("--check and --update always cover the newest Argo version and every base, copy variant; "
                          "drop --base/--argo/--only/--skip/--variant/--with-7za")
     if check or update:
-        # The committed tree is always the newest Argo version, every base, as the CI runners would build it.
-        loaded, selected = Selection(selection.matrix, "all").resolve()
+        # The committed tree is always the newest Argo version, every base, as the CI runners would build it,
+        # from matrix.yaml's tags and argo list: not from matrix.lock.json, whose digests move every month.
+        loaded = matrix_mod.load_matrix(selection.matrix, lock=False)
+        selected = targets.select(loaded, "all", None, None, None, targets.ALL)
         rendered = render_mod.render_all(loaded, plan.make_plan(loaded, selected))
         if update:
             for path in render_mod.replace_tree(rendered, render_mod.TEMPLATES):
@@ -454,7 +456,7 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
             publication.images.update({e.target: e.digest for e in published.entries if e.target})
             state = "written" if published.changed else "unchanged"
             print(f"{published.reference}@{published.digest} ({len(published.entries)} entries, {state})")
-    elif getattr(loaded.registries, "publish", None):  # TODO(merge refresh): registries.publish
+    elif loaded.registries.publish:
         publication = table_mod.Publication(loaded.registries.publish)
     model = table_mod.build_table(loaded, store.all_records(connection), publication)
     try:
@@ -504,6 +506,16 @@ def table_task(matrix: str | None = None, db: str | None = None, argo: Flag = No
         text = {"markdown": table_formats.to_markdown, "json": table_formats.to_json,
                 "html": table_formats.to_html}[format](model)
         print(text, end="")
+
+
+def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = None,
+                 insecure_registry: Flag = None) -> None:
+    """matrix.lock.json: the bases' digests and the Argo releases, resolved now (see builder/refresh.py)."""
+    from .refresh import refresh
+
+    loaded = with_mirrors(matrix_mod.load_matrix(matrix, lock=False), mirror)
+    refresh(loaded, Path(matrix) if matrix else matrix_mod.DEFAULT_MATRIX, registry_client(insecure_registry),
+            check=check)
 
 
 def ci_matrix_task(selection: Selection) -> None:

@@ -58,6 +58,7 @@ class PlannedTarget:
     reason: str | None
     builder: str = DOCKER  # DOCKER or OCI: the builder that serves this target
     not_runnable: str | None = None  # why no smoke site can run it (the rule that forbids it)
+    base_tag: str | None = None  # the base by tag, for labels and display, when base_image is pinned by digest
 
     @property
     def os_version(self) -> str | None:
@@ -77,6 +78,7 @@ class PlannedTarget:
             "base": target.base,
             "os_version": self.os_version,
             "base_image": self.base_image,
+            "base_tag": self.base_tag or self.base_image,
             "build": self.build,
             "builder": self.builder,
             "isolation": self.isolation,
@@ -125,7 +127,8 @@ def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None 
         smoke = (SmokeSite(LOCAL, placement.isolation, host_build),) if placement.ok else ()
         return PlannedTarget(target, base_image, method, isolation, LOCAL if method != compat.BUILD_NONE else None,
                              host_build, smoke, None if method != compat.BUILD_NONE else reason,
-                             _default_builder(method), None if placement.ok else placement.reason)
+                             _default_builder(method), None if placement.ok else placement.reason,
+                             matrix.base_tag(target.release))
 
     if target.release.build_runner:
         runner = matrix.runner(target.release.build_runner)
@@ -149,6 +152,7 @@ def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None 
         target, base_image, method, isolation,
         runner.name if builds_here else None, runner.host_build if builds_here else None,
         tuple(smoke), "; ".join(problems) or None, _default_builder(method), not_runnable,
+        matrix.base_tag(target.release),
     )
 
 

@@ -75,6 +75,25 @@ CASES = [
      "destinations: [localhost:5000/argoexec]", "registries.destinations", "expected a mapping", 0),
     ("aliases-not-a-list", 'aliases: ["2022"]', 'aliases: "2022"', w("ltsc2022", "aliases"), "expected a list", 0),
     ("yaml-syntax-error", "labels: [windows-2025]", "labels: [windows-2025", "", "invalid YAML", 1),
+    ("argo-releases-bad-specifier", 'versions: ">=3.7"', 'versions: "3.7+"', "argo_releases.versions",
+     "PEP 440 specifier", 0),
+    ("argo-releases-specifier-not-a-string", 'versions: ">=3.7"', "versions: 3.7", "argo_releases.versions",
+     "expected a string", 0),
+    ("argo-releases-newest-zero", "newest_minors: 3", "newest_minors: 0", "argo_releases.newest_minors",
+     "whole number from 1", 0),
+    ("argo-releases-newest-not-a-number", "newest_minors: 3", "newest_minors: all", "argo_releases.newest_minors",
+     "whole number from 1", 0),
+    ("argo-releases-prereleases-not-a-boolean", "prereleases: false", "prereleases: sometimes",
+     "argo_releases.prereleases", "true or false", 0),
+    ("argo-releases-repository-a-url", "repository: argoproj/argo-workflows",
+     "repository: https://github.com/argoproj/argo-workflows", "argo_releases.repository", "owner/name", 0),
+    ("argo-releases-unknown-key", "  prereleases: false\n", "  prereleases: false\n  latest: true\n",
+     "argo_releases.latest", "unknown key", 1),
+    ("argo-releases-missing-key", "  newest_minors: 3\n", "", "argo_releases.newest_minors", "missing", -2),
+    ("publish-unknown-destination", "publish: local", "publish: nightly", "registries.publish",
+     "registries.destinations (local)", 0),
+    ("publish-not-a-repository", "publish: local", "publish: Reg.Example/Argo Exec", "registries.publish",
+     "REGISTRY/REPO", 0),
 ]
 
 
@@ -180,6 +199,20 @@ def test_adding_a_release_is_one_entry():
     assert (matrix.argo, matrix.runners, matrix.hosts) == (matrix_facts.ARGO, matrix_facts.RUNNERS,
                                                            matrix_facts.HOSTS)
     assert matrix.base_image(added) == f"mcr.microsoft.com/windows/nanoserver:{name}"
+
+
+def test_publish_names_a_destination_or_a_repository():
+    assert matrix_facts.MATRIX.registries.publish == matrix_facts.MATRIX.registries.destinations["local"]
+    other = parse_matrix(MATRIX.replace("publish: local", "publish: registry.example:5000/argoexec"))
+    assert other.registries.publish == "registry.example:5000/argoexec"
+    assert parse_matrix(MATRIX.replace("  publish: local\n", "")).registries.publish is None
+
+
+def test_argo_releases_are_optional():
+    assert matrix_facts.MATRIX.argo_releases.newest_minors == 3
+    start = MATRIX.index("argo_releases:")
+    without = MATRIX[:start] + MATRIX[MATRIX.index("\n\n", start) + 2:]
+    assert parse_matrix(without).argo_releases is None
 
 
 def test_mirrors_rewrite_base_images(tmp_path):

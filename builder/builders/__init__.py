@@ -74,7 +74,8 @@ def image_labels(planned: PlannedTarget, source_url: str, revision: str | None, 
         "org.opencontainers.image.version": target.argo.tag,
         "org.opencontainers.image.source": strip_userinfo(source_url),
         "org.opencontainers.image.created": created,
-        "org.opencontainers.image.base.name": planned.base_image,
+        # The tag's name (the digest is base.digest), also when the plan pins the base by digest.
+        "org.opencontainers.image.base.name": planned.base_tag or planned.base_image,
         "io.argoexec-builder.target": target.id,
     }
     revision = revision or (binary.commit if binary is not None else None)

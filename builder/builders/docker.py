@@ -99,7 +99,7 @@ class DockerBuilder:
     def _base(self, planned: PlannedTarget, progress: Progress) -> str | None:
         """The base's digest: the locked one, else the registry digest of the engine's copy (pulled if missing)."""
         target = planned.target
-        if target.is_windows and hasattr(self.matrix, "locked_base"):
+        if target.is_windows:
             locked = self.matrix.locked_base(target.release, "nanoserver")
             if locked is not None:
                 return locked.digest

@@ -119,7 +119,7 @@ class Assembler:
 
     def base_digest(self, release, flavour: str) -> str:
         """The manifest digest of a base: the locked one (no request), else read from the registry."""
-        locked = self.matrix.locked_base(release, flavour) if hasattr(self.matrix, "locked_base") else None
+        locked = self.matrix.locked_base(release, flavour)
         if locked is not None:
             return locked.digest
         reference = self.matrix.base_image(release, flavour)
@@ -163,7 +163,7 @@ class Assembler:
         copied = ", ".join(f"C:\\app\\{name}" for name in binary.files())
         # The manifest carries the inputs too (one GET tells the next run whether to rebuild), and the base it was
         # made from (image-spec annotations.md: org.opencontainers.image.base.name and .base.digest).
-        annotations = {**made_from.labels, "org.opencontainers.image.base.name": planned.base_image,
+        annotations = {**made_from.labels, "org.opencontainers.image.base.name": planned.base_tag or planned.base_image,
                        "org.opencontainers.image.base.digest": base.manifest_digest}
         return assemble(target.id, base, [
             (netapi, f"argoexec-builder: netapi32.dll from {self.matrix.base_image(target.release, 'servercore')}"),
