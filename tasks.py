@@ -258,8 +258,19 @@ def import_results(c, dir=None, db=None):
     pipeline.import_task(dir, db)
 
 
+@task(help={"ref": "The image: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:... or REGISTRY/REPO:TAG@sha256:... (the "
+                   "digest wins); an index tag shows each Windows entry.",
+            "format": "text (default) or json.",
+            "insecure_registry": REGISTRY_HELP["insecure_registry"]},
+      iterable=["insecure_registry"])
+@reports_errors
+def evidence(c, ref, format="text", insecure_registry=None):
+    """Show what was verified for exactly this image: the result records attached to it in its registry."""
+    pipeline.evidence_task(ref, format, insecure_registry)
+
+
 results_ns = Collection("results")
 results_ns.add_task(import_results)
 
-ns = Collection(plan, render, compile, build, smoke, push, publish, table, ci_matrix, results_ns)
+ns = Collection(plan, render, compile, build, smoke, push, publish, table, ci_matrix, evidence, results_ns)
 ns.add_task(compat_, name="compat")

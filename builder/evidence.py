@@ -315,6 +315,12 @@ def _cached(digest: str, fetch: Callable[[], bytes]) -> bytes:
     except OSError:
         pass
     data = fetch()
+    _keep(data)
+    return data
+
+
+def _keep(data: bytes) -> None:
+    path = cache_folder() / hashlib.sha256(data).hexdigest()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".blob-", suffix=".part")
@@ -327,7 +333,6 @@ def _cached(digest: str, fetch: Callable[[], bytes]) -> bytes:
             raise
     except OSError:
         pass
-    return data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,6 +367,8 @@ def push_evidence(client: RegistryClient, repo: Reference, subject: Descriptor, 
     digest = sha256_digest(manifest)
     _, answer = client.put_manifest_answer(Reference(repo.registry, repo.repository, None, digest), manifest,
                                            OCI_MANIFEST)
+    for written in (manifest, layer):
+        _keep(written)  # what this client wrote, it need not read back
     superseded = tuple(a.descriptor["digest"] for a in readable if a.descriptor["digest"] != digest)
     if answer.get("OCI-Subject", "").strip() == subject.digest:
         _WITHOUT_API.setdefault(client, set()).discard((repo.registry, repo.repository))
