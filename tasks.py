@@ -287,8 +287,20 @@ def doctor(c, engine=None, runner=None, matrix=None, json=False, min_free_gb=Non
     pipeline.doctor_task(engine, runner, matrix, json, min_free_gb)
 
 
+@task(help={"ref": "The image: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:... or REGISTRY/REPO:TAG@sha256:... (the "
+                   "digest wins); an index tag shows each Windows entry.",
+            "format": "text (default) or json.",
+            "insecure_registry": REGISTRY_HELP["insecure_registry"]},
+      iterable=["insecure_registry"])
+@reports_errors
+def evidence(c, ref, format="text", insecure_registry=None):
+    """Show what was verified for exactly this image: the result records attached to it in its registry."""
+    pipeline.evidence_task(ref, format, insecure_registry)
+
+
 results_ns = Collection("results")
 results_ns.add_task(import_results)
 
-ns = Collection(plan, render, compile, build, smoke, push, publish, table, ci_matrix, refresh, doctor, results_ns)
+ns = Collection(plan, render, compile, build, smoke, push, publish, table, ci_matrix, refresh, doctor, evidence,
+                results_ns)
 ns.add_task(compat_, name="compat")

@@ -550,3 +550,109 @@ def doctor_task(engine: str | None = None, runner: str | None = None, matrix: st
     if failures:
         raise TargetFailed(f"{len(failures)} of {len(results)} checks failed: "
                            f"{', '.join(r.check for r in failures)}")
+
+
+EVIDENCE_FORMATS = ("text", "json")
+EVIDENCE_COLUMNS = (("check", "check"), ("status", "status"), ("runner", "runner"),
+                    ("host os.version", "host_os_version"), ("isolation", "isolation"),
+                    ("engine", "engine_version"), ("date", "started_at"))
+
+
+def evidence_task(ref: str | None, format: str = "text", insecure_registry: Flag = None) -> None:
+    """What was verified for exactly the image REF names: the evidence artifacts attached to it in its registry.
+
+    An index (the multi-platform tag) shows the evidence of each of its Windows entries."""
+    from . import evidence
+    from .registry import INDEX_TYPES, MANIFEST_TYPES, Reference, image_index
+
+    if format not in EVIDENCE_FORMATS:
+        raise InputError(f"--format {format}: expected {' or '.join(EVIDENCE_FORMATS)}")
+    if not ref:
+        raise InputError("REF is required: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:... or both")
+    if has_userinfo(ref):  # refused without showing the password
+        raise InputError(f"{hide_userinfo(ref)}: give the reference without user:password@; credentials come "
+                         "from the Docker config (docker login)")
+    reference = Reference.parse(ref, strict=True, what="REF")
+    client = registry_client(insecure_registry)
+    digest = reference.digest
+    if digest is None:
+        digest = client.head_manifest(reference)
+        if digest is None:
+            raise InputError(f"{reference}: no such tag in registry {reference.registry}")
+    shown = Reference(reference.registry, reference.repository, reference.tag, digest)
+    found = evidence.subject_of(client, Reference(reference.registry, reference.repository, None, digest))
+    if found is None:
+        raise InputError(f"{shown}: no such manifest in registry {reference.registry}")
+    subject, body = found
+    repo = Reference(reference.registry, reference.repository)
+    document = {"reference": str(shown), "subject": subject.to_json()}
+    if subject.media_type in INDEX_TYPES:
+        entries = [m for m in image_index(body, f"{shown}: the index").get("manifests", [])
+                   if m.get("platform", {}).get("os") == "windows" and m["mediaType"] in MANIFEST_TYPES]
+        document["images"] = [{"platform": m.get("platform", {}),
+                               **_evidence_json(evidence.load_evidence(client, repo, m["digest"]),
+                                                evidence.Descriptor(m["mediaType"], m["digest"], m["size"]))}
+                              for m in entries]
+        parts = document["images"]
+    else:
+        document.update(_evidence_json(evidence.load_evidence(client, repo, digest), subject))
+        parts = [document]
+    problems = [p for part in parts for p in part["problems"]]
+    if format == "json":
+        print(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
+    elif "images" in document:
+        _print_index_evidence(repo, shown, document["images"])
+    else:
+        _print_evidence(Reference(repo.registry, repo.repository, reference.tag, digest), document)
+    if problems:
+        raise TargetFailed(f"{len(problems)} evidence artifact(s) of {shown} could not be read; see the warnings")
+
+
+def _evidence_json(found, subject) -> dict:
+    """One image's evidence as `invoke evidence --format json` shows it; every string redacted again."""
+    from .secrets import redact
+
+    def shown(record: dict) -> dict:
+        return {k: redact(v) if isinstance(v, str) else v for k, v in record.items()}
+
+    artifacts = [{**a.descriptor, "records": None if a.records is None else len(a.records), "problem": a.problem}
+                 for a in found.artifacts]
+    return {"subject": subject.to_json(), "via": found.via, "artifacts": artifacts,
+            "records": [shown(r) for r in found.records], "problems": [redact(p) for p in found.problems]}
+
+
+def _print_evidence(reference, part: dict) -> None:
+    """One image's records as aligned columns, then a summary line (or that nothing is verified)."""
+    import sys
+
+    for problem in part["problems"]:
+        print(f"warning: {problem}", file=sys.stderr)
+    records = part["records"]
+    if not records:
+        print(f"no evidence for {reference}: nothing verified yet")
+        return
+    rows = [[title for title, _ in EVIDENCE_COLUMNS]]
+    rows += [[str(r.get(key) or "-") for _, key in EVIDENCE_COLUMNS] for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(EVIDENCE_COLUMNS))]
+    print(f"evidence for {reference} ({len(part['artifacts'])} artifact(s), found through the {part['via']})")
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    print(f"{len(records)} record{'s' if len(records) != 1 else ''}: "
+          + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+
+
+def _print_index_evidence(repo, shown, images: list[dict]) -> None:
+    from .registry import Reference
+
+    print(f"{shown} is an index with {len(images)} Windows image(s)")
+    for image in images:
+        digest = image["subject"]["digest"]
+        print(f"\n== windows/{image['platform'].get('architecture', '?')} "
+              f"{image['platform'].get('os.version', '(no os.version)')} {digest} ==")
+        _print_evidence(Reference(repo.registry, repo.repository, None, digest), image)
+    verified = sum(1 for image in images if image["records"])
+    total = sum(len(image["records"]) for image in images)
+    print(f"\n{total} record{'s' if total != 1 else ''} for {verified} of {len(images)} Windows image(s)")

@@ -1,7 +1,9 @@
 """The OCI distribution API on top of the transport: manifests, blobs, mounts, uploads.
 
 - Manifests of every kind (OCI and Docker image manifests, OCI indexes, Docker manifest lists):
-  GET, HEAD, PUT.
+  GET, HEAD, PUT (with the answer's headers when the caller needs them: ``OCI-Subject``).
+- Referrers (distribution spec 1.1, "Listing Referrers"): the index of the manifests whose
+  ``subject`` is a digest, every page of it, or None from a registry without the API (404).
 - Blobs: HEAD; streamed GET, resumed where a connection broke off (transport.Transport.read),
   with the digest checked over every byte delivered; upload as POST then a monolithic PUT
   (streamed from a file or bytes; the registry checks the digest and so do we: its
@@ -16,8 +18,9 @@ Credentials and tokens never appear in messages: errors name the registry and th
 from __future__ import annotations
 
 import hashlib
+import re
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -25,7 +28,7 @@ import requests
 
 from ..errors import DigestMismatch, ManifestUnknown, RegistryError
 from .credentials import Credentials
-from .documents import parse_json
+from .documents import image_index, parse_json
 from .reference import Reference, sha256_digest
 from .transport import READ_CHUNK, Stats, Transport, TryAgain
 
@@ -41,6 +44,9 @@ DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzi
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT_ALL = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES))
+# A referrers list longer than this many pages is no registry's honest answer.
+MAX_REFERRER_PAGES = 100
+_LINK_NEXT_RE = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?')
 
 
 class RegistryClient:
@@ -77,9 +83,16 @@ class RegistryClient:
         the header is all there is to check against: without it, bytes changed on the way would
         give a digest (and a base digest label) the registry does not have. The digest returned
         is the sha256 of the bytes returned: the one verified whenever there was something to verify."""
+        found = self.find_manifest(ref, accept)
+        if found is None:
+            raise ManifestUnknown(f"{ref}: no such manifest in registry {ref.registry}")
+        return found
+
+    def find_manifest(self, ref: Reference, accept: str = ACCEPT_ALL) -> tuple[bytes, str, str] | None:
+        """``get_manifest``, or None when the registry has no such manifest (404)."""
         response = self._manifest_request("GET", ref, headers={"Accept": accept}, what=f"get manifest {ref}")
         if response.status_code == 404:
-            raise ManifestUnknown(f"{ref}: no such manifest in registry {ref.registry}")
+            return None
         if response.status_code != 200:
             raise RegistryError(f"{ref}: registry answered {response.status_code} to a manifest request")
         body = response.content
@@ -96,13 +109,6 @@ class RegistryClient:
             media_type = found if isinstance(found, str) else media_type
         return body, media_type, digest
 
-    def find_manifest(self, ref: Reference, accept: str = ACCEPT_ALL) -> tuple[bytes, str, str] | None:
-        """``get_manifest``, or None when the registry has no such manifest (one request either way)."""
-        try:
-            return self.get_manifest(ref, accept)
-        except ManifestUnknown:
-            return None
-
     def head_manifest(self, ref: Reference, accept: str = ACCEPT_ALL) -> str | None:
         response = self._manifest_request("HEAD", ref, headers={"Accept": accept}, what=f"check manifest {ref}")
         response.close()
@@ -112,6 +118,10 @@ class RegistryClient:
         return response.headers.get("Docker-Content-Digest") or self.get_manifest(ref, accept)[2]
 
     def put_manifest(self, ref: Reference, body: bytes, media_type: str) -> str:
+        return self.put_manifest_answer(ref, body, media_type)[0]
+
+    def put_manifest_answer(self, ref: Reference, body: bytes, media_type: str) -> tuple[str, Mapping[str, str]]:
+        """``put_manifest``, and the headers the registry answered with (``OCI-Subject``, ``Location``...)."""
         response = self._manifest_request("PUT", ref, scope_actions="pull,push", headers={"Content-Type": media_type},
                                           data=body, ok=(201, 200), what=f"put manifest {ref}")
         if response.status_code not in (200, 201):
@@ -121,7 +131,45 @@ class RegistryClient:
         answered = response.headers.get("Docker-Content-Digest")
         if answered and answered != digest:
             raise DigestMismatch(f"{ref}: registry stored the manifest as {answered}, expected {digest}")
-        return digest
+        return digest, response.headers
+
+    # -- referrers -----------------------------------------------------------------------------
+
+    def get_referrers(self, registry: str, repository: str, digest: str,
+                      artifact_type: str | None = None) -> dict | None:
+        """The referrers of manifest ``digest``: an image index of descriptors (every page, following
+        ``Link: <...>; rel="next"``), or None when the registry has no referrers API (404).
+
+        The OCI distribution spec 1.1, "Listing Referrers": a registry with the API answers 200 and
+        never 404; a client that gets 404 MUST fall back to the referrers tag schema, which is the
+        caller's business. ``artifact_type`` asks the registry to filter; it SHOULD, and may not:
+        the caller filters again."""
+        query = f"?artifactType={urllib.parse.quote(artifact_type, safe='')}" if artifact_type else ""
+        path = f"/v2/{repository}/referrers/{digest}{query}"
+        what = f"list referrers of {digest[:19]}"
+        merged: dict | None = None
+        for _ in range(MAX_REFERRER_PAGES):
+            response = self.transport.request("GET", registry, path, repository, headers={"Accept": OCI_INDEX},
+                                              what=what)
+            if response.status_code == 404 and merged is None:
+                response.close()
+                return None
+            if response.status_code != 200:
+                response.close()
+                raise RegistryError(f"{registry}/{repository}: registry answered {response.status_code} to {what}")
+            page = image_index(response.content, f"{registry}/{repository}: the referrers of {digest}")
+            if merged is None:
+                merged = page
+            else:
+                merged["manifests"] = [*merged.get("manifests", []), *page.get("manifests", [])]
+            following = _next_link(response.headers.get("Link", ""))
+            if following is None:
+                return merged
+            path = self.transport.absolute(registry, following)
+            if urllib.parse.urlparse(path).netloc != urllib.parse.urlparse(self.base_url(registry)).netloc:
+                raise RegistryError(f"{registry}/{repository}: the referrers' next page is on another host")
+        raise RegistryError(f"{registry}/{repository}: the referrers of {digest} go on past {MAX_REFERRER_PAGES} "
+                            "pages")
 
     # -- blobs ---------------------------------------------------------------------------------
 
@@ -246,3 +294,9 @@ def _error_text(response: requests.Response) -> str:
     text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)) \
         if isinstance(errors, list) else ""
     return text or response.reason or str(response.status_code)
+
+
+def _next_link(header: str) -> str | None:
+    """The target of an RFC 5988 ``Link`` header's ``rel="next"``, if there is one."""
+    match = _LINK_NEXT_RE.search(header)
+    return match.group(1) if match else None

@@ -1,0 +1,412 @@
+"""Evidence that travels with the image: result records pushed beside it as an OCI artifact.
+
+What was verified about an image (its ``results.Record``s: builds, smoke checks) is pushed to the
+image's own repository as an artifact whose ``subject`` is the image's manifest, so that whoever
+pulls ``REPO@sha256:...`` can ask the registry what was verified for exactly those bytes
+(``invoke evidence``), wherever the image is copied with its referrers.
+
+The artifact (OCI image spec v1.1, manifest.md):
+
+- an image manifest with ``artifactType`` ``ARTIFACT_TYPE``; ``config`` is the empty descriptor
+  (manifest.md, "Guidance for an Empty Descriptor": media type ``application/vnd.oci.empty.v1+json``,
+  the 2-byte blob ``{}``, which is uploaded like any blob); when ``config`` is the empty value,
+  ``artifactType`` MUST be set ("Guidelines for Artifact Usage": an artifact with content and no
+  config of its own puts its content in ``layers`` and the empty descriptor in ``config``);
+- one layer, ``RECORDS_TYPE``: the records as a JSON array, deterministic bytes (sorted, compact), so
+  the same records always make the same digest;
+- ``subject``: the image's descriptor (manifest.md, ``subject``: a weak association the referrers
+  API lists the manifest under);
+- annotations ``org.opencontainers.image.created`` (annotations.md: RFC 3339; here the newest
+  record's ``started_at``, so that it too follows from the records) and ``COUNT_ANNOTATION``.
+
+Discovery (OCI distribution spec v1.1, spec.md):
+
+- "Listing Referrers": ``GET /v2/<name>/referrers/<digest>?artifactType=...`` answers an image index
+  of the descriptors whose ``subject`` is the digest. A registry SHOULD apply the ``artifactType``
+  filter and need not, so the descriptors are filtered here again. A 404 means the registry has no
+  referrers API: the client MUST fall back to the referrers tag schema, and when the tag holds no
+  valid index SHOULD assume there are no referrers (reported here, not fatal).
+- "Pushing Manifests with Subject": a registry with the referrers API answers the manifest PUT with
+  ``OCI-Subject: <subject digest>``. Without that header the client MUST maintain the list itself:
+  pull the referrers tag (404: start from an empty index; anything but an image index: report a
+  failure and stop), add a descriptor of the pushed manifest carrying its ``artifactType`` and all
+  of its annotations, never twice, and push the index back to the tag.
+- "Backwards Compatibility" / "Referrers Tag Schema": the tag is the digest's algorithm (up to 32
+  characters), ``-``, and its encoded part (up to 64), any character a tag may not hold replaced by
+  ``-``: ``sha256-<hex>``. Updating it is a read-modify-write the spec leaves to clients ("race
+  conditions and data loss" are possible when two clients update it at once; docker-registry 2.8
+  offers no conditional PUT): a lost update loses a listing, never an artifact, and the next push
+  for that image lists the union again.
+
+Records are deduplicated against what the registry already holds. Before pushing, the existing
+evidence is read; an artifact is pushed only when the union of the existing and the new records
+differs from what is there, and it holds that whole union, kept bounded: per (check, runner,
+host_os_version, isolation, target) only the newest record. So a reader needs only the newest
+artifact, and in referrers-tag mode the rewritten index drops the artifacts of ours it supersedes
+(those whose records it holds); descriptors of other artifact types are kept untouched. With the
+referrers API the superseded artifacts stay listed (deleting them is no business of a push): a
+reader takes the union of every artifact with the same rule, which gives the same records.
+
+Reading validates every record (``store.validate``); an artifact that is not one of ours of the
+expected shape, or holds a bad record, is reported by digest and skipped, the others read. Artifact
+manifests and layers are content-addressed, so they are cached by digest under
+``source.cache_dir()/evidence`` (checked against their digest when read back): reading the evidence
+of an image again costs the listing alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import store
+from .errors import DigestMismatch, InputError, RegistryError
+from .registry import OCI_INDEX, OCI_MANIFEST, Reference, RegistryClient, image_index, image_manifest, sha256_digest
+
+ARTIFACT_TYPE = "application/vnd.argoexec-builder.results.v1+json"
+RECORDS_TYPE = "application/vnd.argoexec-builder.records.v1+json"  # the layer: a JSON array of records
+EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY_BLOB = b"{}"
+EMPTY_DESCRIPTOR = {"mediaType": EMPTY_TYPE, "digest": sha256_digest(EMPTY_BLOB), "size": len(EMPTY_BLOB)}
+CREATED_ANNOTATION = "org.opencontainers.image.created"
+COUNT_ANNOTATION = "io.argoexec-builder.records"
+# What identifies "the same check of the same image on the same host": only the newest record of each is kept.
+RECORD_IDENTITY = ("check", "runner", "host_os_version", "isolation", "target")
+# Far more than the records of every check on every runner of one image; a layer beyond it is not read.
+MAX_RECORDS_BYTES = 8 << 20
+API = "referrers API"
+TAG = "referrers tag"
+# The spec's tag grammar (<tag-or-digest>): what the referrers tag replaces with "-".
+_NOT_IN_TAG_RE = re.compile(r"[^A-Za-z0-9_.-]")
+
+# (registry, repository) pairs whose registry answered 404 to the referrers API, per client: the
+# probe is made once per repository for a client's life, not once per image.
+_WITHOUT_API: weakref.WeakKeyDictionary[RegistryClient, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """What the artifact's ``subject`` names: the image manifest's media type, digest and size."""
+
+    media_type: str
+    digest: str
+    size: int
+
+    def to_json(self) -> dict:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+
+
+class Pushed(str):
+    """The digest of the artifact that holds the image's evidence (a ``str``), and what the push did.
+
+    ``changed`` is False when the registry already held every record (nothing was pushed; the digest
+    is then the newest existing artifact, or '' if there is no evidence and no record was given);
+    ``via`` says how the artifact is listed (``API`` or ``TAG``); ``superseded`` the artifacts of
+    ours dropped from the referrers tag's index."""
+
+    changed: bool
+    via: str | None
+    records: int
+    superseded: tuple[str, ...]
+
+    def __new__(cls, digest: str, changed: bool, via: str | None, records: int,
+                superseded: tuple[str, ...] = ()) -> Pushed:
+        made = super().__new__(cls, digest)
+        made.changed, made.via, made.records, made.superseded = changed, via, records, superseded
+        return made
+
+
+@dataclass
+class Artifact:
+    """One artifact of ours found for the image: its descriptor, and its records or why they are unreadable."""
+
+    descriptor: dict
+    records: list[dict] | None = None
+    problem: str | None = None
+
+
+@dataclass
+class Evidence:
+    """Everything found for one image: where it was listed, each artifact, and the records (newest per identity)."""
+
+    subject_digest: str
+    via: str
+    artifacts: list[Artifact] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# The documents
+
+
+def referrers_tag(digest: str) -> str:
+    """The referrers tag schema's tag of a digest: ``sha256:<hex>`` -> ``sha256-<hex>``."""
+    algorithm, _, encoded = digest.partition(":")
+    return _NOT_IN_TAG_RE.sub("-", f"{algorithm[:32]}-{encoded[:64]}")
+
+
+def _moment(record: dict) -> dt.datetime:
+    return dt.datetime.fromisoformat(store.normalise_time(record["started_at"]).replace("Z", "+00:00"))
+
+
+def _order(record: dict) -> tuple:
+    return _moment(record), store.record_key(record)
+
+
+def merge(records: Iterable[dict]) -> list[dict]:
+    """The records, newest per ``RECORD_IDENTITY`` (ties by content, so any order gives the same), oldest first."""
+    newest: dict[tuple, dict] = {}
+    for record in records:
+        identity = tuple(record.get(key) for key in RECORD_IDENTITY)
+        kept = newest.get(identity)
+        if kept is None or _order(record) > _order(kept):
+            newest[identity] = record
+    return sorted(newest.values(), key=_order)
+
+
+def records_bytes(records: list[dict]) -> bytes:
+    """The layer: the (merged, ordered) records as one compact JSON array, keys sorted."""
+    return json.dumps(records, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def artifact_manifest(subject: Descriptor, records: list[dict]) -> tuple[bytes, bytes]:
+    """(manifest bytes, layer bytes) of the artifact holding ``records`` (already merged) for ``subject``."""
+    layer = records_bytes(records)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
+        "config": EMPTY_DESCRIPTOR,
+        "layers": [{"mediaType": RECORDS_TYPE, "digest": sha256_digest(layer), "size": len(layer)}],
+        "subject": subject.to_json(),
+        "annotations": {CREATED_ANNOTATION: store.normalise_time(records[-1]["started_at"]),
+                        COUNT_ANNOTATION: str(len(records))},
+    }
+    return json.dumps(manifest, separators=(",", ":")).encode(), layer
+
+
+def referrer_descriptor(manifest: bytes) -> dict:
+    """The descriptor of an artifact manifest as a referrers list holds it: its artifactType and annotations."""
+    document = json.loads(manifest)
+    return {"mediaType": OCI_MANIFEST, "digest": sha256_digest(manifest), "size": len(manifest),
+            "artifactType": document["artifactType"], "annotations": dict(document.get("annotations", {}))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding and reading
+
+
+def find_evidence(client: RegistryClient, repo: Reference, subject_digest: str) -> list[dict]:
+    """The descriptors of our artifacts whose subject is ``subject_digest``, oldest first."""
+    return _listing(client, repo, subject_digest)[1]
+
+
+def _listing(client: RegistryClient, repo: Reference, subject_digest: str) -> tuple[str, list[dict], list[str]]:
+    """(how it was listed, our descriptors, problems): the referrers API, else the referrers tag."""
+    problems: list[str] = []
+    index = None
+    known_without = _WITHOUT_API.setdefault(client, set())
+    if (repo.registry, repo.repository) not in known_without:
+        index = client.get_referrers(repo.registry, repo.repository, subject_digest, ARTIFACT_TYPE)
+        if index is None:
+            known_without.add((repo.registry, repo.repository))
+    via = API if index is not None else TAG
+    if index is None:
+        tag = repo.with_tag(referrers_tag(subject_digest))
+        found = client.find_manifest(tag, accept=OCI_INDEX)
+        if found is not None:
+            body, media_type, _ = found
+            try:
+                if media_type != OCI_INDEX:
+                    raise RegistryError(f"{tag} holds a {media_type}, not a referrers index")
+                index = image_index(body, f"{tag}: the referrers index")
+            except RegistryError as exc:
+                problems.append(f"{exc}; taken as no evidence")  # the spec: assume there are no referrers
+    ours = [m for m in (index or {}).get("manifests", []) if m.get("artifactType") == ARTIFACT_TYPE]
+    ours.sort(key=lambda m: (str(m.get("annotations", {}).get(CREATED_ANNOTATION, "")), m["digest"]))
+    return via, ours, problems
+
+
+def load_evidence(client: RegistryClient, repo: Reference, subject_digest: str) -> Evidence:
+    """Every artifact of ours for the image, each read (from the cache when it can be) and checked."""
+    via, descriptors, problems = _listing(client, repo, subject_digest)
+    evidence = Evidence(subject_digest, via, problems=problems)
+    gathered = []
+    for descriptor in descriptors:
+        artifact = Artifact(descriptor)
+        try:
+            artifact.records = _read_artifact(client, repo, subject_digest, descriptor)
+            gathered.extend(artifact.records)
+        except (RegistryError, DigestMismatch) as exc:
+            artifact.problem = str(exc)
+            evidence.problems.append(artifact.problem)
+        evidence.artifacts.append(artifact)
+    evidence.records = merge(gathered)
+    return evidence
+
+
+def read_evidence(client: RegistryClient, repo: Reference, subject_digest: str,
+                  problems: list[str] | None = None) -> list[dict]:
+    """The records verified for the image (newest per check, runner, host, isolation and target).
+
+    An artifact that cannot be read is skipped; why is appended to ``problems`` when given."""
+    evidence = load_evidence(client, repo, subject_digest)
+    if problems is not None:
+        problems.extend(evidence.problems)
+    return evidence.records
+
+
+def _read_artifact(client: RegistryClient, repo: Reference, subject_digest: str, descriptor: dict) -> list[dict]:
+    digest = descriptor["digest"]
+    where = f"{repo.registry}/{repo.repository}@{digest}"
+    reference = Reference(repo.registry, repo.repository, None, digest)
+    manifest_bytes = _cached(digest, lambda: client.get_manifest(reference, accept=OCI_MANIFEST)[0])
+    manifest = image_manifest(manifest_bytes, f"{where}: the evidence manifest")
+    if manifest.get("artifactType") != ARTIFACT_TYPE:
+        raise RegistryError(f"{where}: artifactType {str(manifest.get('artifactType'))[:80]!r} is not {ARTIFACT_TYPE}")
+    subject = manifest.get("subject")
+    if not isinstance(subject, dict) or subject.get("digest") != subject_digest:
+        raise RegistryError(f"{where}: its subject is not {subject_digest}")
+    layers = [layer for layer in manifest.get("layers", []) if layer["mediaType"] == RECORDS_TYPE]
+    if len(layers) != 1:
+        raise RegistryError(f"{where}: expected one {RECORDS_TYPE} layer, found {len(layers)}")
+    layer = layers[0]
+    if layer["size"] > MAX_RECORDS_BYTES:
+        raise RegistryError(f"{where}: its records layer is {layer['size']} bytes, more than records ever take")
+    data = _cached(layer["digest"], lambda: client.get_blob(repo.registry, repo.repository, layer["digest"]))
+    try:
+        records = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise RegistryError(f"{where}: its records layer is not UTF-8 JSON") from None
+    if not isinstance(records, list):
+        raise RegistryError(f"{where}: its records layer is not a JSON array")
+    for number, record in enumerate(records):
+        problem = store.validate(record)
+        if problem:
+            raise RegistryError(f"{where}: record {number}: {problem}")
+    return records
+
+
+# -- the cache of artifact manifests and layers, by digest
+
+def cache_folder() -> Path:
+    from .source import cache_dir
+
+    return cache_dir() / "evidence" / "sha256"
+
+
+def _cached(digest: str, fetch: Callable[[], bytes]) -> bytes:
+    """The bytes of ``digest``: from the cache when they are there and still match it, else fetched
+    (the client checks the digest) and kept. The cache is a saving, never a source of errors."""
+    path = cache_folder() / digest.partition(":")[2]
+    try:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() == path.name:
+            return data
+    except OSError:
+        pass
+    data = fetch()
+    _keep(data)
+    return data
+
+
+def _keep(data: bytes) -> None:
+    path = cache_folder() / hashlib.sha256(data).hexdigest()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".blob-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Pushing
+
+
+def push_evidence(client: RegistryClient, repo: Reference, subject: Descriptor, records: list[dict],
+                  say: Callable[[str], None] | None = None) -> Pushed:
+    """Attach ``records`` to the image ``subject`` in ``repo``; see the module's docstring.
+
+    Each record must be one ``store.validate`` accepts (InputError naming it otherwise). Blobs are
+    pushed first, then the manifest by digest, then (without ``OCI-Subject`` in the answer) the
+    referrers tag's index."""
+    say = say or (lambda line: None)
+    for number, record in enumerate(records):
+        problem = store.validate(record)
+        if problem:
+            raise InputError(f"evidence for {subject.digest}: record {number}: {problem}")
+    existing = load_evidence(client, repo, subject.digest)
+    for problem in existing.problems:
+        say(f"warning: {problem}")
+    merged = merge([*existing.records, *records])
+    readable = [a for a in existing.artifacts if a.records is not None]
+    if {store.record_key(r) for r in merged} == {store.record_key(r) for r in existing.records}:
+        newest = readable[-1].descriptor["digest"] if readable else ""
+        say(f"evidence for {subject.digest}: nothing new ({len(merged)} records already there)")
+        return Pushed(newest, False, existing.via if readable else None, len(merged))
+    manifest, layer = artifact_manifest(subject, merged)
+    for blob in (EMPTY_BLOB, layer):
+        state = client.push_blob(repo.registry, repo.repository, sha256_digest(blob), len(blob), lambda b=blob: b)
+        say(f"{sha256_digest(blob)[:19]} {state}")
+    digest = sha256_digest(manifest)
+    _, answer = client.put_manifest_answer(Reference(repo.registry, repo.repository, None, digest), manifest,
+                                           OCI_MANIFEST)
+    for written in (manifest, layer):
+        _keep(written)  # what this client wrote, it need not read back
+    superseded = tuple(a.descriptor["digest"] for a in readable if a.descriptor["digest"] != digest)
+    if answer.get("OCI-Subject", "").strip() == subject.digest:
+        _WITHOUT_API.setdefault(client, set()).discard((repo.registry, repo.repository))
+        say(f"evidence {digest} for {subject.digest}: {len(merged)} records, listed by the registry's referrers API")
+        return Pushed(digest, True, API, len(merged))
+    _update_referrers_tag(client, repo, subject.digest, referrer_descriptor(manifest), set(superseded))
+    say(f"evidence {digest} for {subject.digest}: {len(merged)} records, listed in {referrers_tag(subject.digest)}")
+    return Pushed(digest, True, TAG, len(merged), superseded)
+
+
+def _update_referrers_tag(client: RegistryClient, repo: Reference, subject_digest: str, descriptor: dict,
+                          superseded: set[str]) -> None:
+    """Add ``descriptor`` to the referrers tag's index, dropping the artifacts of ours it supersedes."""
+    tag = repo.with_tag(referrers_tag(subject_digest))
+    found = client.find_manifest(tag, accept=OCI_INDEX)
+    if found is None:
+        index: dict = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    else:
+        body, media_type, _ = found
+        if media_type != OCI_INDEX:
+            raise RegistryError(f"{tag} holds a {media_type}, not a referrers index; not overwriting it")
+        index = image_index(body, f"{tag}: the referrers index")
+    entries = [m for m in index.get("manifests", [])
+               if not (m.get("artifactType") == ARTIFACT_TYPE and m.get("digest") in superseded)]
+    if not any(m.get("digest") == descriptor["digest"] for m in entries):
+        entries.append(descriptor)
+    index = {**index, "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+    body = json.dumps(index, separators=(",", ":")).encode()
+    if found is not None and found[2] == sha256_digest(body):
+        return
+    client.put_manifest(tag, body, OCI_INDEX)
+
+
+def subject_of(client: RegistryClient, reference: Reference) -> tuple[Descriptor, bytes] | None:
+    """The descriptor (and bytes) of the manifest ``reference`` names, or None if the registry has none."""
+    found = client.find_manifest(reference)
+    if found is None:
+        return None
+    body, media_type, digest = found
+    return Descriptor(media_type, digest, len(body)), body
+
