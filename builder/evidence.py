@@ -340,18 +340,19 @@ def _keep(data: bytes) -> None:
 
 
 def push_evidence(client: RegistryClient, repo: Reference, subject: Descriptor, records: list[dict],
-                  say: Callable[[str], None] | None = None) -> Pushed:
+                  say: Callable[[str], None] | None = None, existing: Evidence | None = None) -> Pushed:
     """Attach ``records`` to the image ``subject`` in ``repo``; see the module's docstring.
 
     Each record must be one ``store.validate`` accepts (InputError naming it otherwise). Blobs are
     pushed first, then the manifest by digest, then (without ``OCI-Subject`` in the answer) the
-    referrers tag's index."""
+    referrers tag's index. ``existing``: the image's evidence as ``load_evidence`` just read it (else it is
+    read here)."""
     say = say or (lambda line: None)
     for number, record in enumerate(records):
         problem = store.validate(record)
         if problem:
             raise InputError(f"evidence for {subject.digest}: record {number}: {problem}")
-    existing = load_evidence(client, repo, subject.digest)
+    existing = existing or load_evidence(client, repo, subject.digest)
     for problem in existing.problems:
         say(f"warning: {problem}")
     merged = merge([*existing.records, *records])

@@ -437,10 +437,12 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
     else:
         connection = store.connect(Path(db) if db else store.DEFAULT_DB)
     incomplete: list[str] = []
+    evidence_problems: list[str] = []
     publication = None
     if repo is not None:
         progress = Progress()
         publication = table_mod.Publication(str(repo))
+        images = []  # the per-base entries found, each a published image the table has a row for
         for tag in dict.fromkeys(t.argo.tag for t in versions):
             expected = tuple(t.id for t in versions if t.argo.tag == tag and t.is_windows)
             try:
@@ -450,12 +452,14 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
                 incomplete.append(str(exc))
                 # The table says what is there: the index as it was, the per-base tags as they are.
                 publication.indexes[tag] = client.head_manifest(repo.with_tag(tag))
-                publication.images.update({e.target: e.digest for e in exc.entries if e.target})
+                images.extend(e for e in exc.entries if e.target)
                 continue
             publication.indexes[tag] = published.digest
-            publication.images.update({e.target: e.digest for e in published.entries if e.target})
+            images.extend(e for e in published.entries if e.target)
             state = "written" if published.changed else "unchanged"
             print(f"{published.reference}@{published.digest} ({len(published.entries)} entries, {state})")
+        publication.images.update({e.target: e.digest for e in images})
+        evidence_problems = exchange_evidence(client, repo, images, connection, progress)
     elif loaded.registries.publish:
         publication = table_mod.Publication(loaded.registries.publish)
     model = table_mod.build_table(loaded, store.all_records(connection), publication)
@@ -471,6 +475,43 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
         raise IndexIncomplete(incomplete[-1])
     if imported is not None:
         _malformed(imported.problems)
+    if evidence_problems:
+        raise TargetFailed(f"{len(evidence_problems)} evidence artifact(s) could not be read; see the warnings above")
+
+
+def exchange_evidence(client, repo, images: list, connection, progress: Progress) -> list[str]:
+    """For each published image: import the evidence its registry keeps (so nothing verified is forgotten
+    when a runner reports nothing tonight), then push the records of its digest the registry lacks."""
+    from . import evidence, store
+
+    problems: list[str] = []
+    progress.begin(f"evidence in {repo}")
+    pushed = 0
+    known: dict[tuple[str, str], list[dict]] = {}
+    for record in store.all_records(connection):
+        known.setdefault((record["target"], record["image_digest"]), []).append(record)
+    for entry in images:
+        found = evidence.load_evidence(client, repo, entry.digest)
+        for problem in found.problems:
+            progress.line(f"warning: {problem}")
+        problems.extend(found.problems)
+        if found.records:
+            store.import_records(connection, found.records, f"evidence of {entry.target}")
+        ours = known.get((entry.target, entry.digest), [])
+        if not ours:
+            continue
+        subject = evidence.Descriptor(entry.media_type, entry.digest, entry.size)
+        result = evidence.push_evidence(client, repo, subject, [_present(r) for r in ours], say=progress.line,
+                                        existing=found)
+        pushed += int(result.changed)
+    progress.end(f"evidence in {repo}", checks.PASS if not problems else checks.FAIL,
+                 f"{len(images)} images, {pushed} with new evidence")
+    return problems
+
+
+def _present(record: dict) -> dict:
+    """A stored record as the tool writes one (results.Record.to_json leaves out a null ``argoexec``)."""
+    return {k: v for k, v in record.items() if not (k == "argoexec" and v is None)}
 
 
 TABLE_FORMATS = ("text", "markdown", "json", "html")

@@ -210,24 +210,48 @@ def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> Impor
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*.json") if not p.name.startswith("."))
         for file in files:
             data, problem = read_record(file)
-            problem = problem or validate(data)
-            if problem:
-                report.problems.append(f"{file}: {problem}")
-                continue
-            data = {**data, "started_at": normalise_time(data["started_at"])}
-            key = record_key(data)  # of the record as written, so a re-import finds it
-            # The column is REAL either way; an int beyond SQLite's 64 bits would not bind.
-            data["duration_s"] = float(data["duration_s"])
-            log = data.get("log_excerpt")
-            if log is not None and len(log) > results.LOG_EXCERPT_LIMIT:
-                # Kept, as the tool writes it (the end, where failures are): the verdict is what the table needs.
-                data["log_excerpt"] = results.tail(log)
-                report.notes.append(f"{file}: log_excerpt of {len(log)} characters cut to "
-                                    f"{results.LOG_EXCERPT_LIMIT}, keeping its end")
-            rows.append((file, (key, *(data.get(k) for k in FIELDS), file.name)))
+            row = _row(data, str(file), file.name, report, problem)
+            if row is not None:
+                rows.append((file, row))
+    _insert(connection, rows, report)
+    return report
+
+
+def import_records(connection: sqlite3.Connection, records: Iterable[object], source: str) -> ImportReport:
+    """Import records read from elsewhere (evidence kept in a registry), named ``source`` in reports."""
+    report = ImportReport()
+    rows = []
+    for number, data in enumerate(records):
+        row = _row(data, f"{source} record {number}", source[:200], report)
+        if row is not None:
+            rows.append((f"{source} record {number}", row))
+    _insert(connection, rows, report)
+    return report
+
+
+def _row(data: object, shown: str, name: str, report: ImportReport, problem: str | None = None) -> tuple | None:
+    """The database row of one record, or None (and why, in ``report``) when it is no record."""
+    problem = problem or validate(data)
+    if problem:
+        report.problems.append(f"{shown}: {problem}")
+        return None
+    data = {**data, "started_at": normalise_time(data["started_at"])}
+    key = record_key(data)  # of the record as written, so a re-import finds it
+    # The column is REAL either way; an int beyond SQLite's 64 bits would not bind.
+    data["duration_s"] = float(data["duration_s"])
+    log = data.get("log_excerpt")
+    if log is not None and len(log) > results.LOG_EXCERPT_LIMIT:
+        # Kept, as the tool writes it (the end, where failures are): the verdict is what the table needs.
+        data["log_excerpt"] = results.tail(log)
+        report.notes.append(f"{shown}: log_excerpt of {len(log)} characters cut to "
+                            f"{results.LOG_EXCERPT_LIMIT}, keeping its end")
+    return (key, *(data.get(k) for k in FIELDS), name)
+
+
+def _insert(connection: sqlite3.Connection, rows: list[tuple], report: ImportReport) -> None:
     connection.execute("BEGIN IMMEDIATE")
     try:
-        for file, row in rows:
+        for shown, row in rows:
             try:
                 # DO NOTHING on a known key alone: any other refusal raises, and is reported below.
                 stored = connection.execute(_INSERT, row).rowcount
@@ -235,7 +259,7 @@ def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> Impor
                     OverflowError) as exc:
                 # validate() should have refused it; if the database does, it is still skipped by
                 # name, never counted as already known.
-                report.problems.append(f"{file}: cannot be stored ({exc})")
+                report.problems.append(f"{shown}: cannot be stored ({exc})")
                 continue
             if stored:
                 report.imported += 1
@@ -245,7 +269,6 @@ def import_paths(connection: sqlite3.Connection, paths: Iterable[Path]) -> Impor
     except BaseException:
         connection.execute("ROLLBACK")
         raise
-    return report
 
 
 def all_records(connection: sqlite3.Connection) -> list[dict]:
