@@ -41,10 +41,15 @@ REFRESH_HINT = "run `invoke refresh` to write it again"
 
 @dataclass(frozen=True)
 class LockedBase:
-    """A base tag pinned: the digest of its windows/amd64 image and that image's full os.version."""
+    """A base tag pinned: the digest of its windows/amd64 image and that image's full os.version; ``index``:
+    the tag's own digest when the tag is an index (so that one HEAD tells a refresh the tag has not moved)."""
 
     digest: str
     os_version: str
+    index: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        return {"digest": self.digest, "os_version": self.os_version, **({"index": self.index} if self.index else {})}
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ class Lock:
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
             "schema": SCHEMA,
-            "bases": {key: {"digest": b.digest, "os_version": b.os_version} for key, b in self.bases.items()},
+            "bases": {key: b.to_json() for key, b in self.bases.items()},
         }
         if self.argo is not None:
             document["argo"] = [{"version": a.version, "commit": a.commit, "go": a.go,
@@ -179,15 +184,17 @@ def _bases(file: str, bases: Any) -> dict[str, LockedBase]:
         if not tagged:
             _fail(file, path, "not a tagged image reference; expected registry/repository:tag")
         entry = bases[key]
-        if not isinstance(entry, dict) or set(entry) != {"digest", "os_version"}:
-            _fail(file, path, "expected an object of exactly digest and os_version")
-        digest, os_version = entry["digest"], entry["os_version"]
-        if not isinstance(digest, str) or not DIGEST_RE.match(digest):
-            _fail(file, f"{path}.digest", f"{str(digest)[:80]!r} is not a digest; expected sha256:<64 hex digits>")
+        if not isinstance(entry, dict) or not {"digest", "os_version"} <= set(entry) <= {"digest", "os_version",
+                                                                                          "index"}:
+            _fail(file, path, "expected an object of digest and os_version (and index)")
+        digest, os_version, index = entry["digest"], entry["os_version"], entry.get("index")
+        for name, value in (("digest", digest), ("index", index)):
+            if (name == "digest" or value is not None) and (not isinstance(value, str) or not DIGEST_RE.match(value)):
+                _fail(file, f"{path}.{name}", f"{str(value)[:80]!r} is not a digest; expected sha256:<64 hex digits>")
         if not isinstance(os_version, str) or not OS_VERSION_RE.match(os_version):
             _fail(file, f"{path}.os_version", f"{str(os_version)[:80]!r} is not an os.version; expected "
                                               "10.0.BUILD.REVISION")
-        out[key] = LockedBase(digest, os_version)
+        out[key] = LockedBase(digest, os_version, index)
     return out
 
 

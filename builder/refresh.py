@@ -48,8 +48,9 @@ def _revision_key(os_version: str | None) -> tuple[int, ...]:
 def resolve_base(client: RegistryClient, reference: Reference, build: int, key: str) -> LockedBase:
     """The digest and full os.version of the windows/amd64 image of ``build`` that ``reference`` names."""
     body, media_type, digest = client.get_manifest(reference)
-    os_version = None
+    os_version, index_digest = None, None
     if media_type in INDEX_TYPES:
+        index_digest = digest
         index = image_index(body, f"{reference}: the index")
         entries = [m for m in index.get("manifests", []) if isinstance(m.get("platform"), dict)
                    and m["platform"].get("os") == "windows" and m["platform"].get("architecture") == "amd64"]
@@ -78,18 +79,26 @@ def resolve_base(client: RegistryClient, reference: Reference, build: int, key: 
     if not OS_VERSION_RE.match(os_version):
         raise InputError(f"{key} (read from {reference}): os.version {os_version} has no revision; expected "
                          "10.0.BUILD.REVISION")
-    return LockedBase(digest, os_version)
+    return LockedBase(digest, os_version, index_digest)
 
 
-def resolve_bases(matrix: Matrix, client: RegistryClient) -> dict[str, LockedBase]:
+def resolve_bases(matrix: Matrix, client: RegistryClient, old: Lock | None = None) -> dict[str, LockedBase]:
+    """Each base tag's pin. A tag whose digest (one HEAD) is still the one ``old`` pinned keeps its pin: an
+    unchanged month costs one request per tag."""
     bases: dict[str, LockedBase] = {}
     for release in matrix.releases:
         keys = [matrix.base_key(release, flavour) for flavour in ("nanoserver", "servercore")]
         if release.source_builder:
             keys.append(release.source_builder)
         for key in keys:
-            if key not in bases:
-                bases[key] = resolve_base(client, Reference.parse(matrix.mirrored(key)), release.build.build, key)
+            if key in bases:
+                continue
+            reference = Reference.parse(matrix.mirrored(key))
+            pinned = old.bases.get(key) if old is not None else None
+            if pinned is not None and client.head_manifest(reference) in (pinned.index or pinned.digest,):
+                bases[key] = pinned
+                continue
+            bases[key] = resolve_base(client, reference, release.build.build, key)
     return bases
 
 
@@ -191,7 +200,7 @@ def refresh(matrix: Matrix, matrix_path: Path, client: RegistryClient, check: bo
     github = github or GitHub()
     try:
         argo = resolve_argo(matrix, github, say)  # first: a refused token or a rate limit stops before any registry
-        bases = resolve_bases(matrix, client)
+        bases = resolve_bases(matrix, client, old)
     finally:
         github.close()
     new = Lock(display, dict(sorted(bases.items())), argo)

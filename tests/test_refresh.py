@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -25,6 +26,7 @@ from tests import infra, matrix_facts, windows_images
 from tests.cli import invoke
 from tests.github_standin import ARGO, GitHubStandin, StandinRelease, argo_state, commit_of
 from tests.infra import free_port
+from tests.test_oci_build import _log_mark
 
 TOKEN = "ghp_standinSECRETtoken0123456789"
 DIGEST_A = "sha256:" + "a" * 64
@@ -384,10 +386,15 @@ def test_refresh_locks_bases_and_releases_and_rewrites_nothing_when_nothing_move
     assert api.state.requests and all(r["authorization"] == f"Bearer {TOKEN}" for r in api.state.requests)
     assert TOKEN not in result.stdout + result.stderr + text
 
+    since = _log_mark(registry)
     again = _refresh(matrix, api, registry, prefix)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip().splitlines() == [f"{lock_file}: unchanged (15 bases, 3 Argo releases)"]
     assert lock_file.read_text() == text
+    # A tag that has not moved costs one HEAD (an index tag is pinned with its own digest too).
+    requests = re.findall(rf'"([A-Z]+) /v2/{re.escape(prefix)}/[^"]*" (\d+) ', registry.requests_log()[since:])
+    assert sorted(requests) == [("HEAD", "200")] * len(expected_keys)
+    assert lock["bases"][f"{windows}/nanoserver:1809"]["index"].startswith("sha256:")  # 1809's tag is an index
 
     # Microsoft publishes ltsc2022 again: --check says so, exit 1, and writes nothing.
     old_version = windows_images.os_version("ltsc2022")
