@@ -214,6 +214,11 @@ def push_windows_bases(registry_host: str, work: Path, prefix: str = "mcr",
             {"Files/Windows/System32/netapi32.dll": netapi32_bytes(version, update=True)},
         ], "windows", "amd64", version)
         skopeo_copy(core, f"{registry_host}/{prefix}/windows/servercore:{core_tag}")
+        source_builder = next((r.source_builder for r in _releases(releases) if r.name == release), None)
+        if source_builder and source_builder.startswith("mcr.microsoft.com/"):
+            # The windows-source variant's toolchain base of that build (1809: Microsoft's .NET Framework image),
+            # here the same synthetic servercore under its name.
+            skopeo_copy(core, f"{registry_host}/{prefix}/{source_builder.split('/', 1)[1]}")
     return bases
 
 
