@@ -261,6 +261,7 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
             compiled_dir=Path(compiled) if compiled else None)
         for tag, made in options.binaries.items():
             progress.say(f"{tag}: {made.summary}")
+            locked_commit(loaded, tag, made.commit)
         statuses = []
         for builder_impl in make_builders(loaded, connected, options, insecure_registry, plans, progress):
             share = [p for p in plans if p.builder == builder_impl.name]
@@ -314,6 +315,17 @@ def compile_task(argo: str | None, go: str = "auto", source: str | None = None, 
                             progress=progress.say)
     print(f"{'cached' if made.cached else 'compiled'} {made.exe} sha256:{made.sha256} ({made.tag} {made.commit[:12]} "
           f"{made.tree_state}, {made.go_version} via {made.go_how})")
+    if source is None:
+        locked_commit(matrix_mod.load_matrix(matrix), tag, made.commit)
+
+
+def locked_commit(loaded: Matrix, tag: str, commit: str | None) -> None:
+    """A binary compiled from another commit than the lock pins for its tag (the tag moved upstream since
+    the refresh) is refused: the run builds what the lock says, or nothing."""
+    pinned = next((a.commit for a in loaded.argo if a.tag == tag), None)
+    if pinned and commit and commit != pinned:
+        raise InputError(f"{tag}: {loaded.lock.file} pins commit {pinned[:12]}, but argoexec.exe was compiled from "
+                         f"{commit[:12]} (the tag moved since the refresh?); run `invoke refresh`, then compile again")
 
 
 def smoke_task(selection: Selection, flags: EngineFlags, timeout: str = "120") -> None:

@@ -500,3 +500,22 @@ def test_the_committed_dockerfiles_do_not_follow_the_lock(tmp_path):
     matrix_path, _ = _with_lock(tmp_path)
     result = invoke("render", "--check", "--matrix", str(matrix_path), env=_env("http://unused.invalid", lock=None))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_binary_of_another_commit_than_the_lock_pins_is_refused(tmp_path):
+    """The tag moved upstream after the refresh: the run builds what the lock says, or nothing."""
+    matrix, lock = _with_lock(tmp_path)
+    exe = tmp_path / "compiled" / "dist" / "bin" / "v4.1.3" / "windows-amd64" / "argoexec.exe"
+    exe.parent.mkdir(parents=True)
+    exe.write_bytes(b"MZ compiled")
+    record = {"sha256": hashlib.sha256(exe.read_bytes()).hexdigest(), "git_commit": "e" * 40, "go_version": "go1.26.6"}
+    exe.with_name("argoexec.exe.json").write_text(json.dumps(record))
+    out = tmp_path / "oci"
+    result = invoke("build", "--matrix", str(matrix), "--builder", "oci", "--base", "ltsc2022", "--argo", "v4.1.3",
+                    "--compiled", str(tmp_path / "compiled"), "--out", str(out),
+                    env={**os.environ, "ARGOEXEC_BUILDER_LOCK": str(lock)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (f"error: v4.1.3: {lock} pins commit {'c' * 12}, but argoexec.exe was "
+                                     f"compiled from {'e' * 12} (the tag moved since the refresh?); run `invoke "
+                                     "refresh`, then compile again")
+    assert not out.exists()  # nothing assembled
