@@ -19,7 +19,6 @@ What ``/info`` can and cannot tell (moby ``api/types/system/info.go``, ``daemon/
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import urllib.parse
@@ -31,6 +30,7 @@ from . import compat
 from .compat import HostFacts
 from .errors import InputError
 from .matrix import Matrix, Runner
+from .registry.reference import is_loopback
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 STATUSES = (OK, WARN, FAIL)
@@ -284,13 +284,8 @@ def engine_is_local(url: str) -> bool:
         return True
     if not url.startswith(("tcp://", "http://", "https://")):
         return False  # ssh:// and anything else: another machine
-    host = urllib.parse.urlsplit(url.replace("tcp://", "http://", 1)).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    split = urllib.parse.urlsplit(url.replace("tcp://", "http://", 1))
+    return is_loopback(split.netloc.rsplit("@", 1)[-1])
 
 
 def image_present(engine, reference: str) -> bool:

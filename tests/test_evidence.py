@@ -143,9 +143,8 @@ def manifest_puts(registry) -> int:
     return len(re.findall(r'"PUT /v2/[^ "]*/manifests/', registry.requests_log()))
 
 
-def push_foreign_referrer(client: RegistryClient, repo: Reference, subject: Descriptor) -> dict:
-    """Another tool's artifact for the same image (an SBOM, say), listed in the referrers tag as that tool would."""
-    sbom = b'{"sbom": true}'
+def _foreign_sbom(client: RegistryClient, repo: Reference, subject: Descriptor, sbom: bytes) -> dict:
+    """Another tool's artifact for the same image (an SBOM, say), pushed as that tool would; its descriptor."""
     client.push_blob(repo.registry, repo.repository, sha256_digest(sbom), len(sbom), lambda: sbom)
     client.push_blob(repo.registry, repo.repository, evidence.EMPTY_DESCRIPTOR["digest"], 2, lambda: b"{}")
     manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
@@ -155,8 +154,14 @@ def push_foreign_referrer(client: RegistryClient, repo: Reference, subject: Desc
                            "subject": subject.to_json()}).encode()
     digest = client.put_manifest(Reference(repo.registry, repo.repository, None, sha256_digest(manifest)), manifest,
                                  OCI_MANIFEST)
-    descriptor = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
-                  "artifactType": "application/vnd.example.sbom", "annotations": {"com.example.kind": "sbom"}}
+    return {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
+            "artifactType": "application/vnd.example.sbom"}
+
+
+def push_foreign_referrer(client: RegistryClient, repo: Reference, subject: Descriptor) -> dict:
+    """An SBOM listed in the referrers tag, as its tool would list it."""
+    descriptor = {**_foreign_sbom(client, repo, subject, b'{"sbom": true}'),
+                  "annotations": {"com.example.kind": "sbom"}}
     tag = repo.with_tag(evidence.referrers_tag(subject.digest))
     found = client.find_manifest(tag, accept=OCI_INDEX)
     index = json.loads(found[0]) if found else {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
@@ -324,18 +329,8 @@ def test_a_registry_with_the_referrers_api_keeps_the_list_itself(registry, tmp_p
 
 
 def push_foreign_referrer_by_api(client: RegistryClient, repo: Reference, subject: Descriptor) -> dict:
-    sbom = b'{"sbom": 1}'
-    client.push_blob(repo.registry, repo.repository, sha256_digest(sbom), len(sbom), lambda: sbom)
-    client.push_blob(repo.registry, repo.repository, evidence.EMPTY_DESCRIPTOR["digest"], 2, lambda: b"{}")
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "artifactType": "application/vnd.example.sbom", "config": evidence.EMPTY_DESCRIPTOR,
-                           "layers": [{"mediaType": "application/json", "digest": sha256_digest(sbom),
-                                       "size": len(sbom)}],
-                           "subject": subject.to_json()}).encode()
-    client.put_manifest(Reference(repo.registry, repo.repository, None, sha256_digest(manifest)), manifest,
-                        OCI_MANIFEST)
-    return {"mediaType": OCI_MANIFEST, "digest": sha256_digest(manifest), "size": len(manifest),
-            "artifactType": "application/vnd.example.sbom"}
+    """An SBOM pushed to a registry that lists referrers itself."""
+    return _foreign_sbom(client, repo, subject, b'{"sbom": 1}')
 
 
 def test_the_referrers_list_is_read_across_pages(registry, tmp_path):

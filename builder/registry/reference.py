@@ -132,6 +132,7 @@ def _check(text: object, what: str) -> None:
 
 
 def is_loopback(registry: str) -> bool:
+    """Whether ``host[:port]`` (a registry, an engine's address) is this machine: localhost or a loopback IP."""
     if registry.startswith("["):
         host = registry[1:].split("]", 1)[0]  # [::1]:5000
     else:
