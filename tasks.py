@@ -186,21 +186,24 @@ CLUSTER_HELP = {
 
 @task(
     help={**SELECT_HELP, **ENGINE_HELP, **CLUSTER_HELP,
-          "timeout": "Seconds each check may take (default: 120; with --cluster, 600 per workflow)."},
-    iterable=SELECT_ITERABLES + ["host_isolation"],
+          "timeout": "Seconds each check may take (default: 120; with --cluster, 600 per workflow).",
+          "skip_verified": "With --repo REGISTRY/REPO: skip an image whose evidence there already has every check "
+                           "passed on this runner, host os.version and isolation, for the digest its tag has now.",
+          "insecure_registry": REGISTRY_HELP["insecure_registry"]},
+    iterable=SELECT_ITERABLES + ["host_isolation", "insecure_registry"],
 )
 @reports_errors
 def smoke(c, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None, results=None,
           runner=None, network=None, host_isolation=None, timeout=None, cluster=None, token_env=None,
-          insecure=False, namespace="argo", hybrid=False):
+          insecure=False, namespace="argo", hybrid=False, skip_verified=False, insecure_registry=None):
     """Smoke-test built images: `argoexec version` and hello-windows, each recorded in results/."""
     selection = Selection(matrix, base, argo, only, skip)
     flags = EngineFlags(engine, repo, results, runner, network, host_isolation)
     if cluster:
         pipeline.cluster_smoke_task(selection, flags, timeout, ClusterFlags(cluster, token_env, insecure, namespace,
-                                                                            hybrid))
+                                                                            hybrid), skip_verified)
     else:
-        pipeline.smoke_task(selection, flags, timeout or "120")
+        pipeline.smoke_task(selection, flags, timeout or "120", skip_verified, insecure_registry)
 
 
 @task(

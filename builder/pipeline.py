@@ -328,8 +328,10 @@ def locked_commit(loaded: Matrix, tag: str, commit: str | None) -> None:
                          f"{commit[:12]} (the tag moved since the refresh?); run `invoke refresh`, then compile again")
 
 
-def smoke_task(selection: Selection, flags: EngineFlags, timeout: str = "120") -> None:
+def smoke_task(selection: Selection, flags: EngineFlags, timeout: str = "120", skip_verified: bool = False,
+               insecure_registry: Flag = None) -> None:
     from .engine import redact_url
+    from .registry import Reference
     from .smoke import SmokeOptions, smoke_targets
 
     seconds = timeout_seconds(timeout)
@@ -337,14 +339,51 @@ def smoke_task(selection: Selection, flags: EngineFlags, timeout: str = "120") -
     _, offered = host_flags(None, flags.host_isolation)
     options = SmokeOptions(repo=local_repo(loaded, flags.repo), results_dir=Path(flags.results or "results"),
                            runner=flags.runner or "local", network_mode=flags.network or None, timeout_s=seconds)
+    repo = Reference.parse(options.repo)
+    if skip_verified and not repo.registry_named:
+        raise InputError(f"--skip-verified reads the evidence kept in a registry: --repo {options.repo} names none; "
+                         "pass --repo REGISTRY/REPO")
     progress = Progress()
     connected = _connect(flags.engine, progress)
     try:
         plans = plan.plan_smoke(loaded, selected, connected.facts, offered, redact_url(connected.url))
+        if skip_verified:
+            plans = unverified(plans, registry_client(insecure_registry), repo, options.runner, connected.facts,
+                               progress)
         records = smoke_targets(connected, plans, options, progress)
     finally:
         connected.close()
     finish(progress, "Checks", [r.status for r in records])
+
+
+def unverified(plans: list[plan.PlannedTarget], client, repo, runner: str, facts: compat.HostFacts,
+               progress: Progress) -> list[plan.PlannedTarget]:
+    """The plans whose image (the digest its tag has now) has no passing run of every smoke check on this runner,
+    this host (its full os.version: a patched host checks again) and this isolation in its evidence."""
+    from . import evidence
+
+    host = str(facts.build) if facts.build else None
+    keep = []
+    for planned in plans:
+        here = planned.smoke_here
+        digest = client.head_manifest(repo.with_tag(planned.target.id)) if here else None
+        if digest is None:
+            keep.append(planned)  # not runnable here, or not published: the checks say so
+            continue
+        newest: dict[str, dict] = {}
+        for record in evidence.read_evidence(client, repo, digest):
+            if (record["image_digest"], record["runner"], record.get("host_os_version"), record.get("isolation")) \
+                    == (digest, runner, host, here.isolation) and (
+                    record["check"] not in newest or record["started_at"] > newest[record["check"]]["started_at"]):
+                newest[record["check"]] = record
+        wanted = checks.smoke_names(planned.target.os)
+        if all(name in newest and newest[name]["status"] == checks.PASS for name in wanted):
+            when = max(newest[name]["started_at"] for name in wanted)
+            progress.skip(planned.target.id, f"verified {when} on {runner} (host {host or facts.os_type}, "
+                                             f"{here.isolation or 'default'} isolation) for {digest[:19]}")
+        else:
+            keep.append(planned)
+    return keep
 
 
 @dataclass(frozen=True)
@@ -358,9 +397,13 @@ class ClusterFlags:
     hybrid: bool = False
 
 
-def cluster_smoke_task(selection: Selection, flags: EngineFlags, timeout: str | None, cluster: ClusterFlags) -> None:
+def cluster_smoke_task(selection: Selection, flags: EngineFlags, timeout: str | None, cluster: ClusterFlags,
+                       skip_verified: bool = False) -> None:
     from .cluster import DEFAULT_TIMEOUT_S, cluster_smoke
 
+    if skip_verified:
+        raise InputError("--skip-verified skips the checks on an engine whose evidence is in the registry; a "
+                         "--cluster run submits its workflow every time: drop one of them")
     seconds = timeout_seconds(timeout or str(DEFAULT_TIMEOUT_S))
     if flags.engine or flags.network or flags.host_isolation:
         raise InputError("--cluster runs hello-windows on the cluster: --engine, --network and --host-isolation "

@@ -205,3 +205,51 @@ def test_the_docker_builder_pushes_with_to_and_skips_what_is_unchanged(docker_en
     changed = invoke(*args)
     assert changed.returncode == 0, changed.stdout + changed.stderr
     assert _rebuilt(changed.stdout)[f"{NEWEST_ARGO}-linux-amd64"].startswith("Dockerfile or assembly recipe")
+
+
+def test_smoke_skips_an_image_already_verified_on_this_runner_and_host(docker_engine, registry, linux_matrix,
+                                                                       compiled, tmp_path):  # noqa: F811
+    from builder import evidence
+    from builder.registry import Reference, RegistryClient
+
+    repo = f"{registry.host}/incremental-smoke/argoexec"
+    target = f"{NEWEST_ARGO}-linux-amd64"
+    common = ("--matrix", str(linux_matrix), "--engine", docker_engine.url, "--base", "amd64")
+    built = invoke("build", *common, "--repo", "inc/argoexec", "--argoexec-exe", str(compiled(NEWEST_ARGO)),
+                   "--to", repo, "--results", str(tmp_path / "built"))
+    assert built.returncode == 0, built.stdout + built.stderr
+
+    def smoke(runner: str, folder: str):
+        return invoke("smoke", *common, "--repo", repo, "--runner", runner, "--network", "none", "--results",
+                      str(tmp_path / folder), "--skip-verified")
+
+    first = smoke("r1", "night1")  # nothing verified yet: every check runs
+    assert first.returncode == 0, first.stdout + first.stderr
+    records = _records(tmp_path / "night1")
+    assert {r["check"] for r in records} == set(builder.checks.smoke_names("linux"))
+    # What publish does with them: pushed beside the image.
+    client = RegistryClient()
+    reference = Reference.parse(f"{repo}:{target}")
+    subject, _ = evidence.subject_of(client, reference)
+    evidence.push_evidence(client, Reference.parse(repo), subject, records)
+
+    again = smoke("r1", "night2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"skip {target}: verified " in again.stdout and "on r1 (host linux, default isolation)" in again.stdout
+    assert not (tmp_path / "night2").exists() or _records(tmp_path / "night2") == []
+    # Another runner has verified nothing: it runs the checks.
+    other = smoke("r2", "night2-r2")
+    assert other.returncode == 0 and len(_records(tmp_path / "night2-r2")) == len(records)
+    # A failed check is no verification: the next night runs them again.
+    failed = [{**r, "status": "fail", "started_at": "2099-01-01T00:00:00Z"} if r["check"] == records[0]["check"]
+              else r for r in records]
+    evidence.push_evidence(client, Reference.parse(repo), subject, failed)
+    assert _skipped(smoke("r1", "night3").stdout) == set()
+
+
+def test_skip_verified_needs_a_registry_repo(tmp_path):
+    result = invoke("smoke", "--base", "1809", "--skip-verified", "--repo", "local/argoexec", "--engine",
+                    "unix:///nonexistent.sock")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: --skip-verified reads the evidence kept in a registry: --repo "
+                                            "local/argoexec names none")
