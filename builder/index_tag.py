@@ -2,7 +2,7 @@
 
 Each Windows entry carries ``platform.os.version`` copied from its image's config, newest build
 first, so that containerd picks the highest compatible build and the Docker engine on Windows an
-exact match (reference/windows-containers.md, "How a node picks an entry"). The ``linux/amd64``
+exact match (docs/windows.md, "How a node picks an entry of a multi-platform tag"). The ``linux/amd64``
 and ``linux/arm64`` entries of upstream's ``argoexec:<argo>`` are copied into the repository by
 digest, blobs and manifests each written only when a HEAD does not find them. Every child is
 checked to be in the repository before the index is written; the index bytes are deterministic,

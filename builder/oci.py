@@ -3,7 +3,7 @@
 A Windows layer's tar holds ``Hives/`` and the filesystem under ``Files/`` (``Files/app/x.exe``
 lands at ``C:\\app\\x.exe``); every entry carries the PAX record ``MSWINDOWS.rawsd``, a security
 descriptor whose owner and group are BUILTIN\\Users, so that the container's non-admin user can
-read the files (reference/windows-containers.md, "Building Windows images without a Windows
+read the files (docs/windows.md, "Building Windows images without a Windows
 engine"); files and folders copied from a Windows image keep the image's descriptors. Layers are
 deterministic (sorted entries, fixed times, owner 0, gzip without a timestamp), so the app layer is
 the same blob for every base: built once, uploaded once.

@@ -44,7 +44,7 @@ VARIANTS = (COPY, WINDOWS_SOURCE)
 # because the backslash is the Dockerfile escape character.
 WINDOWS_PATH = r"C:\app;C:\Windows\System32;C:\Windows"
 
-# Upstream fact (reference/argo-executor.md): the `argoexec` target stage and the GIT_* build
+# Upstream fact (docs/argo.md): the `argoexec` target stage and the GIT_* build
 # args exist since v3.4; older releases had another image layout (kubectl, jq, docker.exe, git)
 # that this template does not build.
 MIN_ARGO = Version("3.4.0")

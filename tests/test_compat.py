@@ -1,4 +1,4 @@
-"""Windows compatibility rules, table-driven from ../shared/reference/windows-containers.md."""
+"""Windows compatibility rules, table-driven from docs/windows.md."""
 
 from __future__ import annotations
 

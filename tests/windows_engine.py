@@ -5,7 +5,7 @@ payload constructed from moby's API types: the fields of ``system.Info`` (moby a
 filled in the formats moby's daemon gives them on Windows (daemon/info.go; ``OSVersion`` from
 pkg/parsers/operatingsystem ``GetOperatingSystemVersion``, ``KernelVersion`` from pkg/parsers/kernel
 ``GetKernelVersion``, ``OperatingSystem`` from ``GetOperatingSystem``), for hosts of the builds in
-../shared/reference/windows-containers.md. The replay records what the real docker-py client sends
+docs/windows.md. The replay records what the real docker-py client sends
 to ``/build`` and ``/containers/create`` (the isolation above all) and replies with the minimal
 responses docker-py needs. What it verifies is what leaves this tool on the wire; the README says so.
 """
