@@ -90,12 +90,19 @@ def connect(url: str | None = None, timeout: int = DEFAULT_TIMEOUT) -> Engine:
     except docker.errors.DockerException as exc:
         if "Invalid bind address" in str(exc) or "paramiko" in str(exc):
             raise InputError(f"engine {shown}: {_short(exc)}; check the URL") from None
-        raise Unreachable(f"cannot reach the Docker engine at {shown} ({_short(exc)}); start it, or pass "
-                          "--engine URL / set DOCKER_HOST") from None
+        raise Unreachable(f"cannot reach the Docker engine at {shown} ({_short(exc)}); {_next_step(url)}") from None
     except (requests.RequestException, OSError) as exc:
-        raise Unreachable(f"cannot reach the Docker engine at {shown} ({_short(exc)}); start it, or pass "
-                          "--engine URL / set DOCKER_HOST") from None
+        raise Unreachable(f"cannot reach the Docker engine at {shown} ({_short(exc)}); {_next_step(url)}") from None
     return Engine(client, url or os.environ.get("DOCKER_HOST") or "default", host_facts_from_info(info), info)
+
+
+def _next_step(url: str | None) -> str:
+    """What to do about an engine that does not answer, without suggesting what was already given."""
+    if url:
+        return "check that the engine runs there and that --engine names it (scheme, host, port)"
+    if os.environ.get("DOCKER_HOST"):
+        return "check that the engine runs there, or correct DOCKER_HOST (or pass --engine URL)"
+    return "start it, or pass --engine URL / set DOCKER_HOST"
 
 
 def _tls_from_env():

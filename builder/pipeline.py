@@ -273,10 +273,28 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
                 statuses.append(outcome.record.status)
                 if outcome.ok:
                     print(builder_impl.done.format(image=outcome.image, digest=outcome.digest))
+    except Unreachable as exc:
+        raise with_next_step(exc, loaded) from None
     finally:
         if connected is not None:
             connected.close()
     finish(progress, "Builds", statuses)
+
+
+def with_next_step(exc: Unreachable, loaded: Matrix, publishing: bool = False) -> Unreachable:
+    """An unreachable source registry, with what can be done without it: read through a mirror, or (for
+    upstream's image) give the binary, or leave out its linux entries."""
+    text = str(exc)
+    steps = []
+    for source in dict.fromkeys((loaded.registries.windows, loaded.registries.argoexec)):
+        host = source.split("/")[0]
+        if f"registry {host}:" in text or f"registry {host} " in text:
+            steps.append(f"read {host} through a mirror: --mirror {host}=MIRROR/PATH (or `mirrors:` in "
+                         f"{loaded.file})")
+            if source == loaded.registries.argoexec:
+                steps.append("leave out upstream's linux entries: --no-linux" if publishing
+                             else "give argoexec.exe yourself: --argoexec-exe PATH")
+    return Unreachable(f"{text}; or {'; or '.join(steps)}") if steps else exc
 
 
 def make_builders(loaded: Matrix, connected, options, insecure_registry: Flag, plans: list[plan.PlannedTarget],
@@ -503,6 +521,8 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
             try:
                 published = publish_index(client, loaded, repo, tag, progress, with_linux=not no_linux,
                                           expected=expected, partial=partial)
+            except Unreachable as exc:
+                raise with_next_step(exc, loaded, publishing=True) from None
             except IndexIncomplete as exc:
                 incomplete.append(str(exc))
                 # The table says what is there: the index as it was, the per-base tags as they are.
@@ -522,8 +542,8 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
         written = table_formats.write_outputs(model, Path(docs), readme_path)
     except OSError as exc:
         raise InputError(f"--docs {docs}: cannot write there ({exc.strerror or exc})") from None
-    for path in written:
-        print(f"wrote {path}")
+    for path, changed in written:
+        print(f"{'wrote' if changed else 'unchanged'} {path}")
     if incomplete:
         for line in incomplete[:-1]:
             print(f"error: {line}")

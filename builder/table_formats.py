@@ -350,22 +350,34 @@ def check_readme(readme: Path | None) -> str | None:
     return text
 
 
-def write_outputs(table: Table, docs: Path, readme: Path | None) -> list[Path]:
-    """docs/compatibility.md, docs/compatibility.json, docs/index.html and the README section."""
+def write_outputs(table: Table, docs: Path, readme: Path | None, dry_run: bool = False) -> list[tuple[Path, bool]]:
+    """docs/compatibility.md, docs/compatibility.json, docs/index.html and the README section: each path and
+    whether it changed. A file whose text is already that is left alone; ``dry_run`` writes nothing."""
     # The README is checked and its new text made first: a README that cannot be updated leaves
     # every output as it was.
     current = check_readme(readme)
     updated = None if current is None else replace_readme_section(current, to_markdown(table, heading_level=4))
-    docs.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(table)
-    written = []
-    for name, text in (("compatibility.md", "# argoexec for Windows: compatibility\n\n" + markdown),
-                       ("compatibility.json", to_json(table)), ("index.html", to_html(table))):
-        path = docs / name
-        write_atomically(path, text)  # a temporary name of its own: publishes into one folder run at once
-        written.append(path)
+    outputs = [(docs / name, text) for name, text in (
+        ("compatibility.md", "# argoexec for Windows: compatibility\n\n" + markdown),
+        ("compatibility.json", to_json(table)), ("index.html", to_html(table)))]
     if readme is not None:
-        if updated != current:
-            write_atomically(readme, updated)  # a publish running at once must never read half a README
-        written.append(readme)
-    return written
+        outputs.append((readme, updated))
+    results = []
+    for path, text in outputs:
+        changed = not _holds(path, text)
+        if changed and not dry_run:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # A temporary name of its own: publishes into one folder run at once, and a publish running at once
+            # never reads half a file.
+            write_atomically(path, text)
+        results.append((path, changed))
+    return results
+
+
+def _holds(path: Path, text: str) -> bool:
+    """Whether ``path`` is a regular file (not a link) whose text is ``text``."""
+    try:
+        return path.is_file() and not path.is_symlink() and path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False

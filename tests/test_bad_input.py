@@ -78,3 +78,28 @@ def test_importing_from_a_missing_folder_creates_no_database(tmp_path):
     result = invoke("results.import", "--dir", str(tmp_path / "nonexistent"), "--db", str(db))
     assert result.returncode == 2 and "no such folder" in result.stderr
     assert not db.exists() and not db.parent.exists()
+
+
+def test_an_unreachable_source_registry_says_what_can_be_done_without_it(tmp_path, monkeypatch):
+    """The bases' registry (here a loopback port nobody listens on, standing in for mcr.microsoft.com out of
+    reach) names the mirror flag; upstream's registry also names --argoexec-exe, or --no-linux for publish."""
+    from tests import infra, matrix_facts
+
+    down = f"127.0.0.1:{infra.free_port()}"
+    matrix = tmp_path / "matrix.yaml"
+    text = matrix_facts.TEXT.replace("  windows: mcr.microsoft.com/windows\n", f"  windows: {down}/windows\n")
+    text = text.replace("  argoexec: quay.io/argoproj/argoexec\n", f"  argoexec: {down}/argoproj/argoexec\n")
+    matrix.write_text(text)
+    monkeypatch.setenv("ARGOEXEC_BUILDER_CACHE", str(tmp_path / "cache"))
+    exe = tmp_path / "argoexec.exe"
+    exe.write_bytes(b"MZ stand-in")
+    bases = invoke("build", "--matrix", str(matrix), "--builder", "oci", "--base", "1909", "--argoexec-exe", str(exe),
+                   "--out", str(tmp_path / "oci"))
+    assert bases.returncode == 4, bases.stdout + bases.stderr
+    (line,) = bases.stderr.strip().splitlines()
+    assert line.startswith(f"error: registry {down}: ") and line.endswith(
+        f"; or read {down} through a mirror: --mirror {down}=MIRROR/PATH (or `mirrors:` in {matrix}); or give "
+        "argoexec.exe yourself: --argoexec-exe PATH")
+    upstream = invoke("build", "--matrix", str(matrix), "--builder", "oci", "--base", "1909", "--binary", "upstream",
+                      "--out", str(tmp_path / "oci"))
+    assert upstream.returncode == 4 and "give argoexec.exe yourself: --argoexec-exe PATH" in upstream.stderr

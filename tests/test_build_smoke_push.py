@@ -196,9 +196,14 @@ def test_an_unreachable_engine_exits_4(tmp_path):
         extra = {"push": ("--to", "127.0.0.1:1/x"), "build": ("--builder", "docker")}.get(task, ())
         result = invoke(task, "--base", "1809", "--engine", f"unix://{tmp_path}/missing.sock", *extra)
         assert result.returncode == 4, (task, result.stderr)
+        # --engine was given: the next step is to check it, not to pass it.
         assert result.stderr.strip().splitlines() == [
             f"error: cannot reach the Docker engine at unix://{tmp_path}/missing.sock (No such file or directory); "
-            "start it, or pass --engine URL / set DOCKER_HOST"]
+            "check that the engine runs there and that --engine names it (scheme, host, port)"]
+    # From DOCKER_HOST: the variable is what to correct.
+    result = invoke("smoke", "--base", "1809", env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/gone.sock"})
+    assert result.returncode == 4 and result.stderr.strip().endswith(
+        "check that the engine runs there, or correct DOCKER_HOST (or pass --engine URL)")
 
 
 def test_push_to_a_registry_that_is_down_exits_4(docker_engine, matrix_file, compiled, tmp_path):

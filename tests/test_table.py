@@ -229,7 +229,15 @@ def test_publish_writes_deterministic_outputs_and_the_readme_section(tmp_path):
     readme_text = readme.read_text()
     assert readme_text.startswith("# x\n\nbefore\n" + README_START) and readme_text.endswith(README_END + "\nafter\n")
     assert "#### argoexec v4.1.2" in readme_text and "old" not in readme_text
-    assert invoke(*args).returncode == 0
+    assert [line.split()[0] for line in first.stdout.splitlines() if line.startswith(("wrote", "unchanged"))] == \
+        ["wrote"] * 4
+    mtimes = {name: (tmp_path / "docs" / name).stat().st_mtime_ns for name in outputs}
+    again = invoke(*args)
+    assert again.returncode == 0
+    # Nothing new: each output is said to be unchanged, and left alone (not even rewritten).
+    assert [line for line in again.stdout.splitlines() if line.startswith(("wrote", "unchanged"))] == [
+        f"unchanged {tmp_path / 'docs' / name}" for name in outputs] + [f"unchanged {readme}"]
+    assert mtimes == {name: (tmp_path / "docs" / name).stat().st_mtime_ns for name in outputs}
     assert outputs == {name: (tmp_path / "docs" / name).read_bytes() for name in outputs}
     assert readme.read_text() == readme_text
     html = outputs["index.html"].decode()
