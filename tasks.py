@@ -132,6 +132,8 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
           "to": "Push to REGISTRY/REPO (or a destination name of the matrix) as <target-id> tags, each as soon as it "
                 "is built; a target whose image there was made from the same inputs is skipped (see --force).",
           "force": "With --to: build and push every selected target, even those whose published image is up to date.",
+          "dry_run": "Say what would be built (with --to: and what skipped as unchanged); build, push, compile and "
+                     "write nothing.",
           "out": "oci builder without --to: the OCI image layout to write (default: dist/oci).",
           "binary": "Where argoexec.exe comes from: compiled (the default: cross-compiled on Linux once per Argo "
                     "version, see `invoke compile`), upstream (upstream's published image; its version does not "
@@ -151,12 +153,12 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
 def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="auto", engine=None, repo=None,
           results=None, runner=None, network=None, host_isolation=None, argoexec_exe=None, sevenzip_exe=None,
           argo_git=None, to=None, out=None, mirror=None, insecure_registry=None, binary="compiled", go="auto",
-          dist=None, compiled=None, force=False):
+          dist=None, compiled=None, force=False, dry_run=False):
     """Build the selected argoexec images: on a Docker engine, or assembled without one (oci)."""
     pipeline.build_task(Selection(matrix, base, argo, only, skip),
                         EngineFlags(engine, repo, results, runner, network, host_isolation), builder,
                         argoexec_exe, sevenzip_exe, argo_git, to, out, mirror, insecure_registry, binary, go, dist,
-                        compiled, force)
+                        compiled, force, dry_run)
 
 
 @task(help={"argo": "Argo version to compile (default: the newest in the matrix; with --source: the tag to stamp).",

@@ -161,8 +161,11 @@ def decide(inputs: Inputs, found: Published | None, force: bool = False) -> Deci
     return Decision(True, "; ".join(inputs.changes(found.labels)), found)
 
 
-def split(plans: list, inputs_of, client: RegistryClient, repo: Reference, force: bool, progress: Progress) -> list:
-    """The plans to build: those whose image at ``repo`` was made from other inputs, or is not there."""
+def split(plans: list, inputs_of, client: RegistryClient, repo: Reference, force: bool, progress: Progress,
+          dry_run: bool = False) -> list:
+    """The plans to build: those whose image at ``repo`` was made from other inputs, or is not there.
+    ``dry_run``: the same decisions, said as what would happen."""
+    would = "would " if dry_run else ""
     keep = []
     for planned in plans:
         try:
@@ -170,13 +173,15 @@ def split(plans: list, inputs_of, client: RegistryClient, repo: Reference, force
         except (Unreachable, RegistryDenied):
             raise  # every other target would meet it too
         except BuilderError:  # a base that cannot be read: the build meets it again, says why and records it
-            progress.say(f"build {planned.target.id}: its inputs cannot be read (the build says why)")
+            progress.say(f"{would}build {planned.target.id}: its inputs cannot be read (the build says why)")
             keep.append(planned)
             continue
         decision = decide(computed, None if force else published(client, repo, planned.target.id), force)
         if decision.build:
             keep.append(planned)
-            progress.say(f"build {planned.target.id}: {decision.reason}")
+            progress.say(f"{would}build {planned.target.id}: {decision.reason}")
+        elif dry_run:
+            progress.say(f"would skip {planned.target.id}: {decision.reason}")
         else:
             progress.skip(planned.target.id, decision.reason)
     return keep

@@ -198,9 +198,9 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
                sevenzip_exe: str | None = None, argo_git: str | None = None, to: str | None = None,
                out: str | None = None, mirror: Flag = None, insecure_registry: Flag = None,
                binary: str = "compiled", go: str = "auto", dist: str | None = None,
-               compiled: str | None = None, force: bool = False) -> None:
+               compiled: str | None = None, force: bool = False, dry_run: bool = False) -> None:
     """Plan the run once on the engine's host (if any), make each Argo version's binary once, then hand
-    each builder its targets."""
+    each builder its targets. ``dry_run``: say what would be built (and, with --to, skipped), touch nothing."""
     from . import binaries
     from .builders import DEFAULT_LAYOUT, BuildOptions
     from .engine import redact_url
@@ -254,17 +254,29 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
             raise InputError("--binary windows-source compiles inside servercore, and "
                              f"{', '.join(p.target.id for p in plans if p.builder == plan.OCI)} cannot be built on "
                              "this engine; build those with the default --binary compiled")
-        options.binaries = binaries.for_windows_targets(
-            windows_tags, binary, matrix=loaded, argoexec_exe=options.argoexec_exe, sevenzip_exe=sevenzip, go=go,
-            argo_git=options.argo_git, output=Path(dist or "."),
-            client_factory=lambda: registry_client(insecure_registry), say=progress.say,
-            compiled_dir=Path(compiled) if compiled else None)
+        # A dry run reads a binary that exists (--argoexec-exe, --compiled) but makes none.
+        made_here = not (options.argoexec_exe or compiled) and binary in (binaries.COMPILED, binaries.UPSTREAM)
+        if dry_run and made_here and windows_tags:
+            way = "compiled (`invoke compile`)" if binary == binaries.COMPILED else "read from upstream's image"
+            for tag in dict.fromkeys(windows_tags):
+                progress.say(f"{tag}: argoexec.exe would be {way}")
+        else:
+            options.binaries = binaries.for_windows_targets(
+                windows_tags, binary, matrix=loaded, argoexec_exe=options.argoexec_exe, sevenzip_exe=sevenzip,
+                go=go, argo_git=options.argo_git, output=Path(dist or "."),
+                client_factory=lambda: registry_client(insecure_registry), say=progress.say,
+                compiled_dir=Path(compiled) if compiled else None)
         for tag, made in options.binaries.items():
             progress.say(f"{tag}: {made.summary}")
             locked_commit(loaded, tag, made.commit)
         statuses = []
         for builder_impl in make_builders(loaded, connected, options, insecure_registry, plans, progress):
             share = [p for p in plans if p.builder == builder_impl.name]
+            builder_impl.dry_run = dry_run
+            if dry_run:
+                dry_run_build(builder_impl, share, options, force, registry_client(insecure_registry), progress,
+                              inputs_known=not (made_here and windows_tags) and binary != binaries.WINDOWS_SOURCE)
+                continue
             if options.to is not None:
                 # Incremental: a target whose image at --to was made from the same inputs is not built again.
                 share = inputs.split(share, builder_impl.inputs, registry_client(insecure_registry), options.to,
@@ -278,7 +290,26 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
     finally:
         if connected is not None:
             connected.close()
+    if dry_run:
+        print("dry run: nothing was built, pushed or written")
+        return
     finish(progress, "Builds", statuses)
+
+
+def dry_run_build(builder_impl, plans: list[plan.PlannedTarget], options, force: bool, client, progress: Progress,
+                  inputs_known: bool) -> None:
+    """What a build would do with each target: build it (and how), or, with --to, skip it as unchanged."""
+    def how(planned: plan.PlannedTarget) -> str:
+        where = f", {planned.isolation} isolation" if planned.isolation and builder_impl.name == plan.DOCKER else ""
+        return f"{builder_impl.name} builder{where}"
+
+    if options.to is None or not inputs_known:
+        for planned in plans:
+            reason = "" if options.to is None else "; its inputs are known once argoexec.exe exists"
+            progress.say(f"would build {planned.target.id} ({how(planned)}){reason}")
+        return
+    for planned in inputs.split(plans, builder_impl.inputs, client, options.to, force, progress, dry_run=True):
+        progress.say(f"  ({how(planned)}, pushed to {options.to}:{planned.target.id})")
 
 
 def with_next_step(exc: Unreachable, loaded: Matrix, publishing: bool = False) -> Unreachable:

@@ -253,3 +253,32 @@ def test_skip_verified_needs_a_registry_repo(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: --skip-verified reads the evidence kept in a registry: --repo "
                                             "local/argoexec names none")
+
+
+def test_a_dry_run_says_what_would_be_built_or_skipped_and_touches_nothing(registry, bases, isolated_cache,
+                                                                           tmp_path):
+    repo = f"{registry.host}/{bases}-out/argoexec"
+    exe = _exe(tmp_path / "bin" / "argoexec.exe", b"argoexec one")
+    assert _build(registry, bases, repo, exe, tmp_path, isolated_cache).returncode == 0
+    since = _log_mark(registry)
+    other = _exe(tmp_path / "bin2" / "argoexec.exe", b"argoexec two")
+    (tmp_path / "results").mkdir(exist_ok=True)
+    records_before = sorted((tmp_path / "results").iterdir())
+    dry = invoke("build", "--builder", "oci", "--base", "1909", "--to", repo, "--argoexec-exe", str(other),
+                 "--results", str(tmp_path / "results"), "--mirror", f"mcr.microsoft.com={registry.host}/{bases}",
+                 "--dry-run", env=isolated_cache)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"would build {target_id('1909')}: argoexec binary " in dry.stdout
+    assert dry.stdout.strip().endswith("dry run: nothing was built, pushed or written")
+    same = _build(registry, bases, repo, exe, tmp_path, isolated_cache, "--dry-run")
+    assert f"would skip {target_id('1909')}: unchanged: " in same.stdout
+    # Nothing written: no manifest, no blob, no record.
+    assert _manifest_puts(registry, f"{bases}-out/argoexec", since) == 0
+    assert _blob_uploads(registry, f"{bases}-out/argoexec", since) == []
+    assert sorted((tmp_path / "results").iterdir()) == records_before
+    # Without a binary at hand it says it would compile one, and compiles nothing.
+    nothing = invoke("build", "--builder", "oci", "--base", "1909", "--dist", str(tmp_path / "dist"), "--out",
+                     str(tmp_path / "layout"), "--dry-run", env=isolated_cache)
+    assert nothing.returncode == 0, nothing.stdout + nothing.stderr
+    assert f"{NEWEST_ARGO}: argoexec.exe would be compiled (`invoke compile`)" in nothing.stdout
+    assert not (tmp_path / "dist").exists() and not (tmp_path / "layout").exists()

@@ -80,6 +80,7 @@ class DockerBuilder:
         self._contexts: dict = {}
         self._inputs: dict[str, inputs.Inputs] = {}
         self._scratch = tempfile.TemporaryDirectory(prefix="argoexec-context-")
+        self.dry_run = False  # set by the pipeline: read what exists, pull and build nothing
 
     def build(self, plans: list[PlannedTarget], progress: Progress) -> list[Outcome]:
         """Build one target after another; the Argo source and prebuilt contexts are shared between them."""
@@ -97,12 +98,19 @@ class DockerBuilder:
         return render.render_linux(planned.target.id, planned.base_image)
 
     def _base(self, planned: PlannedTarget, progress: Progress) -> str | None:
-        """The base's digest: the locked one, else the registry digest of the engine's copy (pulled if missing)."""
+        """The base's digest: the locked one, else the registry digest of the engine's copy (pulled if missing;
+        on a dry run a missing base is not pulled, and its digest is unknown)."""
         target = planned.target
         if target.is_windows:
             locked = self.matrix.locked_base(target.release, "nanoserver")
             if locked is not None:
                 return locked.digest
+        if self.dry_run:
+            try:
+                digests = self.engine.api.inspect_image(planned.base_image).get("RepoDigests") or []
+            except docker.errors.ImageNotFound:
+                raise BaseUnavailable(f"{planned.base_image} is not on the engine (a build would pull it)") from None
+            return digests[0].split("@", 1)[1] if digests else None
         return _base_digest(self.engine, planned.base_image, progress)
 
     def inputs(self, planned: PlannedTarget) -> inputs.Inputs:
