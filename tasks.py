@@ -210,13 +210,14 @@ def smoke(c, matrix=None, base=None, argo=None, only=None, skip=None, engine=Non
 
 @task(
     help={**SELECT_HELP, "engine": ENGINE_HELP["engine"], "repo": ENGINE_HELP["repo"],
-          "to": "Where to push: REGISTRY/REPO, or a destination name from the matrix."},
+          "to": "Where to push: REGISTRY/REPO, or a destination name from the matrix.",
+          "dry_run": "Check that each image is built and say what would be pushed; tag and push nothing."},
     iterable=SELECT_ITERABLES,
 )
 @reports_errors
-def push(c, to, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None):
+def push(c, to, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None, dry_run=False):
     """Push the built per-base tags (<argo>-windows-<base>) to a registry; print their digests."""
-    pipeline.push_task(Selection(matrix, base, argo, only, skip), to, engine, repo)
+    pipeline.push_task(Selection(matrix, base, argo, only, skip), to, engine, repo, dry_run)
 
 
 @task(
@@ -229,14 +230,17 @@ def push(c, to, matrix=None, base=None, argo=None, only=None, skip=None, engine=
           "docs": "Folder for compatibility.md, compatibility.json and index.html (default: docs).",
           "readme": "README whose compatibility section to update (default: README.md; '' for none).",
           "partial": "With --to: write an index tag even when some expected Windows entries are missing (by "
-                     "default it is left as it is and the run exits 1)."},
+                     "default it is left as it is and the run exits 1).",
+          "dry_run": "Read and decide everything, then say what would be written (index tags, evidence, files); "
+                     "write nothing, not even the results database."},
     iterable=["argo", "mirror", "insecure_registry", "results"],
 )
 @reports_errors
 def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, insecure_registry=None, results=None,
-            db=None, docs="docs", readme="README.md", partial=False):
+            db=None, docs="docs", readme="README.md", partial=False, dry_run=False):
     """Import results; with --to, publish index tags; regenerate the compatibility table (Markdown, JSON, HTML)."""
-    pipeline.publish_task(to, argo, matrix, no_linux, mirror, insecure_registry, results, db, docs, readme, partial)
+    pipeline.publish_task(to, argo, matrix, no_linux, mirror, insecure_registry, results, db, docs, readme, partial,
+                          dry_run)
 
 
 @task(

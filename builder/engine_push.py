@@ -54,15 +54,22 @@ def destination(matrix: Matrix, to: str) -> str:
 
 
 def push_targets(engine: Engine, targets: list[Target], repo: str, local_repo: str,
-                 progress: Progress) -> list[Pushed]:
-    """Tag each built image as ``REPO:<target-id>`` and push it; stop at the first refusal."""
+                 progress: Progress, dry_run: bool = False) -> list[Pushed]:
+    """Tag each built image as ``REPO:<target-id>`` and push it; stop at the first refusal. ``dry_run``: check
+    that each is built and say what would be pushed (the image ID, not yet a registry digest)."""
     registry = repo.split("/")[0]
+    found = {}
     for target in targets:  # everything must be built before anything is pushed
         try:
-            engine.api.inspect_image(target.tagged(local_repo))
+            found[target.id] = engine.api.inspect_image(target.tagged(local_repo))["Id"]
         except docker.errors.ImageNotFound:
             raise InputError(f"{target.id}: {target.tagged(local_repo)} is not on the engine; run "
                              "`invoke build` for it first") from None
+    if dry_run:
+        for target in targets:
+            progress.say(f"would push {target.tagged(local_repo)} (image {found[target.id][:19]}) as "
+                         f"{repo}:{target.id}")
+        return []
     pushed = []
     for target in targets:
         progress.begin(f"push {repo}:{target.id}")

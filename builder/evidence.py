@@ -340,13 +340,14 @@ def _keep(data: bytes) -> None:
 
 
 def push_evidence(client: RegistryClient, repo: Reference, subject: Descriptor, records: list[dict],
-                  say: Callable[[str], None] | None = None, existing: Evidence | None = None) -> Pushed:
+                  say: Callable[[str], None] | None = None, existing: Evidence | None = None,
+                  dry_run: bool = False) -> Pushed:
     """Attach ``records`` to the image ``subject`` in ``repo``; see the module's docstring.
 
     Each record must be one ``store.validate`` accepts (InputError naming it otherwise). Blobs are
     pushed first, then the manifest by digest, then (without ``OCI-Subject`` in the answer) the
     referrers tag's index. ``existing``: the image's evidence as ``load_evidence`` just read it (else it is
-    read here)."""
+    read here). ``dry_run``: decide, say, and push nothing."""
     say = say or (lambda line: None)
     for number, record in enumerate(records):
         problem = store.validate(record)
@@ -362,6 +363,9 @@ def push_evidence(client: RegistryClient, repo: Reference, subject: Descriptor, 
         say(f"evidence for {subject.digest}: nothing new ({len(merged)} records already there)")
         return Pushed(newest, False, existing.via if readable else None, len(merged))
     manifest, layer = artifact_manifest(subject, merged)
+    if dry_run:
+        say(f"evidence {sha256_digest(manifest)} for {subject.digest}: {len(merged)} records would be pushed")
+        return Pushed(sha256_digest(manifest), True, None, len(merged))
     for blob in (EMPTY_BLOB, layer):
         state = client.push_blob(repo.registry, repo.repository, sha256_digest(blob), len(blob), lambda b=blob: b)
         say(f"{sha256_digest(blob)[:19]} {state}")

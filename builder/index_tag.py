@@ -120,7 +120,7 @@ def _version_key(os_version: str | None) -> tuple[int, ...]:
 
 
 def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str,
-                  progress: Progress, known: dict[str, Entry] | None = None) -> list[Entry]:
+                  progress: Progress, known: dict[str, Entry] | None = None, dry_run: bool = False) -> list[Entry]:
     """upstream ``argoexec:<argo>``'s linux entries, copied (manifest and blobs) into ``repo`` by digest;
     an entry the index already has (``known``) was copied when it was written, and is taken as it is."""
     upstream = Reference.parse(matrix.mirrored(f"{matrix.registries.argoexec}:{argo}"))
@@ -145,6 +145,10 @@ def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
         if child_type not in MANIFEST_TYPES:
             raise RegistryError(f"{child} is a {child_type}, not an image manifest")
         manifest = image_manifest(child_body, f"{child}: the manifest")
+        if dry_run:
+            progress.line(f"{child} would be copied into {repo} (with its blobs, when missing)")
+            entries.append(Entry(child_type, child_digest, len(child_body), dict(entry["platform"])))
+            continue
         for blob in [manifest["config"], *manifest.get("layers", [])]:
             _copy(client, upstream, repo, blob, progress)  # a HEAD each; copied only when missing
         copied = Reference(repo.registry, repo.repository, None, child_digest)
@@ -165,9 +169,11 @@ def index_bytes(entries: list[Entry]) -> bytes:
 
 
 def publish_index(client: RegistryClient, matrix: Matrix, repo: Reference, argo: str, progress: Progress,
-                  with_linux: bool = True, expected: tuple[str, ...] = (), partial: bool = False) -> Published:
+                  with_linux: bool = True, expected: tuple[str, ...] = (), partial: bool = False,
+                  dry_run: bool = False) -> Published:
     """Write ``REPO:<argo>``. ``expected``: the per-base tags the index must have; when one is missing the
-    index is left as it is (its nodes keep their entry) unless ``partial``."""
+    index is left as it is (its nodes keep their entry) unless ``partial``. ``dry_run``: everything is read
+    and decided, nothing copied or written."""
     progress.begin(f"publish {repo}:{argo}")
     target = repo.with_tag(argo)
     current, known = current_entries(client, target)
@@ -185,12 +191,14 @@ def publish_index(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
                               "pass --partial to publish without them", tuple(windows))
     for entry in windows:
         progress.line(f"windows/amd64 {entry.platform.get('os.version')} {entry.digest}")
-    linux = linux_entries(client, matrix, repo, argo, progress, known) if with_linux else []
+    linux = linux_entries(client, matrix, repo, argo, progress, known, dry_run) if with_linux else []
     entries = windows + linux
     body = index_bytes(entries)
     digest = sha256_digest(body)
     changed = current != digest
-    if changed:
+    if changed and dry_run:
+        progress.line(f"{target} would be written ({len(entries)} entries)")
+    elif changed:
         # Nothing half-published: every child must be in the repository before the index points at it.
         for entry in entries:
             if client.head_manifest(Reference(repo.registry, repo.repository, None, entry.digest)) is None:

@@ -467,7 +467,8 @@ def cluster_smoke_task(selection: Selection, flags: EngineFlags, timeout: str | 
     finish(progress, "Checks", [r.status for r in records])
 
 
-def push_task(selection: Selection, to: str, engine: str | None = None, repo: str | None = None) -> None:
+def push_task(selection: Selection, to: str, engine: str | None = None, repo: str | None = None,
+              dry_run: bool = False) -> None:
     from .engine_push import destination, push_targets
 
     loaded, selected = selection.resolve(default_bases=None)
@@ -475,21 +476,24 @@ def push_task(selection: Selection, to: str, engine: str | None = None, repo: st
     progress = Progress()
     connected = _connect(engine, progress)
     try:
-        pushed = push_targets(connected, selected, where, local_repo(loaded, repo), progress)
+        pushed = push_targets(connected, selected, where, local_repo(loaded, repo), progress, dry_run)
     finally:
         connected.close()
     for item in pushed:
         print(f"{item.reference}@{item.digest}")
+    if dry_run:
+        print("dry run: nothing was tagged or pushed")
 
 
-def import_results(db: str | None, dirs: Iterable[str]):
-    """Import result records into the results database; print what happened."""
+def import_results(db: str | None, dirs: Iterable[str], dry_run: bool = False):
+    """Import result records into the results database (``dry_run``: into a copy in memory); print what happened."""
     from . import store
 
     missing = [d for d in dirs if not Path(d).exists()]
     if missing:  # before the database is opened: bad input creates nothing
         raise InputError(f"{missing[0]}: no such folder; pass the folders that hold result records")
-    connection = store.connect(Path(db) if db else store.DEFAULT_DB)
+    path = Path(db) if db else store.DEFAULT_DB
+    connection = store.scratch_copy(path) if dry_run else store.connect(path)
     imported = store.import_paths(connection, [Path(d) for d in dirs])
     for problem in imported.problems:
         print(f"skipped: {problem}")
@@ -516,9 +520,10 @@ def import_task(dirs: Flag, db: str | None) -> None:
 
 def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = None, no_linux: bool = False,
                  mirror: Flag = None, insecure_registry: Flag = None, results: Flag = None, db: str | None = None,
-                 docs: str = "docs", readme: str = "README.md", partial: bool = False) -> None:
+                 docs: str = "docs", readme: str = "README.md", partial: bool = False, dry_run: bool = False) -> None:
     """With ``to``: the index tags first (the per-base digests they find say which records count), then the
-    table (Markdown, JSON, HTML, README section) from every record of the published digests."""
+    table (Markdown, JSON, HTML, README section) from every record of the published digests. ``dry_run``:
+    the same reads and decisions, said as what would be written; nothing is written anywhere."""
     from . import store, table_formats
     from . import table as table_mod
     from .engine_push import destination
@@ -537,9 +542,10 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
     table_formats.check_readme(readme_path)
     imported = None
     if results:
-        connection, imported = import_results(db, [results] if isinstance(results, str) else results)
+        connection, imported = import_results(db, [results] if isinstance(results, str) else results, dry_run)
     else:
-        connection = store.connect(Path(db) if db else store.DEFAULT_DB)
+        path = Path(db) if db else store.DEFAULT_DB
+        connection = store.scratch_copy(path) if dry_run else store.connect(path)
     incomplete: list[str] = []
     evidence_problems: list[str] = []
     publication = None
@@ -551,7 +557,7 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
             expected = tuple(t.id for t in versions if t.argo.tag == tag and t.is_windows)
             try:
                 published = publish_index(client, loaded, repo, tag, progress, with_linux=not no_linux,
-                                          expected=expected, partial=partial)
+                                          expected=expected, partial=partial, dry_run=dry_run)
             except Unreachable as exc:
                 raise with_next_step(exc, loaded, publishing=True) from None
             except IndexIncomplete as exc:
@@ -562,19 +568,21 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
                 continue
             publication.indexes[tag] = published.digest
             images.extend(e for e in published.entries if e.target)
-            state = "written" if published.changed else "unchanged"
+            state = ("would be written" if dry_run else "written") if published.changed else "unchanged"
             print(f"{published.reference}@{published.digest} ({len(published.entries)} entries, {state})")
         publication.images.update({e.target: e.digest for e in images})
-        evidence_problems = exchange_evidence(client, repo, images, connection, progress)
+        evidence_problems = exchange_evidence(client, repo, images, connection, progress, dry_run)
     elif loaded.registries.publish:
         publication = table_mod.Publication(loaded.registries.publish)
     model = table_mod.build_table(loaded, store.all_records(connection), publication)
     try:
-        written = table_formats.write_outputs(model, Path(docs), readme_path)
+        written = table_formats.write_outputs(model, Path(docs), readme_path, dry_run)
     except OSError as exc:
         raise InputError(f"--docs {docs}: cannot write there ({exc.strerror or exc})") from None
     for path, changed in written:
-        print(f"{'wrote' if changed else 'unchanged'} {path}")
+        print(f"{('would write' if dry_run else 'wrote') if changed else 'unchanged'} {path}")
+    if dry_run:
+        print("dry run: nothing was written (no tag, no evidence, no file, no database)")
     if incomplete:
         for line in incomplete[:-1]:
             print(f"error: {line}")
@@ -585,7 +593,7 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
         raise TargetFailed(f"{len(evidence_problems)} evidence artifact(s) could not be read; see the warnings above")
 
 
-def exchange_evidence(client, repo, images: list, connection, progress: Progress) -> list[str]:
+def exchange_evidence(client, repo, images: list, connection, progress: Progress, dry_run: bool = False) -> list[str]:
     """For each published image: import the evidence its registry keeps (so nothing verified is forgotten
     when a runner reports nothing tonight), then push the records of its digest the registry lacks."""
     from . import evidence, store
@@ -608,10 +616,10 @@ def exchange_evidence(client, repo, images: list, connection, progress: Progress
             continue
         subject = evidence.Descriptor(entry.media_type, entry.digest, entry.size)
         result = evidence.push_evidence(client, repo, subject, [_present(r) for r in ours], say=progress.line,
-                                        existing=found)
+                                        existing=found, dry_run=dry_run)
         pushed += int(result.changed)
     progress.end(f"evidence in {repo}", checks.PASS if not problems else checks.FAIL,
-                 f"{len(images)} images, {pushed} with new evidence")
+                 f"{len(images)} images, {pushed} with new evidence" + (" (would be pushed)" if dry_run else ""))
     return problems
 
 

@@ -86,6 +86,22 @@ def _add_columns(connection: sqlite3.Connection) -> None:
             connection.execute(f'ALTER TABLE records ADD COLUMN "{name}" TEXT')
 
 
+def scratch_copy(path: Path) -> sqlite3.Connection:
+    """An in-memory copy of the database at ``path`` (empty when there is none), for a dry run: imports into it
+    change nothing on disk."""
+    copy = sqlite3.connect(":memory:", isolation_level=None)
+    if path.is_file():
+        try:
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            source.backup(copy)
+            source.close()
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"--db {path}: cannot open it as a results database ({exc}); pass another path") from None
+    copy.executescript(SCHEMA)
+    _add_columns(copy)
+    return copy
+
+
 def open_for_reading(path: Path | None) -> sqlite3.Connection:
     """For tasks that only read: a named database must exist; the default one may not exist yet
     (then the table shows the rules' predictions), and nothing is created."""

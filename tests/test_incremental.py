@@ -19,7 +19,7 @@ from builder import render
 from tests import infra, windows_images
 from tests.cli import invoke
 from tests.matrix_facts import NEWEST_ARGO, target_id
-from tests.test_build_smoke_push import LINUX, MATRIX, _records, compiled  # noqa: F401,F811 (a fixture)
+from tests.test_build_smoke_push import LINUX, MATRIX, _records, compiled  # noqa: F401 (a fixture)
 from tests.test_oci_build import _blob_uploads, _log_mark, _manifest_puts
 
 BASES = ("1909", "ltsc2022")
@@ -178,7 +178,7 @@ def linux_matrix(tmp_path, base_image):
 
 
 def test_the_docker_builder_pushes_with_to_and_skips_what_is_unchanged(docker_engine, registry, linux_matrix,
-                                                                        compiled, tmp_path, monkeypatch):  # noqa: F811
+                                                                        compiled, tmp_path, monkeypatch):
     exe = compiled(NEWEST_ARGO)
     repo = f"{registry.host}/incremental-docker/argoexec"
     args = ("build", "--matrix", str(linux_matrix), "--engine", docker_engine.url, "--repo", "inc/argoexec",
@@ -208,7 +208,7 @@ def test_the_docker_builder_pushes_with_to_and_skips_what_is_unchanged(docker_en
 
 
 def test_smoke_skips_an_image_already_verified_on_this_runner_and_host(docker_engine, registry, linux_matrix,
-                                                                       compiled, tmp_path):  # noqa: F811
+                                                                       compiled, tmp_path):
     from builder import evidence
     from builder.registry import Reference, RegistryClient
 
@@ -282,3 +282,21 @@ def test_a_dry_run_says_what_would_be_built_or_skipped_and_touches_nothing(regis
     assert nothing.returncode == 0, nothing.stdout + nothing.stderr
     assert f"{NEWEST_ARGO}: argoexec.exe would be compiled (`invoke compile`)" in nothing.stdout
     assert not (tmp_path / "dist").exists() and not (tmp_path / "layout").exists()
+
+
+def test_push_dry_run_checks_the_images_and_pushes_nothing(docker_engine, registry, linux_matrix, compiled,
+                                                           tmp_path):
+    common = ("--matrix", str(linux_matrix), "--engine", docker_engine.url, "--base", "amd64", "--repo",
+              "dry/argoexec")
+    built = invoke("build", *common, "--argoexec-exe", str(compiled(NEWEST_ARGO)), "--results", str(tmp_path / "r"))
+    assert built.returncode == 0, built.stdout + built.stderr
+    repo = f"{registry.host}/push-dry-run/argoexec"
+    dry = invoke("push", *common, "--to", repo, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"would push dry/argoexec:{NEWEST_ARGO}-linux-amd64 (image sha256:" in dry.stdout
+    assert dry.stdout.strip().endswith("dry run: nothing was tagged or pushed")
+    import requests
+    assert requests.get(f"{registry.url}/v2/push-dry-run/argoexec/tags/list", timeout=10).status_code == 404
+    missing = invoke("push", "--matrix", str(linux_matrix), "--engine", docker_engine.url, "--base", "amd64",
+                     "--repo", "never/built", "--to", repo, "--dry-run")
+    assert missing.returncode == 2 and "is not on the engine; run `invoke build` for it first" in missing.stderr

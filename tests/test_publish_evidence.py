@@ -83,6 +83,18 @@ def test_a_verified_cell_survives_a_night_its_runner_reports_nothing(registry, e
     digests = build(_exe(tmp_path / "bin1" / "argoexec.exe", b"one"), night1)
     one909 = target_id("1909")
     _smoke_records(night1, one909, digests[one909], windows_images.os_version("1909"), "hv1909")
+    # A dry run first: every decision said, nothing written (no index, no evidence, no file, no database).
+    since = _log_mark(registry)
+    dry = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, "--no-linux", "--partial", "--results", str(night1),
+                 "--db", str(tmp_path / "dry" / "r.sqlite"), "--docs", str(tmp_path / "dry" / "docs"), "--readme", "",
+                 "--dry-run", *mirror, env=env)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"{repo}:{NEWEST_ARGO} would be written" in dry.stdout
+    assert f"({len(BASES)} entries, would be written)" in dry.stdout
+    assert "records would be pushed" in dry.stdout and "would write " in dry.stdout
+    assert dry.stdout.strip().endswith("dry run: nothing was written (no tag, no evidence, no file, no database)")
+    assert _manifest_puts(registry, f"{prefix}-out/argoexec", since) == 0
+    assert not (tmp_path / "dry").exists()
     done, docs = publish("night1", night1)
     assert done.returncode == 0, done.stdout + done.stderr
     assert _table(docs)[one909]["cells"]["1909"]["process"]["state"] == "verified-pass"
