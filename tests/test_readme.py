@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+import pytest
 
 from tests.cli import ROOT, invoke
 
@@ -26,7 +29,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_readme_compat_example_is_real_output():
-    example = README.split("$ invoke compat --host 10.0.17763 --image 10.0.20348\n", 1)[1].split("```", 1)[0]
+    example = README.split("$ .venv/bin/invoke compat --host 10.0.17763 --image 10.0.20348\n", 1)[1].split("```", 1)[0]
     result = invoke("compat", "--host", "10.0.17763", "--image", "10.0.20348")
     assert result.stdout == example
 
@@ -36,3 +39,60 @@ def test_readme_plan_example_matches(tmp_path):
     assert result.returncode == 0
     assert "a Windows engine on a 10.0.17763 host refuses to pull a newer 10.0.18363-based image" in result.stdout
     assert "a Windows engine on a 10.0.17763 host refuses to pull a newer 10.0.18363-based image" in README
+
+
+# The tasks a README example may run here as written: they need no engine, registry, network or Windows host.
+OFFLINE_TASKS = ("plan", "compat", "table", "render", "ci-matrix", "which")
+# A placeholder the reader replaces (HOST, REGISTRY/argoexec, MIRROR/mcr): such an example is not run as written.
+PLACEHOLDER_RE = re.compile(r"\b[A-Z]{3,}\b")
+
+
+def _examples() -> list[str]:
+    """The `$ ` lines of the README's console blocks that run offline, as written (comments removed)."""
+    found = []
+    for block in re.findall(r"```console\n(.*?)```", README, flags=re.S):
+        for line in block.splitlines():
+            if not line.startswith("$ "):
+                continue
+            command = line[2:].split("  #", 1)[0].strip()
+            words = command.split()
+            if len(words) > 1 and words[0] == ".venv/bin/invoke" and words[1] in OFFLINE_TASKS \
+                    and "|" not in command and not PLACEHOLDER_RE.search(command):
+                found.append(command)
+    return found
+
+
+def test_every_readme_command_calls_invoke_the_way_the_set_up_provides():
+    for block in re.findall(r"```console\n(.*?)```", README, flags=re.S):
+        for line in block.splitlines():
+            if line.startswith("$ ") and "invoke" in line.split()[1]:
+                assert line.split()[1] == ".venv/bin/invoke", line
+
+
+@pytest.mark.integration
+def test_the_readme_commands_run_as_written_in_a_fresh_clone(tmp_path):
+    """A copy of the repository's files, the set-up command as written (a fresh venv), then each offline
+    example as written, from a shell whose PATH has no virtual environment on it."""
+    import os
+    import shutil
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    clone = tmp_path / "clone"
+    for name in filter(None, files.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if not (Path(p) / "activate").exists())
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(PATH=path, COLUMNS="120", ARGOEXEC_BUILDER_CACHE=str(tmp_path / "cache"))
+    main_job = _commands()[0]
+    done = subprocess.run(["bash", "-c", main_job], cwd=clone, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    examples = _examples()
+    assert len(examples) >= 2, examples
+    for command in examples:
+        result = subprocess.run(["bash", "-c", command], cwd=clone, env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, (command, result.stdout[-1000:], result.stderr[-1000:])
