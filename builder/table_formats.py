@@ -8,6 +8,7 @@ each verified cell shows its evidence.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -19,17 +20,25 @@ from rich.table import Table as RichTable
 from . import checks as checks_mod
 from .errors import InputError
 from .files import write_atomically
+from .selection import CONTAINERD, DOCKER, RUNTIME_LABELS
 from .table import (
     CANNOT_RUN,
     CONTRADICTION,
+    DIFFER,
     ISOLATION_LABELS,
+    LABEL,
     LEGEND,
     PREDICTED,
+    PREFERENCES,
     VERIFIED_FAIL,
     VERIFIED_PASS,
-    Advice,
     Cell,
+    Node,
+    Resolution,
     Table,
+    Taken,
+    nearest_column,
+    resolve,
 )
 
 README_START = "<!-- compatibility:start -->"
@@ -49,8 +58,7 @@ def _compact(cells: dict[str, Cell]) -> str:
 def only_argo(table: Table, argo: list[str] | None) -> Table:
     if not argo:
         return table
-    rows = tuple(r for r in table.rows if r.argo in argo)
-    return Table(table.hosts, rows, table.records, table.unplaced, table.publication)
+    return dataclasses.replace(table, rows=tuple(r for r in table.rows if r.argo in argo))
 
 
 def pull_lines(table: Table, argo: str) -> list[str]:
@@ -65,9 +73,40 @@ def pull_lines(table: Table, argo: str) -> list[str]:
     return lines
 
 
+def column_resolutions(table: Table, argo: str) -> list[tuple[object, Resolution]]:
+    """Per host column, the resolution of the one tag of ``argo`` on a node of that column."""
+    return [(host, resolve(table, Node(host.build, host, host.name), argo)[0]) for host in table.hosts]
+
+
+def _taken_short(taken: Taken) -> str:
+    if taken.pick.entry is None:
+        return "no entry"
+    iso = taken.placement.isolation if taken.placement else None
+    return f"{taken.pick.entry.name} ({ISOLATION_LABELS[iso] if iso else 'cannot run'})"
+
+
+def _preferred_short(res: Resolution) -> str:
+    advice = res.preferred
+    if advice.row is None:
+        return "none runs"
+    return (f"{advice.row.base} ({ISOLATION_LABELS[advice.isolation]}, {SHORT[advice.cell.state]}): "
+            f"{advice.rule}")
+
+
+def resolution_cells(res: Resolution) -> tuple[str, str, str]:
+    """Docker Engine's entry, containerd's entry (flagged when they differ), the preferred image and its rule."""
+    flag = f" {DIFFER[0]}" if res.disagreement else ""
+    return (_taken_short(res.taken[DOCKER]) + flag, _taken_short(res.taken[CONTAINERD]) + flag,
+            _preferred_short(res))
+
+
+RESOLUTION_HEADERS = ("node", "Docker Engine takes", "containerd takes", "preferred image (rule)")
+
+
 def legend_lines() -> list[str]:
     lines = [f"{symbol} {meaning}" for symbol, meaning in LEGEND.values()]
     lines.append(f"{CONTRADICTION[0]} {CONTRADICTION[1]}")
+    lines.append(f"{DIFFER[0]} {DIFFER[1]}")
     lines.append("P = process isolation, H = Hyper-V isolation")
     lines.append("a cell is verified by the smoke checks " + ", ".join(
         f"{check.name} ({check.description})" for check in checks_mod.CHECKS
@@ -89,34 +128,103 @@ def to_text(table: Table, console: Console) -> None:
         console.print(grid)
         for line in pull_lines(table, argo):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+        which = RichTable(title=f"argoexec {argo}: the entry of the one tag each node takes, and the image to prefer")
+        for header in RESOLUTION_HEADERS:
+            which.add_column(header, overflow="fold")
+        for host, res in column_resolutions(table, argo):
+            which.add_row(host.name, *resolution_cells(res))
+        console.print(which)
     for line in legend_lines():
         console.print(line, markup=False, highlight=False)
 
 
-def advice_text(host_label: str, host_build: str, advice: list[Advice]) -> str:
-    lines = [f"On {host_label} ({host_build}):"]
-    for item in advice:
-        if item.row is None:
-            lines.append(f"  {item.argo}: no image runs here")
-            continue
-        how = ISOLATION_LABELS[item.isolation]
-        if item.cell.state == VERIFIED_PASS:
-            ev = item.cell.evidence
-            proof = f"verified {ev.date[:10]} on {ev.runner} (engine {ev.engine_version or '?'})"
+def _node_heading(node: Node, hosts: tuple) -> str:
+    if node.column is not None:
+        return f"On {node.column.label} ({node.build}):"
+    near = nearest_column(hosts, node.build)
+    nearest = f"; the nearest column is {near.name} = {near.label} ({near.build.base})" if near else ""
+    return f"On a {node.build} node (no column of the table: the rules decide{nearest}):"
+
+
+def _proof(cell: Cell) -> str:
+    if cell.state == VERIFIED_PASS:
+        ev = cell.evidence
+        return f"verified {ev.date[:10]} on {ev.runner} (engine {ev.engine_version or '?'})"
+    return "predicted by the rules, not yet verified"
+
+
+def _taken_line(label: str, taken: Taken) -> str:
+    pick = taken.pick
+    if pick.entry is None:
+        return f"{label}: no entry: {pick.rule}"
+    how = (f"runs with {ISOLATION_LABELS[taken.placement.isolation]} isolation" if taken.placement and
+           taken.placement.isolation else f"cannot run it ({taken.placement.reason})" if taken.placement else "")
+    state = f", {SHORT[taken.cell.state]}" if taken.cell and taken.placement and taken.placement.isolation else ""
+    return f"{label}: the {pick.entry.name} entry ({pick.entry.os_version}): {pick.rule}; {how}{state}"
+
+
+def which_text(node: Node, resolutions: list[Resolution], hosts: tuple) -> str:
+    """``invoke which``: per Argo version, what to pull on this node, with which isolation, how sure, and which
+    entry of the one tag each runtime takes."""
+    lines = [_node_heading(node, hosts)]
+    for res in resolutions:
+        advice = res.preferred
+        if advice.row is None:
+            lines.append(f"  {res.argo}: no image runs here")
         else:
-            proof = "predicted by the rules, not yet verified"
-        lines.append(f"  {item.argo}: {item.row.id} with {how} isolation: {proof}")
-    lines.append("  (the index tag <argo> holds every base: nodes pick the right one by os.version)")
+            lines.append(f"  {res.argo}: {advice.row.id} with {ISOLATION_LABELS[advice.isolation]} isolation: "
+                         f"{_proof(advice.cell)}")
+        if res.index is not None:
+            state = "" if res.index.digest else " (not published yet)"
+            lines.append(f"    pull {res.index.pinned}{state}: the one tag for every node; on this node:")
+        else:
+            lines.append("    the one tag (no repository known; set registries.publish) resolves, on this node:")
+        lines.append("      " + _taken_line("Docker Engine", res.taken[DOCKER]))
+        lines.append("      " + _taken_line("containerd", res.taken[CONTAINERD]))
+        if res.disagreement:
+            lines.append(f"    {DIFFER[0]} the runtimes differ: {res.disagreement}")
+        if advice.row is not None:
+            per_base = advice.row.pull
+            where = (f" ({per_base.pinned}" + ("" if per_base.digest else ", not published yet") + ")"
+                     if per_base else "")
+            lines.append(f"    preferred: {advice.row.id}{where}, {ISOLATION_LABELS[advice.isolation]} isolation; "
+                         f"picked by: {advice.rule}")
+            lines.append(f"    why it runs: {advice.cell.rule}")
     return "\n".join(lines)
 
 
-def advice_json(host, advice: list[Advice]) -> str:
-    answer = {"host": {"name": host.name, "label": host.label, "build": host.build.base}, "advice": [
-        {"argo": item.argo, "image": item.row.id if item.row else None, "isolation": item.isolation,
-         "state": item.cell.state if item.cell else None,
-         "evidence": item.cell.evidence.to_json() if item.cell and item.cell.evidence else None}
-        for item in advice]}
+def which_json(node: Node, resolutions: list[Resolution]) -> str:
+    answer = {"schema": 1, "node": node.to_json(), "label": LABEL,
+              "preferences": list(PREFERENCES), "answers": [r.to_json() for r in resolutions]}
     return json.dumps(answer, indent=2, ensure_ascii=False) + "\n"
+
+
+# argoproj/argo-helm, charts/argo-workflows: values.yaml `executor.image.registry`, `.repository`, `.tag`; the
+# controller's Deployment passes them as `--executor-image REGISTRY/REPOSITORY:TAG`.
+HELM_SOURCE = "argoproj/argo-helm charts/argo-workflows (values.yaml executor.image)"
+
+
+def which_helm(node: Node, resolution: Resolution, repository: str) -> str:
+    """The argo-workflows chart's values that make the one multi-platform tag the executor image."""
+    from .registry.reference import DOCKER_HUB, Reference
+
+    ref = Reference.parse(repository)
+    registry = "docker.io" if ref.registry == DOCKER_HUB else ref.registry
+    index = resolution.index
+    tag = resolution.argo + (f"@{index.digest}" if index is not None and index.digest else "")
+    notes = [f"# {HELM_SOURCE}: the executor image for a hybrid cluster,",
+             f"# the one tag {repository}:{resolution.argo} (every Windows build and Linux)."]
+    for runtime in (DOCKER, CONTAINERD):
+        taken = resolution.taken[runtime]
+        what = f"its {taken.pick.entry.name} entry" if taken.pick.entry else "no entry"
+        notes.append(f"# On {node.build}: {RUNTIME_LABELS[runtime]} takes {what}.")
+    if resolution.disagreement:
+        notes.append(f"# {DIFFER[0]} {resolution.disagreement}")
+    if index is None or not index.digest:
+        notes.append("# Not published yet (or not looked up): no digest to pin.")
+    body = ["executor:", "  image:", f"    registry: {json.dumps(registry)}",
+            f"    repository: {json.dumps(ref.repository)}", f"    tag: {json.dumps(tag)}"]
+    return "\n".join(notes + body) + "\n"
 
 
 # -- Markdown -----------------------------------------------------------------------------------
@@ -164,6 +272,15 @@ def to_markdown(table: Table, heading_level: int = 2) -> str:
         for row in rows:
             out.append(f"| {md_code(row.id)} ({md_text(row.os_version)}) | "
                        + " | ".join(_compact(row.cells[h.name]) for h in table.hosts) + " |")
+        out.append("")
+        subject = f"of {md_code(index.reference)}" if index is not None else "of the one tag"
+        out.append(f"Which entry {subject} a node takes (Docker Engine and containerd select differently; "
+                   f"{DIFFER[0]} where they differ), and the image to prefer where several run:")
+        out.append("")
+        out.append("| " + " | ".join(RESOLUTION_HEADERS) + " |")
+        out.append("|---|---|---|---|")
+        for host, res in column_resolutions(table, argo):
+            out.append(f"| {md_text(host.name)} | " + " | ".join(md_text(c) for c in resolution_cells(res)) + " |")
         pulls = [row for row in rows if row.pull is not None]
         if pulls:
             out.append("")
