@@ -36,3 +36,19 @@ def test_readme_plan_example_matches(tmp_path):
     assert result.returncode == 0
     assert "a Windows engine on a 10.0.17763 host refuses to pull a newer 10.0.18363-based image" in result.stdout
     assert "a Windows engine on a 10.0.17763 host refuses to pull a newer 10.0.18363-based image" in README
+
+
+def test_readme_which_examples_are_real_output(tmp_path):
+    from builder import store
+
+    db = tmp_path / "r.sqlite"
+    store.connect(db).close()  # no records: the rules' predictions, as the README shows
+    for command in ("which --node 10.0.19045 --argo v4.1.2", "which --node 2025 --format helm"):
+        result = invoke(*command.split(), "--db", str(db))
+        assert result.returncode == 0, result.stderr
+        assert f"$ invoke {command}" in README
+    text = invoke("which", "--node", "10.0.19045", "--argo", "v4.1.2", "--db", str(db)).stdout
+    example = README.split("$ invoke which --node 10.0.19045 --argo v4.1.2\n", 1)[1].split("```", 1)[0]
+    assert text == example
+    helm = invoke("which", "--node", "2025", "--format", "helm", "--db", str(db)).stdout
+    assert README.split("$ cat executor-values.yaml\n", 1)[1].split("```", 1)[0] == helm
