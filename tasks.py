@@ -94,8 +94,9 @@ def plan(c, matrix=None, base=None, argo=None, only=None, skip=None, json=False,
     pipeline.plan_task(Selection(matrix, base, argo, only, skip), host_build, host_isolation, json)
 
 
-@task(help={"host": "Host build, 10.0.B[.R] (e.g. 10.0.17763).",
-            "image": "Image build (its os.version), 10.0.B[.R].",
+@task(help={"host": "Host: a build 10.0.B[.R] (e.g. 10.0.17763), a release (2019, ltsc2022) or a node's "
+                    "node.kubernetes.io/windows-build label value.",
+            "image": "Image build (its os.version), 10.0.B[.R], or its release (1809, ltsc2022).",
             "json": 'Print {"process": bool, "hyperv": bool, "reason": str}.',
             "matrix": SELECT_HELP["matrix"] + " Its stable_abi releases set the compatibility window."})
 @reports_errors
@@ -246,7 +247,8 @@ def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, ins
 @task(
     help={"matrix": SELECT_HELP["matrix"], **STORE_HELP,
           "argo": "Only these Argo versions (repeatable; default: all in the matrix).",
-          "host": "Answer for one host release (e.g. 2025, 2019, win11): which image to use on it, and how.",
+          "host": "Answer for one node, as `invoke which --node` does: a build (10.0.26100), a release (2025, 2019, "
+                  "ltsc2019, win11) or a node's node.kubernetes.io/windows-build label value.",
           "format": "text (default), markdown, json or html."},
     iterable=["argo"],
 )
@@ -254,6 +256,20 @@ def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, ins
 def table(c, matrix=None, db=None, argo=None, host=None, format="text"):
     """Show the compatibility table: which image runs on which Windows node, how, and how we know."""
     pipeline.table_task(matrix, db, argo, host, format)
+
+
+@task(
+    help={"node": "The node: a build (10.0.17763, 10.0.17763.6893), a release (2019, ltsc2019, 1809, 2025, win11) or "
+                  "the value of its node.kubernetes.io/windows-build label (10.0.17763).",
+          "argo": "Only these Argo versions (repeatable; default: all in the matrix; --format helm: the newest).",
+          "format": "text (default), json, or helm (the argo-workflows chart's executor.image values).",
+          "matrix": SELECT_HELP["matrix"], **STORE_HELP},
+    iterable=["argo"],
+)
+@reports_errors
+def which(c, node=None, argo=None, format="text", matrix=None, db=None):
+    """Which image a Windows node uses: per Argo version the tag, isolation, certainty, each runtime's entry."""
+    pipeline.which_task(node, argo, format, matrix, db)
 
 
 @task(
@@ -310,6 +326,6 @@ def evidence(c, ref, format="text", insecure_registry=None):
 results_ns = Collection("results")
 results_ns.add_task(import_results)
 
-ns = Collection(plan, render, compile, build, smoke, push, publish, table, ci_matrix, refresh, doctor, evidence,
-                results_ns)
+ns = Collection(plan, render, compile, build, smoke, push, publish, table, which, ci_matrix, refresh, doctor,
+                evidence, results_ns)
 ns.add_task(compat_, name="compat")

@@ -132,9 +132,13 @@ def plan_task(selection: Selection, host_build: str | None, host_isolation: Flag
 def compat_task(host: str | None, image: str | None, as_json: bool, matrix: str | None = None) -> None:
     if host is None or image is None:
         raise InputError("--host and --image are both required, e.g. --host 10.0.17763 --image 10.0.17763")
+    from .table import resolve_node
+
     loaded = matrix_mod.load_matrix(matrix)
-    answer = compat.compat(windows_build(host, "--host"), windows_build(image, "--image"), loaded.stable_abi)
-    report.print_compat(answer, host, image, as_json)
+    # Both take a build, a release or host name (2019, ltsc2022, win11) or a node's windows-build label value.
+    host_build, image_build = resolve_node(loaded, host, "--host").build, resolve_node(loaded, image, "--image").build
+    answer = compat.compat(host_build, image_build, loaded.stable_abi)
+    report.print_compat(answer, str(host_build), str(image_build), as_json)
 
 
 def render_task(selection: Selection, out: str, variant: str, host_build: str | None, host_isolation: Flag,
@@ -631,36 +635,72 @@ def _present(record: dict) -> dict:
 TABLE_FORMATS = ("text", "markdown", "json", "html")
 
 
-def table_task(matrix: str | None = None, db: str | None = None, argo: Flag = None, host: str | None = None,
-               format: str = "text") -> None:
+def _table_model(matrix: str | None, db: str | None, argo: Flag):
+    """The matrix, and the table of the selected Argo versions from the store's records, naming the matrix's
+    publish repository (no digests: nothing is looked up)."""
     from . import store, table_formats
     from . import table as table_mod
 
-    if format not in TABLE_FORMATS:
-        raise InputError(f"--format {format}: expected {', '.join(TABLE_FORMATS[:-1])} or {TABLE_FORMATS[-1]}")
     loaded = matrix_mod.load_matrix(matrix)
     wanted = [t.argo.tag for t in targets.select(loaded, "all", argo or "all")]
     connection = store.open_for_reading(Path(db) if db else None)
-    model = table_formats.only_argo(table_mod.build_table(loaded, store.all_records(connection)), wanted)
+    publication = table_mod.Publication(loaded.registries.publish) if loaded.registries.publish else None
+    model = table_formats.only_argo(table_mod.build_table(loaded, store.all_records(connection), publication), wanted)
+    return loaded, model
+
+
+def table_task(matrix: str | None = None, db: str | None = None, argo: Flag = None, host: str | None = None,
+               format: str = "text") -> None:
+    from . import table_formats
+
+    if format not in TABLE_FORMATS:
+        raise InputError(f"--format {format}: expected {', '.join(TABLE_FORMATS[:-1])} or {TABLE_FORMATS[-1]}")
     if host:
-        release = loaded.host(host)
-        if release is None:
-            raise InputError(f"--host {host}: unknown host release; known: "
-                             f"{', '.join(h.name for h in loaded.hosts)}")
-        advice = table_mod.advise(model, release)
-        if format == "json":
-            print(table_formats.advice_json(release, advice), end="")
-        elif format == "text":
-            print(table_formats.advice_text(release.label, release.build.base, advice))
-        else:
+        if format not in WHICH_FORMATS[:2]:
             raise InputError(f"--host answers in text or json, not {format}")
+        which_task(host, argo, format, matrix, db, flag="--host")
         return
+    _, model = _table_model(matrix, db, argo)
     if format == "text":
         table_formats.to_text(model, report.console())
     else:
         text = {"markdown": table_formats.to_markdown, "json": table_formats.to_json,
                 "html": table_formats.to_html}[format](model)
         print(text, end="")
+
+
+WHICH_FORMATS = ("text", "json", "helm")
+
+
+def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix: str | None = None,
+               db: str | None = None, flag: str = "--node") -> None:
+    """``invoke which``: for a node (a build, a release name or its node.kubernetes.io/windows-build label), per
+    Argo version the image to use, how, how sure, and the entry of the one tag Docker Engine and containerd take."""
+    from . import table as table_mod
+    from . import table_formats
+
+    if format not in WHICH_FORMATS:
+        raise InputError(f"--format {format}: expected text, json or helm")
+    if not node:
+        raise InputError(f"{flag} is required: a build (10.0.17763), a release (2019, ltsc2022) or the value of a "
+                         f"node's {table_mod.LABEL} label")
+    loaded = matrix_mod.load_matrix(matrix)
+    resolved = table_mod.resolve_node(loaded, node, flag)  # a bad spelling is exit 2 before the store is read
+    if format == "helm":
+        argo = argo or [loaded.newest_argo.tag]
+        if isinstance(argo, (list, tuple)) and len(argo) != 1:
+            raise InputError("--format helm sets one executor image: give one --argo (default: the newest)")
+        if not loaded.registries.publish:
+            raise InputError("--format helm needs the repository the images are published to: set registries.publish "
+                             "in the matrix")
+    _, model = _table_model(matrix, db, argo)
+    resolutions = table_mod.resolve(model, resolved)
+    if format == "json":
+        print(table_formats.which_json(resolved, resolutions), end="")
+    elif format == "helm":
+        print(table_formats.which_helm(resolved, resolutions[0], loaded.registries.publish), end="")
+    else:
+        print(table_formats.which_text(resolved, resolutions, model.hosts))
 
 
 def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = None,

@@ -15,11 +15,14 @@ as such and flagged (``contradicts_rules``), never hidden.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from . import checks as checks_mod
-from . import compat
+from . import compat, selection
 from .checks import FAIL, PASS
+from .compat import WindowsBuild
+from .errors import InputError
 from .matrix import HostRelease, Matrix
 from .targets import all_targets
 
@@ -38,6 +41,7 @@ LEGEND = {
     CANNOT_RUN: ("–", "cannot run: the rules forbid it"),
 }
 CONTRADICTION = ("⚠", "a verified result contradicts the rules")
+DIFFER = ("≠", "Docker Engine and containerd take different entries of the one tag (or one of them none)")
 ISOLATION_LABELS = {"process": "process", "hyperv": "Hyper-V"}
 
 
@@ -125,6 +129,7 @@ class Table:
     records: int
     unplaced: int  # verification records from hosts that are no column
     publication: Publication | None = None
+    stable_abi: tuple[int, ...] = compat.HCSSHIM_STABLE_ABI  # the matrix's stable-ABI builds (compat's window)
 
     def index(self, argo: str) -> Pull | None:
         """The one multi-platform tag of an Argo version, when the repository is known."""
@@ -147,6 +152,9 @@ class Table:
             "repository": self.publication.repository if self.publication else None,
             "indexes": {argo: self.index(argo).to_json() for argo in self.argo_versions()} if self.publication
             else {},
+            # Per Argo version and host column: the entry of the one tag each runtime takes, and the image to use.
+            "resolution": {argo: {host.name: resolve(self, Node(host.build, host, host.name), argo)[0].to_json()
+                                  for host in self.hosts} for argo in self.argo_versions()},
         }
 
 
@@ -203,7 +211,7 @@ def build_table(matrix: Matrix, records: list[dict], publication: Publication | 
                 else:
                     cells[host.name][isolation] = Cell(PREDICTED if rule.ok else CANNOT_RUN, rule.reason, rule.ok)
         rows.append(Row(target.id, target.argo.tag, target.base, image.base, cells, pull))
-    return Table(hosts, tuple(rows), len(records), unplaced, publication)
+    return Table(hosts, tuple(rows), len(records), unplaced, publication, matrix.stable_abi)
 
 
 def _moment(record: dict) -> dt.datetime:
@@ -232,24 +240,214 @@ class Advice:
     row: Row | None
     isolation: str | None
     cell: Cell | None
+    rule: str = ""  # which preference picked it: see PREFERENCES
+
+
+# The preferences between the images that run on a node, in order; the first one that tells the best option
+# from the next best is the rule that picked it.
+PREFER_VERIFIED = "verified beats predicted"
+PREFER_PROCESS = "process isolation beats Hyper-V"
+PREFER_CLOSEST = "the base build closest to the node breaks ties"
+ONLY_ONE = "the only image that runs on this node"
+PREFERENCES = (PREFER_VERIFIED, PREFER_PROCESS, PREFER_CLOSEST)
+_RANK = {VERIFIED_PASS: 0, PREDICTED: 1}
+
+
+def _node_cells(table: Table, row: Row, node: Node) -> dict[str, Cell]:
+    """The row's cells on a node: its column's when it has one, else the rules' prediction for its build."""
+    if node.column is not None:
+        return row.cells[node.column.name]
+    image = WindowsBuild.parse(row.os_version)
+    out = {}
+    for isolation in compat.ISOLATIONS:
+        rule = (compat.process_isolation(node.build, image, table.stable_abi) if isolation == compat.PROCESS
+                else compat.hyperv_isolation(node.build, image))
+        out[isolation] = Cell(PREDICTED if rule.ok else CANNOT_RUN, rule.reason, rule.ok)
+    return out
+
+
+def prefer(table: Table, node: Node, argo: str) -> Advice:
+    """The image to use on ``node`` for one Argo version, and the preference that picked it."""
+    options = []
+    for row in (r for r in table.rows if r.argo == argo):
+        build = compat.build_number(row.os_version)
+        if build is None or build > node.build.build:
+            distance = None
+        else:
+            distance = node.build.build - build
+        for order, (isolation, cell) in enumerate(sorted(_node_cells(table, row, node).items(),
+                                                         key=lambda item: compat.ISOLATIONS.index(item[0]))):
+            if cell.state in _RANK and distance is not None:
+                options.append(((_RANK[cell.state], order, distance), row, isolation, cell))
+            elif cell.state in _RANK:  # a verified pass of an image newer than the node: the evidence wins
+                options.append(((_RANK[cell.state], order, 1 << 20), row, isolation, cell))
+    if not options:
+        return Advice(argo, None, None, None, "no image runs on this node")
+    options.sort(key=lambda o: o[0])
+    best = options[0]
+    distinct_images = {(o[1].id, o[2]) for o in options}
+    if len(distinct_images) == 1:
+        rule = ONLY_ONE
+    else:
+        runner_up = options[1]
+        differs = next((i for i, (a, b) in enumerate(zip(best[0], runner_up[0], strict=True)) if a != b), 2)
+        rule = PREFERENCES[differs]
+    return Advice(argo, best[1], best[2], best[3], rule)
 
 
 def advise(table: Table, host: HostRelease) -> list[Advice]:
     """For a node of ``host``: per Argo version, the image to use and how (verified beats predicted,
-    process beats Hyper-V, the newest base build breaks ties)."""
-    rank = {VERIFIED_PASS: 0, PREDICTED: 1}
+    process beats Hyper-V, the base build closest to the node's breaks ties)."""
+    node = Node(host.build, host, host.name)
+    return [prefer(table, node, argo) for argo in table.argo_versions()]
+
+
+# -- a node, however it is spelled ------------------------------------------------------------------
+
+# The label the kubelet on Windows puts on its Node, "MajorVersion.MinorVersion.BuildNumber" (10.0.17763):
+# kubernetes.io docs, "Well-Known Labels, Annotations and Taints", node.kubernetes.io/windows-build.
+LABEL = "node.kubernetes.io/windows-build"
+_BUILDISH_RE = re.compile(r"^[0-9]*\.[0-9.]*$")
+
+
+@dataclass(frozen=True)
+class Node:
+    """A Windows node: its build, the table column of that build (None: no column has it), and how it was named."""
+
+    build: WindowsBuild
+    column: HostRelease | None
+    spelling: str
+
+    def to_json(self) -> dict:
+        return {"build": self.build.base, "spelling": self.spelling,
+                "column": self.column.name if self.column else None,
+                "label": self.column.label if self.column else None}
+
+
+def node_spellings(matrix: Matrix) -> dict[str, str]:
+    """Every name a node may be given, lower-cased, to the ``10.0.BUILD`` it stands for (host columns, then
+    Windows releases)."""
+    names: dict[str, str] = {}
+    for release in matrix.releases:
+        for name in release.names:
+            names[name.lower()] = release.build.base
+    for host in matrix.hosts:
+        for name in host.names:
+            names[name.lower()] = host.build.base
+    return names
+
+
+def accepted_spellings(matrix: Matrix) -> str:
+    """What ``--node`` (``--host``) accepts, for an error message."""
+    names = list(dict.fromkeys([n for h in matrix.hosts for n in h.names] + [n for r in matrix.releases
+                                                                              for n in r.names]))
+    return (f"known: {', '.join(names)}; or a build 10.0.BUILD[.REVISION] (the value of a node's {LABEL} label, "
+            "e.g. 10.0.17763)")
+
+
+def resolve_node(matrix: Matrix, text: str, flag: str = "--node") -> Node:
+    """A node from ``2019``, ``ltsc2019``, ``1809``, ``10.0.17763``, ``10.0.17763.6893`` or the label's
+    value (``10.0.17763``, also as ``node.kubernetes.io/windows-build=10.0.17763``); InputError (exit 2) for
+    anything else, naming what is accepted."""
+    spelled = str(text).strip()
+    value = spelled[len(LABEL) + 1:] if spelled.lower().startswith(LABEL + "=") else spelled
+    build_text = node_spellings(matrix).get(value.lower())
+    try:
+        build = WindowsBuild.parse(build_text or value)
+    except ValueError as exc:
+        shown = spelled if spelled.isprintable() and spelled else repr(spelled)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        # A value that looks like a build gets the build's own complaint too (11.0.17763: only 10.0.* run).
+        why = f" ({exc})" if _BUILDISH_RE.match(value) else ""
+        raise InputError(f"{flag} {shown}: unknown node{why}; {accepted_spellings(matrix)}") from None
+    column = next((h for h in matrix.hosts if h.build.build == build.build), None)
+    return Node(build, column, spelled)
+
+
+def nearest_column(hosts: tuple[HostRelease, ...], build: WindowsBuild) -> HostRelease | None:
+    """The column whose build is closest to ``build``, preferring one not newer than it."""
+    older = [h for h in hosts if h.build.build <= build.build]
+    pool = older or list(hosts)
+    return min(pool, key=lambda h: (abs(build.build - h.build.build), h.build.build)) if pool else None
+
+
+# -- which entry of the one tag a node pulls ---------------------------------------------------------
+
+
+def index_entries(table: Table, argo: str) -> tuple[selection.Entry, ...]:
+    """The Windows entries of ``REPO:<argo>`` as publish writes them: one per base, newest build first, each with
+    its base's os.version (then upstream's linux entries, which no Windows node takes)."""
+    rows = sorted((r for r in table.rows if r.argo == argo), key=lambda r: compat.build_number(r.os_version) or 0,
+                  reverse=True)
+    windows = tuple(selection.Entry(r.base, "windows", "amd64", r.os_version, r.pull.digest if r.pull else None,
+                                    revision_pending=True) for r in rows)
+    return windows + (selection.Entry("linux/amd64", "linux", "amd64"), selection.Entry("linux/arm64", "linux",
+                                                                                      "arm64"))
+
+
+@dataclass(frozen=True)
+class Taken:
+    """One runtime's pick, with the row it is and how that image runs on the node."""
+
+    pick: selection.Pick
+    row: Row | None
+    placement: compat.Placement | None
+    cell: Cell | None
+
+    def to_json(self) -> dict:
+        return {**self.pick.to_json(), "image": self.row.id if self.row else None,
+                "isolation": self.placement.isolation if self.placement else None,
+                "how": self.placement.reason if self.placement else None,
+                "state": self.cell.state if self.cell else None}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """For one node and Argo version: the one tag, the entry each runtime takes, and the image to prefer."""
+
+    argo: str
+    node: Node
+    index: Pull | None
+    taken: dict[str, Taken]
+    disagreement: str | None
+    preferred: Advice
+
+    def to_json(self) -> dict:
+        advice = self.preferred
+        return {
+            "argo": self.argo,
+            "node": self.node.to_json(),
+            "index": self.index.to_json() if self.index else None,
+            "docker": self.taken[selection.DOCKER].to_json(),
+            "containerd": self.taken[selection.CONTAINERD].to_json(),
+            "disagreement": self.disagreement,
+            "preferred": {"image": advice.row.id if advice.row else None,
+                          "pull": advice.row.pull.to_json() if advice.row and advice.row.pull else None,
+                          "isolation": advice.isolation, "state": advice.cell.state if advice.cell else None,
+                          "rule": advice.rule, "why": advice.cell.rule if advice.cell else None,
+                          "evidence": advice.cell.evidence.to_json() if advice.cell and advice.cell.evidence
+                          else None},
+        }
+
+
+def resolve(table: Table, node: Node, argo: str | None = None) -> list[Resolution]:
+    """Per Argo version (or only ``argo``): which entry of the one tag the node resolves to under Docker Engine and
+    under containerd, how that image runs there, where the two disagree, and the image to prefer."""
     out = []
-    for argo in table.argo_versions():
-        options = []
-        for row in (r for r in table.rows if r.argo == argo):
-            for order, isolation in enumerate(compat.ISOLATIONS):
-                cell = row.cells[host.name][isolation]
-                if cell.state in rank:
-                    newest_first = -compat.build_number(row.os_version)
-                    options.append(((rank[cell.state], order, newest_first), row, isolation, cell))
-        if options:
-            _, row, isolation, cell = min(options, key=lambda o: o[0])
-            out.append(Advice(argo, row, isolation, cell))
-        else:
-            out.append(Advice(argo, None, None, None))
+    for version in [argo] if argo else table.argo_versions():
+        entries = index_entries(table, version)
+        rows = {r.base: r for r in table.rows if r.argo == version}
+        taken = {}
+        for runtime, pick in selection.picks(entries, node.build, table.stable_abi).items():
+            row = rows.get(pick.entry.name) if pick.entry else None
+            if row is None:
+                taken[runtime] = Taken(pick, None, None, None)
+                continue
+            placement = compat.choose_isolation(node.build, row.os_version, stable_abi=table.stable_abi)
+            cells = _node_cells(table, row, node)
+            cell = cells.get(placement.isolation) if placement.isolation else cells[compat.PROCESS]
+            taken[runtime] = Taken(pick, row, placement, cell)
+        disagreement = selection.disagreement(taken[selection.DOCKER].pick, taken[selection.CONTAINERD].pick)
+        out.append(Resolution(version, node, table.index(version), taken, disagreement,
+                              prefer(table, node, version)))
     return out

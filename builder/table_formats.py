@@ -8,6 +8,7 @@ each verified cell shows its evidence.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -19,17 +20,25 @@ from rich.table import Table as RichTable
 from . import checks as checks_mod
 from .errors import InputError
 from .files import write_atomically
+from .selection import CONTAINERD, DOCKER, RUNTIME_LABELS
 from .table import (
     CANNOT_RUN,
     CONTRADICTION,
+    DIFFER,
     ISOLATION_LABELS,
+    LABEL,
     LEGEND,
     PREDICTED,
+    PREFERENCES,
     VERIFIED_FAIL,
     VERIFIED_PASS,
-    Advice,
     Cell,
+    Node,
+    Resolution,
     Table,
+    Taken,
+    nearest_column,
+    resolve,
 )
 
 README_START = "<!-- compatibility:start -->"
@@ -49,8 +58,7 @@ def _compact(cells: dict[str, Cell]) -> str:
 def only_argo(table: Table, argo: list[str] | None) -> Table:
     if not argo:
         return table
-    rows = tuple(r for r in table.rows if r.argo in argo)
-    return Table(table.hosts, rows, table.records, table.unplaced, table.publication)
+    return dataclasses.replace(table, rows=tuple(r for r in table.rows if r.argo in argo))
 
 
 def pull_lines(table: Table, argo: str) -> list[str]:
@@ -65,9 +73,40 @@ def pull_lines(table: Table, argo: str) -> list[str]:
     return lines
 
 
+def column_resolutions(table: Table, argo: str) -> list[tuple[object, Resolution]]:
+    """Per host column, the resolution of the one tag of ``argo`` on a node of that column."""
+    return [(host, resolve(table, Node(host.build, host, host.name), argo)[0]) for host in table.hosts]
+
+
+def _taken_short(taken: Taken) -> str:
+    if taken.pick.entry is None:
+        return "no entry"
+    iso = taken.placement.isolation if taken.placement else None
+    return f"{taken.pick.entry.name} ({ISOLATION_LABELS[iso] if iso else 'cannot run'})"
+
+
+def _preferred_short(res: Resolution) -> str:
+    advice = res.preferred
+    if advice.row is None:
+        return "none runs"
+    return (f"{advice.row.base} ({ISOLATION_LABELS[advice.isolation]}, {SHORT[advice.cell.state]}): "
+            f"{advice.rule}")
+
+
+def resolution_cells(res: Resolution) -> tuple[str, str, str]:
+    """Docker Engine's entry, containerd's entry (flagged when they differ), the preferred image and its rule."""
+    flag = f" {DIFFER[0]}" if res.disagreement else ""
+    return (_taken_short(res.taken[DOCKER]) + flag, _taken_short(res.taken[CONTAINERD]) + flag,
+            _preferred_short(res))
+
+
+RESOLUTION_HEADERS = ("node", "Docker Engine takes", "containerd takes", "preferred image (rule)")
+
+
 def legend_lines() -> list[str]:
     lines = [f"{symbol} {meaning}" for symbol, meaning in LEGEND.values()]
     lines.append(f"{CONTRADICTION[0]} {CONTRADICTION[1]}")
+    lines.append(f"{DIFFER[0]} {DIFFER[1]}")
     lines.append("P = process isolation, H = Hyper-V isolation")
     lines.append("a cell is verified by the smoke checks " + ", ".join(
         f"{check.name} ({check.description})" for check in checks_mod.CHECKS
@@ -89,34 +128,103 @@ def to_text(table: Table, console: Console) -> None:
         console.print(grid)
         for line in pull_lines(table, argo):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+        which = RichTable(title=f"argoexec {argo}: the entry of the one tag each node takes, and the image to prefer")
+        for header in RESOLUTION_HEADERS:
+            which.add_column(header, overflow="fold")
+        for host, res in column_resolutions(table, argo):
+            which.add_row(host.name, *resolution_cells(res))
+        console.print(which)
     for line in legend_lines():
         console.print(line, markup=False, highlight=False)
 
 
-def advice_text(host_label: str, host_build: str, advice: list[Advice]) -> str:
-    lines = [f"On {host_label} ({host_build}):"]
-    for item in advice:
-        if item.row is None:
-            lines.append(f"  {item.argo}: no image runs here")
-            continue
-        how = ISOLATION_LABELS[item.isolation]
-        if item.cell.state == VERIFIED_PASS:
-            ev = item.cell.evidence
-            proof = f"verified {ev.date[:10]} on {ev.runner} (engine {ev.engine_version or '?'})"
+def _node_heading(node: Node, hosts: tuple) -> str:
+    if node.column is not None:
+        return f"On {node.column.label} ({node.build}):"
+    near = nearest_column(hosts, node.build)
+    nearest = f"; the nearest column is {near.name} = {near.label} ({near.build.base})" if near else ""
+    return f"On a {node.build} node (no column of the table: the rules decide{nearest}):"
+
+
+def _proof(cell: Cell) -> str:
+    if cell.state == VERIFIED_PASS:
+        ev = cell.evidence
+        return f"verified {ev.date[:10]} on {ev.runner} (engine {ev.engine_version or '?'})"
+    return "predicted by the rules, not yet verified"
+
+
+def _taken_line(label: str, taken: Taken) -> str:
+    pick = taken.pick
+    if pick.entry is None:
+        return f"{label}: no entry: {pick.rule}"
+    how = (f"runs with {ISOLATION_LABELS[taken.placement.isolation]} isolation" if taken.placement and
+           taken.placement.isolation else f"cannot run it ({taken.placement.reason})" if taken.placement else "")
+    state = f", {SHORT[taken.cell.state]}" if taken.cell and taken.placement and taken.placement.isolation else ""
+    return f"{label}: the {pick.entry.name} entry ({pick.entry.os_version}): {pick.rule}; {how}{state}"
+
+
+def which_text(node: Node, resolutions: list[Resolution], hosts: tuple) -> str:
+    """``invoke which``: per Argo version, what to pull on this node, with which isolation, how sure, and which
+    entry of the one tag each runtime takes."""
+    lines = [_node_heading(node, hosts)]
+    for res in resolutions:
+        advice = res.preferred
+        if advice.row is None:
+            lines.append(f"  {res.argo}: no image runs here")
         else:
-            proof = "predicted by the rules, not yet verified"
-        lines.append(f"  {item.argo}: {item.row.id} with {how} isolation: {proof}")
-    lines.append("  (the index tag <argo> holds every base: nodes pick the right one by os.version)")
+            lines.append(f"  {res.argo}: {advice.row.id} with {ISOLATION_LABELS[advice.isolation]} isolation: "
+                         f"{_proof(advice.cell)}")
+        if res.index is not None:
+            state = "" if res.index.digest else " (not published yet)"
+            lines.append(f"    pull {res.index.pinned}{state}: the one tag for every node; on this node:")
+        else:
+            lines.append("    the one tag (no repository known; set registries.publish) resolves, on this node:")
+        lines.append("      " + _taken_line("Docker Engine", res.taken[DOCKER]))
+        lines.append("      " + _taken_line("containerd", res.taken[CONTAINERD]))
+        if res.disagreement:
+            lines.append(f"    {DIFFER[0]} the runtimes differ: {res.disagreement}")
+        if advice.row is not None:
+            per_base = advice.row.pull
+            where = (f" ({per_base.pinned}" + ("" if per_base.digest else ", not published yet") + ")"
+                     if per_base else "")
+            lines.append(f"    preferred: {advice.row.id}{where}, {ISOLATION_LABELS[advice.isolation]} isolation; "
+                         f"picked by: {advice.rule}")
+            lines.append(f"    why it runs: {advice.cell.rule}")
     return "\n".join(lines)
 
 
-def advice_json(host, advice: list[Advice]) -> str:
-    answer = {"host": {"name": host.name, "label": host.label, "build": host.build.base}, "advice": [
-        {"argo": item.argo, "image": item.row.id if item.row else None, "isolation": item.isolation,
-         "state": item.cell.state if item.cell else None,
-         "evidence": item.cell.evidence.to_json() if item.cell and item.cell.evidence else None}
-        for item in advice]}
+def which_json(node: Node, resolutions: list[Resolution]) -> str:
+    answer = {"schema": 1, "node": node.to_json(), "label": LABEL,
+              "preferences": list(PREFERENCES), "answers": [r.to_json() for r in resolutions]}
     return json.dumps(answer, indent=2, ensure_ascii=False) + "\n"
+
+
+# argoproj/argo-helm, charts/argo-workflows: values.yaml `executor.image.registry`, `.repository`, `.tag`; the
+# controller's Deployment passes them as `--executor-image REGISTRY/REPOSITORY:TAG`.
+HELM_SOURCE = "argoproj/argo-helm charts/argo-workflows (values.yaml executor.image)"
+
+
+def which_helm(node: Node, resolution: Resolution, repository: str) -> str:
+    """The argo-workflows chart's values that make the one multi-platform tag the executor image."""
+    from .registry.reference import DOCKER_HUB, Reference
+
+    ref = Reference.parse(repository)
+    registry = "docker.io" if ref.registry == DOCKER_HUB else ref.registry
+    index = resolution.index
+    tag = resolution.argo + (f"@{index.digest}" if index is not None and index.digest else "")
+    notes = [f"# {HELM_SOURCE}: the executor image for a hybrid cluster,",
+             f"# the one tag {repository}:{resolution.argo} (every Windows build and Linux)."]
+    for runtime in (DOCKER, CONTAINERD):
+        taken = resolution.taken[runtime]
+        what = f"its {taken.pick.entry.name} entry" if taken.pick.entry else "no entry"
+        notes.append(f"# On {node.build}: {RUNTIME_LABELS[runtime]} takes {what}.")
+    if resolution.disagreement:
+        notes.append(f"# {DIFFER[0]} {resolution.disagreement}")
+    if index is None or not index.digest:
+        notes.append("# Not published yet (or not looked up): no digest to pin.")
+    body = ["executor:", "  image:", f"    registry: {json.dumps(registry)}",
+            f"    repository: {json.dumps(ref.repository)}", f"    tag: {json.dumps(tag)}"]
+    return "\n".join(notes + body) + "\n"
 
 
 # -- Markdown -----------------------------------------------------------------------------------
@@ -164,6 +272,15 @@ def to_markdown(table: Table, heading_level: int = 2) -> str:
         for row in rows:
             out.append(f"| {md_code(row.id)} ({md_text(row.os_version)}) | "
                        + " | ".join(_compact(row.cells[h.name]) for h in table.hosts) + " |")
+        out.append("")
+        subject = f"of {md_code(index.reference)}" if index is not None else "of the one tag"
+        out.append(f"Which entry {subject} a node takes (Docker Engine and containerd select differently; "
+                   f"{DIFFER[0]} where they differ), and the image to prefer where several run:")
+        out.append("")
+        out.append("| " + " | ".join(RESOLUTION_HEADERS) + " |")
+        out.append("|---|---|---|---|")
+        for host, res in column_resolutions(table, argo):
+            out.append(f"| {md_text(host.name)} | " + " | ".join(md_text(c) for c in resolution_cells(res)) + " |")
         pulls = [row for row in rows if row.pull is not None]
         if pulls:
             out.append("")
@@ -227,41 +344,119 @@ def to_json(table: Table) -> str:
 # -- HTML ---------------------------------------------------------------------------------------
 
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#111;background:#fff}
-table{border-collapse:collapse;margin:1rem 0}
-th,td{border:1px solid #888;padding:.3rem .45rem;vertical-align:top;font-size:.85rem}
+body{font-family:system-ui,sans-serif;margin:1rem;color:#111;background:#fff}
+h1{font-size:1.4rem}
+.scroll{overflow:auto;max-width:100%;max-height:85vh;margin:1rem 0;border:1px solid #888;
+scroll-padding:5.5rem 0 0 13.5rem}
+table{border-collapse:separate;border-spacing:0}
+th,td{border:1px solid #888;padding:.3rem .45rem;vertical-align:top;font-size:.85rem;background:#fff}
 th{background:#eee}
-th[scope=row]{white-space:nowrap;text-align:left}
-td .iso{display:block;white-space:nowrap}
+thead th{position:sticky;top:0;z-index:2}
+thead th:first-child{left:0;z-index:3}
+th,td{box-sizing:border-box}
+tbody th[scope=row],thead th:first-child{width:13rem;min-width:13rem;max-width:13rem}
+tbody th[scope=row]{position:sticky;left:0;z-index:1;text-align:left;background:#f6f6f6}
+tbody th[scope=row] code{overflow-wrap:anywhere}
+td.cell{min-width:7.5rem}
+td .iso{display:block}
 td.cell .verified-pass{font-weight:bold}
 td.cell .verified-fail{font-weight:bold;text-decoration:underline}
 td.cell .cannot-run{color:#555}
+table.which td{min-width:9rem}
+code{overflow-wrap:anywhere}
 .flag{font-weight:bold}
 details{margin-top:.2rem}
 summary{cursor:pointer}
-.filters label{margin-right:1rem}
+.filters label,.my-node label{margin-right:1rem;display:inline-block}
+.notice{border:2px solid #111;padding:.4rem .6rem;margin:.5rem 0;font-weight:bold}
+.my-node{border:1px solid #888;padding:.5rem .7rem;margin:1rem 0}
+.my-node pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8rem}
+@media (max-width:600px){body{margin:.5rem}.scroll{scroll-padding-left:7.5rem}
+tbody th[scope=row],thead th:first-child{width:7rem;min-width:7rem;max-width:7rem}td.cell{min-width:6.5rem}}
 [hidden]{display:none!important}
 """
 
 _SCRIPT = """
 (function(){
   var argoSel=document.getElementById('argo-filter'), hostSel=document.getElementById('host-filter');
+  var data=JSON.parse(document.getElementById('node-data').getAttribute('data-nodes'));
+  var hostNotice=document.getElementById('host-notice'), emptyNotice=document.getElementById('empty-notice');
+  function say(el,text){el.textContent=text; el.hidden=!text;}
+  function column(text){
+    var v=(text||'').trim(), low=v.toLowerCase(), label=data.label+'=';
+    if(low.indexOf(label)===0){v=v.slice(label.length); low=v.toLowerCase();}
+    if(Object.prototype.hasOwnProperty.call(data.spellings,low)){return {column:data.spellings[low]};}
+    var m=/^10\\.0\\.(\\d{1,6})(\\.\\d{1,7})?$/.exec(v);
+    if(!m){return null;}
+    var build=parseInt(m[1],10);
+    for(var i=0;i<data.columns.length;i++){if(data.columns[i].build===build){return {column:data.columns[i].name};}}
+    return {build:build};
+  }
   function apply(){
-    var argo=argoSel.value, host=hostSel.value;
+    var argo=argoSel.value, host=hostSel.value, shown=0;
     document.querySelectorAll('section[data-argo]').forEach(function(s){
       s.hidden = argo!=='all' && s.getAttribute('data-argo')!==argo;});
     document.querySelectorAll('[data-host]').forEach(function(c){
       c.hidden = host!=='all' && c.getAttribute('data-host')!==host;});
-    var parts=[]; if(argo!=='all'){parts.push('argo='+argo);} if(host!=='all'){parts.push('host='+host);}
+    document.querySelectorAll('section[data-argo]').forEach(function(s){
+      if(!s.hidden){shown+=s.querySelectorAll('td.cell:not([hidden])').length;}});
+    say(emptyNotice, shown ? '' : 'No image matches these filters: choose another Argo version or host.');
+    var parts=[]; if(argo!=='all'){parts.push('argo='+encodeURIComponent(argo));}
+    if(host!=='all'){parts.push('host='+encodeURIComponent(host));}
     history.replaceState(null,'',parts.length?'#'+parts.join('&'):location.pathname);
   }
+  function has(sel,value){return Array.prototype.some.call(sel.options,function(o){return o.value===value;});}
   function fromHash(){
+    var problems=[];
     argoSel.value='all'; hostSel.value='all';
     location.hash.replace(/^#/,'').split('&').forEach(function(kv){
-      var p=kv.split('='); if(p[0]==='argo'){argoSel.value=decodeURIComponent(p[1]);}
-      if(p[0]==='host'){hostSel.value=decodeURIComponent(p[1]);}});
+      if(!kv){return;}
+      var p=kv.split('='), value=decodeURIComponent(p.slice(1).join('='));
+      if(p[0]==='argo'){
+        if(has(argoSel,value)){argoSel.value=value;}
+        else{problems.push('Argo version "'+value+'" is not in this table (it has '+data.argo.join(', ')+')');}
+      }
+      if(p[0]==='host'){
+        var found=column(value);
+        if(found&&found.column){hostSel.value=found.column;}
+        else if(found){problems.push('host "'+value+'" (build '+found.build+') has no column; '+rule(found.build));}
+        else{problems.push('host "'+value+'" is unknown; use a column ('+data.columns.map(function(c){
+          return c.name;}).join(', ')+'), an alias such as 2019 or ltsc2022, or a build such as 10.0.17763');}
+      }});
+    say(hostNotice, problems.length ? 'Showing all: '+problems.join('; ')+'.' : '');
   }
-  argoSel.addEventListener('change',apply); hostSel.addEventListener('change',apply);
+  function nearest(build){
+    var older=data.columns.filter(function(c){return c.build<=build;}), pool=older.length?older:data.columns;
+    return pool.reduce(function(a,b){return Math.abs(build-b.build)<Math.abs(build-a.build)?b:a;});
+  }
+  function rule(build){
+    var ltsc=data.stable_abi, near=nearest(build), text;
+    if(!ltsc.length||build<ltsc[0]){
+      text='before 10.0.'+ltsc[0]+' process isolation needs the node\\'s own build: containerd takes only an entry '+
+        'of build '+build+', Docker Engine the first entry not newer than the node (Hyper-V isolation only)';
+    } else {
+      var floor=ltsc.filter(function(b){return b<build;}).pop()||ltsc[0];
+      text='from 10.0.'+ltsc[0]+' on, process isolation runs images of builds '+floor+' to '+build+
+        ' (hcsshim\\'s stable-ABI window); containerd takes the newest entry in it, Docker Engine the first entry '+
+        'not newer than the node';
+    }
+    return text+'; the nearest column is '+near.name+' ('+near.label+', 10.0.'+near.build+')';
+  }
+  var input=document.getElementById('node-input'), answer=document.getElementById('node-answer');
+  function answerNode(){
+    var found=column(input.value);
+    if(!found){answer.textContent='"'+input.value+'" is not a Windows node: give a build (10.0.17763), the value of '+
+      'the node\\'s '+data.label+' label, or a release (2019, ltsc2022, win11).'; return;}
+    if(found.column){answer.textContent=data.answers[found.column]; return;}
+    var near=nearest(found.build);
+    answer.textContent='10.0.'+found.build+' is no column of this table: '+rule(found.build)+
+      '. Run `invoke which --node 10.0.'+found.build+'` for the full answer. The nearest column answers:\\n\\n'+
+      data.answers[near.name];
+  }
+  document.getElementById('node-go').addEventListener('click',answerNode);
+  input.addEventListener('keydown',function(e){if(e.key==='Enter'){answerNode();}});
+  argoSel.addEventListener('change',function(){say(hostNotice,''); apply();});
+  hostSel.addEventListener('change',function(){say(hostNotice,''); apply();});
   window.addEventListener('hashchange',function(){fromHash(); apply();});
   fromHash(); apply();
 })();
@@ -291,6 +486,35 @@ def _cell_html(row_id: str, host: str, cells: dict[str, Cell]) -> str:
     return f'<td class="cell" data-image="{_e(row_id)}" data-host="{_e(host)}">{"".join(parts)}</td>'
 
 
+def node_data(table: Table) -> dict:
+    """What the page's "my node" box knows: every spelling of a column, and each column's answer as `invoke which`
+    prints it (the same code), plus the stable-ABI builds for a build that is no column."""
+    spellings: dict[str, str] = {}
+    for host in table.hosts:
+        spellings[host.build.base] = host.name
+        for name in host.names:
+            spellings[name.lower()] = host.name
+    answers = {}
+    for host in table.hosts:
+        node = Node(host.build, host, host.name)
+        answers[host.name] = which_text(node, resolve(table, node), table.hosts)
+    return {"label": LABEL, "spellings": spellings, "stable_abi": list(table.stable_abi),
+            "argo": table.argo_versions(),
+            "columns": [{"name": h.name, "label": h.label, "build": h.build.build} for h in table.hosts],
+            "answers": answers}
+
+
+def _resolution_html(table: Table, argo: str) -> str:
+    rows = []
+    for host, res in column_resolutions(table, argo):
+        cells = "".join(f"<td>{_e(text)}</td>" for text in resolution_cells(res))
+        rows.append(f'<tr data-host="{_e(host.name)}" data-differ="{"yes" if res.disagreement else "no"}">'
+                    f'<th scope="row">{_e(host.label)}<br>{_e(host.build.base)}</th>{cells}</tr>')
+    head = "".join(f'<th scope="col">{_e(h)}</th>' for h in RESOLUTION_HEADERS)
+    return (f'<div class="scroll"><table class="which"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
 def to_html(table: Table) -> str:
     argo_options = "".join(f'<option value="{_e(a)}">{_e(a)}</option>' for a in table.argo_versions())
     host_options = "".join(f'<option value="{_e(h.name)}">{_e(h.label)} ({_e(h.build.base)})</option>'
@@ -313,10 +537,16 @@ def to_html(table: Table) -> str:
             pull_all = (f'<p class="pull-all">Pull <code>{_e(index.pinned)}</code>' +
                         ("" if index.digest else " (not published yet)") +
                         ": one tag for every Windows build (and Linux); each node takes the entry of its build.</p>")
-        sections.append(f'<section data-argo="{_e(argo)}"><h2>argoexec {_e(argo)}</h2>{pull_all}<table>'
+        subject = f"<code>{_e(index.reference)}</code>" if index is not None else "the one tag"
+        which = (f"<p>Which entry of {subject} a node takes under Docker Engine and under containerd "
+                 f"({_e(DIFFER[0])} where they differ), and the image to prefer where several run:</p>"
+                 f"{_resolution_html(table, argo)}")
+        sections.append(f'<section data-argo="{_e(argo)}"><h2>argoexec {_e(argo)}</h2>{pull_all}'
+                        f'<div class="scroll"><table class="images">'
                         f'<thead><tr><th scope="col">image (base build)</th>{head}</tr></thead>'
-                        f'<tbody>{"".join(body)}</tbody></table></section>')
+                        f'<tbody>{"".join(body)}</tbody></table></div>{which}</section>')
     legend = "".join(f"<li>{_e(line)}</li>" for line in legend_lines())
+    data = _e(json.dumps(node_data(table), sort_keys=True, ensure_ascii=False))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -325,10 +555,20 @@ def to_html(table: Table) -> str:
         "<h1>argoexec images for Windows nodes</h1>"
         "<p>Which argoexec image runs on which Windows node, with which isolation, and how we know: "
         "verified cells show their evidence; the others are the rules' prediction.</p>"
+        "<div class=\"my-node\"><label>My node: <input id=\"node-input\" type=\"text\" size=\"28\" "
+        f"placeholder=\"10.0.17763, 2019 or ltsc2022\" aria-describedby=\"node-help\"></label>"
+        "<button type=\"button\" id=\"node-go\">Which image?</button>"
+        f"<p id=\"node-help\">A build, the value of the node's <code>{_e(LABEL)}</code> label "
+        "(<code>kubectl get node NAME -L " + _e(LABEL) + "</code>), or a release name. The answer is "
+        "<code>invoke which --node</code>'s.</p>"
+        "<pre id=\"node-answer\" aria-live=\"polite\"></pre></div>"
+        f"<div id=\"node-data\" hidden data-nodes=\"{data}\"></div>"
         f"<ul class=\"legend\">{legend}</ul>"
         "<div class=\"filters\"><label>Argo version <select id=\"argo-filter\"><option value=\"all\">all</option>"
         f"{argo_options}</select></label><label>Host <select id=\"host-filter\"><option value=\"all\">all</option>"
         f"{host_options}</select></label></div>"
+        "<p class=\"notice\" id=\"host-notice\" role=\"status\" hidden></p>"
+        "<p class=\"notice\" id=\"empty-notice\" role=\"status\" hidden></p>"
         f"{''.join(sections)}"
         f"<p>{table.records} result records.</p>"
         f"<script>{_SCRIPT}</script></body></html>\n"

@@ -48,7 +48,8 @@ PLACEHOLDER_RE = re.compile(r"\b[A-Z]{3,}\b")
 
 
 def _examples() -> list[str]:
-    """The `$ ` lines of the README's console blocks that run offline, as written (comments removed)."""
+    """The `$ ` lines of the README's console blocks that run offline, as written (comments removed): a tool
+    invocation alone (a line that pipes into or chains another program, jq or helm, is not run here)."""
     found = []
     for block in re.findall(r"```console\n(.*?)```", README, flags=re.S):
         for line in block.splitlines():
@@ -57,7 +58,7 @@ def _examples() -> list[str]:
             command = line[2:].split("  #", 1)[0].strip()
             words = command.split()
             if len(words) > 1 and words[0] == ".venv/bin/invoke" and words[1] in OFFLINE_TASKS \
-                    and "|" not in command and not PLACEHOLDER_RE.search(command):
+                    and not any(c in command for c in "|&;>") and not PLACEHOLDER_RE.search(command):
                 found.append(command)
     return found
 
@@ -96,3 +97,19 @@ def test_the_readme_commands_run_as_written_in_a_fresh_clone(tmp_path):
         result = subprocess.run(["bash", "-c", command], cwd=clone, env=env, capture_output=True, text=True,
                                 timeout=120)
         assert result.returncode == 0, (command, result.stdout[-1000:], result.stderr[-1000:])
+
+
+def test_readme_which_examples_are_real_output(tmp_path):
+    from builder import store
+
+    db = tmp_path / "r.sqlite"
+    store.connect(db).close()  # no records: the rules' predictions, as the README shows
+    for command in ("which --node 10.0.19045 --argo v4.1.2", "which --node 2025 --format helm"):
+        result = invoke(*command.split(), "--db", str(db))
+        assert result.returncode == 0, result.stderr
+        assert f"$ .venv/bin/invoke {command}" in README
+    text = invoke("which", "--node", "10.0.19045", "--argo", "v4.1.2", "--db", str(db)).stdout
+    example = README.split("$ .venv/bin/invoke which --node 10.0.19045 --argo v4.1.2\n", 1)[1].split("```", 1)[0]
+    assert text == example
+    helm = invoke("which", "--node", "2025", "--format", "helm", "--db", str(db)).stdout
+    assert README.split("$ cat executor-values.yaml\n", 1)[1].split("```", 1)[0] == helm

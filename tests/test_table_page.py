@@ -165,3 +165,118 @@ def test_hostile_records_inject_nothing_into_the_published_pages(browser, tmp_pa
             assert payload in found["text"], (name, payload)
         assert HEADING_ON_ITS_OWN_LINE not in found["text"] and "injected heading" not in found["text"]
         assert errors == [] and dialogs == [], name
+
+
+# -- every column reachable, the address's host spellings, the "my node" box ----------------------------------
+
+# Whether an element is really seen: inside the viewport, inside its scrolling table, and not covered (the sticky
+# header row and first column stay on top of what scrolls under them).
+_SEEN = """el => {
+  const r = el.getBoundingClientRect(), box = el.closest('.scroll').getBoundingClientRect();
+  const x = Math.min(r.left + r.width / 2, r.right - 2), y = Math.min(r.top + r.height / 2, r.bottom - 2);
+  const top = document.elementFromPoint(x, y);
+  return r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= window.innerWidth + 1 && r.top >= 0
+    && r.bottom <= window.innerHeight + 1 && r.left >= box.left - 1 && r.right <= box.right + 1
+    && top !== null && el.contains(top);
+}"""
+
+
+def _page(browser, tmp_path, viewport):
+    matrix = load_matrix()
+    records = both_checks(target="v4.1.2-windows-ltsc2022", host="10.0.26100.2894", runner="windows-2025")
+    model = table_mod.build_table(matrix, records, table_mod.Publication(matrix.registries.publish))
+    page_file = tmp_path / "index.html"
+    page_file.write_text(to_html(model), encoding="utf-8")
+    page = browser.new_page(viewport=viewport)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page, page_file, errors
+
+
+@pytest.mark.parametrize("width,height", [(1400, 900), (390, 844)])
+def test_every_column_is_reachable(browser, tmp_path, width, height):
+    page, page_file, errors = _page(browser, tmp_path, {"width": width, "height": height})
+    page.goto(page_file.as_uri())
+    last_host = matrix_facts.HOST_NAMES[-1]
+    last_image = matrix_facts.target_id(matrix_facts.RELEASE_NAMES[-1])
+    for host in (last_host, matrix_facts.HOST_NAMES[0], "2025"):
+        cell = page.locator(f'td.cell[data-image="{last_image}"][data-host="{host}"]').first
+        cell.scroll_into_view_if_needed()
+        assert cell.is_visible() and cell.evaluate(_SEEN), (width, host)
+    # The resolution table's last column too, and its first column stays where it was (sticky).
+    which = page.locator("section[data-argo] table.which").first
+    last_row = which.locator("tbody tr").last
+    preferred = last_row.locator("td").last
+    preferred.scroll_into_view_if_needed()
+    assert preferred.evaluate(_SEEN), width
+    assert last_row.locator("th").evaluate(_SEEN), width  # the node's name is still in view beside it
+    # The page itself never scrolls sideways: the tables do.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"compatibility-{width}x{height}-last-column.png"))
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("spelling", ["2019", "ltsc2019", "10.0.17763", "10.0.17763.6893", "1809"])
+def test_every_host_spelling_in_the_address_selects_its_column(browser, tmp_path, spelling):
+    page, page_file, errors = _page(browser, tmp_path, {"width": 1400, "height": 900})
+    page.goto(page_file.as_uri() + f"#host={spelling}")
+    assert page.input_value("#host-filter") == "1809"
+    assert {host for _, host in _visible_cells(page)} == {"1809"}
+    assert page.locator("#host-notice").is_hidden()
+    if spelling == "2019":
+        page.screenshot(path=str(ARTIFACTS / "compatibility-host-2019.png"))
+    assert errors == []
+    page.close()
+
+
+def test_an_unknown_host_or_an_empty_filter_says_so(browser, tmp_path):
+    page, page_file, errors = _page(browser, tmp_path, {"width": 1400, "height": 900})
+    page.goto(page_file.as_uri() + "#host=2030")
+    notice = page.locator("#host-notice")
+    assert notice.is_visible() and 'host "2030" is unknown' in notice.inner_text()
+    assert page.input_value("#host-filter") == "all" and len(_visible_cells(page)) > 0  # never a blank selector
+    page.goto(page_file.as_uri() + "#host=10.0.20349")
+    assert "has no column" in notice.inner_text() and "the nearest column is 2022" in notice.inner_text()
+    page.goto(page_file.as_uri() + "#argo=v0.0.1")
+    assert "not in this table" in notice.inner_text()
+    # A filter that matches nothing: the section of one Argo version is shown only for it; hide every cell.
+    page.goto(page_file.as_uri())
+    page.evaluate("""() => { const s = document.getElementById('argo-filter');
+                            const o = document.createElement('option'); o.value = o.textContent = 'v0';
+                            s.appendChild(o); s.value = 'v0'; s.dispatchEvent(new Event('change')); }""")
+    empty = page.locator("#empty-notice")
+    assert empty.is_visible() and "No image matches" in empty.inner_text()
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("width,height", [(1400, 900), (390, 844)])
+def test_the_my_node_box_answers_as_which_does(browser, tmp_path, width, height):
+    page, page_file, errors = _page(browser, tmp_path, {"width": width, "height": height})
+    page.goto(page_file.as_uri())
+    repo = matrix_facts.MATRIX.registries.publish
+    expected = {
+        "10.0.17763": ["On Windows Server 2019 (1809) (10.0.17763):", "Docker Engine: the 1809 entry",
+                       "containerd: the 1809 entry"],
+        "node.kubernetes.io/windows-build=10.0.26100": [
+            "On Windows Server 2025 (10.0.26100):", f"pull {repo}:{matrix_facts.NEWEST_ARGO}",
+            "containerd: the ltsc2025 entry", "picked by: verified beats predicted"],
+        "10.0.22631": ["On Windows 11 23H2 (10.0.22631):", "Docker Engine: the ltsc2022 entry"],
+        "10.0.20349": ["10.0.20349 is no column of this table", "the nearest column is 2022",
+                       "On Windows Server 2022 (10.0.20348):"],
+        "2030": ['"2030" is not a Windows node'],
+    }
+    for value, parts in expected.items():
+        page.fill("#node-input", value)
+        page.click("#node-go")
+        answer = page.inner_text("#node-answer")
+        for part in parts:
+            assert part in answer, (value, part, answer[:300])
+    page.fill("#node-input", "10.0.26100")
+    page.press("#node-input", "Enter")
+    assert page.inner_text("#node-answer").startswith("On Windows Server 2025 (10.0.26100):")
+    page.screenshot(path=str(ARTIFACTS / f"compatibility-{width}x{height}-my-node.png"))
+    assert errors == []
+    page.close()
