@@ -249,13 +249,15 @@ def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, ins
           "argo": "Only these Argo versions (repeatable; default: all in the matrix).",
           "host": "Answer for one node, as `invoke which --node` does: a build (10.0.26100), a release (2025, 2019, "
                   "ltsc2019, win11) or a node's node.kubernetes.io/windows-build label value.",
-          "format": "text (default), markdown, json or html."},
-    iterable=["argo"],
+          "format": "text (default), markdown, json or html.",
+          "offline": "With --host: do not look up the published digests (see `invoke which --offline`).",
+          "insecure_registry": REGISTRY_HELP["insecure_registry"]},
+    iterable=["argo", "insecure_registry"],
 )
 @reports_errors
-def table(c, matrix=None, db=None, argo=None, host=None, format="text"):
+def table(c, matrix=None, db=None, argo=None, host=None, format="text", offline=False, insecure_registry=None):
     """Show the compatibility table: which image runs on which Windows node, how, and how we know."""
-    pipeline.table_task(matrix, db, argo, host, format)
+    pipeline.table_task(matrix, db, argo, host, format, offline, insecure_registry)
 
 
 @task(
@@ -263,13 +265,16 @@ def table(c, matrix=None, db=None, argo=None, host=None, format="text"):
                   "the value of its node.kubernetes.io/windows-build label (10.0.17763).",
           "argo": "Only these Argo versions (repeatable; default: all in the matrix; --format helm: the newest).",
           "format": "text (default), json, or helm (the argo-workflows chart's executor.image values).",
-          "matrix": SELECT_HELP["matrix"], **STORE_HELP},
-    iterable=["argo"],
+          "matrix": SELECT_HELP["matrix"], **STORE_HELP,
+          "offline": "Do not ask the publish repository (registries.publish) for the digests its tags have now; "
+                     "the references are then printed without them.",
+          "insecure_registry": REGISTRY_HELP["insecure_registry"]},
+    iterable=["argo", "insecure_registry"],
 )
 @reports_errors
-def which(c, node=None, argo=None, format="text", matrix=None, db=None):
+def which(c, node=None, argo=None, format="text", matrix=None, db=None, offline=False, insecure_registry=None):
     """Which image a Windows node uses: per Argo version the tag, isolation, certainty, each runtime's entry."""
-    pipeline.which_task(node, argo, format, matrix, db)
+    pipeline.which_task(node, argo, format, matrix, db, offline=offline, insecure_registry=insecure_registry)
 
 
 @task(

@@ -635,9 +635,10 @@ def _present(record: dict) -> dict:
 TABLE_FORMATS = ("text", "markdown", "json", "html")
 
 
-def _table_model(matrix: str | None, db: str | None, argo: Flag):
+def _table_model(matrix: str | None, db: str | None, argo: Flag, lookup: bool = False,
+                 insecure_registry: Flag = None):
     """The matrix, and the table of the selected Argo versions from the store's records, naming the matrix's
-    publish repository (no digests: nothing is looked up)."""
+    publish repository; with ``lookup``, with the digests its tags have now (see ``published_digests``)."""
     from . import store, table_formats
     from . import table as table_mod
 
@@ -645,12 +646,41 @@ def _table_model(matrix: str | None, db: str | None, argo: Flag):
     wanted = [t.argo.tag for t in targets.select(loaded, "all", argo or "all")]
     connection = store.open_for_reading(Path(db) if db else None)
     publication = table_mod.Publication(loaded.registries.publish) if loaded.registries.publish else None
+    if publication is not None and lookup:
+        published_digests(publication, [t for t in all_windows_targets(loaded) if t.argo.tag in wanted],
+                          insecure_registry)
     model = table_formats.only_argo(table_mod.build_table(loaded, store.all_records(connection), publication), wanted)
     return loaded, model
 
 
+def all_windows_targets(loaded: Matrix) -> list[targets.Target]:
+    return [t for t in targets.all_targets(loaded) if t.is_windows]
+
+
+def published_digests(publication, windows: list[targets.Target], insecure_registry: Flag = None) -> None:
+    """Fill ``publication`` with the digests its tags have now: a HEAD for each ``REPO:<argo>`` and per-base tag,
+    one attempt each. A registry that cannot be asked leaves them unknown, and says so on stderr (the answer is
+    still the rules' and the records'): looking up is a help, not a condition."""
+    import sys
+
+    from .errors import BuilderError
+    from .registry import Reference, RegistryClient, env_insecure
+
+    repo = Reference.parse(publication.repository)
+    client = RegistryClient(insecure=tuple(insecure_registry or ()) + env_insecure(), attempts=1, timeout_s=10)
+    try:
+        for argo in dict.fromkeys(t.argo.tag for t in windows):
+            publication.indexes[argo] = client.head_manifest(repo.with_tag(argo))
+        for target in windows:
+            publication.images[target.id] = client.head_manifest(repo.with_tag(target.id))
+    except BuilderError as exc:
+        publication.indexes.clear()
+        publication.images.clear()
+        print(f"note: digests not looked up in {repo} ({exc}); pass --offline to skip the lookup", file=sys.stderr)
+
+
 def table_task(matrix: str | None = None, db: str | None = None, argo: Flag = None, host: str | None = None,
-               format: str = "text") -> None:
+               format: str = "text", offline: bool = False, insecure_registry: Flag = None) -> None:
     from . import table_formats
 
     if format not in TABLE_FORMATS:
@@ -658,7 +688,8 @@ def table_task(matrix: str | None = None, db: str | None = None, argo: Flag = No
     if host:
         if format not in WHICH_FORMATS[:2]:
             raise InputError(f"--host answers in text or json, not {format}")
-        which_task(host, argo, format, matrix, db, flag="--host")
+        which_task(host, argo, format, matrix, db, flag="--host", offline=offline,
+                   insecure_registry=insecure_registry)
         return
     _, model = _table_model(matrix, db, argo)
     if format == "text":
@@ -673,7 +704,8 @@ WHICH_FORMATS = ("text", "json", "helm")
 
 
 def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix: str | None = None,
-               db: str | None = None, flag: str = "--node") -> None:
+               db: str | None = None, flag: str = "--node", offline: bool = False,
+               insecure_registry: Flag = None) -> None:
     """``invoke which``: for a node (a build, a release name or its node.kubernetes.io/windows-build label), per
     Argo version the image to use, how, how sure, and the entry of the one tag Docker Engine and containerd take."""
     from . import table as table_mod
@@ -693,7 +725,7 @@ def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix
         if not loaded.registries.publish:
             raise InputError("--format helm needs the repository the images are published to: set registries.publish "
                              "in the matrix")
-    _, model = _table_model(matrix, db, argo)
+    _, model = _table_model(matrix, db, argo, lookup=not offline, insecure_registry=insecure_registry)
     resolutions = table_mod.resolve(model, resolved)
     if format == "json":
         print(table_formats.which_json(resolved, resolutions), end="")

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from builder import results
-from tests import infra, windows_images
+from tests import infra, matrix_facts, windows_images
 from tests.cli import invoke
 from tests.matrix_facts import NEWEST_ARGO, target_id
 from tests.test_oci_build import _log_mark, _manifest_puts
@@ -107,6 +107,20 @@ def test_a_verified_cell_survives_a_night_its_runner_reports_nothing(registry, e
     assert shown.returncode == 0, shown.stdout + shown.stderr
     checks = {(r["check"], r["status"]) for r in json.loads(shown.stdout)["records"]}
     assert {("build", "pass"), ("argoexec-version", "pass"), ("hello-windows", "pass")} <= checks
+
+    # A node owner asks which image to use: the one tag and the per-base tag, pinned to what the registry has now.
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(matrix_facts.TEXT.replace("  publish: local\n", f"  publish: {repo}\n"))
+    index_digest = done.stdout.split(f"{repo}:{NEWEST_ARGO}@", 1)[1].split()[0]
+    which = invoke("which", "--node", "10.0.18363", "--argo", NEWEST_ARGO, "--matrix", str(matrix), "--db",
+                   str(tmp_path / "night1" / "fresh.sqlite"), env=env)
+    assert which.returncode == 0, which.stdout + which.stderr
+    assert f"{repo}:{NEWEST_ARGO}@{index_digest}" in which.stdout
+    assert f"{repo}:{one909}@{digests[one909]}" in which.stdout
+    helm = invoke("which", "--node", "1909", "--format", "helm", "--matrix", str(matrix), env=env)
+    assert helm.returncode == 0 and f"{NEWEST_ARGO}@{index_digest}" in helm.stdout, helm.stdout + helm.stderr
+    offline = invoke("which", "--node", "1909", "--matrix", str(matrix), "--offline", env=env)
+    assert offline.returncode == 0 and "@sha256:" not in offline.stdout and offline.stderr == ""
 
     # Night 2: nothing rebuilt, the 1909 runner offline (no records), a fresh database: still verified.
     since = _log_mark(registry)

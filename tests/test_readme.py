@@ -105,11 +105,11 @@ def test_readme_which_examples_are_real_output(tmp_path):
     db = tmp_path / "r.sqlite"
     store.connect(db).close()  # no records: the rules' predictions, as the README shows
     for command in ("which --node 10.0.19045 --argo v4.1.2", "which --node 2025 --format helm"):
-        result = invoke(*command.split(), "--db", str(db))
+        result = invoke(*command.split(), "--db", str(db), "--offline")
         assert result.returncode == 0, result.stderr
         assert f"$ .venv/bin/invoke {command}" in README
-    text = invoke("which", "--node", "10.0.19045", "--argo", "v4.1.2", "--db", str(db)).stdout
+    text = invoke("which", "--offline", "--node", "10.0.19045", "--argo", "v4.1.2", "--db", str(db)).stdout
     example = README.split("$ .venv/bin/invoke which --node 10.0.19045 --argo v4.1.2\n", 1)[1].split("```", 1)[0]
     assert text == example
-    helm = invoke("which", "--node", "2025", "--format", "helm", "--db", str(db)).stdout
+    helm = invoke("which", "--offline", "--node", "2025", "--format", "helm", "--db", str(db)).stdout
     assert README.split("$ cat executor-values.yaml\n", 1)[1].split("```", 1)[0] == helm

@@ -186,7 +186,7 @@ def db(tmp_path) -> str:
 
 
 def test_invoke_which_answers_for_a_label_value(db):
-    result = invoke("which", "--node", "10.0.26100", "--argo", matrix_facts.NEWEST_ARGO, "--db", db)
+    result = invoke("which", "--offline", "--node", "10.0.26100", "--argo", matrix_facts.NEWEST_ARGO, "--db", db)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     repo = matrix_facts.MATRIX.registries.publish
@@ -199,7 +199,7 @@ def test_invoke_which_answers_for_a_label_value(db):
 
 
 def test_invoke_which_json_and_a_build_that_is_no_column(db):
-    result = invoke("which", "--node", "10.0.20349", "--format", "json", "--db", db)
+    result = invoke("which", "--offline", "--node", "10.0.20349", "--format", "json", "--db", db)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["node"] == {"build": "10.0.20349", "spelling": "10.0.20349", "column": None, "label": None}
@@ -207,13 +207,13 @@ def test_invoke_which_json_and_a_build_that_is_no_column(db):
     first = answer["answers"][0]
     assert first["docker"]["entry"]["name"] == first["containerd"]["entry"]["name"] == "ltsc2022"
     assert first["preferred"]["state"] == "predicted" and first["preferred"]["isolation"] == "process"
-    text = invoke("which", "--node", "10.0.20349", "--db", db).stdout
+    text = invoke("which", "--offline", "--node", "10.0.20349", "--db", db).stdout
     assert text.splitlines()[0] == ("On a 10.0.20349 node (no column of the table: the rules decide; the nearest "
                                     "column is 2022 = Windows Server 2022 (10.0.20348)):")
 
 
 def test_invoke_which_helm_values(db):
-    result = invoke("which", "--node", "2019", "--format", "helm", "--db", db)
+    result = invoke("which", "--offline", "--node", "2019", "--format", "helm", "--db", db)
     assert result.returncode == 0, result.stderr
     import yaml
 
@@ -223,7 +223,7 @@ def test_invoke_which_helm_values(db):
     assert values == {"executor": {"image": {"registry": registry, "repository": repository,
                                              "tag": matrix_facts.NEWEST_ARGO}}}
     assert "Docker Engine takes its 1809 entry" in result.stdout
-    two = invoke("which", "--node", "2019", "--format", "helm", "--argo", "v4.1.2", "--argo", "v4.0.10")
+    two = invoke("which", "--offline", "--node", "2019", "--format", "helm", "--argo", "v4.1.2", "--argo", "v4.0.10")
     assert two.returncode == 2 and two.stderr.strip() == ("error: --format helm sets one executor image: give one "
                                                           "--argo (default: the newest)")
 
