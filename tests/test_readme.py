@@ -36,3 +36,21 @@ def test_readme_plan_example_matches(tmp_path):
     assert result.returncode == 0
     assert "a Windows engine on a 10.0.17763 host refuses to pull a newer 10.0.18363-based image" in result.stdout
     assert "a Windows engine on a 10.0.17763 host refuses to pull a newer 10.0.18363-based image" in README
+
+
+def test_readme_plan_text_example_is_real_output_at_80_columns():
+    import os
+
+    example = README.split("$ COLUMNS=80 invoke plan --base 1809,1909\n", 1)[1].split("$ ", 1)[0]
+    result = invoke("plan", "--base", "1809,1909", env={**os.environ, "COLUMNS": "80"})
+    assert result.returncode == 0 and result.stdout == example
+
+
+def test_readme_plan_json_example_is_real_output():
+    import json
+
+    lines = README.split("| [.id, .built_by, .build, .reason] | @tsv'\n", 1)[1].split("$ ", 1)[0].splitlines()
+    result = invoke("plan", "--base", "1809,1909", "--host-build", "10.0.17763", "--json")
+    fields = ("id", "built_by", "build", "reason")
+    shown = ["\t".join(str(p[k] or "") for k in fields) for p in json.loads(result.stdout)]
+    assert lines == shown
