@@ -82,16 +82,19 @@ def reports_errors(body):
 
 @task(
     help={**SELECT_HELP,
-          "json": "Print a JSON list of targets instead of a table.",
+          "json": "Print a JSON list of targets instead of a table (the same as --format json).",
+          "format": "text (the default: a table, or one block per target when the terminal is narrower; "
+                    "COLUMNS sets the width), json, markdown (a table and its notes) or github (the same for "
+                    "$GITHUB_STEP_SUMMARY: a heading, counts, notes folded).",
           "host_build": "Plan for a Windows host of this build (10.0.B[.R]) instead of the CI runners.",
           "host_isolation": "Isolation modes that host offers (repeatable; default: process and hyperv)."},
     iterable=SELECT_ITERABLES + ["host_isolation"],
 )
 @reports_errors
 def plan(c, matrix=None, base=None, argo=None, only=None, skip=None, json=False, host_build=None,
-         host_isolation=None):
+         host_isolation=None, format=None):
     """List the selected targets: base image, os.version, how and where each builds and is smoke-tested."""
-    pipeline.plan_task(Selection(matrix, base, argo, only, skip), host_build, host_isolation, json)
+    pipeline.plan_task(Selection(matrix, base, argo, only, skip), host_build, host_isolation, json, format)
 
 
 @task(help={"host": "Host: a build 10.0.B[.R] (e.g. 10.0.17763), a release (2019, ltsc2022) or a node's "

@@ -2,13 +2,14 @@
 
 Each runner builds (docker) what its host can build natively and smoke-tests what its host can
 run; the bases no runner can build are assembled daemonlessly (oci) on a Linux job, so every
-Windows target is routed somewhere: none is silently skipped.
+Windows target is routed somewhere: none is silently skipped. The planner decides all of it
+(``PlannedTarget.runner``, ``build_site``, ``smoke``); this module only lays the plan out as jobs.
 """
 
 from __future__ import annotations
 
 from .matrix import Matrix
-from .plan import OCI, PlannedTarget
+from .plan import ASSEMBLE, PlannedTarget
 
 
 def ci_matrix(matrix: Matrix, planned: list[PlannedTarget]) -> dict:
@@ -27,7 +28,7 @@ def ci_matrix(matrix: Matrix, planned: list[PlannedTarget]) -> dict:
             "smoke": ",".join(dict.fromkeys(p.target.base for p in smokes)),
             "argo": ",".join(dict.fromkeys(p.target.argo.tag for p in builds + smokes)),
         })
-    oci = [p for p in plan if p.builder == OCI]
+    oci = [p for p in plan if p.build_site == ASSEMBLE]  # the nightly's assemble job
     return {
         "include": jobs,
         "oci": {"bases": ",".join(dict.fromkeys(p.target.base for p in oci)),

@@ -123,10 +123,13 @@ def finish(progress: Progress, heading: str, statuses: list[str]) -> None:
 # The tasks
 
 
-def plan_task(selection: Selection, host_build: str | None, host_isolation: Flag, as_json: bool) -> None:
+def plan_task(selection: Selection, host_build: str | None, host_isolation: Flag, as_json: bool,
+              format: str | None = None) -> None:
+    """The plan as a table or blocks for the terminal's width (text), JSON, Markdown or a GitHub step summary."""
+    shown = report.plan_format(as_json, format)
     loaded, selected = selection.resolve()
     host, offered = host_flags(host_build, host_isolation)
-    report.print_plan(plan.make_plan(loaded, selected, host, offered), as_json)
+    report.print_plan(plan.make_plan(loaded, selected, host, offered), shown)
 
 
 def compat_task(host: str | None, image: str | None, as_json: bool, matrix: str | None = None) -> None:

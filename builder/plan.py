@@ -9,7 +9,11 @@ of three places:
   pin its runner with ``build_runner``); it is smoke-tested on every runner that can run it;
 - a Windows host of a given build (``make_plan`` with ``host_build``, ``invoke plan --host-build``);
 - a connected Docker engine (``plan_build`` and ``plan_smoke``), from the facts its ``/info`` gave.
-Bases that no engine of the plan can build go to the daemonless ``oci`` builder.
+Bases that no engine of the plan can build go to the daemonless ``oci`` builder. On the CI runners'
+plan that is the nightly's Linux ``assemble`` job (``.github/workflows/nightly.yml``, fed by
+``ci.ci_matrix``'s ``oci`` entry); on a plan for one host it needs no engine at all. Either way the
+plan says where such an image can be smoke-tested: on every runner whose isolation the rules allow
+(a Hyper-V runner runs the older builds), or that none can, with the rule.
 """
 
 from __future__ import annotations
@@ -33,6 +37,18 @@ DEFAULT_ISOLATION = "default"  # a Linux container: the engine's own, nothing to
 # Which builder serves a target (``--builder``): the Docker engine, or daemonless assembly.
 AUTO, DOCKER, OCI = "auto", "docker", "oci"
 BUILDERS = (AUTO, DOCKER, OCI)
+
+# Where a target builds (``PlannedTarget.build_site``) when it is no runner of the matrix: the nightly's Linux job
+# that runs the oci builder for the bases no runner builds, any machine (an oci build on a plan for one host: no
+# engine needed), this host or engine, any Linux engine.
+ASSEMBLE = "assemble"
+ANYWHERE = "anywhere"
+SITES = {
+    ASSEMBLE: "the nightly's Linux assemble job",
+    ANYWHERE: "no engine needed",
+    LOCAL: "this host",
+    LINUX: "any Linux engine",
+}
 
 
 @dataclass(frozen=True)
@@ -59,10 +75,17 @@ class PlannedTarget:
     builder: str = DOCKER  # DOCKER or OCI: the builder that serves this target
     not_runnable: str | None = None  # why no smoke site can run it (the rule that forbids it)
     base_tag: str | None = None  # the base by tag, for labels and display, when base_image is pinned by digest
+    # Who builds it: a runner's name, ASSEMBLE, ANYWHERE, LOCAL or LINUX (None: nobody, on an engine that cannot).
+    build_site: str | None = None
 
     @property
     def os_version(self) -> str | None:
         return self.target.release.build.base if self.target.is_windows else None
+
+    @property
+    def built_by(self) -> str:
+        """The build it gets: ``oci`` when the daemonless builder serves it, else the engine's method (``build``)."""
+        return OCI if self.builder == OCI else self.build
 
     @property
     def smoke_here(self) -> SmokeSite | None:
@@ -86,6 +109,12 @@ class PlannedTarget:
             "host_build": self.host_build.base if self.host_build else None,
             "smoke": [site.to_json() for site in self.smoke],
             "reason": self.reason,
+            # Added fields (the ones above keep their meaning: ``build`` is what a Docker engine does, ``none`` for
+            # a base the oci builder assembles): the build it gets, who builds it, why nothing can smoke-test it.
+            "built_by": self.built_by,
+            "build_site": self.build_site,
+            "build_site_label": SITES.get(self.build_site, self.build_site) if self.build_site else None,
+            "not_runnable": self.not_runnable,
         }
 
 
@@ -108,7 +137,7 @@ def _best_runner(matrix: Matrix, image: WindowsBuild) -> tuple[Runner | None, st
             refusals.append(f"{runner.name}: {reason}")
     if hyperv_choice:
         return hyperv_choice
-    return None, compat.BUILD_NONE, None, "no runner can build it: " + "; ".join(refusals)
+    return None, compat.BUILD_NONE, None, "no runner's Docker engine can build it: " + "; ".join(refusals)
 
 
 def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None = None,
@@ -117,7 +146,7 @@ def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None 
     if not target.is_windows:
         # Linux flavours build on any Linux engine, with no isolation choice to make.
         return PlannedTarget(target, matrix.mirrored(target.release.base_image), BUILD_DOCKER, None, None, None,
-                             (SmokeSite(LINUX, None, None),), None)
+                             (SmokeSite(LINUX, None, None),), None, build_site=LINUX)
     image = target.release.build
     base_image = matrix.base_image(target.release)
     if host_build is not None:
@@ -128,7 +157,7 @@ def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None 
         return PlannedTarget(target, base_image, method, isolation, LOCAL if method != compat.BUILD_NONE else None,
                              host_build, smoke, None if method != compat.BUILD_NONE else reason,
                              _default_builder(method), None if placement.ok else placement.reason,
-                             matrix.base_tag(target.release))
+                             matrix.base_tag(target.release), LOCAL if method != compat.BUILD_NONE else ANYWHERE)
 
     if target.release.build_runner:
         runner = matrix.runner(target.release.build_runner)
@@ -145,15 +174,26 @@ def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None 
         problems.append(reason)
     not_runnable = None
     if not smoke:
-        not_runnable = f"no runner can smoke-test it (it needs a {image.base} host, or a newer one with Hyper-V)"
+        not_runnable = _no_smoke_site(matrix, image)
         problems.append(not_runnable)
     builds_here = runner is not None and method != compat.BUILD_NONE
     return PlannedTarget(
         target, base_image, method, isolation,
         runner.name if builds_here else None, runner.host_build if builds_here else None,
         tuple(smoke), "; ".join(problems) or None, _default_builder(method), not_runnable,
-        matrix.base_tag(target.release),
+        matrix.base_tag(target.release), runner.name if builds_here else ASSEMBLE,
     )
+
+
+def _no_smoke_site(matrix: Matrix, image: WindowsBuild) -> str:
+    """Why no runner of the matrix can run an image: the rule, and what the runners that offer Hyper-V say."""
+    rule = f"no runner can smoke-test it (it needs a {image.base} host, or a newer one with Hyper-V)"
+    hyperv = [r for r in matrix.runners if compat.HYPERV in r.isolation]
+    if not hyperv:
+        return f"{rule}: no runner of the matrix offers Hyper-V isolation"
+    return f"{rule}: " + "; ".join(
+        f"{r.name}: {compat.choose_isolation(r.host_build, image, r.isolation, matrix.stable_abi).reason}"
+        for r in hyperv)
 
 
 def make_plan(matrix: Matrix, targets: Iterable[Target], host_build: WindowsBuild | None = None,
@@ -180,13 +220,16 @@ def _on_engine(matrix: Matrix, target: Target, facts: HostFacts, offered: tuple[
                       f"--engine (or DOCKER_HOST) at a Windows host that runs {target.release.build.base} images")
             cannot_run = f"a {facts.os_type} engine cannot run Windows images"
         return dataclasses.replace(planned, build=compat.BUILD_NONE, isolation=None, runner=None, host_build=None,
-                                   smoke=(), reason=reason, builder=OCI, not_runnable=cannot_run)
+                                   smoke=(), reason=reason, builder=OCI, not_runnable=cannot_run,
+                                   build_site=ANYWHERE)
     planned = plan_target(matrix, target)
     if facts.is_windows:
         return dataclasses.replace(planned, build=compat.BUILD_NONE, runner=None, smoke=(),
                                    reason=f"the engine at {where} is a Windows engine; Linux targets need a Linux "
-                                          "engine", not_runnable="a Windows engine does not run Linux images")
-    return dataclasses.replace(planned, runner=LOCAL, smoke=(SmokeSite(LOCAL, DEFAULT_ISOLATION, None),))
+                                          "engine", not_runnable="a Windows engine does not run Linux images",
+                                   build_site=None)
+    return dataclasses.replace(planned, runner=LOCAL, smoke=(SmokeSite(LOCAL, DEFAULT_ISOLATION, None),),
+                               build_site=LOCAL)
 
 
 def plan_smoke(matrix: Matrix, targets: Iterable[Target], facts: HostFacts,
@@ -212,7 +255,7 @@ def plan_build(matrix: Matrix, targets: Iterable[Target], facts: HostFacts | Non
         if linux:
             raise InputError(f"{', '.join(linux)}: the oci builder assembles Windows images; build Linux targets "
                              "with --builder docker")
-        return [dataclasses.replace(plan_target(matrix, t), builder=OCI) for t in targets]
+        return [dataclasses.replace(plan_target(matrix, t), builder=OCI, build_site=LOCAL) for t in targets]
     plans = []
     for target in targets:
         if facts is None:
@@ -221,13 +264,13 @@ def plan_build(matrix: Matrix, targets: Iterable[Target], facts: HostFacts | Non
             if not target.is_windows:
                 raise InputError(f"{target.id}: a Linux target needs a Linux Docker engine; none is reachable "
                                  "(pass --engine URL)")
-            plans.append(dataclasses.replace(plan_target(matrix, target), builder=OCI))
+            plans.append(dataclasses.replace(plan_target(matrix, target), builder=OCI, build_site=LOCAL))
             continue
         planned = _on_engine(matrix, target, facts, offered, where)
         if planned.build != compat.BUILD_NONE:
             plans.append(dataclasses.replace(planned, builder=DOCKER))
         elif builder == AUTO and target.is_windows:
-            plans.append(dataclasses.replace(plan_target(matrix, target), builder=OCI))
+            plans.append(dataclasses.replace(plan_target(matrix, target), builder=OCI, build_site=LOCAL))
         elif not target.is_windows and builder == AUTO:
             raise InputError(f"{target.id}: a Linux target needs a Linux Docker engine; none is reachable "
                              "(pass --engine URL)")

@@ -103,7 +103,8 @@ def resolution_cells(res: Resolution) -> tuple[str, str, str]:
 RESOLUTION_HEADERS = ("node", "Docker Engine takes", "containerd takes", "preferred image (rule)")
 
 
-def legend_lines() -> list[str]:
+def legend_lines(hosts: tuple = ()) -> list[str]:
+    """The legend; with ``hosts``, a line per host column: ``1809 = Windows Server 2019 (1809), 10.0.17763``."""
     lines = [f"{symbol} {meaning}" for symbol, meaning in LEGEND.values()]
     lines.append(f"{CONTRADICTION[0]} {CONTRADICTION[1]}")
     lines.append(f"{DIFFER[0]} {DIFFER[1]}")
@@ -111,30 +112,71 @@ def legend_lines() -> list[str]:
     lines.append("a cell is verified by the smoke checks " + ", ".join(
         f"{check.name} ({check.description})" for check in checks_mod.CHECKS
         if check.smoke and "windows" in check.oses))
+    lines.extend(f"{host.name} = {host.label}, {host.build.base}" for host in hosts)
     return lines
 
 
 # -- text ---------------------------------------------------------------------------------------
 
 
+def _host_groups(table: Table, argo: str, console: Console) -> list[tuple]:
+    """The host columns split into consecutive groups whose tables each fit the console's width (one group when
+    the whole table fits); [] when not even one host column fits beside the image column."""
+    from rich.measure import Measurement
+
+    unbounded = console.options.update_width(1_000_000)
+    groups: list[tuple] = []
+    current: tuple = ()
+    for host in table.hosts:
+        wider = current + (host,)
+        if Measurement.get(console, unbounded, _grid(table, argo, wider, "")).maximum <= console.width:
+            current = wider
+        elif not current:
+            return []
+        else:
+            groups.append(current)
+            current = (host,)
+            if Measurement.get(console, unbounded, _grid(table, argo, current, "")).maximum > console.width:
+                return []
+    return groups + [current] if current else groups
+
+
+def _grid(table: Table, argo: str, hosts: tuple, title: str) -> RichTable:
+    grid = RichTable(title=title or None, show_lines=False)
+    grid.add_column("image (base)", no_wrap=True)
+    for host in hosts:
+        grid.add_column(host.name, no_wrap=True)
+    for row in (r for r in table.rows if r.argo == argo):
+        grid.add_row(f"{row.base} ({row.os_version})", *(_compact(row.cells[h.name]) for h in hosts))
+    return grid
+
+
 def to_text(table: Table, console: Console) -> None:
+    """One table per Argo version at the console's width: whole when it fits, else its host columns in groups
+    one below the other, else (a very narrow console) one block per image with a line per host."""
     for argo in table.argo_versions():
-        grid = RichTable(title=f"argoexec {argo}: which image runs on which Windows node", show_lines=False)
-        grid.add_column("image (base)", no_wrap=True)
-        for host in table.hosts:
-            grid.add_column(host.name, overflow="fold")
-        for row in (r for r in table.rows if r.argo == argo):
-            grid.add_row(f"{row.base} ({row.os_version})", *(_compact(row.cells[h.name]) for h in table.hosts))
-        console.print(grid)
+        title = f"argoexec {argo}: which image runs on which Windows node"
+        groups = _host_groups(table, argo, console)
+        if groups:
+            for number, hosts in enumerate(groups, 1):
+                part = f" (hosts {hosts[0].name} to {hosts[-1].name}, {number} of {len(groups)})" \
+                    if len(groups) > 1 else ""
+                console.print(_grid(table, argo, hosts, title + part))
+        else:
+            console.print(title, markup=False, highlight=False)
+            for row in (r for r in table.rows if r.argo == argo):
+                console.print(f"{row.base} ({row.os_version})", markup=False, highlight=False)
+                for host in table.hosts:
+                    console.print(f"  {host.name}: {_compact(row.cells[host.name])}", markup=False, highlight=False)
         for line in pull_lines(table, argo):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+            console.print(line, markup=False, highlight=False, overflow="fold")
         which = RichTable(title=f"argoexec {argo}: the entry of the one tag each node takes, and the image to prefer")
         for header in RESOLUTION_HEADERS:
             which.add_column(header, overflow="fold")
         for host, res in column_resolutions(table, argo):
             which.add_row(host.name, *resolution_cells(res))
         console.print(which)
-    for line in legend_lines():
+    for line in legend_lines(table.hosts):
         console.print(line, markup=False, highlight=False)
 
 

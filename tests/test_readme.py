@@ -113,3 +113,21 @@ def test_readme_which_examples_are_real_output(tmp_path):
     assert text == example
     helm = invoke("which", "--offline", "--node", "2025", "--format", "helm", "--db", str(db)).stdout
     assert README.split("$ cat executor-values.yaml\n", 1)[1].split("```", 1)[0] == helm
+
+
+def test_readme_plan_text_example_is_real_output_at_80_columns():
+    import os
+
+    example = README.split("$ COLUMNS=80 .venv/bin/invoke plan --base 1809,1909\n", 1)[1].split("$ ", 1)[0]
+    result = invoke("plan", "--base", "1809,1909", env={**os.environ, "COLUMNS": "80"})
+    assert result.returncode == 0 and result.stdout == example
+
+
+def test_readme_plan_json_example_is_real_output():
+    import json
+
+    lines = README.split("| [.id, .built_by, .build, .reason] | @tsv'\n", 1)[1].split("$ ", 1)[0].splitlines()
+    result = invoke("plan", "--base", "1809,1909", "--host-build", "10.0.17763", "--json")
+    fields = ("id", "built_by", "build", "reason")
+    shown = ["\t".join(str(p[k] or "") for k in fields) for p in json.loads(result.stdout)]
+    assert lines == shown
