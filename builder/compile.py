@@ -492,9 +492,16 @@ def _publish(exe: Path, provenance: Path, out_dir: Path, record: dict, cached: b
         target = out_dir / name
         if target.is_file() and _sha256(target) == _sha256(source):
             continue
-        scratch = out_dir / f".{name}.tmp"
-        shutil.copyfile(source, scratch)
-        os.replace(scratch, target)
+        # A temporary name of its own (two compiles into one folder at once never write into each other's file).
+        fd, scratch = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".part")
+        os.close(fd)
+        try:
+            shutil.copyfile(source, scratch)
+            shutil.copymode(source, scratch)  # mkstemp's file is 0600; the copy gets the cached file's mode
+            os.replace(scratch, target)
+        except BaseException:
+            Path(scratch).unlink(missing_ok=True)
+            raise
     return Compiled(out_dir / EXE, out_dir / PROVENANCE, record["sha256"], record["size"], record["go_version"],
                     record["go_how"], record["git_commit"], record["git_tag"], record["git_tree_state"], cached)
 

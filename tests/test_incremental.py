@@ -300,3 +300,12 @@ def test_push_dry_run_checks_the_images_and_pushes_nothing(docker_engine, regist
     missing = invoke("push", "--matrix", str(linux_matrix), "--engine", docker_engine.url, "--base", "amd64",
                      "--repo", "never/built", "--to", repo, "--dry-run")
     assert missing.returncode == 2 and "is not on the engine; run `invoke build` for it first" in missing.stderr
+
+
+def test_the_source_label_names_the_argo_git_the_image_was_built_from(registry, bases, isolated_cache, tmp_path):
+    repo = f"{registry.host}/{bases}-fork/argoexec"
+    exe = _exe(tmp_path / "bin" / "argoexec.exe", b"argoexec fork")
+    fork = "https://git.example/someone/argo-workflows.git"
+    built = _build(registry, bases, repo, exe, tmp_path, isolated_cache, "--argo-git", fork)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert _labels(repo, target_id("1909"))["org.opencontainers.image.source"] == fork

@@ -32,7 +32,7 @@ from ..plan import PlannedTarget
 from ..progress import Progress
 from ..registry import Reference, RegistryClient
 from ..registry_writes import atomic_write, push, write_layout
-from ..source import ARGO_GIT, cache_dir
+from ..source import cache_dir
 from ..targets import Target
 from . import BuildOptions, Outcome, image_labels
 
@@ -158,7 +158,8 @@ class Assembler:
         created = created_time(base)
         binary = self.binary(target)
         made_from = self.inputs(planned)
-        labels = {**image_labels(planned, ARGO_GIT, None, base.manifest_digest, created, binary), **made_from.labels}
+        labels = {**image_labels(planned, self.options.argo_git, None, base.manifest_digest, created, binary),
+                  **made_from.labels}
         labels["io.argoexec-builder.os.version"] = base.os_version or target.release.build.base
         copied = ", ".join(f"C:\\app\\{name}" for name in binary.files())
         # The manifest carries the inputs too (one GET tells the next run whether to rebuild), and the base it was
