@@ -126,9 +126,9 @@ def from_compiled(folder: Path, tag: str, sevenzip: Path | None) -> Binary:
 
 def upstream(matrix: Matrix, client, tag: str, say: Callable[[str], None]) -> Binary:
     """argoexec.exe (and 7za.exe when there) from upstream's ``argoexec:<tag>-windows``, cached by digest."""
+    from .files import write_atomically
     from .oci import extract_files, resolve
     from .registry import Reference
-    from .registry_writes import atomic_write
 
     reference = Reference.parse(matrix.mirrored(f"{matrix.registries.argoexec}:{tag}-windows"))
     image = resolve(client, reference)
@@ -141,8 +141,8 @@ def upstream(matrix: Matrix, client, tag: str, say: Callable[[str], None]) -> Bi
             raise InputError(f"{reference} has no C:\\app\\argoexec.exe; use --binary compiled or --argoexec-exe")
         folder.mkdir(parents=True, exist_ok=True)
         for name, content in found.items():
-            atomic_write(folder / name, content)
-        atomic_write(index, json.dumps(sorted(found)).encode())
+            write_atomically(folder / name, content)
+        write_atomically(index, json.dumps(sorted(found)).encode())
     names = json.loads(index.read_text())
     exe = folder / "argoexec.exe"
     return Binary(UPSTREAM, exe, folder / "7za.exe" if "7za.exe" in names else None, sha256_file(exe),

@@ -57,6 +57,7 @@ from packaging.version import InvalidVersion, Version
 
 from . import __version__
 from .errors import BuilderError, InputError, TargetFailed, Unreachable
+from .files import write_atomically
 from .render import go_directive
 from .secrets import redact, strip_userinfo
 from .source import ARGO_GIT, argo_source, cache_dir
@@ -492,16 +493,8 @@ def _publish(exe: Path, provenance: Path, out_dir: Path, record: dict, cached: b
         target = out_dir / name
         if target.is_file() and _sha256(target) == _sha256(source):
             continue
-        # A temporary name of its own (two compiles into one folder at once never write into each other's file).
-        fd, scratch = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".part")
-        os.close(fd)
-        try:
-            shutil.copyfile(source, scratch)
-            shutil.copymode(source, scratch)  # mkstemp's file is 0600; the copy gets the cached file's mode
-            os.replace(scratch, target)
-        except BaseException:
-            Path(scratch).unlink(missing_ok=True)
-            raise
+        # A temporary name of its own: two compiles into one folder at once never write into each other's file.
+        write_atomically(target, source.read_bytes())
     return Compiled(out_dir / EXE, out_dir / PROVENANCE, record["sha256"], record["size"], record["go_version"],
                     record["go_how"], record["git_commit"], record["git_tag"], record["git_tree_state"], cached)
 

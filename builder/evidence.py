@@ -59,9 +59,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
-import tempfile
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -69,6 +67,7 @@ from pathlib import Path
 
 from . import store
 from .errors import DigestMismatch, InputError, RegistryError
+from .files import write_atomically
 from .registry import OCI_INDEX, OCI_MANIFEST, Reference, RegistryClient, image_index, image_manifest, sha256_digest
 
 ARTIFACT_TYPE = "application/vnd.argoexec-builder.results.v1+json"
@@ -323,14 +322,7 @@ def _keep(data: bytes) -> None:
     path = cache_folder() / hashlib.sha256(data).hexdigest()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".blob-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomically(path, data)
     except OSError:
         pass
 

@@ -47,8 +47,9 @@ def _size(limit: int) -> str:
     return f"{limit // (1 << 20)} MB" if limit % (1 << 20) == 0 else f"{limit} bytes"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all: a temporary file in the same folder, then ``os.replace``.
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Write ``path`` (text as UTF-8, or bytes) whole or not at all: a temporary file in the same folder, then
+    ``os.replace``.
 
     Readers never see half a file. The temporary name is unique (created with O_EXCL), so writers running
     at once never write into each other's file; the last replace wins, whole. A symbolic link at ``path``
@@ -67,7 +68,7 @@ def write_atomically(path: Path, text: str) -> None:
         except FileExistsError:  # pragma: no cover - 64 random bits
             continue
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with (os.fdopen(fd, "w", encoding="utf-8") if isinstance(text, str) else os.fdopen(fd, "wb")) as out:
             out.write(text)
         if mode is not None:
             os.chmod(temporary, mode)

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .files import write_atomically
 from .oci import Assembled, Blob
 from .progress import Progress
 from .registry import Reference, RegistryClient
@@ -73,7 +74,7 @@ def write_layout(client: RegistryClient, out: Path, assembled: Assembled, platfo
         else:
             client.download_blob(blob.source.registry, blob.source.repository, blob.digest, path.with_suffix(".part"))
         os.replace(path.with_suffix(".part"), path)
-    atomic_write(blobs / assembled.digest[7:], assembled.manifest)
+    write_atomically(blobs / assembled.digest[7:], assembled.manifest)
     index_path = out / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {"schemaVersion": 2, "manifests": []}
     index["mediaType"] = "application/vnd.oci.image.index.v1+json"
@@ -82,10 +83,4 @@ def write_layout(client: RegistryClient, out: Path, assembled: Assembled, platfo
     entries.append({"mediaType": assembled.media_type, "digest": assembled.digest, "size": len(assembled.manifest),
                     "platform": platform, "annotations": {REF_NAME: assembled.target_id}})
     index["manifests"] = sorted(entries, key=lambda m: m.get("annotations", {}).get(REF_NAME, ""))
-    atomic_write(index_path, json.dumps(index, indent=2).encode())
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    write_atomically(index_path, json.dumps(index, indent=2).encode())

@@ -15,6 +15,7 @@ import tarfile
 from .. import checks, inputs, results
 from ..binaries import Binary, sha256_file
 from ..errors import BuilderError, InputError, RegistryDenied, Unreachable
+from ..files import write_atomically
 from ..matrix import Matrix
 from ..oci import (
     RAWSD,
@@ -31,7 +32,7 @@ from ..oci import (
 from ..plan import PlannedTarget
 from ..progress import Progress
 from ..registry import Reference, RegistryClient
-from ..registry_writes import atomic_write, push, write_layout
+from ..registry_writes import push, write_layout
 from ..source import cache_dir
 from ..targets import Target
 from . import BuildOptions, Outcome, image_labels
@@ -108,8 +109,8 @@ class Assembler:
                                      f"{', '.join(map(_drive_path, missing))}; a netapi32.dll layer would have "
                                      "to put one of its own over it")
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(cached, found.files["dll"])
-                atomic_write(attributes, json.dumps(found.windows_pax, sort_keys=True).encode())
+                write_atomically(cached, found.files["dll"])
+                write_atomically(attributes, json.dumps(found.windows_pax, sort_keys=True).encode())
             # The DLL and its folders keep servercore's security descriptors (C:\, C:\Windows and System32
             # must not change).
             self._netapi_layers[release.name] = windows_layer(
