@@ -81,10 +81,14 @@ def with_mirrors(loaded: Matrix, mirror: Flag) -> Matrix:
     return dataclasses.replace(loaded, mirrors={**loaded.mirrors, **extra}) if extra else loaded
 
 
-def registry_client(insecure_registry: Flag):
+def registry_client(insecure_registry: Flag, attempts: int | None = None, timeout_s: float | None = None):
+    """A registry client for ``--insecure-registry`` (and the environment's); ``attempts`` and ``timeout_s``
+    narrow the retry policy where an answer is a help, not a condition."""
     from .registry import RegistryClient, env_insecure, env_timeout
 
-    return RegistryClient(insecure=tuple(insecure_registry or ()) + env_insecure(), timeout_s=env_timeout())
+    policy = {"attempts": attempts} if attempts is not None else {}
+    return RegistryClient(insecure=tuple(insecure_registry or ()) + env_insecure(),
+                          timeout_s=timeout_s if timeout_s is not None else env_timeout(), **policy)
 
 
 def local_repo(loaded: Matrix, repo: str | None) -> str:
@@ -261,6 +265,7 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
             raise InputError("--binary windows-source compiles inside servercore, and "
                              f"{', '.join(p.target.id for p in plans if p.builder == plan.OCI)} cannot be built on "
                              "this engine; build those with the default --binary compiled")
+        client = registry_client(insecure_registry)  # one for the run: its tokens and answers serve every step
         # A dry run reads a binary that exists (--argoexec-exe, --compiled) but makes none.
         made_here = not (options.argoexec_exe or compiled) and binary in (binaries.COMPILED, binaries.UPSTREAM)
         if dry_run and made_here and windows_tags:
@@ -271,23 +276,22 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
             options.binaries = binaries.for_windows_targets(
                 windows_tags, binary, matrix=loaded, argoexec_exe=options.argoexec_exe, sevenzip_exe=sevenzip,
                 go=go, argo_git=options.argo_git, output=Path(dist or "."),
-                client_factory=lambda: registry_client(insecure_registry), say=progress.say,
+                client_factory=lambda: client, say=progress.say,
                 compiled_dir=Path(compiled) if compiled else None)
         for tag, made in options.binaries.items():
             progress.say(f"{tag}: {made.summary}")
             locked_commit(loaded, tag, made.commit)
         statuses = []
-        for builder_impl in make_builders(loaded, connected, options, insecure_registry, plans, progress):
+        for builder_impl in make_builders(loaded, connected, options, client, plans, progress):
             share = [p for p in plans if p.builder == builder_impl.name]
             builder_impl.dry_run = dry_run
             if dry_run:
-                dry_run_build(builder_impl, share, options, force, registry_client(insecure_registry), progress,
+                dry_run_build(builder_impl, share, options, force, client, progress,
                               inputs_known=not (made_here and windows_tags) and binary != binaries.WINDOWS_SOURCE)
                 continue
             if options.to is not None:
                 # Incremental: a target whose image at --to was made from the same inputs is not built again.
-                share = inputs.split(share, builder_impl.inputs, registry_client(insecure_registry), options.to,
-                                     force, progress)
+                share = inputs.split(share, builder_impl.inputs, client, options.to, force, progress)
             for outcome in builder_impl.build(share, progress):
                 statuses.append(outcome.record.status)
                 if outcome.ok:
@@ -335,8 +339,7 @@ def with_next_step(exc: Unreachable, loaded: Matrix, publishing: bool = False) -
     return Unreachable(f"{text}; or {'; or '.join(steps)}") if steps else exc
 
 
-def make_builders(loaded: Matrix, connected, options, insecure_registry: Flag, plans: list[plan.PlannedTarget],
-                  progress: Progress):
+def make_builders(loaded: Matrix, connected, options, client, plans: list[plan.PlannedTarget], progress: Progress):
     """The builders this run needs, in the order they run (the engine's first)."""
     from .builders.docker import DockerBuilder
     from .builders.oci import OciBuilder
@@ -346,7 +349,7 @@ def make_builders(loaded: Matrix, connected, options, insecure_registry: Flag, p
     if plan.DOCKER in needed:
         builders.append(DockerBuilder(connected, loaded, options, progress))
     if plan.OCI in needed:
-        builders.append(OciBuilder(loaded, registry_client(insecure_registry), options, progress))
+        builders.append(OciBuilder(loaded, client, options, progress))
     return builders
 
 
@@ -667,10 +670,10 @@ def published_digests(publication, windows: list[targets.Target], insecure_regis
     import sys
 
     from .errors import BuilderError
-    from .registry import Reference, RegistryClient, env_insecure
+    from .registry import Reference
 
     repo = Reference.parse(publication.repository)
-    client = RegistryClient(insecure=tuple(insecure_registry or ()) + env_insecure(), attempts=1, timeout_s=10)
+    client = registry_client(insecure_registry, attempts=1, timeout_s=10)
     try:
         for argo in dict.fromkeys(t.argo.tag for t in windows):
             publication.indexes[argo] = client.head_manifest(repo.with_tag(argo))
