@@ -17,6 +17,7 @@ its origin and sha256 are in the image labels and in the build record.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -54,6 +55,14 @@ class Binary:
     @property
     def labels(self) -> dict[str, str]:
         return {LABEL_ORIGIN: self.origin, LABEL_SHA256: f"sha256:{self.sha256}"}
+
+    @functools.cached_property
+    def input(self) -> str:
+        """The ``binary`` input of every image that carries it (``inputs.binary_input``): its files hashed once,
+        argoexec.exe's sha256 being known already."""
+        from .inputs import binary_input
+
+        return binary_input(self.files(), lambda path: self.sha256 if path == self.argoexec else sha256_file(path))
 
     @property
     def summary(self) -> str:

@@ -64,6 +64,11 @@ def _base_digest(engine: Engine, reference: str, progress: Progress) -> str | No
             image = engine.api.inspect_image(reference)
         except docker.errors.APIError as exc:
             raise BaseUnavailable(f"cannot pull base {reference}: {exc.explanation or exc}") from None
+    return _repo_digest(image)
+
+
+def _repo_digest(image: dict) -> str | None:
+    """The registry digest of an engine's image (its first RepoDigests entry), if it came from a registry."""
     digests = image.get("RepoDigests") or []
     return digests[0].split("@", 1)[1] if digests else None
 
@@ -79,6 +84,7 @@ class DockerBuilder:
         self.progress = progress
         self._contexts: dict = {}
         self._inputs: dict[str, inputs.Inputs] = {}
+        self._bases: dict[str, str | None] = {}  # base reference -> its registry digest on the engine
         self._scratch = tempfile.TemporaryDirectory(prefix="argoexec-context-")
         self.dry_run = False  # set by the pipeline: read what exists, pull and build nothing
 
@@ -107,11 +113,16 @@ class DockerBuilder:
                 return locked.digest
         if self.dry_run:
             try:
-                digests = self.engine.api.inspect_image(planned.base_image).get("RepoDigests") or []
+                return _repo_digest(self.engine.api.inspect_image(planned.base_image))
             except docker.errors.ImageNotFound:
                 raise BaseUnavailable(f"{planned.base_image} is not on the engine (a build would pull it)") from None
-            return digests[0].split("@", 1)[1] if digests else None
-        return _base_digest(self.engine, planned.base_image, progress)
+        return self._pulled(planned.base_image, progress)
+
+    def _pulled(self, reference: str, progress: Progress) -> str | None:
+        """``_base_digest`` once per base in a run: the inputs and the labels of a target both need it."""
+        if reference not in self._bases:
+            self._bases[reference] = _base_digest(self.engine, reference, progress)
+        return self._bases[reference]
 
     def inputs(self, planned: PlannedTarget) -> inputs.Inputs:
         """What this target's image is made from (see builder.inputs): the base, the binary, the Dockerfile."""
@@ -119,12 +130,16 @@ class DockerBuilder:
         if target.id not in self._inputs:
             context = self._context(target, Path(self._scratch.name))
             binary = self._binary(target)
-            files = binary.files() if binary is not None else (
-                {"argoexec": self.options.argoexec_exe} if not target.is_windows else {})
+            if binary is not None:
+                copied = binary.input
+            elif not target.is_windows:  # a Linux flavour: the prebuilt argoexec
+                copied = inputs.binary_input({"argoexec": self.options.argoexec_exe}, sha256_file)
+            else:  # windows-source: compiled inside the image, from the commit
+                copied = None
             self._inputs[target.id] = inputs.Inputs(
                 base=self._base(planned, self.progress),
                 commit=binary.commit if binary is not None else context.git_commit,
-                binary=inputs.binary_input(files, sha256_file) if files else None,
+                binary=copied,
                 recipe=inputs.sha256_text("docker\n" + self._render(planned, context).text),
                 tool=inputs.tool_version())
         return self._inputs[target.id]
@@ -164,7 +179,7 @@ class DockerBuilder:
         status, image_id, error = checks.FAIL, None, ""
         try:
             made_from = self.inputs(planned)
-            base_digest = _base_digest(engine, planned.base_image, progress)
+            base_digest = self._pulled(planned.base_image, progress)
             with tempfile.TemporaryDirectory(prefix="argoexec-builder-") as scratch:
                 rendered = self._render(planned, context)
                 dockerfile = Path(scratch) / rendered.filename

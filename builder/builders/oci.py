@@ -13,7 +13,7 @@ import json
 import tarfile
 
 from .. import checks, inputs, results
-from ..binaries import Binary, sha256_file
+from ..binaries import Binary
 from ..errors import BuilderError, InputError, RegistryDenied, Unreachable
 from ..files import write_atomically
 from ..matrix import Matrix
@@ -139,7 +139,7 @@ class Assembler:
                       "files": sorted(binary.files()), "user": "ContainerAdministrator"}
             self._inputs[target.id] = inputs.Inputs(
                 base=self.base_digest(target.release, "nanoserver"), commit=binary.commit,
-                binary=inputs.binary_input(binary.files(), sha256_file),
+                binary=binary.input,
                 recipe=inputs.sha256_text(json.dumps(recipe, sort_keys=True)), tool=inputs.tool_version())
         return self._inputs[target.id]
 
