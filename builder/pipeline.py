@@ -208,7 +208,7 @@ def _connect(url: str | None, progress: Progress):
 def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUTO, argoexec_exe: str | None = None,
                sevenzip_exe: str | None = None, argo_git: str | None = None, to: str | None = None,
                out: str | None = None, mirror: Flag = None, insecure_registry: Flag = None,
-               binary: str = "compiled", go: str = "auto", dist: str | None = None,
+               binary: str = "auto", go: str = "auto", dist: str | None = None,
                compiled: str | None = None, force: bool = False, dry_run: bool = False) -> None:
     """Plan the run once on the engine's host (if any), make each Argo version's binary once, then hand
     each builder its targets. ``dry_run``: say what would be built (and, with --to, skipped), touch nothing."""
@@ -235,9 +235,9 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         argoexec_exe=existing_file(argoexec_exe, "--argoexec-exe"), argo_git=argo_git or ARGO_GIT,
         out=Path(out or DEFAULT_LAYOUT))
     sevenzip = existing_file(sevenzip_exe, "--sevenzip-exe")
-    if compiled is not None and (binary != binaries.COMPILED or argoexec_exe):
-        raise InputError("--compiled gives the compiled binaries: it goes with --binary compiled and without "
-                         "--argoexec-exe")
+    if compiled is not None and (binary not in (binaries.AUTO, binaries.COMPILED) or argoexec_exe):
+        raise InputError("--compiled gives the compiled binaries: it goes with --binary compiled (or auto) and "
+                         "without --argoexec-exe")
     progress = Progress()
     connected = None
     if builder != plan.OCI:
@@ -264,12 +264,14 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         if binary == binaries.WINDOWS_SOURCE and any(p.builder == plan.OCI for p in plans if p.target.is_windows):
             raise InputError("--binary windows-source compiles inside servercore, and "
                              f"{', '.join(p.target.id for p in plans if p.builder == plan.OCI)} cannot be built on "
-                             "this engine; build those with the default --binary compiled")
+                             "this engine; build those with --binary compiled")
         client = registry_client(insecure_registry)  # one for the run: its tokens and answers serve every step
         # A dry run reads a binary that exists (--argoexec-exe, --compiled) but makes none.
-        made_here = not (options.argoexec_exe or compiled) and binary in (binaries.COMPILED, binaries.UPSTREAM)
+        made_here = not (options.argoexec_exe or compiled) and binary != binaries.WINDOWS_SOURCE
         if dry_run and made_here and windows_tags:
-            way = "compiled (`invoke compile`)" if binary == binaries.COMPILED else "read from upstream's image"
+            way = {binaries.COMPILED: "compiled (`invoke compile`)", binaries.UPSTREAM: "read from upstream's image",
+                   binaries.AUTO: "compiled (`invoke compile`), or read from upstream's image if no Go here can "
+                                  "compile it"}[binary]
             for tag in dict.fromkeys(windows_tags):
                 progress.say(f"{tag}: argoexec.exe would be {way}")
         else:
