@@ -1,0 +1,121 @@
+"""`invoke build --base 1909` where a platform engineer first tries it: Python and a network, no Go, no engine.
+
+The network is the suite's registry: the 1909 bases (tests/windows_images.py) and an upstream-shaped
+``argoexec:v4.1.2-windows`` are mirrored there, read through ``--mirror`` as a site would. That image's
+argoexec.exe is a real Go program: the stand-in Argo tree (tests/argo_standin.py) compiled by Debian's Go
+the way upstream's release builds it (constructed: ``make dist/argoexec`` with the tag as ``GIT_COMMIT``,
+``GIT_TAG``/``GIT_TREE_STATE`` left at the Dockerfile's ``unknown``, no ``-trimpath``), so what the tool says
+its ``argoexec version`` prints is checked against what it prints under Wine. The builds themselves run with a
+PATH that has git and make but no ``go``, and a DOCKER_HOST where no engine answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests import infra, matrix_facts, windows_images
+from tests.argo_standin import make_standin
+from tests.cli import invoke
+from tests.test_compile import wine  # noqa: F401  (the fixture: Debian's Wine, one prefix per session)
+
+TAG = matrix_facts.NEWEST_ARGO
+GO_WANTED = next(a.go for a in matrix_facts.MATRIX.argo if a.tag == TAG)
+
+
+@pytest.fixture(scope="module")
+def upstream_built_exe(tmp_path_factory):
+    """argoexec.exe built from the stand-in tree as upstream's release job builds it (real Go, constructed stamps)."""
+    for tool in ("go", "make", "git"):
+        infra.require_binary(tool)
+    tree = make_standin(tmp_path_factory.mktemp("upstream-argo") / "tree", tag=TAG)
+    env = {**os.environ, "GOOS": "windows", "GOARCH": "amd64", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local",
+           "GOFLAGS": ""}
+    done = subprocess.run(["make", "dist/argoexec", f"GIT_COMMIT={TAG}", "GIT_TAG=unknown", "GIT_TREE_STATE=unknown",
+                           "HACK_PKG_FILES_AS_PKGS=true"], cwd=tree.path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return (tree.path / "dist" / "argoexec").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def network(registry, tmp_path_factory, upstream_built_exe):
+    """The 1909 bases and upstream's argoexec:<tag>-windows in the registry; the --mirror flags that read them."""
+    work = tmp_path_factory.mktemp("fresh-images")
+    windows_images.push_windows_bases(registry.host, work, prefix="fresh/mcr", releases=[matrix_facts.release("1909")])
+    image = work / "upstream-windows"
+    windows_images.write_layout(image, [
+        {"Files/Windows/System32/cmd.exe": b"MZ cmd"},
+        {"Files/app/argoexec.exe": upstream_built_exe, "Files/app/7za.exe": windows_images.UPSTREAM_7ZA},
+    ], "windows", "amd64", windows_images.os_version("ltsc2022"))
+    windows_images.skopeo_copy(image, f"{registry.host}/fresh/quay/argoproj/argoexec:{TAG}-windows")
+    return ("--mirror", f"mcr.microsoft.com={registry.host}/fresh/mcr",
+            "--mirror", f"quay.io={registry.host}/fresh/quay")
+
+
+@pytest.fixture()
+def fresh(tmp_path):
+    """The environment of a machine with no Go and no engine: PATH holds git and make only."""
+    tools = tmp_path / "path"
+    tools.mkdir()
+    for tool in ("git", "make"):
+        (tools / tool).symlink_to(infra.require_binary(tool))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "GO"))}
+    env.update(PATH=str(tools), DOCKER_HOST=f"unix://{tmp_path}/no-engine.sock",
+               ARGOEXEC_BUILDER_CACHE=str(tmp_path / "cache"))
+    assert shutil.which("go", path=env["PATH"]) is None
+    return env
+
+
+def _config(repo: str, tag: str) -> dict:
+    skopeo = infra.require_binary("skopeo")
+    out = subprocess.run([skopeo, "inspect", "--config", "--tls-verify=false", f"docker://{repo}:{tag}"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def test_no_go_and_no_engine_builds_with_upstreams_binary_and_says_so(registry, network, fresh, tmp_path, wine,  # noqa: F811
+                                                                       upstream_built_exe):
+    repo = f"{registry.host}/fresh/argoexec"
+    result = invoke("build", "--builder", "oci", "--base", "1909", "--to", repo, "--results", str(tmp_path / "r"),
+                    *network, env=fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    engine = fresh["DOCKER_HOST"]
+    upstream_ref = f"{registry.host}/fresh/quay/argoproj/argoexec:{TAG}-windows"
+    fallback = [line for line in result.stdout.splitlines() if "upstream's" in line]
+    assert len(fallback) == 1, result.stdout
+    (line,) = fallback
+    assert line.startswith(f"{TAG}: using upstream's published argoexec.exe ({upstream_ref}), its `argoexec version` "
+                           "prints latest+unknown: nothing here can compile it (no Go to compile argoexec with: "
+                           f"docker: cannot reach the Docker engine at {engine} "), line
+    assert line.endswith(f"; local: no Go on PATH: install Go >= {GO_WANTED} or use --go docker); --binary compiled "
+                         "makes that an error"), line
+    # Nothing was cloned: with no Go here, the Argo source was never fetched.
+    assert not (tmp_path / "cache" / "argo-src").exists()
+    labels = _config(repo, matrix_facts.target_id("1909"))["config"]["Labels"]
+    assert labels["io.argoexec-builder.argoexec.origin"] == "upstream"
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "r").glob("*.json")]
+    assert record["status"] == "pass" and record["argoexec"].startswith("upstream argoexec sha256:")
+
+    # What the line said the image's argoexec prints is what it prints.
+    exe = tmp_path / "argoexec.exe"
+    exe.write_bytes(upstream_built_exe)
+    run = wine(exe, "version")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.splitlines()[0].strip() == "argoexec: latest+unknown"
+
+
+def test_binary_compiled_with_no_go_and_no_engine_is_the_one_line_error(network, fresh, tmp_path):
+    result = invoke("build", "--builder", "oci", "--base", "1909", "--binary", "compiled", "--out",
+                    str(tmp_path / "layout"), *network, env=fresh)
+    assert result.returncode == 2, result.stdout + result.stderr
+    # The error of a run that must compile, as before: one line, both reasons, before any clone.
+    assert result.stderr.startswith("error: no Go to compile argoexec with: docker: cannot reach the Docker engine "
+                                    f"at {fresh['DOCKER_HOST']} "), result.stderr
+    assert result.stderr.endswith(f"; local: no Go on PATH: install Go >= {GO_WANTED} or use --go docker\n")
+    assert result.stderr.count("\n") == 1 and "upstream" not in result.stdout + result.stderr
+    assert not (tmp_path / "cache" / "argo-src").exists()
+    assert not (tmp_path / "layout").exists()
