@@ -174,12 +174,12 @@ def compiled_or_upstream(matrix: Matrix, tag: str, *, output: Path, go: str, arg
     try:
         return compiled(tag, output=output, go=go, argo_git=argo_git, sevenzip=sevenzip, say=say, go_hint=hint)
     except NoToolchain as exc:
-        why = exc.message
+        why = exc.gist
     made = upstream(matrix, client_factory(), tag, say)
     prints = (f"its `argoexec version` prints {made.version}" if made.version else
-              "what its `argoexec version` prints is not in its Go build info")
-    say(f"{tag}: using upstream's published argoexec.exe ({made.detail.split('@')[0]}), {prints}: nothing here "
-        f"can compile it ({why}); --binary compiled makes that an error")
+              "its Go build info does not say what `argoexec version` prints")
+    say(f"{tag}: no Go here to compile argoexec.exe ({why}): using upstream's, from {made.detail.split('@')[0]}; "
+        f"{prints} (--binary compiled: compile or fail)")
     return made
 
 

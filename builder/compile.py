@@ -91,7 +91,18 @@ Say = Callable[[str], None]
 
 class NoToolchain(InputError):
     """No Go on this machine can compile the tree (no git, no make, no Go, or a Go too old to fetch go.mod's,
-    and for ``--go auto`` no usable engine either): exit 2, and what ``--binary auto`` falls back on."""
+    and for ``--go auto`` no usable engine either): exit 2, and what ``--binary auto`` falls back on.
+    ``gist``: the reasons without their advice (``cannot reach the Docker engine at ...; no Go on PATH``)."""
+
+    def __init__(self, message: str, gist: str | None = None):
+        super().__init__(message)
+        self.gist = gist or _gist(message)
+
+
+def _gist(message: str) -> str:
+    """A reason without what to do about it: up to its first " (", ": " or "; "."""
+    cuts = [at for at in (message.find(" ("), message.find(": "), message.find("; ")) if at > 0]
+    return message[:min(cuts)] if cuts else message
 
 
 @dataclass(frozen=True)
@@ -295,9 +306,10 @@ def _select_go(mode: str, wanted: str, engine_url: str | None, say: Say) -> GoTo
         try:
             tool = _local_go(wanted, switch=True)
         except BuilderError as local_error:
-            kind = NoToolchain if isinstance(local_error, NoToolchain) else type(local_error)
-            raise kind(f"no Go to compile argoexec with: docker: {docker_error.message}; "
-                       f"local: {local_error.message}") from None
+            message = f"no Go to compile argoexec with: docker: {docker_error.message}; local: {local_error.message}"
+            if isinstance(local_error, NoToolchain):
+                raise NoToolchain(message, f"{_gist(docker_error.message)}; {local_error.gist}") from None
+            raise type(local_error)(message) from None
         say(f"go: {tool.obtained} (auto: docker was not usable: {docker_error.message})")
         return tool
     say(f"go: {tool.obtained} (auto: docker first, it has exactly go.mod's Go {wanted}; local not needed)")
@@ -319,11 +331,13 @@ def _before_clone(mode: str, wanted: str, engine_url: str | None) -> None:
     try:
         engine = connect(engine_url)
     except BuilderError as exc:
-        raise NoToolchain(f"no Go to compile argoexec with: docker: {exc.message}; local: {local}") from None
+        raise NoToolchain(f"no Go to compile argoexec with: docker: {exc.message}; local: {local}",
+                          f"{_gist(exc.message)}; no Go on PATH") from None
     try:
         if engine.facts.os_type != "linux":
-            raise NoToolchain(f"no Go to compile argoexec with: docker: {engine.describe()} is "
-                              f"{engine.facts.os_type}, not Linux; local: {local}")
+            docker = f"{engine.describe()} is {engine.facts.os_type}, not Linux"
+            raise NoToolchain(f"no Go to compile argoexec with: docker: {docker}; local: {local}",
+                              f"{docker}; no Go on PATH")
     finally:
         engine.close()
 

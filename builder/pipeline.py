@@ -246,7 +246,7 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         except Unreachable as exc:
             if builder == plan.DOCKER or flags.engine:
                 raise  # an engine named with --engine must answer; only the default one may be absent
-            progress.console.print(f"no Docker engine ({exc}); assembling with the oci builder", markup=False)
+            progress.say(f"no Docker engine ({exc}); assembling with the oci builder")  # one line, however long
     try:
         plans = plan.plan_build(loaded, selected, connected.facts if connected else None, builder, offered,
                                 redact_url(connected.url) if connected else "the engine")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -20,7 +21,7 @@ import pytest
 
 from tests import infra, matrix_facts, windows_images
 from tests.argo_standin import make_standin
-from tests.cli import invoke
+from tests.cli import ROOT, invoke
 from tests.test_compile import wine  # noqa: F401  (the fixture: Debian's Wine, one prefix per session)
 
 TAG = matrix_facts.NEWEST_ARGO
@@ -86,13 +87,9 @@ def test_no_go_and_no_engine_builds_with_upstreams_binary_and_says_so(registry, 
     engine = fresh["DOCKER_HOST"]
     upstream_ref = f"{registry.host}/fresh/quay/argoproj/argoexec:{TAG}-windows"
     fallback = [line for line in result.stdout.splitlines() if "upstream's" in line]
-    assert len(fallback) == 1, result.stdout
-    (line,) = fallback
-    assert line.startswith(f"{TAG}: using upstream's published argoexec.exe ({upstream_ref}), its `argoexec version` "
-                           "prints latest+unknown: nothing here can compile it (no Go to compile argoexec with: "
-                           f"docker: cannot reach the Docker engine at {engine} "), line
-    assert line.endswith(f"; local: no Go on PATH: install Go >= {GO_WANTED} or use --go docker); --binary compiled "
-                         "makes that an error"), line
+    assert fallback == [f"{TAG}: no Go here to compile argoexec.exe (cannot reach the Docker engine at {engine}; "
+                        f"no Go on PATH): using upstream's, from {upstream_ref}; its `argoexec version` prints "
+                        "latest+unknown (--binary compiled: compile or fail)"], result.stdout
     # Nothing was cloned: with no Go here, the Argo source was never fetched.
     assert not (tmp_path / "cache" / "argo-src").exists()
     labels = _config(repo, matrix_facts.target_id("1909"))["config"]["Labels"]
@@ -119,3 +116,34 @@ def test_binary_compiled_with_no_go_and_no_engine_is_the_one_line_error(network,
     assert result.stderr.count("\n") == 1 and "upstream" not in result.stdout + result.stderr
     assert not (tmp_path / "cache" / "argo-src").exists()
     assert not (tmp_path / "layout").exists()
+
+
+# The quick start's command line: exactly this command, then only a comment.
+README_COMMAND = re.compile(r"^\$ \.venv/bin/invoke build --base 1909 +#.*\n", flags=re.M)
+
+
+def _readme_output() -> list[str]:
+    """The lines the README's quick start shows under its `invoke build --base 1909`."""
+    text = (ROOT / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```console\n(.*?)```", text, flags=re.S) if README_COMMAND.search(b)]
+    return README_COMMAND.split(block, 1)[1].rstrip("\n").split("\n")
+
+
+def test_the_readme_quick_start_shows_what_the_build_prints(registry, network, fresh, tmp_path):
+    """The README's command as written, with the suite's registry as the network (--mirror) and the layout
+    written under tmp_path (--out): its output is the README's, up to what `…` stands for there."""
+    out = tmp_path / "oci"
+    result = invoke("build", "--base", "1909", "--out", str(out), *network, env=fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = result.stdout.rstrip("\n")
+    for flag, value in zip(network[::2], network[1::2], strict=True):
+        assert flag == "--mirror"
+        source, mirror = value.split("=", 1)
+        text = text.replace(mirror, source)
+    for pattern, shown in ((re.escape(f"oci:{out}"), "oci:dist/oci"),
+                           (r"sha256:[0-9a-f]{12,64}", "sha256:…"), (r"\(\d+ bytes\)", "(… bytes)"),
+                           (r"\b(10\.0\.\d+)\.\d+\)", r"\1.…)"), (r"(`argoexec version` prints) \S+ ", r"\1 … "),
+                           (r"^no Docker engine \(.*\); assembling", "no Docker engine (…); assembling"),
+                           (re.escape(fresh["DOCKER_HOST"]), "the default socket")):
+        text = re.sub(pattern, shown, text, flags=re.M)
+    assert text.split("\n") == _readme_output()
