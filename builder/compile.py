@@ -33,7 +33,7 @@ go.mod's version (``GOTOOLCHAIN=local``: no toolchain download behind our back);
 first (exactly go.mod's Go), then local, and says why. In ``auto``, a local Go of 1.21 or later that is
 older than go.mod's is told out loud to run exactly go.mod's toolchain (``GOTOOLCHAIN=go<version>``):
 Go fetches it as the module ``golang.org/toolchain`` through GOPROXY, checked against GOSUMDB
-(golang/go ``src/cmd/go/internal/toolchain/select.go``: ``Select``, ``Exec``; docs/building.md). It is
+(golang/go ``src/cmd/go/internal/toolchain/select.go``: ``Select``, ``Exec``; docs/argo.md). It is
 fetched (``go version``) before make runs, so a refused download is one line of its own. When no Go
 here can compile (no git, no Go, a Go older than 1.21 and older than go.mod's, and for ``auto`` no
 engine either) the error is a ``NoToolchain``: ``invoke build --binary auto`` then takes upstream's binary.
