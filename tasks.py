@@ -165,8 +165,9 @@ def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="a
 
 
 @task(help={"argo": "Argo version to compile (default: the newest in the matrix; with --source: the tag to stamp).",
-            "go": "auto (the default: docker, else local), local (the go on PATH, if it satisfies go.mod) or "
-                  "docker (golang:<go.mod version> on a Linux Docker engine).",
+            "go": "auto (the default: docker, else local; a local Go >= 1.21 runs go.mod's toolchain through "
+                  "GOTOOLCHAIN), local (the go on PATH, if it satisfies go.mod) or docker (golang:<go.mod version> "
+                  "on a Linux Docker engine).",
             "source": "A local Argo Workflows tree (a fork, a checkout) instead of the cached clone of the tag.",
             "argo_git": "Git URL of the Argo Workflows source (default: upstream on GitHub).",
             "out": "Folder under which dist/bin/<argo>/windows-amd64/ is written (default: .).",

@@ -147,3 +147,69 @@ def test_the_readme_quick_start_shows_what_the_build_prints(registry, network, f
                            (re.escape(fresh["DOCKER_HOST"]), "the default socket")):
         text = re.sub(pattern, shown, text, flags=re.M)
     assert text.split("\n") == _readme_output()
+
+
+# -- what a Go binary's build info says (constructed blobs in Go's layout, see binaries.go_build_settings) ------
+
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _with_build_info(settings: dict[str, str], *, at: int = 4096, flags: int = 2) -> bytes:
+    """A PE-sized blob with Go 1.18+ build info at ``at``: the header, then the Go version and the module info
+    (between 16-byte sentinels), each length-prefixed; values quoted as Go quotes them (strconv.Quote)."""
+    lines = ["path\tgithub.com/argoproj/argo-workflows/v4/cmd/argoexec"]
+    for key, value in settings.items():
+        lines.append(f"build\t{key}=" + (json.dumps(value) if any(c in value for c in ' \t"`') else value))
+    info = b"0" * 16 + ("\n".join(lines) + "\n").encode() + b"1" * 16
+    header = b"\xff Go buildinf:" + bytes([8, flags]) + bytes(16)
+    body = header + _uvarint(8) + b"go1.25.0" + _uvarint(len(info)) + info
+    return b"MZ" + bytes(at - 2) + body + bytes(64)
+
+
+LDFLAGS = ("-X github.com/argoproj/argo-workflows/v4.version={version} -X github.com/argoproj/argo-workflows/v4."
+           "buildDate=2024-01-02T03:04:05Z -X github.com/argoproj/argo-workflows/v4.gitCommit={commit} "
+           "-X github.com/argoproj/argo-workflows/v4.gitTreeState={state}{tag} -extldflags -static")
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    # A clean, tagged build: the tag.
+    ({"-ldflags": LDFLAGS.format(version="v4.1.2", commit="0123456789abcdef", state="clean",
+                                 tag=" -X github.com/argoproj/argo-workflows/v4.gitTag=v4.1.2")}, "v4.1.2"),
+    # No tag stamped: version+commit[:7]; a tree that is not clean: .dirty.
+    ({"-ldflags": LDFLAGS.format(version="latest", commit="0123456789abcdef", state="clean", tag="")},
+     "latest+0123456"),
+    ({"-ldflags": LDFLAGS.format(version="latest", commit="0123456789abcdef", state="dirty", tag="")},
+     "latest+0123456.dirty"),
+    # The tag passed as the commit (shorter than 7): +unknown.
+    ({"-ldflags": LDFLAGS.format(version="latest", commit="v4.1.2", state="unknown",
+                                 tag=" -X github.com/argoproj/argo-workflows/v4.gitTag=unknown")}, "latest+unknown"),
+    # A -trimpath build records no -ldflags; stamps of another module are not Argo's.
+    ({"GOOS": "windows", "-trimpath": "true"}, None),
+    ({"-ldflags": "-X example.com/other.version=v9 -s -w"}, None),
+])
+def test_argoexec_version_from_build_info(tmp_path, settings, expected):
+    from builder.binaries import argoexec_version
+
+    exe = tmp_path / "argoexec.exe"
+    exe.write_bytes(_with_build_info(settings))
+    assert argoexec_version(exe) == expected
+
+
+def test_build_info_is_read_only_at_its_aligned_header(tmp_path):
+    from builder.binaries import go_build_settings
+
+    ldflags = {"-ldflags": LDFLAGS.format(version="latest", commit="0123456789abcdef", state="clean", tag="")}
+    exe = tmp_path / "a.exe"
+    exe.write_bytes(_with_build_info(ldflags))
+    assert go_build_settings(exe)["-ldflags"].startswith("-X github.com/argoproj/argo-workflows/v4.version=latest ")
+    for data in (_with_build_info(ldflags, at=4099),  # not 16-byte aligned: not a header
+                 _with_build_info(ldflags, flags=0),  # before Go 1.18: pointers, not inline strings
+                 b"MZ no build info", b""):
+        exe.write_bytes(data)
+        assert go_build_settings(exe) == {}
