@@ -365,15 +365,15 @@ def compile_task(argo: str | None, go: str = "auto", source: str | None = None, 
         raise InputError(f"--source {source}: no such folder; give a local Argo Workflows tree")
     if source is None:
         (target, *_) = targets.select(matrix_mod.load_matrix(matrix), "all", argo)
-        tag = target.argo.tag
+        tag, hint = target.argo.tag, target.argo.go
     elif not argo:
         raise InputError("--argo is required with --source: the tag to stamp into the binary, e.g. v4.1.2")
     else:
-        tag = argo
+        tag, hint = argo, None
     progress = Progress()
     made = compile_argoexec(tag, output=Path(out or "."), go=go, source=Path(source) if source else None,
                             argo_git=argo_git or ARGO_GIT, engine_url=engine,
-                            progress=progress.say)
+                            progress=progress.say, go_hint=hint)
     print(f"{'cached' if made.cached else 'compiled'} {made.exe} sha256:{made.sha256} ({made.tag} {made.commit[:12]} "
           f"{made.tree_state}, {made.go_version} via {made.go_how})")
     if source is None:

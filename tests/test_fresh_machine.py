@@ -118,6 +118,15 @@ def test_binary_compiled_with_no_go_and_no_engine_is_the_one_line_error(network,
     assert not (tmp_path / "layout").exists()
 
 
+
+@pytest.mark.integration
+def test_invoke_compile_with_no_go_and_no_engine_stops_before_cloning(fresh, tmp_path):
+    result = invoke("compile", "--argo", TAG, "--out", str(tmp_path / "out"), env=fresh)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: no Go to compile argoexec with: docker: cannot reach the Docker engine ")
+    assert result.stderr.endswith(f"; local: no Go on PATH: install Go >= {GO_WANTED} or use --go docker\n")
+    assert not (tmp_path / "cache" / "argo-src").exists() and not (tmp_path / "out").exists()
+
 # The quick start's command line: exactly this command, then only a comment.
 README_COMMAND = re.compile(r"^\$ \.venv/bin/invoke build --base 1909 +#.*\n", flags=re.M)
 
