@@ -318,12 +318,18 @@ def _select_go(mode: str, wanted: str, engine_url: str | None, say: Say) -> GoTo
 
 def _before_clone(mode: str, wanted: str, engine_url: str | None) -> None:
     """Before cloning the Argo source: end now, without a clone, when nothing here could compile it (no git;
-    for local and auto no Go on PATH, and for auto no engine either). A Go's version is judged after, by go.mod."""
+    for local and auto no Go or no make on PATH, and for auto no engine either). A Go's version is judged
+    after, by go.mod."""
     if shutil.which("git") is None:
         raise NoToolchain("git is not installed; it is needed to fetch the Argo source (Debian: git)")
-    if mode == "docker" or shutil.which("go") is not None:
+    if mode == "docker":
         return
-    local = f"no Go on PATH: install Go >= {wanted} or use --go docker"
+    if shutil.which("go") is None:
+        local = f"no Go on PATH: install Go >= {wanted} or use --go docker"
+    elif shutil.which("make") is None:
+        local = "make is not installed (Debian: make); install it or use --go docker"
+    else:
+        return
     if mode == "local":
         raise NoToolchain(local)
     from .engine import connect
@@ -332,12 +338,12 @@ def _before_clone(mode: str, wanted: str, engine_url: str | None) -> None:
         engine = connect(engine_url)
     except BuilderError as exc:
         raise NoToolchain(f"no Go to compile argoexec with: docker: {exc.message}; local: {local}",
-                          f"{_gist(exc.message)}; no Go on PATH") from None
+                          f"{_gist(exc.message)}; {_gist(local)}") from None
     try:
         if engine.facts.os_type != "linux":
             docker = f"{engine.describe()} is {engine.facts.os_type}, not Linux"
             raise NoToolchain(f"no Go to compile argoexec with: docker: {docker}; local: {local}",
-                              f"{docker}; no Go on PATH")
+                              f"{docker}; {_gist(local)}")
     finally:
         engine.close()
 
