@@ -139,9 +139,8 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
           "dry_run": "Say what would be built (with --to: and what skipped as unchanged); build, push, compile and "
                      "write nothing.",
           "out": "oci builder without --to: the OCI image layout to write (default: dist/oci).",
-          "binary": "Where argoexec.exe comes from: compiled (the default: cross-compiled on Linux once per Argo "
-                    "version, see `invoke compile`), upstream (upstream's published image; its version does not "
-                    "name the tag) or windows-source (compiled inside servercore; docker builder only).",
+          "binary": "argoexec.exe: auto (compiled, else upstream's when no Go can compile), compiled, upstream "
+                    "or windows-source (docker builder only).",
           "go": "compiled: the Go to use: auto (the default), local (go on PATH) or docker (golang:<go.mod>).",
           "dist": "compiled: the folder under which dist/bin/<argo>/windows-amd64/argoexec.exe is written "
                   "(default: .).",
@@ -156,7 +155,7 @@ def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="buil
 @reports_errors
 def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="auto", engine=None, repo=None,
           results=None, runner=None, network=None, host_isolation=None, argoexec_exe=None, sevenzip_exe=None,
-          argo_git=None, to=None, out=None, mirror=None, insecure_registry=None, binary="compiled", go="auto",
+          argo_git=None, to=None, out=None, mirror=None, insecure_registry=None, binary="auto", go="auto",
           dist=None, compiled=None, force=False, dry_run=False):
     """Build the selected argoexec images: on a Docker engine, or assembled without one (oci)."""
     pipeline.build_task(Selection(matrix, base, argo, only, skip),
@@ -166,8 +165,9 @@ def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="a
 
 
 @task(help={"argo": "Argo version to compile (default: the newest in the matrix; with --source: the tag to stamp).",
-            "go": "auto (the default: docker, else local), local (the go on PATH, if it satisfies go.mod) or "
-                  "docker (golang:<go.mod version> on a Linux Docker engine).",
+            "go": "auto (the default: docker, else local; a local Go >= 1.21 runs go.mod's toolchain through "
+                  "GOTOOLCHAIN), local (the go on PATH, if it satisfies go.mod) or docker (golang:<go.mod version> "
+                  "on a Linux Docker engine).",
             "source": "A local Argo Workflows tree (a fork, a checkout) instead of the cached clone of the tag.",
             "argo_git": "Git URL of the Argo Workflows source (default: upstream on GitHub).",
             "out": "Folder under which dist/bin/<argo>/windows-amd64/ is written (default: .).",

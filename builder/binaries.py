@@ -1,7 +1,10 @@
 """Where the argoexec binary of each image comes from (``invoke build --binary``).
 
-- ``compiled`` (the default): argoexec.exe cross-compiled on Linux once per Argo version
-  (``builder.compile``), the same bytes for every Windows base;
+- ``auto`` (the default): ``compiled`` when a Go here can compile; when none can (``compile.NoToolchain``:
+  no Go, or one older than 1.21 and older than go.mod's, and no engine), ``upstream``, said in one line
+  with what the image's ``argoexec version`` will print (read from the binary's Go build info);
+- ``compiled``: argoexec.exe cross-compiled on Linux once per Argo version
+  (``builder.compile``), the same bytes for every Windows base; no Go is an error;
 - ``upstream``: the argoexec.exe (and 7za.exe) of upstream's published ``argoexec:<tag>-windows``
   image. Upstream's release build passes no GIT_TAG, so its ``argoexec version`` does not name the
   tag (reference: argoproj/argo-workflows Dockerfile.windows and its CI): only on request;
@@ -20,6 +23,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import mmap
+import re
+import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +34,8 @@ from .errors import InputError
 from .matrix import Matrix
 from .source import cache_dir
 
-COMPILED, UPSTREAM, WINDOWS_SOURCE, PREBUILT = "compiled", "upstream", "windows-source", "prebuilt"
-CHOICES = (COMPILED, UPSTREAM, WINDOWS_SOURCE)
+AUTO, COMPILED, UPSTREAM, WINDOWS_SOURCE, PREBUILT = "auto", "compiled", "upstream", "windows-source", "prebuilt"
+CHOICES = (AUTO, COMPILED, UPSTREAM, WINDOWS_SOURCE)
 UPSTREAM_FILES = {"Files/app/argoexec.exe": "argoexec.exe", "Files/app/7za.exe": "7za.exe"}
 LABEL_ORIGIN = "io.argoexec-builder.argoexec.origin"
 LABEL_SHA256 = "io.argoexec-builder.argoexec.sha256"
@@ -45,6 +51,7 @@ class Binary:
     sha256: str
     detail: str  # what the record says of it: the commit and Go, the upstream image, the file given
     commit: str | None = None  # the Argo commit it was compiled from, when known (the image's revision label)
+    version: str | None = None  # what its `argoexec version` prints first, when its build info tells
 
     def files(self, windows: bool = True) -> dict[str, Path]:
         """The files by their name in the image: ``argoexec.exe`` (+ ``7za.exe``), or ``argoexec`` for Linux."""
@@ -101,11 +108,11 @@ def prebuilt(argoexec: Path, sevenzip: Path | None = None, windows: bool = True)
 
 
 def compiled(tag: str, *, output: Path, go: str, argo_git: str, sevenzip: Path | None,
-             say: Callable[[str], None]) -> Binary:
+             say: Callable[[str], None], go_hint: str | None = None) -> Binary:
     """argoexec.exe for ``tag``, cross-compiled (or taken from the compile cache)."""
     from .compile import compile_argoexec
 
-    result = compile_argoexec(tag, output=output, go=go, argo_git=argo_git, progress=say)
+    result = compile_argoexec(tag, output=output, go=go, argo_git=argo_git, progress=say, go_hint=go_hint)
     return Binary(COMPILED, result.exe, sevenzip, result.sha256,
                   f"{result.tag} {result.commit[:12]} {result.tree_state}, {result.go_version} ({result.go_how})",
                   result.commit)
@@ -155,7 +162,119 @@ def upstream(matrix: Matrix, client, tag: str, say: Callable[[str], None]) -> Bi
     names = json.loads(index.read_text())
     exe = folder / "argoexec.exe"
     return Binary(UPSTREAM, exe, folder / "7za.exe" if "7za.exe" in names else None, sha256_file(exe),
-                  f"{reference}@{image.manifest_digest}")
+                  f"{reference}@{image.manifest_digest}", version=argoexec_version(exe))
+
+
+def compiled_or_upstream(matrix: Matrix, tag: str, *, output: Path, go: str, argo_git: str,
+                         sevenzip: Path | None, client_factory, say: Callable[[str], None]) -> Binary:
+    """``--binary auto``: compiled when a Go here can; else upstream's, with one line saying so and why."""
+    from .compile import NoToolchain
+
+    hint = next((a.go for a in matrix.argo if a.tag == tag), None)
+    try:
+        return compiled(tag, output=output, go=go, argo_git=argo_git, sevenzip=sevenzip, say=say, go_hint=hint)
+    except NoToolchain as exc:
+        why = exc.gist
+    made = upstream(matrix, client_factory(), tag, say)
+    prints = (f"its `argoexec version` prints {made.version}" if made.version else
+              "its Go build info does not say what `argoexec version` prints")
+    say(f"{tag}: no Go here to compile argoexec.exe ({why}): using upstream's, from {made.detail.split('@')[0]}; "
+        f"{prints} (--binary compiled: compile or fail)")
+    return made
+
+
+# -- what a Go executable says of its own build -----------------------------------------------------------
+
+_BUILDINFO_MAGIC = b"\xff Go buildinf:"
+_ARGO_PACKAGE_RE = re.compile(r"(^|/)argo-workflows(/v\d+)?$")
+
+
+def go_build_settings(path: Path) -> dict[str, str]:
+    """The ``build`` settings (``-ldflags``, ``GOOS``, ``vcs.revision``...) a Go executable of Go 1.18 or later
+    carries, as ``go version -m`` shows them; empty when it has none.
+
+    The layout (golang/go ``src/debug/buildinfo/buildinfo.go``, ``readRawBuildInfo``): a 32-byte header at a
+    16-byte-aligned offset starting with ``\\xff Go buildinf:``, its byte 15 holding flag 2 when the strings
+    follow inline (Go 1.18+); then two uvarint-length-prefixed strings, the Go version and the module info,
+    the latter between 16-byte sentinels. Its lines (``src/runtime/debug/mod.go``, ``BuildInfo.String``) are
+    ``build<TAB>KEY=VALUE``, a value with spaces or quotes written as a Go quoted string. The go command
+    leaves ``-ldflags`` out of a ``-trimpath`` build (``src/cmd/go/internal/load/pkg.go``, ``setBuildInfo``).
+    """
+    with open(path, "rb") as handle:
+        try:
+            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file
+            return {}
+        with data:
+            at = data.find(_BUILDINFO_MAGIC)
+            while at != -1 and at % 16:
+                at = data.find(_BUILDINFO_MAGIC, at + 1)
+            if at == -1 or at + 32 > len(data) or not data[at + 15] & 2:
+                return {}
+            _, position = _uvarint_bytes(data, at + 32)
+            info, _ = _uvarint_bytes(data, position)
+    if len(info) >= 33 and info[-17] == ord("\n"):
+        info = info[16:-16]
+    settings = {}
+    for line in info.decode("utf-8", "replace").split("\n"):
+        kind, _, rest = line.partition("\t")
+        if kind == "build" and "=" in rest:
+            key, _, value = rest.partition("=")
+            settings[_unquote(key)] = _unquote(value)
+    return settings
+
+
+def argoexec_version(path: Path) -> str | None:
+    """The first line's version of ``argoexec version``, from the ``-X`` stamps in the binary's ``-ldflags``
+    and upstream's rule (argoproj/argo-workflows ``version.go``, ``GetVersion``: the tag when commit, tag and a
+    clean tree are all stamped, else ``<version>+<commit[:7]>`` with ``.dirty`` for a tree that is not clean,
+    ``+unknown`` for a shorter commit). None when the binary does not record its link flags."""
+    ldflags = go_build_settings(path).get("-ldflags")
+    if ldflags is None:
+        return None
+    try:
+        words = shlex.split(ldflags)
+    except ValueError:
+        return None
+    stamps: dict[str, str] = {}
+    for position, word in enumerate(words):
+        item = word[3:] if word.startswith("-X=") else words[position + 1] if word == "-X" and \
+            position + 1 < len(words) else None
+        if item and "=" in item:
+            name, _, value = item.partition("=")
+            package, _, variable = name.rpartition(".")
+            if _ARGO_PACKAGE_RE.search(package):
+                stamps[variable] = value
+    if "version" not in stamps:
+        return None
+    commit, tag, state = stamps.get("gitCommit", ""), stamps.get("gitTag", ""), stamps.get("gitTreeState", "")
+    if commit and tag and state == "clean":
+        return tag
+    if len(commit) >= 7:
+        return f"{stamps['version']}+{commit[:7]}" + ("" if state == "clean" else ".dirty")
+    return f"{stamps['version']}+unknown"
+
+
+def _uvarint_bytes(data, position: int) -> tuple[bytes, int]:
+    """A uvarint length, then that many bytes (encoding/binary's Uvarint)."""
+    length = shift = 0
+    while position < len(data) and shift < 64:
+        byte = data[position]
+        position += 1
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return bytes(data[position:position + length]), position + length
+        shift += 7
+    return b"", position
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text[1:-1]
+    return text
 
 
 def for_windows_targets(tags: Iterable[str], choice: str, *, matrix: Matrix, argoexec_exe: Path | None,
@@ -179,5 +298,9 @@ def for_windows_targets(tags: Iterable[str], choice: str, *, matrix: Matrix, arg
         raise InputError(f"--sevenzip-exe {sevenzip_exe}: no such file")
     if compiled_dir is not None:
         return {tag: from_compiled(compiled_dir, tag, sevenzip_exe) for tag in tags}
-    return {tag: compiled(tag, output=output, go=go, argo_git=argo_git, sevenzip=sevenzip_exe, say=say)
-            for tag in tags}
+    if choice == AUTO:
+        return {tag: compiled_or_upstream(matrix, tag, output=output, go=go, argo_git=argo_git, sevenzip=sevenzip_exe,
+                                          client_factory=client_factory, say=say) for tag in tags}
+    hints = {a.tag: a.go for a in matrix.argo}
+    return {tag: compiled(tag, output=output, go=go, argo_git=argo_git, sevenzip=sevenzip_exe, say=say,
+                          go_hint=hints.get(tag)) for tag in tags}

@@ -30,7 +30,13 @@ Go: ``docker`` runs ``golang:<go.mod's go directive>`` on a Linux engine (the Go
 images use) with the tree bind-mounted (the engine must see this machine's files: a local socket) and
 named volumes for the module and build caches; ``local`` uses the ``go`` on PATH when it is at least
 go.mod's version (``GOTOOLCHAIN=local``: no toolchain download behind our back); ``auto`` tries docker
-first (exactly go.mod's Go), then local, and says why.
+first (exactly go.mod's Go), then local, and says why. In ``auto``, a local Go of 1.21 or later that is
+older than go.mod's is told out loud to run exactly go.mod's toolchain (``GOTOOLCHAIN=go<version>``):
+Go fetches it as the module ``golang.org/toolchain`` through GOPROXY, checked against GOSUMDB
+(golang/go ``src/cmd/go/internal/toolchain/select.go``: ``Select``, ``Exec``; docs/argo.md). It is
+fetched (``go version``) before make runs, so a refused download is one line of its own. When no Go
+here can compile (no git, no Go, a Go older than 1.21 and older than go.mod's, and for ``auto`` no
+engine either) the error is a ``NoToolchain``: ``invoke build --binary auto`` then takes upstream's binary.
 
 Cache (``<cache>/argoexec-bin/<key>``): keyed by commit, tag (stamped into the binary), Go version, tool
 version and tree state. A dirty tree is never cached: its uncommitted changes are not in the key.
@@ -72,6 +78,7 @@ EXE = "argoexec.exe"
 PROVENANCE = "argoexec.exe.json"
 BUILD_ENV = {"GOOS": "windows", "GOARCH": "amd64", "CGO_ENABLED": "0", "GOFLAGS": "-trimpath -buildvcs=false",
              "GOTOOLCHAIN": "local"}
+SWITCHING_GO = "1.21"  # the first Go that runs another toolchain when GOTOOLCHAIN names one (toolchain/select.go)
 MOD_VOLUME = "argoexec-builder-go-mod"
 BUILD_VOLUME = "argoexec-builder-go-build"
 _TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")  # \Z: `$` would let "v1.2.3\n" through
@@ -80,6 +87,22 @@ _GO_NETWORK_ENV = ("GOPROXY", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOSUMDB", 
 _DROPPED_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES", "GOENV", "GOEXPERIMENT")
 
 Say = Callable[[str], None]
+
+
+class NoToolchain(InputError):
+    """No Go on this machine can compile the tree (no git, no make, no Go, or a Go too old to fetch go.mod's,
+    and for ``--go auto`` no usable engine either): exit 2, and what ``--binary auto`` falls back on.
+    ``gist``: the reasons without their advice (``cannot reach the Docker engine at ...; no Go on PATH``)."""
+
+    def __init__(self, message: str, gist: str | None = None):
+        super().__init__(message)
+        self.gist = gist or _gist(message)
+
+
+def _gist(message: str) -> str:
+    """A reason without what to do about it: up to its first " (", ": " or "; "."""
+    cuts = [at for at in (message.find(" ("), message.find(": "), message.find("; ")) if at > 0]
+    return message[:min(cuts)] if cuts else message
 
 
 @dataclass(frozen=True)
@@ -120,23 +143,32 @@ class GoTool:
     go: str | None = None  # local: the go binary
     engine: Engine | None = None  # docker: the connected engine
     image: str | None = None
+    toolchain: str = "local"  # GOTOOLCHAIN: "local", or go.mod's toolchain the local Go is told to run
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The build environment of make (and of every go it runs)."""
+        return {**BUILD_ENV, "GOTOOLCHAIN": self.toolchain}
 
 
 def compile_argoexec(tag: str, *, output: Path, go: str = "auto", source: Path | None = None,
                      argo_git: str = ARGO_GIT, engine_url: str | None = None, cache: Path | None = None,
-                     progress: Say | None = None) -> Compiled:
+                     progress: Say | None = None, go_hint: str | None = None) -> Compiled:
     """Compile argoexec.exe for Argo ``tag`` into ``output/dist/bin/<tag>/windows-amd64/``.
 
     ``source``: a local Argo tree (a fork, a checkout) instead of the cached clone of ``tag`` from
     ``argo_git``. ``go``: ``local``, ``docker`` or ``auto``. ``engine_url``: the Linux engine for docker
     (else DOCKER_HOST). ``cache``: the folder of compiled binaries (else ``<cache dir>/argoexec-bin``).
-    Raises a BuilderError (one line) on any failure.
+    ``go_hint``: the Go the matrix expects go.mod to want, named in an error raised before a clone.
+    Raises a BuilderError (one line) on any failure; ``NoToolchain`` when no Go here can compile.
     """
     say = _sayer(progress)
     if go not in GO_MODES:
         raise InputError(f"--go {go}: expected one of: {', '.join(GO_MODES)}")
     if not _TAG_RE.match(tag or ""):
         raise InputError(f"--argo {tag!r}: not a tag (letters, digits, '.', '_', '+', '-')")
+    if source is None:
+        _before_clone(go, go_hint or "go.mod's", engine_url)
     tree = _tree(tag, source, argo_git)
     say(f"argo {tag}: {tree.commit} ({tree.tree_state}, tag {tree.tag} from {tree.tag_from}), "
         f"go.mod wants Go {tree.go_wanted}")
@@ -169,6 +201,8 @@ def _compile(tag: str, tree: Tree, tool: GoTool, output: Path, cache: Path | Non
     if built.exists() or built.is_symlink():
         say(f"removing the old {TARGET} of the tree, so make builds it afresh")
         built.unlink()
+    if tool.toolchain != "local":
+        _fetch_toolchain(tree, tool, say)
     say(f"compiling with {tool.obtained}: {' '.join(argv)}")
     if tool.how == "local":
         _make_local(tree, tool, argv, say)
@@ -183,8 +217,8 @@ def _compile(tag: str, tree: Tree, tool: GoTool, output: Path, cache: Path | Non
         "file": EXE, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "platform": PLATFORM,
         "argo": tag, "git_commit": tree.commit, "git_tag": tree.tag, "git_tag_from": tree.tag_from,
         "git_tree_state": tree.tree_state, "build_date": tree.build_date, "source_url": tree.source_url,
-        "go_version": tool.version, "go_how": tool.how, "go_obtained": tool.obtained,
-        "make": argv, "env": {k: BUILD_ENV[k] for k in sorted(BUILD_ENV)},
+        "go_version": tool.version, "go_how": tool.how, "go_obtained": tool.obtained, "go_toolchain": tool.toolchain,
+        "make": argv, "env": dict(sorted(tool.env.items())),
         "tool": "argoexec-builder", "tool_version": __version__,
     }
     if tree.tree_state != "clean":
@@ -205,7 +239,7 @@ def _compile(tag: str, tree: Tree, tool: GoTool, output: Path, cache: Path | Non
 def _git(path: Path, *args: str) -> subprocess.CompletedProcess:
     git = shutil.which("git")
     if git is None:
-        raise InputError("git is not installed; it is needed to read the Argo tree's commit (Debian: git)")
+        raise NoToolchain("git is not installed; it is needed to read the Argo tree's commit (Debian: git)")
     return subprocess.run([git, *args], cwd=path, capture_output=True, text=True, errors="replace",
                           env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
 
@@ -249,9 +283,17 @@ def go_satisfies(found: str, wanted: str) -> bool:
     return Version(found.removeprefix("go")) >= Version(wanted)
 
 
+def toolchain_name(wanted: str) -> str:
+    """The toolchain GOTOOLCHAIN names for go.mod's ``go`` line: ``1.26.5`` -> ``go1.26.5``; a language version
+    of 1.21 or later (``1.22``) -> its first release ``go1.22.0``, as Go's own switch does (toolchain/select.go)."""
+    if re.fullmatch(r"\d+\.\d+", wanted) and go_satisfies(wanted, SWITCHING_GO):
+        return f"go{wanted}.0"
+    return f"go{wanted}"
+
+
 def _select_go(mode: str, wanted: str, engine_url: str | None, say: Say) -> GoTool:
     if mode == "local":
-        tool = _local_go(wanted)
+        tool = _local_go(wanted, switch=False)
         say(f"go: {tool.obtained} (--go local)")
         return tool
     if mode == "docker":
@@ -262,38 +304,103 @@ def _select_go(mode: str, wanted: str, engine_url: str | None, say: Say) -> GoTo
         tool = _docker_go(wanted, engine_url, say)
     except BuilderError as docker_error:
         try:
-            tool = _local_go(wanted)
+            tool = _local_go(wanted, switch=True)
         except BuilderError as local_error:
-            raise type(local_error)(f"no Go to compile argoexec with: docker: {docker_error.message}; "
-                                    f"local: {local_error.message}") from None
+            message = f"no Go to compile argoexec with: docker: {docker_error.message}; local: {local_error.message}"
+            if isinstance(local_error, NoToolchain):
+                raise NoToolchain(message, f"{_gist(docker_error.message)}; {local_error.gist}") from None
+            raise type(local_error)(message) from None
         say(f"go: {tool.obtained} (auto: docker was not usable: {docker_error.message})")
         return tool
     say(f"go: {tool.obtained} (auto: docker first, it has exactly go.mod's Go {wanted}; local not needed)")
     return tool
 
 
-def _local_go(wanted: str) -> GoTool:
+def _before_clone(mode: str, wanted: str, engine_url: str | None) -> None:
+    """Before cloning the Argo source: end now, without a clone, when nothing here could compile it (no git;
+    for local and auto no Go or no make on PATH, and for auto no engine either). A Go's version is judged
+    after, by go.mod."""
+    if shutil.which("git") is None:
+        raise NoToolchain("git is not installed; it is needed to fetch the Argo source (Debian: git)")
+    if mode == "docker":
+        return
+    if shutil.which("go") is None:
+        local = f"no Go on PATH: install Go >= {wanted} or use --go docker"
+    elif shutil.which("make") is None:
+        local = "make is not installed (Debian: make); install it or use --go docker"
+    else:
+        return
+    if mode == "local":
+        raise NoToolchain(local)
+    from .engine import connect
+
+    try:
+        engine = connect(engine_url)
+    except BuilderError as exc:
+        raise NoToolchain(f"no Go to compile argoexec with: docker: {exc.message}; local: {local}",
+                          f"{_gist(exc.message)}; {_gist(local)}") from None
+    try:
+        if engine.facts.os_type != "linux":
+            docker = f"{engine.describe()} is {engine.facts.os_type}, not Linux"
+            raise NoToolchain(f"no Go to compile argoexec with: docker: {docker}; local: {local}",
+                              f"{docker}; {_gist(local)}")
+    finally:
+        engine.close()
+
+
+def _local_go(wanted: str, switch: bool) -> GoTool:
+    """The go on PATH. ``switch`` (--go auto): a Go of 1.21 or later older than go.mod's runs go.mod's toolchain."""
     go = shutil.which("go")
     if go is None:
-        raise InputError(f"no Go on PATH: install Go >= {wanted} or use --go docker")
+        raise NoToolchain(f"no Go on PATH: install Go >= {wanted} or use --go docker")
     if shutil.which("make") is None:
-        raise InputError("make is not installed (Debian: make); install it or use --go docker")
+        raise NoToolchain("make is not installed (Debian: make); install it or use --go docker")
     result = subprocess.run([go, "version"], capture_output=True, text=True, errors="replace",
                             env={**os.environ, "GOTOOLCHAIN": "local"})
     match = _GO_VERSION_RE.search(result.stdout)
     if result.returncode != 0 or not match:
-        raise InputError(f"cannot tell the version of {go} ({_one_line(result.stdout + result.stderr)}); "
-                         f"install Go >= {wanted} or use --go docker")
+        raise NoToolchain(f"cannot tell the version of {go} ({_one_line(result.stdout + result.stderr)}); "
+                          f"install Go >= {wanted} or use --go docker")
     found = "go" + match.group(1)
     try:
         ok = go_satisfies(found, wanted)
+        can_switch = go_satisfies(found, SWITCHING_GO)
     except InvalidVersion:
-        raise InputError(f"cannot compare {found} ({go}) with go.mod's {wanted}; install a released Go >= "
-                         f"{wanted} or use --go docker") from None
-    if not ok:
-        raise InputError(f"go.mod wants Go {wanted}, found {found} ({go}): install Go >= {wanted} "
-                         "or use --go docker")
-    return GoTool("local", found, f"local {found} from PATH", go=go)
+        raise NoToolchain(f"cannot compare {found} ({go}) with go.mod's {wanted}; install a released Go >= "
+                          f"{wanted} or use --go docker") from None
+    if ok:
+        return GoTool("local", found, f"local {found} from PATH", go=go)
+    if switch and can_switch:
+        name = toolchain_name(wanted)
+        return GoTool("local", name, f"local {found} from PATH, older than go.mod's {wanted}, told to run {name} "
+                      f"(GOTOOLCHAIN={name}: Go fetches it through the module proxy, checked against the checksum "
+                      "database)", go=go, toolchain=name)
+    if switch:
+        raise NoToolchain(f"go.mod wants Go {wanted}, found {found} ({go}), older than {SWITCHING_GO} (the first "
+                          f"Go that fetches go.mod's toolchain): install Go >= {wanted} or use --go docker")
+    raise NoToolchain(f"go.mod wants Go {wanted}, found {found} ({go}): install Go >= {wanted} "
+                      f"or use --go docker{' or --go auto' if can_switch else ''}")
+
+
+def _fetch_toolchain(tree: Tree, tool: GoTool, say: Say) -> None:
+    """Run ``go version`` once with the build's GOTOOLCHAIN: Go fetches the toolchain (or finds it in its module
+    cache) and it must name itself; a refused download is one line here, not in make's output."""
+    env = _local_env(tool)
+    result = subprocess.run([tool.go or "go", "version"], cwd=tree.path, env=env, capture_output=True, text=True,
+                            errors="replace", stdin=subprocess.DEVNULL)
+    match = _GO_VERSION_RE.search(result.stdout)
+    if result.returncode != 0 or not match:
+        said = _one_line(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.stdout)
+        # Go's own words (toolchain/select.go, Exec): "toolchain not available" when the proxy has no such
+        # toolchain (a go.mod naming a Go that does not exist: the input), else why the download failed.
+        kind = InputError if "toolchain not available" in said or "invalid toolchain" in said else Unreachable
+        raise kind(f"{tool.obtained.split(',')[0]} could not fetch {tool.toolchain} (GOTOOLCHAIN={tool.toolchain}): "
+                   f"{said or 'no output'}; let Go reach its module proxy (GOPROXY, GOSUMDB) or install Go >= "
+                   f"{tree.go_wanted}")
+    if "go" + match.group(1) != tool.toolchain:
+        raise TargetFailed(f"GOTOOLCHAIN={tool.toolchain} ran go{match.group(1)} instead; install Go >= "
+                           f"{tree.go_wanted} or use --go docker")
+    say(f"go: {tool.toolchain} ready (go version: {_one_line(result.stdout)})")
 
 
 class _Lines:
@@ -358,10 +465,15 @@ def _golang_image(engine: Engine, wanted: str, say: Say) -> GoTool:
 
 # -- make -------------------------------------------------------------------------------------------------
 
-def _make_local(tree: Tree, tool: GoTool, argv: list[str], say: Say) -> None:
+def _local_env(tool: GoTool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
-    env.update(BUILD_ENV)
+    env.update(tool.env)
     env["PATH"] = os.pathsep.join([str(Path(tool.go or "go").parent), env.get("PATH", "")])
+    return env
+
+
+def _make_local(tree: Tree, tool: GoTool, argv: list[str], say: Say) -> None:
+    env = _local_env(tool)
     make = shutil.which("make")
     if make is None:
         raise InputError("make is not installed (Debian: make); install it or use --go docker")
@@ -385,7 +497,7 @@ def _make_docker(tree: Tree, tool: GoTool, argv: list[str], say: Say) -> None:
     client = tool.engine.client
     # The module download settings of this machine apply in the container too (a proxy, private modules).
     env = {name: os.environ[name] for name in _GO_NETWORK_ENV if os.environ.get(name)}
-    env.update(BUILD_ENV)
+    env.update(tool.env)
     # The bind-mounted tree belongs to another user than the container's root: let git read it.
     env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"})
     volumes = {str(tree.path): {"bind": "/src", "mode": "rw"},

@@ -208,7 +208,7 @@ def _connect(url: str | None, progress: Progress):
 def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUTO, argoexec_exe: str | None = None,
                sevenzip_exe: str | None = None, argo_git: str | None = None, to: str | None = None,
                out: str | None = None, mirror: Flag = None, insecure_registry: Flag = None,
-               binary: str = "compiled", go: str = "auto", dist: str | None = None,
+               binary: str = "auto", go: str = "auto", dist: str | None = None,
                compiled: str | None = None, force: bool = False, dry_run: bool = False) -> None:
     """Plan the run once on the engine's host (if any), make each Argo version's binary once, then hand
     each builder its targets. ``dry_run``: say what would be built (and, with --to, skipped), touch nothing."""
@@ -235,9 +235,9 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         argoexec_exe=existing_file(argoexec_exe, "--argoexec-exe"), argo_git=argo_git or ARGO_GIT,
         out=Path(out or DEFAULT_LAYOUT))
     sevenzip = existing_file(sevenzip_exe, "--sevenzip-exe")
-    if compiled is not None and (binary != binaries.COMPILED or argoexec_exe):
-        raise InputError("--compiled gives the compiled binaries: it goes with --binary compiled and without "
-                         "--argoexec-exe")
+    if compiled is not None and (binary not in (binaries.AUTO, binaries.COMPILED) or argoexec_exe):
+        raise InputError("--compiled gives the compiled binaries: it goes with --binary compiled (or auto) and "
+                         "without --argoexec-exe")
     progress = Progress()
     connected = None
     if builder != plan.OCI:
@@ -246,7 +246,7 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         except Unreachable as exc:
             if builder == plan.DOCKER or flags.engine:
                 raise  # an engine named with --engine must answer; only the default one may be absent
-            progress.console.print(f"no Docker engine ({exc}); assembling with the oci builder", markup=False)
+            progress.say(f"no Docker engine ({exc}); assembling with the oci builder")  # one line, however long
     try:
         plans = plan.plan_build(loaded, selected, connected.facts if connected else None, builder, offered,
                                 redact_url(connected.url) if connected else "the engine")
@@ -264,12 +264,14 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         if binary == binaries.WINDOWS_SOURCE and any(p.builder == plan.OCI for p in plans if p.target.is_windows):
             raise InputError("--binary windows-source compiles inside servercore, and "
                              f"{', '.join(p.target.id for p in plans if p.builder == plan.OCI)} cannot be built on "
-                             "this engine; build those with the default --binary compiled")
+                             "this engine; build those with --binary compiled")
         client = registry_client(insecure_registry)  # one for the run: its tokens and answers serve every step
         # A dry run reads a binary that exists (--argoexec-exe, --compiled) but makes none.
-        made_here = not (options.argoexec_exe or compiled) and binary in (binaries.COMPILED, binaries.UPSTREAM)
+        made_here = not (options.argoexec_exe or compiled) and binary != binaries.WINDOWS_SOURCE
         if dry_run and made_here and windows_tags:
-            way = "compiled (`invoke compile`)" if binary == binaries.COMPILED else "read from upstream's image"
+            way = {binaries.COMPILED: "compiled (`invoke compile`)", binaries.UPSTREAM: "read from upstream's image",
+                   binaries.AUTO: "compiled (`invoke compile`), or read from upstream's image if no Go here can "
+                                  "compile it"}[binary]
             for tag in dict.fromkeys(windows_tags):
                 progress.say(f"{tag}: argoexec.exe would be {way}")
         else:
@@ -363,15 +365,15 @@ def compile_task(argo: str | None, go: str = "auto", source: str | None = None, 
         raise InputError(f"--source {source}: no such folder; give a local Argo Workflows tree")
     if source is None:
         (target, *_) = targets.select(matrix_mod.load_matrix(matrix), "all", argo)
-        tag = target.argo.tag
+        tag, hint = target.argo.tag, target.argo.go
     elif not argo:
         raise InputError("--argo is required with --source: the tag to stamp into the binary, e.g. v4.1.2")
     else:
-        tag = argo
+        tag, hint = argo, None
     progress = Progress()
     made = compile_argoexec(tag, output=Path(out or "."), go=go, source=Path(source) if source else None,
                             argo_git=argo_git or ARGO_GIT, engine_url=engine,
-                            progress=progress.say)
+                            progress=progress.say, go_hint=hint)
     print(f"{'cached' if made.cached else 'compiled'} {made.exe} sha256:{made.sha256} ({made.tag} {made.commit[:12]} "
           f"{made.tree_state}, {made.go_version} via {made.go_how})")
     if source is None:

@@ -122,6 +122,9 @@ def test_the_nightly_runs_refresh_plan_compile_build_smoke_publish_in_that_order
     # Build and push are one step that skips unchanged images; nothing pushes without that check.
     for job in ("build", "assemble"):
         assert "--to \"$ARGOEXEC_REPO\" $FORCE" in runs(job)
+        # Only what the compile job made is published: never upstream's binary as a fallback (--binary auto).
+        builds = [line for line in runs(job).splitlines() if "invoke build" in line]
+        assert builds and all("--binary compiled --compiled compiled" in line for line in builds), builds
     assert "invoke push" not in "\n".join(runs(job) for job in jobs)
     # Every job that reads the matrix reads the refreshed lock first.
     for name, job in jobs.items():
