@@ -271,13 +271,16 @@ def table(c, matrix=None, db=None, argo=None, host=None, format="text", offline=
           "matrix": SELECT_HELP["matrix"], **STORE_HELP,
           "offline": "Do not ask the publish repository (registries.publish) for the digests its tags have now; "
                      "the references are then printed without them.",
+          "verbose": "Also each runtime's rule for the entry it takes, and the preference that picked the image.",
           "insecure_registry": REGISTRY_HELP["insecure_registry"]},
     iterable=["argo", "insecure_registry"],
 )
 @reports_errors
-def which(c, node=None, argo=None, format="text", matrix=None, db=None, offline=False, insecure_registry=None):
-    """Which image a Windows node uses: per Argo version the tag, isolation, certainty, each runtime's entry."""
-    pipeline.which_task(node, argo, format, matrix, db, offline=offline, insecure_registry=insecure_registry)
+def which(c, node=None, argo=None, format="text", matrix=None, db=None, offline=False, insecure_registry=None,
+          verbose=False):
+    """Which image a Windows node uses: what to pull, isolation, how sure."""
+    pipeline.which_task(node, argo, format, matrix, db, offline=offline, insecure_registry=insecure_registry,
+                        verbose=verbose)
 
 
 @task(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -641,10 +643,16 @@ def _present(record: dict) -> dict:
 TABLE_FORMATS = ("text", "markdown", "json", "html")
 
 
+# All of which's digest lookups together get at most this long: a registry that accepts connections and never
+# answers costs the user this, not a timeout per tag.
+LOOKUP_DEADLINE_S = 5.0
+
+
 def _table_model(matrix: str | None, db: str | None, argo: Flag, lookup: bool = False,
-                 insecure_registry: Flag = None):
+                 insecure_registry: Flag = None, notes: list[str] | None = None):
     """The matrix, and the table of the selected Argo versions from the store's records, naming the matrix's
-    publish repository; with ``lookup``, with the digests its tags have now (see ``published_digests``)."""
+    publish repository; with ``lookup``, with the digests its tags have now (see ``published_digests``; what kept
+    them unknown goes into ``notes``)."""
     from . import store, table_formats
     from . import table as table_mod
 
@@ -653,8 +661,10 @@ def _table_model(matrix: str | None, db: str | None, argo: Flag, lookup: bool = 
     connection = store.open_for_reading(Path(db) if db else None)
     publication = table_mod.Publication(loaded.registries.publish) if loaded.registries.publish else None
     if publication is not None and lookup:
-        published_digests(publication, [t for t in all_windows_targets(loaded) if t.argo.tag in wanted],
-                          insecure_registry)
+        note = published_digests(publication, [t for t in all_windows_targets(loaded) if t.argo.tag in wanted],
+                                 insecure_registry)
+        if note and notes is not None:
+            notes.append(note)
     model = table_formats.only_argo(table_mod.build_table(loaded, store.all_records(connection), publication), wanted)
     return loaded, model
 
@@ -663,26 +673,50 @@ def all_windows_targets(loaded: Matrix) -> list[targets.Target]:
     return [t for t in targets.all_targets(loaded) if t.is_windows]
 
 
-def published_digests(publication, windows: list[targets.Target], insecure_registry: Flag = None) -> None:
-    """Fill ``publication`` with the digests its tags have now: a HEAD for each ``REPO:<argo>`` and per-base tag,
-    one attempt each. A registry that cannot be asked leaves them unknown, and says so on stderr (the answer is
-    still the rules' and the records'): looking up is a help, not a condition."""
-    import sys
+_UNREACHABLE_WHY_RE = re.compile(r"failed after \d+ attempts? \((.{1,80}?)\); check")
 
-    from .errors import BuilderError
+
+def published_digests(publication, windows: list[targets.Target], insecure_registry: Flag = None,
+                      deadline_s: float = LOOKUP_DEADLINE_S) -> str | None:
+    """Fill ``publication`` with the digests its tags have now: a HEAD for each ``REPO:<argo>`` and per-base tag,
+    one attempt each, all of them within ``deadline_s``. A registry that cannot be asked in time leaves them
+    unknown (the answer is still the rules' and the records'): looking up is a help, not a condition. Returns the
+    one short line saying why none was looked up, or None."""
+    import threading
+
+    from .errors import BuilderError, in_words
     from .registry import Reference
 
     repo = Reference.parse(publication.repository)
-    client = registry_client(insecure_registry, attempts=1, timeout_s=10)
-    try:
-        for argo in dict.fromkeys(t.argo.tag for t in windows):
-            publication.indexes[argo] = client.head_manifest(repo.with_tag(argo))
-        for target in windows:
-            publication.images[target.id] = client.head_manifest(repo.with_tag(target.id))
-    except BuilderError as exc:
-        publication.indexes.clear()
-        publication.images.clear()
-        print(f"note: digests not looked up in {repo} ({exc}); pass --offline to skip the lookup", file=sys.stderr)
+    client = registry_client(insecure_registry, attempts=1, timeout_s=deadline_s)
+    found: dict[str, dict[str, str | None]] = {"indexes": {}, "images": {}}
+    failure: list[str] = []
+
+    def look_up() -> None:
+        try:
+            for argo in dict.fromkeys(t.argo.tag for t in windows):
+                found["indexes"][argo] = client.head_manifest(repo.with_tag(argo))
+            for target in windows:
+                found["images"][target.id] = client.head_manifest(repo.with_tag(target.id))
+        except BuilderError as exc:
+            match = _UNREACHABLE_WHY_RE.search(str(exc))
+            failure.append(match.group(1) if match else in_words(exc))
+        except Exception as exc:  # noqa: BLE001 - a help, not a condition: any failure leaves the digests unknown
+            failure.append(in_words(exc))
+
+    # The lookups run in a thread of their own, given up (it is a daemon) when the deadline passes: the
+    # transport's own timeouts apply per request, this one to all of them together.
+    worker = threading.Thread(target=look_up, name="which-digest-lookup", daemon=True)
+    worker.start()
+    worker.join(deadline_s)
+    skip = "--offline skips the lookup"
+    if worker.is_alive():
+        return f"note: {repo.registry} did not answer within {deadline_s:g} s: digests not looked up; {skip}"
+    if failure:
+        return f"note: digests not looked up in {repo.registry} ({failure[0]}); {skip}"
+    publication.indexes.update(found["indexes"])
+    publication.images.update(found["images"])
+    return None
 
 
 def table_task(matrix: str | None = None, db: str | None = None, argo: Flag = None, host: str | None = None,
@@ -711,7 +745,7 @@ WHICH_FORMATS = ("text", "json", "helm")
 
 def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix: str | None = None,
                db: str | None = None, flag: str = "--node", offline: bool = False,
-               insecure_registry: Flag = None) -> None:
+               insecure_registry: Flag = None, verbose: bool = False) -> None:
     """``invoke which``: for a node (a build, a release name or its node.kubernetes.io/windows-build label), per
     Argo version the image to use, how, how sure, and the entry of the one tag Docker Engine and containerd take."""
     from . import table as table_mod
@@ -731,14 +765,19 @@ def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix
         if not loaded.registries.publish:
             raise InputError("--format helm needs the repository the images are published to: set registries.publish "
                              "in the matrix")
-    _, model = _table_model(matrix, db, argo, lookup=not offline, insecure_registry=insecure_registry)
+    notes: list[str] = []
+    _, model = _table_model(matrix, db, argo, lookup=not offline, insecure_registry=insecure_registry, notes=notes)
     resolutions = table_mod.resolve(model, resolved)
+    for note in notes:
+        print("\n".join(table_formats.wrap(note, report.text_width())), file=sys.stderr)
     if format == "json":
         print(table_formats.which_json(resolved, resolutions), end="")
     elif format == "helm":
         print(table_formats.which_helm(resolved, resolutions[0], loaded.registries.publish), end="")
     else:
-        print(table_formats.which_text(resolved, resolutions, model.hosts))
+        print(table_formats.which_text(resolved, resolutions, model.hosts, width=report.text_width(),
+                                       verbose=verbose, oldest=table_mod.oldest_image(model),
+                                       note=table_formats.placeholder_note(model, offline)))
 
 
 def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = None,

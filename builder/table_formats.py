@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from . import checks as checks_mod
+from .compat import WindowsBuild
 from .errors import InputError
 from .files import write_atomically
 from .selection import CONTAINERD, DOCKER, RUNTIME_LABELS
@@ -28,6 +29,7 @@ from .table import (
     ISOLATION_LABELS,
     LABEL,
     LEGEND,
+    OLDER_RELEASES,
     PREDICTED,
     PREFERENCES,
     VERIFIED_FAIL,
@@ -180,19 +182,25 @@ def to_text(table: Table, console: Console) -> None:
         console.print(line, markup=False, highlight=False)
 
 
-def _node_heading(node: Node, hosts: tuple) -> str:
+def _node_heading(node: Node, hosts: tuple, oldest: WindowsBuild | None = None) -> str:
+    if oldest is not None and node.build.build < oldest.build:
+        name = OLDER_RELEASES.get(node.build.build)
+        return (f"{name + ' ' if name else ''}({node.build}): not supported: no nanoserver of this matrix runs "
+                f"there (the oldest is {oldest.base}; Windows runs no image newer than its host)")
     if node.column is not None:
-        return f"On {node.column.label} ({node.build}):"
+        return f"{node.column.label}, build {node.build}:"
     near = nearest_column(hosts, node.build)
-    nearest = f"; the nearest column is {near.name} = {near.label} ({near.build.base})" if near else ""
-    return f"On a {node.build} node (no column of the table: the rules decide{nearest}):"
+    nearest = f"; nearest: {near.name}, {near.build.base}" if near else ""
+    return f"A {node.build} node (no column: the rules decide{nearest}):"
 
 
-def _proof(cell: Cell) -> str:
+def _proof(cell: Cell, rule: str) -> str:
+    """How sure: verified where and when, or predicted by which rule."""
     if cell.state == VERIFIED_PASS:
         ev = cell.evidence
-        return f"verified {ev.date[:10]} on {ev.runner} (engine {ev.engine_version or '?'})"
-    return "predicted by the rules, not yet verified"
+        return (f"verified {ev.date[:10]} on runner {ev.runner}, host {ev.host_os_version} "
+                f"(engine {ev.engine_version or '?'})")
+    return f"predicted by the rule: {rule}; not yet verified"
 
 
 def _taken_line(label: str, taken: Taken) -> str:
@@ -205,34 +213,106 @@ def _taken_line(label: str, taken: Taken) -> str:
     return f"{label}: the {pick.entry.name} entry ({pick.entry.os_version}): {pick.rule}; {how}{state}"
 
 
-def which_text(node: Node, resolutions: list[Resolution], hosts: tuple) -> str:
-    """``invoke which``: per Argo version, what to pull on this node, with which isolation, how sure, and which
-    entry of the one tag each runtime takes."""
-    lines = [_node_heading(node, hosts)]
+def _one_tag_line(res: Resolution) -> str:
+    """Which entry of the one tag each runtime takes, in one line (``≠`` only when they take different ones)."""
+    subject = f"the one tag {res.index.pinned}" if res.index is not None else "the one tag"
+    docker, containerd = res.taken[DOCKER].pick.entry, res.taken[CONTAINERD].pick.entry
+    if docker == containerd:
+        what = f"its {docker.name} entry" if docker else "no entry of it"
+        return f"{subject}: Docker Engine and containerd take {what}"
+    return (f"{subject}: Docker Engine takes {f'its {docker.name} entry' if docker else 'no entry'}, containerd "
+            f"{f'its {containerd.name} entry' if containerd else 'none'}")
+
+
+@dataclasses.dataclass
+class WhichAnswer:
+    """One Argo version's answer on one node, as ``invoke which`` and the page's box lead with it: the reference
+    to pull, the isolation, how sure, and ``warnings`` (each one line, shown after those three; other checks add
+    theirs to the list)."""
+
+    argo: str
+    reference: str | None  # None: no image of this matrix runs on the node
+    isolation: str | None
+    how_sure: str
+    warnings: list[str]
+    details: list[str]  # the runtimes' picks and the preference, after the answer (all of them with --verbose)
+    verbose: list[str]
+
+
+def which_answers(node: Node, resolutions: list[Resolution], oldest: WindowsBuild | None = None) -> list[WhichAnswer]:
+    answers = []
     for res in resolutions:
         advice = res.preferred
+        warnings: list[str] = []
+        if res.disagreement and (res.taken[DOCKER].pick.entry or res.taken[CONTAINERD].pick.entry):
+            warnings.append(f"{DIFFER[0]} the runtimes differ: {res.disagreement}")
+        verbose = [_taken_line("Docker Engine", res.taken[DOCKER]), _taken_line("containerd", res.taken[CONTAINERD])]
         if advice.row is None:
-            lines.append(f"  {res.argo}: no image runs here")
+            why = ("the node is older than every base" if oldest is not None and node.build.build < oldest.build
+                   else "the rules forbid every image of this matrix here")
+            answers.append(WhichAnswer(res.argo, None, None, why, warnings, [_one_tag_line(res)], verbose))
+            continue
+        pull = advice.row.pull
+        reference = (pull.pinned + ("" if pull.digest else " (not published yet)")) if pull else advice.row.id
+        verbose.append(f"preferred {advice.row.id}, picked by: {advice.rule}")
+        answers.append(WhichAnswer(res.argo, reference, ISOLATION_LABELS[advice.isolation],
+                                   _proof(advice.cell, advice.cell.rule), warnings, [_one_tag_line(res)], verbose))
+    return answers
+
+
+def wrap(line: str, width: int | None) -> list[str]:
+    """``line`` wrapped to ``width`` (None: not wrapped), continuation lines indented under its first word; words
+    break only at spaces, and a word longer than the line (a long reference) at ``/``, ``:`` or ``@`` first."""
+    import textwrap
+
+    if width is None or len(line) <= width:
+        return [line]
+    lead = " " * min(len(line) - len(line.lstrip(" ")), width // 2)
+    indent = lead + "  "
+    words = []
+    for word in line.strip(" ").split(" "):
+        while len(word) > width - len(indent):
+            cut = max(word.rfind(c, 0, width - len(indent)) for c in "/:@")
+            cut = cut + 1 if cut > 0 else width - len(indent)
+            words.append(word[:cut])
+            word = word[cut:]
+        words.append(word)
+    return textwrap.wrap(" ".join(words), width=width, subsequent_indent=indent, break_long_words=True,
+                         break_on_hyphens=False, initial_indent=lead)
+
+
+def which_text(node: Node, resolutions: list[Resolution], hosts: tuple, width: int | None = None,
+               verbose: bool = False, oldest: WindowsBuild | None = None, note: str | None = None) -> str:
+    """``invoke which``: the answer first, per Argo version: the reference to pull, the isolation, how sure, and
+    the warnings; then which entry of the one tag the runtimes take (with ``verbose``: each runtime's rule and the
+    preference). Every line wrapped to ``width``."""
+    lines = [_node_heading(node, hosts, oldest)]
+    for answer in which_answers(node, resolutions, oldest):
+        if answer.reference is None:
+            lines.append(f"{answer.argo}: no image runs here: {answer.how_sure}")
         else:
-            lines.append(f"  {res.argo}: {advice.row.id} with {ISOLATION_LABELS[advice.isolation]} isolation: "
-                         f"{_proof(advice.cell)}")
-        if res.index is not None:
-            state = "" if res.index.digest else " (not published yet)"
-            lines.append(f"    pull {res.index.pinned}{state}: the one tag for every node; on this node:")
-        else:
-            lines.append("    the one tag (no repository known; set registries.publish) resolves, on this node:")
-        lines.append("      " + _taken_line("Docker Engine", res.taken[DOCKER]))
-        lines.append("      " + _taken_line("containerd", res.taken[CONTAINERD]))
-        if res.disagreement:
-            lines.append(f"    {DIFFER[0]} the runtimes differ: {res.disagreement}")
-        if advice.row is not None:
-            per_base = advice.row.pull
-            where = (f" ({per_base.pinned}" + ("" if per_base.digest else ", not published yet") + ")"
-                     if per_base else "")
-            lines.append(f"    preferred: {advice.row.id}{where}, {ISOLATION_LABELS[advice.isolation]} isolation; "
-                         f"picked by: {advice.rule}")
-            lines.append(f"    why it runs: {advice.cell.rule}")
-    return "\n".join(lines)
+            lines.append(f"{answer.argo}: pull {answer.reference}")
+            lines.append(f"  isolation: {answer.isolation}")
+            lines.append(f"  how sure: {answer.how_sure}")
+        lines.extend(f"  ! {warning}" for warning in answer.warnings)
+        lines.extend(f"  {detail}" for detail in answer.details)
+        if verbose:
+            lines.extend(f"  {detail}" for detail in answer.verbose)
+    if note:
+        lines.append(note)
+    return "\n".join(out for line in lines for out in wrap(line, width))
+
+
+def placeholder_note(table: Table, offline: bool = False) -> str | None:
+    """While no tag of the publish repository is known to be there, one line saying the references are where the
+    images would be (the matrix's ``registries.publish``), not images to pull yet."""
+    if table.publication is None:
+        return "no repository to pull from: set registries.publish in the matrix"
+    if any(table.index(argo) is not None and table.index(argo).digest for argo in table.argo_versions()):
+        return None
+    looked = "not looked up (--offline)" if offline else "not published yet"
+    return (f"note: {table.publication.repository} is {looked}: these references are placeholders "
+            "until images are published there (registries.publish in matrix.yaml)")
 
 
 def which_json(node: Node, resolutions: list[Resolution]) -> str:

@@ -137,10 +137,11 @@ def test_invoke_table_answers_which_image_for_a_host(tmp_path):
     assert invoke("results.import", "--dir", str(folder), "--db", db).returncode == 0
     result = invoke("table", "--db", db, "--host", "2025", "--argo", "v4.1.2", "--offline")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[:2] == [
-        "On Windows Server 2025 (10.0.26100):",
-        "  v4.1.2: v4.1.2-windows-ltsc2022 with process isolation: verified 2026-11-20 on windows-2025 "
-        "(engine 20.10.9)"]
+    assert result.stdout.splitlines()[:4] == [
+        "Windows Server 2025, build 10.0.26100:",
+        "v4.1.2: pull localhost:5000/argoexec:v4.1.2-windows-ltsc2022 (not published yet)",
+        "  isolation: process",
+        "  how sure: verified 2026-11-20 on runner windows-2025, host 10.0.26100.2894"]
     unknown = invoke("table", "--db", db, "--host", "2030")
     assert unknown.returncode == 2
     lines = unknown.stderr.strip().splitlines()
