@@ -777,7 +777,7 @@ def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix
     else:
         print(table_formats.which_text(resolved, resolutions, model.hosts, width=report.text_width(),
                                        verbose=verbose, oldest=table_mod.oldest_image(model),
-                                       note=table_formats.placeholder_note(model, offline)))
+                                       note=table_formats.placeholder_note(model)))
 
 
 def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = None,

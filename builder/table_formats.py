@@ -303,16 +303,15 @@ def which_text(node: Node, resolutions: list[Resolution], hosts: tuple, width: i
     return "\n".join(out for line in lines for out in wrap(line, width))
 
 
-def placeholder_note(table: Table, offline: bool = False) -> str | None:
+def placeholder_note(table: Table) -> str | None:
     """While no tag of the publish repository is known to be there, one line saying the references are where the
     images would be (the matrix's ``registries.publish``), not images to pull yet."""
     if table.publication is None:
         return "no repository to pull from: set registries.publish in the matrix"
     if any(table.index(argo) is not None and table.index(argo).digest for argo in table.argo_versions()):
         return None
-    looked = "not looked up (--offline)" if offline else "not published yet"
-    return (f"note: {table.publication.repository} is {looked}: these references are placeholders "
-            "until images are published there (registries.publish in matrix.yaml)")
+    return (f"note: {table.publication.repository} (registries.publish in matrix.yaml) has no image known: "
+            "these references are placeholders until images are published there")
 
 
 def which_json(node: Node, resolutions: list[Resolution]) -> str:
@@ -427,6 +426,42 @@ def to_markdown(table: Table, heading_level: int = 2) -> str:
         out.append("")
     out.append("Hosts: " + "; ".join(f"{md_text(h.name)} = {md_text(h.label)} ({md_text(h.build.base)})"
                                      for h in table.hosts) + ".")
+    return "\n".join(out) + "\n"
+
+
+def to_readme_summary(table: Table, full: str = "docs/compatibility.md", page: str = "docs/index.html") -> str:
+    """The README's compatibility section: for the first Argo version of the table, per host column, the image a
+    node pulls, its isolation and how sure, in one short table; the rest (every Argo version, every cell, the
+    evidence) is linked."""
+    out = []
+    versions = table.argo_versions()
+    if not versions:
+        return f"No image in the table yet: see [{full}]({full}).\n"
+    argo = versions[0]
+    index = table.index(argo)
+    if index is not None:
+        state = f" ({md_code(index.digest)})" if index.digest else " (not published yet)"
+        out.append(f"argoexec {md_text(argo)}: one tag for every node, {md_code(index.reference)}{state}; each "
+                   "node's image and isolation:")
+    else:
+        out.append(f"argoexec {md_text(argo)}: each node's image and isolation:")
+    out.append("")
+    out.append("| node | build | image | isolation | how sure |")
+    out.append("|---|---|---|---|---|")
+    for host, res in column_resolutions(table, argo):
+        advice = res.preferred
+        if advice.row is None:
+            out.append(f"| {md_text(host.label)} | {md_text(host.build.base)} | none runs | – | – |")
+            continue
+        symbol, _ = LEGEND[advice.cell.state]
+        flag = f" {DIFFER[0]}" if res.disagreement else ""
+        out.append(f"| {md_text(host.label)} | {md_text(host.build.base)} | {md_code(advice.row.id)}{flag} | "
+                   f"{ISOLATION_LABELS[advice.isolation]} | {symbol} {SHORT[advice.cell.state]} |")
+    out.append("")
+    others = ", ".join(md_text(v) for v in versions[1:])
+    out.append(f"Every Argo version{f' ({others})' if others else ''}, every cell with its evidence, and what "
+               f"Docker Engine and containerd take: [{full}]({full}); by node: the page [{page}]({page}). "
+               f"{DIFFER[0]}: the runtimes take different entries.")
     return "\n".join(out) + "\n"
 
 
@@ -718,7 +753,7 @@ def write_outputs(table: Table, docs: Path, readme: Path | None, dry_run: bool =
     # The README is checked and its new text made first: a README that cannot be updated leaves
     # every output as it was.
     current = check_readme(readme)
-    updated = None if current is None else replace_readme_section(current, to_markdown(table, heading_level=4))
+    updated = None if current is None else replace_readme_section(current, to_readme_summary(table))
     markdown = to_markdown(table)
     outputs = [(docs / name, text) for name, text in (
         ("compatibility.md", "# argoexec for Windows: compatibility\n\n" + markdown),

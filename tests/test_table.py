@@ -231,7 +231,7 @@ def test_publish_writes_deterministic_outputs_and_the_readme_section(tmp_path):
                for name in ("compatibility.md", "compatibility.json", "index.html")}
     readme_text = readme.read_text()
     assert readme_text.startswith("# x\n\nbefore\n" + README_START) and readme_text.endswith(README_END + "\nafter\n")
-    assert "#### argoexec v4.1.2" in readme_text and "old" not in readme_text
+    assert "argoexec v4.1.2: one tag for every node" in readme_text and "old" not in readme_text
     assert [line.split()[0] for line in first.stdout.splitlines() if line.startswith(("wrote", "unchanged"))] == \
         ["wrote"] * 4
     mtimes = {name: (tmp_path / "docs" / name).stat().st_mtime_ns for name in outputs}
