@@ -139,7 +139,8 @@ def test_the_readme_is_short_and_leads_with_both_quick_starts():
     lines = README.splitlines()
     assert len(lines) <= 300, len(lines)
     headings = [line for line in lines if line.startswith("## ")]
-    assert headings[:4] == ["## Contents", "## Set up", "## Quick start: cluster owners", "## Quick start: image builders"]
+    assert headings[:4] == ["## Contents", "## Set up", "## Quick start: cluster owners",
+                            "## Quick start: image builders"]
     # The table of contents links every section, and each link's anchor is a heading.
     contents = README.split("## Contents\n", 1)[1].split("\n## ", 1)[0]
     anchors = re.findall(r"\]\(#([a-z0-9-]+)\)", contents)
