@@ -30,6 +30,7 @@ from .table import (
     LABEL,
     LEGEND,
     OLDER_RELEASES,
+    OLDER_SPELLINGS,
     PREDICTED,
     PREFERENCES,
     VERIFIED_FAIL,
@@ -40,6 +41,7 @@ from .table import (
     Table,
     Taken,
     nearest_column,
+    oldest_image,
     resolve,
 )
 
@@ -513,23 +515,28 @@ thead th:first-child{left:0;z-index:3}
 th,td{box-sizing:border-box}
 tbody th[scope=row],thead th:first-child{width:13rem;min-width:13rem;max-width:13rem}
 tbody th[scope=row]{position:sticky;left:0;z-index:1;text-align:left;background:#f6f6f6}
-tbody th[scope=row] code{overflow-wrap:anywhere}
-td.cell{min-width:7.5rem}
-td .iso{display:block}
+tbody th[scope=row] code{overflow-wrap:break-word}
+td.cell{min-width:4.5rem;white-space:nowrap;position:relative}
 td.cell .verified-pass{font-weight:bold}
 td.cell .verified-fail{font-weight:bold;text-decoration:underline}
 td.cell .cannot-run{color:#555}
 table.which td{min-width:9rem}
-code{overflow-wrap:anywhere}
+code{overflow-wrap:break-word}
+.vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+td .iso{display:inline;white-space:nowrap;cursor:help}
+td.cell details{white-space:normal}
+.seg{white-space:nowrap}
+.banner{border:2px solid #8a5a00;background:#fff6e0;padding:.4rem .6rem;margin:.5rem 0}
 .flag{font-weight:bold}
 details{margin-top:.2rem}
 summary{cursor:pointer}
 .filters label,.my-node label{margin-right:1rem;display:inline-block}
 .notice{border:2px solid #111;padding:.4rem .6rem;margin:.5rem 0;font-weight:bold}
 .my-node{border:1px solid #888;padding:.5rem .7rem;margin:1rem 0}
-.my-node pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8rem}
-@media (max-width:600px){body{margin:.5rem}.scroll{scroll-padding-left:7.5rem}
-tbody th[scope=row],thead th:first-child{width:7rem;min-width:7rem;max-width:7rem}td.cell{min-width:6.5rem}}
+.my-node pre{white-space:pre-wrap;overflow-wrap:break-word;font-size:.8rem;margin:0 0 .5rem}
+@media (max-width:600px){body{margin:.5rem}.scroll{scroll-padding-left:10.5rem}
+tbody th[scope=row],thead th:first-child{width:10rem;min-width:10rem;max-width:10rem}td.cell{min-width:4rem}
+code.pull{font-size:.75rem}}
 [hidden]{display:none!important}
 """
 
@@ -538,11 +545,13 @@ _SCRIPT = """
   var argoSel=document.getElementById('argo-filter'), hostSel=document.getElementById('host-filter');
   var data=JSON.parse(document.getElementById('node-data').getAttribute('data-nodes'));
   var hostNotice=document.getElementById('host-notice'), emptyNotice=document.getElementById('empty-notice');
+  var input=document.getElementById('node-input'), answer=document.getElementById('node-answer');
   function say(el,text){el.textContent=text; el.hidden=!text;}
   function column(text){
     var v=(text||'').trim(), low=v.toLowerCase(), label=data.label+'=';
     if(low.indexOf(label)===0){v=v.slice(label.length); low=v.toLowerCase();}
     if(Object.prototype.hasOwnProperty.call(data.spellings,low)){return {column:data.spellings[low]};}
+    if(Object.prototype.hasOwnProperty.call(data.older,low)){return {build:data.older[low]};}
     var m=/^10\\.0\\.(\\d{1,6})(\\.\\d{1,7})?$/.exec(v);
     if(!m){return null;}
     var build=parseInt(m[1],10);
@@ -575,7 +584,9 @@ _SCRIPT = """
       }
       if(p[0]==='host'){
         var found=column(value);
+        input.value=value; answerNode();
         if(found&&found.column){hostSel.value=found.column;}
+        else if(found&&found.build<data.oldest){problems.push(notSupported(found.build));}
         else if(found){problems.push('host "'+value+'" (build '+found.build+') has no column; '+rule(found.build));}
         else{problems.push('host "'+value+'" is unknown; use a column ('+data.columns.map(function(c){
           return c.name;}).join(', ')+'), an alias such as 2019 or ltsc2022, or a build such as 10.0.17763');}
@@ -599,21 +610,28 @@ _SCRIPT = """
     }
     return text+'; the nearest column is '+near.name+' ('+near.label+', 10.0.'+near.build+')';
   }
-  var input=document.getElementById('node-input'), answer=document.getElementById('node-answer');
+  function notSupported(build){
+    var name=data.older_names[String(build)];
+    return (name?name+' (10.0.'+build+')':'10.0.'+build)+': not supported: no nanoserver of this table runs there '+
+      '(the oldest is 10.0.'+data.oldest+'; Windows runs no image newer than its host)';
+  }
   function answerNode(){
     var found=column(input.value);
+    answer.hidden=false;
     if(!found){answer.textContent='"'+input.value+'" is not a Windows node: give a build (10.0.17763), the value of '+
       'the node\\'s '+data.label+' label, or a release (2019, ltsc2022, win11).'; return;}
     if(found.column){answer.textContent=data.answers[found.column]; return;}
+    if(found.build<data.oldest){answer.textContent=notSupported(found.build)+'.'; return;}
     var near=nearest(found.build);
     answer.textContent='10.0.'+found.build+' is no column of this table: '+rule(found.build)+
-      '. Run `invoke which --node 10.0.'+found.build+'` for the full answer. The nearest column answers:\\n\\n'+
+      '. Run invoke which --node 10.0.'+found.build+' for the full answer. The nearest column answers:\\n\\n'+
       data.answers[near.name];
   }
   document.getElementById('node-go').addEventListener('click',answerNode);
   input.addEventListener('keydown',function(e){if(e.key==='Enter'){answerNode();}});
   argoSel.addEventListener('change',function(){say(hostNotice,''); apply();});
-  hostSel.addEventListener('change',function(){say(hostNotice,''); apply();});
+  hostSel.addEventListener('change',function(){say(hostNotice,''); apply();
+    if(hostSel.value!=='all'){input.value=hostSel.value; answerNode();}});
   window.addEventListener('hashchange',function(){fromHash(); apply();});
   fromHash(); apply();
 })();
@@ -624,23 +642,38 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+_ISO_LETTER = {"process": "P", "hyperv": "H"}
+
+
 def _cell_html(row_id: str, host: str, cells: dict[str, Cell]) -> str:
+    """A compact cell: a letter and a symbol per isolation (``P ○ H –``), the words for screen readers and in the
+    hover title with the rule, and a verified cell's evidence behind a disclosure."""
     parts = []
     for iso, cell in cells.items():
         symbol, meaning = LEGEND[cell.state]
-        flag = (f' <span class="flag" title="{_e(CONTRADICTION[1])}">{CONTRADICTION[0]} contradicts the rules</span>'
-                if cell.contradicts_rules else "")
+        flag = (f'<span class="flag" title="{_e(CONTRADICTION[1])}">{CONTRADICTION[0]}'
+                f'<span class="vh"> contradicts the rules</span></span>' if cell.contradicts_rules else "")
         parts.append(f'<span class="iso {cell.state}" data-isolation="{iso}" data-state="{cell.state}" '
-                     f'title="{_e(meaning)}; rule: {_e(cell.rule)}">{ISOLATION_LABELS[iso]}: {symbol} '
-                     f'{SHORT[cell.state]}{flag}</span>')
+                     f'title="{ISOLATION_LABELS[iso]} isolation: {_e(meaning)}; rule: {_e(cell.rule)}">'
+                     f'{_ISO_LETTER[iso]} {symbol}<span class="vh"> {ISOLATION_LABELS[iso]}: {SHORT[cell.state]}'
+                     f'</span>{flag}</span> ')
+    for iso, cell in cells.items():
         if cell.verified:
             ev = cell.evidence
             checks = "".join(f"<li>{_e(c)}: {_e(s)}</li>" for c, s in ev.checks)
             parts.append(f"<details><summary>{ISOLATION_LABELS[iso]} evidence</summary><ul>"
                          f"<li>date: {_e(ev.date)}</li><li>runner: {_e(ev.runner)}</li>"
                          f"<li>engine: {_e(ev.engine_version or '?')}</li><li>host: {_e(ev.host_os_version)}</li>"
-                         f"<li>image: {_e(ev.image_digest or '?')}</li>{checks}</ul></details>")
+                         f"<li>image: {_ref(ev.image_digest or '?')}</li>{checks}</ul></details>")
     return f'<td class="cell" data-image="{_e(row_id)}" data-host="{_e(host)}">{"".join(parts)}</td>'
+
+
+def _ref(reference: str) -> str:
+    """An image reference as HTML that a narrow screen breaks after ``/``, ``:`` and ``@``, never inside a name or
+    tag (``v4.1.2-windows-1809`` stays whole, though a hyphen would allow a break); only a digest's 64 hex digits,
+    wider than a phone's column, may break anywhere."""
+    parts = [p for p in re.split(r"(?<=[/:@])", reference) if p]
+    return "<wbr>".join(f'<span class="seg">{_e(p)}</span>' if len(p) <= 40 else _e(p) for p in parts)
 
 
 def node_data(table: Table) -> dict:
@@ -654,8 +687,13 @@ def node_data(table: Table) -> dict:
     answers = {}
     for host in table.hosts:
         node = Node(host.build, host, host.name)
-        answers[host.name] = which_text(node, resolve(table, node), table.hosts)
+        answers[host.name] = which_text(node, resolve(table, node), table.hosts,
+                                        note=placeholder_note(table))
+    oldest = oldest_image(table)
     return {"label": LABEL, "spellings": spellings, "stable_abi": list(table.stable_abi),
+            "older": {name: int(build.split(".")[2]) for name, build in OLDER_SPELLINGS.items()},
+            "older_names": {str(build): name for build, name in OLDER_RELEASES.items()},
+            "oldest": oldest.build if oldest else 0,
             "argo": table.argo_versions(),
             "columns": [{"name": h.name, "label": h.label, "build": h.build.build} for h in table.hosts],
             "answers": answers}
@@ -672,6 +710,22 @@ def _resolution_html(table: Table, argo: str) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
+def _banner(table: Table) -> str:
+    """While the references are placeholders (no image of the publish repository is known), a banner at the top
+    of the page says so and names the setting."""
+    if placeholder_note(table) is None:
+        return ""
+    if table.publication is None:
+        where = "This table names no repository to pull from"
+    else:
+        where = (f"Every reference on this page points to <code>{_ref(table.publication.repository)}</code>, where "
+                 "no image is known yet: a placeholder until the images are published there")
+    return (f'<p class="banner" id="placeholder-banner" role="note"><strong>Not published yet.</strong> {where}. '
+            "Set <code>registries.publish</code> in <code>matrix.yaml</code> to your registry (the nightly "
+            "publishes to <code>vars.ARGOEXEC_REPO</code>, by default "
+            "<code>ghcr.io/&lt;repository owner&gt;/argoexec</code>).</p>")
+
+
 def to_html(table: Table) -> str:
     argo_options = "".join(f'<option value="{_e(a)}">{_e(a)}</option>' for a in table.argo_versions())
     host_options = "".join(f'<option value="{_e(h.name)}">{_e(h.label)} ({_e(h.build.base)})</option>'
@@ -683,18 +737,18 @@ def to_html(table: Table) -> str:
         body = []
         for row in (r for r in table.rows if r.argo == argo):
             cells = "".join(_cell_html(row.id, h.name, row.cells[h.name]) for h in table.hosts)
-            pull = (f'<br><code class="pull">{_e(row.pull.pinned)}</code>' if row.pull and row.pull.digest
-                    else f'<br><code class="pull">{_e(row.pull.reference)}</code> (not published yet)' if row.pull
+            pull = (f'<br><code class="pull">{_ref(row.pull.pinned)}</code>' if row.pull and row.pull.digest
+                    else f'<br><code class="pull">{_ref(row.pull.reference)}</code> (not published yet)' if row.pull
                     else "")
             body.append(f'<tr data-image="{_e(row.id)}"><th scope="row">{_e(row.id)}<br>'
                         f'{_e(row.os_version)}{pull}</th>{cells}</tr>')
         index = table.index(argo)
         pull_all = ""
         if index is not None:
-            pull_all = (f'<p class="pull-all">Pull <code>{_e(index.pinned)}</code>' +
+            pull_all = (f'<p class="pull-all">Pull <code>{_ref(index.pinned)}</code>' +
                         ("" if index.digest else " (not published yet)") +
                         ": one tag for every Windows build (and Linux); each node takes the entry of its build.</p>")
-        subject = f"<code>{_e(index.reference)}</code>" if index is not None else "the one tag"
+        subject = f"<code>{_ref(index.reference)}</code>" if index is not None else "the one tag"
         which = (f"<p>Which entry of {subject} a node takes under Docker Engine and under containerd "
                  f"({_e(DIFFER[0])} where they differ), and the image to prefer where several run:</p>"
                  f"{_resolution_html(table, argo)}")
@@ -702,23 +756,24 @@ def to_html(table: Table) -> str:
                         f'<div class="scroll"><table class="images">'
                         f'<thead><tr><th scope="col">image (base build)</th>{head}</tr></thead>'
                         f'<tbody>{"".join(body)}</tbody></table></div>{which}</section>')
-    legend = "".join(f"<li>{_e(line)}</li>" for line in legend_lines())
+    # The legend is plain text: a check's description may quote a command in Markdown's backticks.
+    legend = "".join(f"<li>{_e(line.replace('`', ''))}</li>" for line in legend_lines())
     data = _e(json.dumps(node_data(table), sort_keys=True, ensure_ascii=False))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<title>argoexec for Windows: compatibility</title>"
         f"<style>{_CSS}</style></head><body>"
-        "<h1>argoexec images for Windows nodes</h1>"
-        "<p>Which argoexec image runs on which Windows node, with which isolation, and how we know: "
-        "verified cells show their evidence; the others are the rules' prediction.</p>"
-        "<div class=\"my-node\"><label>My node: <input id=\"node-input\" type=\"text\" size=\"28\" "
-        f"placeholder=\"10.0.17763, 2019 or ltsc2022\" aria-describedby=\"node-help\"></label>"
+        f"<h1>argoexec images for Windows nodes</h1>{_banner(table)}"
+        "<div class=\"my-node\"><pre id=\"node-answer\" aria-live=\"polite\" hidden></pre>"
+        "<label>My node: <input id=\"node-input\" type=\"text\" size=\"24\" "
+        "placeholder=\"10.0.17763, 2019 or ltsc2022\" aria-describedby=\"node-help\"></label>"
         "<button type=\"button\" id=\"node-go\">Which image?</button>"
         f"<p id=\"node-help\">A build, the value of the node's <code>{_e(LABEL)}</code> label "
         "(<code>kubectl get node NAME -L " + _e(LABEL) + "</code>), or a release name. The answer is "
-        "<code>invoke which --node</code>'s.</p>"
-        "<pre id=\"node-answer\" aria-live=\"polite\"></pre></div>"
+        "<code>invoke which --node</code>'s.</p></div>"
+        "<p>Which argoexec image runs on which Windows node, with which isolation, and how we know: "
+        "verified cells show their evidence; the others are the rules' prediction.</p>"
         f"<div id=\"node-data\" hidden data-nodes=\"{data}\"></div>"
         f"<ul class=\"legend\">{legend}</ul>"
         "<div class=\"filters\"><label>Argo version <select id=\"argo-filter\"><option value=\"all\">all</option>"
