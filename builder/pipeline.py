@@ -808,20 +808,31 @@ def doctor_task(engine: str | None = None, runner: str | None = None, matrix: st
     loaded = matrix_mod.load_matrix(matrix)
     selected = doctor.named_runner(loaded, runner)  # bad input before the engine is touched
     minimum = doctor.min_free_gb(min_free_gb)
-    connected = connect(engine)  # unreachable: exit 4, one line
+    try:
+        connected = connect(engine)
+    except Unreachable as exc:
+        # Every check is still listed: the engine's fails, those that need its answers are skipped; exit 4.
+        results = doctor.without_engine(loaded, selected, str(exc).removeprefix("cannot reach the Docker engine "),
+                                        os.environ)
+        _print_doctor(results, as_json)
+        raise
     try:
         results = doctor.run_checks(connected, loaded, selected, minimum, os.environ)
     finally:
         connected.close()
+    _print_doctor(results, as_json)
+    failures = doctor.failed(results)
+    if failures:
+        raise TargetFailed(f"{len(failures)} of {len(results)} checks failed: "
+                           f"{', '.join(r.check for r in failures)}")
+
+
+def _print_doctor(results: list, as_json: bool) -> None:
     if as_json:
         print(report.dumps([r.to_json() for r in results]))
     else:
         for result in results:
             print(result.line())
-    failures = doctor.failed(results)
-    if failures:
-        raise TargetFailed(f"{len(failures)} of {len(results)} checks failed: "
-                           f"{', '.join(r.check for r in failures)}")
 
 
 EVIDENCE_FORMATS = ("text", "json")
