@@ -72,11 +72,15 @@ def host_flags(host_build: str | None, host_isolation: Flag) -> tuple[WindowsBui
 def with_mirrors(loaded: Matrix, mirror: Flag) -> Matrix:
     """``--mirror FROM=TO`` (repeatable), added to the matrix's mirrors."""
     extra = {}
+    from .engine_push import refuse_scheme
+
     for item in [mirror] if isinstance(mirror, str) else (mirror or ()):
         source, sep, target = item.partition("=")
         if has_userinfo(source) or has_userinfo(target):  # refused without showing the password
             raise InputError(f"--mirror {hide_userinfo(source)}{sep}{hide_userinfo(target)}: give the mirror "
                              "without user:password@; credentials come from the Docker config (docker login)")
+        refuse_scheme("--mirror", source)
+        refuse_scheme("--mirror", target) if sep else None
         if not sep or not matrix_mod.MIRROR_FROM_RE.match(source) or not matrix_mod.REPO_RE.match(target):
             raise InputError(f"--mirror {item}: expected FROM=TO, e.g. mcr.microsoft.com=reg.local:5000/mcr")
         extra[source] = target
@@ -240,8 +244,13 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
     if compiled is not None and (binary != binaries.COMPILED or argoexec_exe):
         raise InputError("--compiled gives the compiled binaries: it goes with --binary compiled and without "
                          "--argoexec-exe")
+    if to:  # references are checked before any engine or network call
+        options.to = Reference.parse(destination(loaded, to))
+    elif force:
+        raise InputError("--force rebuilds what --to already holds; without --to every target is built anyway")
     progress = Progress()
     connected = None
+    plans: list[plan.PlannedTarget] = []
     if builder != plan.OCI:
         try:
             connected = _connect(flags.engine, progress)
@@ -252,10 +261,6 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
     try:
         plans = plan.plan_build(loaded, selected, connected.facts if connected else None, builder, offered,
                                 redact_url(connected.url) if connected else "the engine")
-        if to:
-            options.to = Reference.parse(destination(loaded, to))
-        elif force:
-            raise InputError("--force rebuilds what --to already holds; without --to every target is built anyway")
         linux = [p.target.id for p in plans if not p.target.is_windows]
         if linux:
             if options.argoexec_exe is None:
@@ -299,14 +304,57 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
                 if outcome.ok:
                     print(builder_impl.done.format(image=outcome.image, digest=outcome.digest))
     except Unreachable as exc:
-        raise with_next_step(exc, loaded) from None
+        needs = network_needs(loaded, plans, options, binary, compiled, go) if plans else []
+        failed = with_next_step(exc, loaded)
+        if needs:  # one try tells an offline build everything it needs, not only the first thing it missed
+            failed = Unreachable(f"{failed}. This build needs from the network: {'; '.join(needs)}")
+        raise failed from None
     finally:
         if connected is not None:
             connected.close()
     if dry_run:
+        needs = network_needs(loaded, plans, options, binary, compiled, go)
+        print("network this build would use:" + "".join(f"\n  - {need}" for need in needs) if needs
+              else "network this build would use: none")
         print("dry run: nothing was built, pushed or written")
         return
     finish(progress, "Builds", statuses)
+
+
+def network_needs(loaded: Matrix, plans: list[plan.PlannedTarget], options, binary: str, compiled: str | None,
+                  go: str) -> list[str]:
+    """What a build run reads from (or writes to) the network, each with how to do without it: said by
+    ``--dry-run``, and with the first unreachable one, so that an offline build learns everything it needs at once."""
+    from . import binaries
+    from .registry import Reference
+
+    needs = []
+    windows = [p for p in plans if p.target.is_windows]
+    if windows and options.argoexec_exe is None and compiled is None:
+        if binary == binaries.COMPILED:
+            needs.append(f"the Argo source ({redact_git(options.argo_git)}; or --argoexec-exe PATH, or --compiled DIR)")
+            needs.append("Go and its modules (" + ("the go on PATH" if go == "local" else "golang:<go.mod's go> "
+                         "from Docker Hub, or the go on PATH") + ", and the Go module proxy; or --argoexec-exe PATH)")
+        elif binary == binaries.UPSTREAM:
+            needs.append(f"upstream's image {loaded.registries.argoexec}:<argo>-windows (or --argoexec-exe PATH)")
+    for builder_name, what in ((plan.OCI, "read"), (plan.DOCKER, "pulled by the engine unless present")):
+        releases = [p.target.release for p in windows if p.builder == builder_name and p.target.release]
+        if not releases:
+            continue
+        flavours = ("nanoserver", "servercore") if builder_name == plan.OCI else ("nanoserver",)
+        hosts = sorted({Reference.parse(loaded.base_image(r, f)).registry for r in releases for f in flavours})
+        mirror = "" if loaded.mirrors else f"; or --mirror {loaded.registries.windows.split('/')[0]}=MIRROR/PATH"
+        needs.append(f"the bases of {', '.join(dict.fromkeys(r.name for r in releases))} from {', '.join(hosts)} "
+                     f"({what}{mirror})")
+    if options.to is not None:
+        needs.append(f"{options.to.registry} for --to (a manifest read per target, then the pushes)")
+    return needs
+
+
+def redact_git(url: str) -> str:
+    from .secrets import strip_userinfo
+
+    return strip_userinfo(url)
 
 
 def dry_run_build(builder_impl, plans: list[plan.PlannedTarget], options, force: bool, client, progress: Progress,
@@ -372,6 +420,7 @@ def compile_task(argo: str | None, go: str = "auto", source: str | None = None, 
         tag = argo
     progress = Progress()
     made = compile_argoexec(tag, output=Path(out or "."), go=go, source=Path(source) if source else None,
+                            instead="pass --argo-git URL, or --source DIR (a local Argo Workflows tree)",
                             argo_git=argo_git or ARGO_GIT, engine_url=engine,
                             progress=progress.say)
     print(f"{'cached' if made.cached else 'compiled'} {made.exe} sha256:{made.sha256} ({made.tag} {made.commit[:12]} "
