@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from . import checks as checks_mod
+from . import compat
 from .compat import WindowsBuild
 from .errors import InputError
 from .files import write_atomically
@@ -377,6 +378,17 @@ def md_code(value: object) -> str:
     return f"`{text}`" if _CODE_SPAN_RE.match(text) else md_text(text)
 
 
+def _md_column(host) -> str:
+    """A host column's head: its release (``2019``, ``2022``, ``2025``: the year alias when it has one) over its
+    build number."""
+    release = next((n for n in host.names if re.fullmatch(r"20[0-9]{2}", n)), host.name)
+    return f"{md_text(release)}<br>{host.build.build}"
+
+
+def _md_cell(cells: dict[str, Cell]) -> str:
+    return f"P{_symbol(cells['process'])} H{_symbol(cells['hyperv'])}"
+
+
 def to_markdown(table: Table, heading_level: int = 2) -> str:
     hashes = "#" * heading_level
     out = ["Legend: " + "; ".join(legend_lines()) + ".", ""]
@@ -390,20 +402,23 @@ def to_markdown(table: Table, heading_level: int = 2) -> str:
             out.append(f"Pull {md_code(index.reference)}{published}: one tag for every Windows build (and Linux); "
                        "each node takes the entry of its build.")
             out.append("")
-        out.append("| image (base) | " + " | ".join(md_text(h.name) for h in table.hosts) + " |")
+        # Narrow enough for GitHub's 1012 px README column with no cell wrapping: the release over its build in each
+        # column head, the base over its build in each row head, and a letter and a symbol per isolation.
+        out.append("| image | " + " | ".join(_md_column(h) for h in table.hosts) + " |")
         out.append("|---|" + "---|" * len(table.hosts))
         for row in rows:
-            out.append(f"| {md_code(row.id)} ({md_text(row.os_version)}) | "
-                       + " | ".join(_compact(row.cells[h.name]) for h in table.hosts) + " |")
+            build = compat.build_number(row.os_version)
+            out.append(f"| {md_text(row.base)}<br>{md_text(build if build is not None else row.os_version)} | "
+                       + " | ".join(_md_cell(row.cells[h.name]) for h in table.hosts) + " |")
         out.append("")
         subject = f"of {md_code(index.reference)}" if index is not None else "of the one tag"
         out.append(f"Which entry {subject} a node takes (Docker Engine and containerd select differently; "
                    f"{DIFFER[0]} where they differ), and the image to prefer where several run:")
         out.append("")
-        out.append("| " + " | ".join(RESOLUTION_HEADERS) + " |")
-        out.append("|---|---|---|---|")
         for host, res in column_resolutions(table, argo):
-            out.append(f"| {md_text(host.name)} | " + " | ".join(md_text(c) for c in resolution_cells(res)) + " |")
+            docker, containerd, preferred = resolution_cells(res)
+            out.append(f"- {md_text(host.label)} ({md_text(host.build.base)}): Docker Engine takes {md_text(docker)}, "
+                       f"containerd {md_text(containerd)}; prefer {md_text(preferred)}")
         pulls = [row for row in rows if row.pull is not None]
         if pulls:
             out.append("")

@@ -394,3 +394,72 @@ def test_references_break_only_after_slash_colon_or_at_on_a_phone(browser, tmp_p
     assert broken > 0  # the phone's narrow first column does break them
     assert errors == []
     page.close()
+
+
+# -- the Markdown table at GitHub's width ----------------------------------------------------------------------
+
+# GitHub's Markdown styles, as github-markdown-css (sindresorhus/github-markdown-css, github-markdown-light.css) has
+# them for a README: the article is 1012 px wide on a desktop; a table is a block as wide as its content, at most the
+# article's width (wider, it scrolls, and its cells wrap first); cells have 6px 13px padding; code is 85 %.
+GITHUB_CSS = """
+.markdown-body{box-sizing:border-box;width:1012px;font-family:-apple-system,BlinkMacSystemFont,"Segoe UI","Noto Sans",
+Helvetica,Arial,sans-serif;font-size:16px;line-height:1.5;word-wrap:break-word}
+.markdown-body table{border-spacing:0;border-collapse:collapse;display:block;width:max-content;max-width:100%;
+overflow:auto}
+.markdown-body td,.markdown-body th{padding:6px 13px;border:1px solid #d0d7de}
+.markdown-body th{font-weight:600}
+.markdown-body code{padding:.2em .4em;margin:0;font-size:85%;white-space:break-spaces}
+"""
+
+# Whether a cell's text runs over more than one line, apart from the line breaks the Markdown asks for (<br>).
+_CELL_WRAPS = """cell => {
+  const lines = new Set();
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const range = document.createRange(); range.selectNodeContents(node);
+    const tops = Array.from(range.getClientRects()).map(r => Math.round(r.top));
+    if (new Set(tops).size > 1) { return true; }  // one text node over two lines: it wrapped
+    tops.forEach(t => lines.add(t));
+  }
+  return lines.size > cell.querySelectorAll('br').length + 1;
+}"""
+
+
+def test_the_markdown_table_fits_githubs_width_without_wrapping(browser, tmp_path):
+    from markdown_it import MarkdownIt
+
+    matrix = load_matrix()
+    # Verified cells, a failed one and one that contradicts the rules: the widest cells the table has.
+    records = (both_checks() + both_checks(target="v4.1.2-windows-ltsc2022", host="10.0.26100.2894",
+                                           runner="windows-2025")
+               + both_checks(target="v4.1.2-windows-ltsc2025", host="10.0.20348.2700", runner="windows-2022"))
+    records.append(record(target="v4.0.10-windows-1809", check="hello-windows", status="fail"))
+    model = table_mod.build_table(matrix, records, table_mod.Publication(matrix.registries.publish))
+    from builder.table_formats import to_markdown
+
+    markdown = to_markdown(model)
+    assert "⚠" in markdown and "✔" in markdown and "✘" in markdown
+    body = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
+    page_file = tmp_path / "compatibility.html"
+    page_file.write_text(f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>{GITHUB_CSS}</style></head>"
+                         f"<body><article class=\"markdown-body\">{body}</article></body></html>", encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(page_file.as_uri())
+    tables = page.locator("article table")
+    assert tables.count() == len(matrix_facts.ARGO_TAGS)  # one table per Argo version
+    heads = page.eval_on_selector_all("article table thead th", "ths => ths.map(th => th.innerText)")
+    for host in matrix_facts.HOSTS:
+        release = next((n for n in host.names if n.isdigit() and n.startswith("20")), host.name)
+        assert f"{release}\n{host.build.build}" in heads  # the release, its build under it
+    assert "2019\n17763" in heads and "2022\n20348" in heads and "2025\n26100" in heads
+    for index in range(tables.count()):
+        table = tables.nth(index)
+        width = table.evaluate("t => t.scrollWidth")
+        natural = table.evaluate("t => { t.style.maxWidth = 'none'; const w = t.scrollWidth; "
+                                 "t.style.maxWidth = ''; return w; }")
+        assert width <= 1012 and natural <= 1012, (width, natural)  # its content fits: nothing wraps or scrolls
+        wrapped = table.locator("th, td").evaluate_all(f"cells => cells.filter({_CELL_WRAPS}).map(c => c.innerText)")
+        assert wrapped == [], wrapped
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "compatibility-markdown-1012.png"), full_page=True)
+    page.close()
