@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from . import checks as checks_mod
 from . import compat, selection
 from .checks import FAIL, PASS
-from .compat import WindowsBuild
+from .compat import OLDER_RELEASES, OLDER_SPELLINGS, WindowsBuild  # noqa: F401 - re-exported
 from .errors import InputError
 from .matrix import HostRelease, Matrix
 from .targets import all_targets
@@ -322,14 +322,6 @@ class Node:
         return {"build": self.build.base, "spelling": self.spelling,
                 "column": self.column.name if self.column else None,
                 "label": self.column.label if self.column else None}
-
-
-# Windows releases older than every base a matrix can have, by the names nodes are known by: recognised, so that a
-# node of one is answered "not supported" (no image runs there) rather than "unknown node". Windows Server 2016 is
-# build 10.0.14393 (Microsoft's "Windows Server release information"; see docs/windows.md): no nanoserver from
-# 1809 on runs on it, and Microsoft's 2016 nanoserver images were retired.
-OLDER_RELEASES = {14393: "Windows Server 2016"}
-OLDER_SPELLINGS = {"2016": "10.0.14393", "ltsc2016": "10.0.14393", "1607": "10.0.14393"}
 
 
 def oldest_image(table: Table) -> WindowsBuild | None:

@@ -317,9 +317,13 @@ def placeholder_note(table: Table) -> str | None:
             "these references are placeholders until images are published there")
 
 
-def which_json(node: Node, resolutions: list[Resolution]) -> str:
+def which_json(node: Node, resolutions: list[Resolution], oldest: WindowsBuild | None = None) -> str:
+    answers = []
+    for res, answer in zip(resolutions, which_answers(node, resolutions, oldest), strict=True):
+        answers.append({**res.to_json(), "warnings": answer.warnings})
     answer = {"schema": 1, "node": node.to_json(), "label": LABEL,
-              "preferences": list(PREFERENCES), "answers": [r.to_json() for r in resolutions]}
+              "supported": not (oldest is not None and node.build.build < oldest.build),
+              "preferences": list(PREFERENCES), "answers": answers}
     return json.dumps(answer, indent=2, ensure_ascii=False) + "\n"
 
 
