@@ -304,9 +304,12 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
                 if outcome.ok:
                     print(builder_impl.done.format(image=outcome.image, digest=outcome.digest))
     except Unreachable as exc:
-        needs = network_needs(loaded, plans, options, binary, compiled, go) if plans else []
+        # Offline (a connection that could not be made, not a registry answering an error): one try tells the build
+        # everything it needs from the network, not only the first thing it missed.
+        needs = network_needs(loaded, plans, options, binary, compiled, go) if plans and _OFFLINE_RE.search(
+            str(exc)) else []
         failed = with_next_step(exc, loaded)
-        if needs:  # one try tells an offline build everything it needs, not only the first thing it missed
+        if needs:
             failed = Unreachable(f"{failed}. This build needs from the network: {'; '.join(needs)}")
         raise failed from None
     finally:
@@ -319,6 +322,10 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
         print("dry run: nothing was built, pushed or written")
         return
     finish(progress, "Builds", statuses)
+
+
+_OFFLINE_RE = re.compile(r"refused|could ?n[o']t (connect|resolve)|failed to connect|not known|no route|"
+                         r"unreachable|name resolution|timed out|no such host", re.IGNORECASE)
 
 
 def network_needs(loaded: Matrix, plans: list[plan.PlannedTarget], options, binary: str, compiled: str | None,
