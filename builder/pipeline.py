@@ -306,8 +306,10 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
     except Unreachable as exc:
         # Offline (a connection that could not be made, not a registry answering an error): one try tells the build
         # everything it needs from the network, not only the first thing it missed.
-        needs = network_needs(loaded, plans, options, binary, compiled, go) if plans and _OFFLINE_RE.search(
-            str(exc)) else []
+        text = str(exc)
+        destination_failed = options.to is not None and f"registry {options.to.registry}:" in text
+        needs = network_needs(loaded, plans, options, binary, compiled, go) if (
+            plans and _OFFLINE_RE.search(text) and not destination_failed) else []
         failed = with_next_step(exc, loaded)
         if needs:
             failed = Unreachable(f"{failed}. This build needs from the network: {'; '.join(needs)}")
