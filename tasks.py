@@ -7,14 +7,51 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 
 import invoke
 from invoke import Collection, Exit
 
-from builder import pipeline
-from builder.errors import EXIT_INTERRUPTED, EXIT_TARGET_FAILED, BuilderError
-from builder.pipeline import ClusterFlags, EngineFlags, Selection
-from builder.secrets import flag_secrets, redact
+# The project's own dependencies (pyproject.toml), by the module each installs. An `invoke` of another environment
+# (a system one, another project's venv) loads this file too: it is told in one line which `invoke` to run and what
+# could not be imported, instead of a traceback from the first task that needs the module.
+PROJECT_MODULES = ("builder", "docker", "paramiko", "jinja2", "requests", "packaging", "yaml", "rich")
+EXIT_WRONG_ENVIRONMENT = 2  # builder.errors.EXIT_BAD_INPUT, which cannot be imported when this applies
+
+
+def _project_imports() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    missing = None
+    for name in PROJECT_MODULES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing = f"No module named {name!r}"
+        except (ImportError, ValueError) as exc:
+            missing = str(exc) or f"No module named {name!r}"
+        if missing:
+            break
+    if missing is None:
+        try:
+            import builder.pipeline  # noqa: F401 - the project itself imports
+            return
+        except ImportError as exc:
+            missing = str(exc)
+    venv = here / ".venv" / "bin" / "invoke"
+    run = (f"run {os.path.relpath(venv)}" if venv.exists() else
+           "set up first: python3 -m venv .venv && .venv/bin/pip install -e . , then run .venv/bin/invoke")
+    sys.stderr.write(f"error: this invoke ({sys.executable}) cannot import the project ({missing}); {run}\n")
+    sys.exit(EXIT_WRONG_ENVIRONMENT)
+
+
+_project_imports()
+
+from builder import pipeline  # noqa: E402 - after the check above
+from builder.errors import EXIT_INTERRUPTED, EXIT_TARGET_FAILED, BuilderError  # noqa: E402
+from builder.pipeline import ClusterFlags, EngineFlags, Selection  # noqa: E402
+from builder.secrets import flag_secrets, redact  # noqa: E402
 
 # Long flags only: with this many options invoke's automatic one-letter flags collide between tasks
 # (-t for --to in one task and --network in another) and -h would shadow --help.
@@ -93,7 +130,7 @@ def reports_errors(body):
 @reports_errors
 def plan(c, matrix=None, base=None, argo=None, only=None, skip=None, json=False, host_build=None,
          host_isolation=None, format=None):
-    """List the selected targets: base image, os.version, how and where each builds and is smoke-tested."""
+    """How and where each selected target is built and smoke-tested."""
     pipeline.plan_task(Selection(matrix, base, argo, only, skip), host_build, host_isolation, json, format)
 
 
@@ -104,7 +141,7 @@ def plan(c, matrix=None, base=None, argo=None, only=None, skip=None, json=False,
             "matrix": SELECT_HELP["matrix"] + " Its stable_abi releases set the compatibility window."})
 @reports_errors
 def compat_(c, host=None, image=None, json=False, matrix=None):
-    """Say whether an image build runs on a host build, with process and with Hyper-V isolation, and why."""
+    """Whether an image build runs on a host build, with which isolation."""
     pipeline.compat_task(host, image, json, matrix)
 
 
@@ -124,7 +161,7 @@ def compat_(c, host=None, image=None, json=False, matrix=None):
 @reports_errors
 def render(c, matrix=None, base=None, argo=None, only=None, skip=None, out="build", variant="copy",
            host_build=None, host_isolation=None, check=False, update=False, with_7za=False):
-    """Render Dockerfile.windows for each selected target from dockerfiles/*.j2."""
+    """Render each selected target's Dockerfile.windows from the templates."""
     pipeline.render_task(Selection(matrix, base, argo, only, skip), out, variant, host_build, host_isolation,
                          check, update, with_7za)
 
@@ -157,7 +194,7 @@ def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="a
           results=None, runner=None, network=None, host_isolation=None, argoexec_exe=None, sevenzip_exe=None,
           argo_git=None, to=None, out=None, mirror=None, insecure_registry=None, binary="auto", go="auto",
           dist=None, compiled=None, force=False, dry_run=False):
-    """Build the selected argoexec images: on a Docker engine, or assembled without one (oci)."""
+    """Build the selected images: on a Docker engine, or with oci (no engine)."""
     pipeline.build_task(Selection(matrix, base, argo, only, skip),
                         EngineFlags(engine, repo, results, runner, network, host_isolation), builder,
                         argoexec_exe, sevenzip_exe, argo_git, to, out, mirror, insecure_registry, binary, go, dist,
@@ -175,7 +212,7 @@ def build(c, matrix=None, base=None, argo=None, only=None, skip=None, builder="a
             "matrix": SELECT_HELP["matrix"]})
 @reports_errors
 def compile(c, argo=None, go="auto", source=None, argo_git=None, out=None, engine=None, matrix=None):  # noqa: A001
-    """Cross-compile argoexec.exe for one Argo version on Linux (upstream's make dist/argoexec), cached."""
+    """Cross-compile argoexec.exe for one Argo version, on Linux; cached."""
     pipeline.compile_task(argo, go, source, argo_git, out, engine, matrix)
 
 
@@ -202,7 +239,7 @@ CLUSTER_HELP = {
 def smoke(c, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None, results=None,
           runner=None, network=None, host_isolation=None, timeout=None, cluster=None, token_env=None,
           insecure=False, namespace="argo", hybrid=False, skip_verified=False, insecure_registry=None):
-    """Smoke-test built images: `argoexec version` and hello-windows, each recorded in results/."""
+    """Smoke-test built images the way a pod runs them; record each check."""
     selection = Selection(matrix, base, argo, only, skip)
     flags = EngineFlags(engine, repo, results, runner, network, host_isolation)
     if cluster:
@@ -220,7 +257,7 @@ def smoke(c, matrix=None, base=None, argo=None, only=None, skip=None, engine=Non
 )
 @reports_errors
 def push(c, to, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None, dry_run=False):
-    """Push the built per-base tags (<argo>-windows-<base>) to a registry; print their digests."""
+    """Push the built per-base tags to a registry; print their digests."""
     pipeline.push_task(Selection(matrix, base, argo, only, skip), to, engine, repo, dry_run)
 
 
@@ -242,7 +279,7 @@ def push(c, to, matrix=None, base=None, argo=None, only=None, skip=None, engine=
 @reports_errors
 def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, insecure_registry=None, results=None,
             db=None, docs="docs", readme="README.md", partial=False, dry_run=False):
-    """Import results; with --to, publish index tags; regenerate the compatibility table (Markdown, JSON, HTML)."""
+    """Publish index tags and evidence; regenerate the compatibility table."""
     pipeline.publish_task(to, argo, matrix, no_linux, mirror, insecure_registry, results, db, docs, readme, partial,
                           dry_run)
 
@@ -259,7 +296,7 @@ def publish(c, to=None, argo=None, matrix=None, no_linux=False, mirror=None, ins
 )
 @reports_errors
 def table(c, matrix=None, db=None, argo=None, host=None, format="text", offline=False, insecure_registry=None):
-    """Show the compatibility table: which image runs on which Windows node, how, and how we know."""
+    """The compatibility table: which image runs on which node, how sure."""
     pipeline.table_task(matrix, db, argo, host, format, offline, insecure_registry)
 
 
@@ -271,13 +308,16 @@ def table(c, matrix=None, db=None, argo=None, host=None, format="text", offline=
           "matrix": SELECT_HELP["matrix"], **STORE_HELP,
           "offline": "Do not ask the publish repository (registries.publish) for the digests its tags have now; "
                      "the references are then printed without them.",
+          "verbose": "Also each runtime's rule for the entry it takes, and the preference that picked the image.",
           "insecure_registry": REGISTRY_HELP["insecure_registry"]},
     iterable=["argo", "insecure_registry"],
 )
 @reports_errors
-def which(c, node=None, argo=None, format="text", matrix=None, db=None, offline=False, insecure_registry=None):
-    """Which image a Windows node uses: per Argo version the tag, isolation, certainty, each runtime's entry."""
-    pipeline.which_task(node, argo, format, matrix, db, offline=offline, insecure_registry=insecure_registry)
+def which(c, node=None, argo=None, format="text", matrix=None, db=None, offline=False, insecure_registry=None,
+          verbose=False):
+    """Which image a Windows node uses: what to pull, isolation, how sure."""
+    pipeline.which_task(node, argo, format, matrix, db, offline=offline, insecure_registry=insecure_registry,
+                        verbose=verbose)
 
 
 @task(
@@ -288,14 +328,14 @@ def which(c, node=None, argo=None, format="text", matrix=None, db=None, offline=
 )
 @reports_errors
 def refresh(c, matrix=None, check=False, mirror=None, insecure_registry=None):
-    """Pin the bases' digests and the Argo releases (commit, go.mod's go) in matrix.lock.json."""
+    """Pin the bases' digests and the Argo releases in matrix.lock.json."""
     pipeline.refresh_task(matrix, check, mirror, insecure_registry)
 
 
 @task(help={**SELECT_HELP}, iterable=SELECT_ITERABLES)
 @reports_errors
 def ci_matrix(c, matrix=None, base=None, argo=None, only=None, skip=None):
-    """Print the nightly CI matrix (JSON): per runner what it builds and smoke-tests, and the oci job."""
+    """Print the nightly's CI matrix (JSON), laid out from the plan."""
     pipeline.ci_matrix_task(Selection(matrix, base, argo, only, skip))
 
 
@@ -303,7 +343,7 @@ def ci_matrix(c, matrix=None, base=None, argo=None, only=None, skip=None):
       iterable=["dir"])
 @reports_errors
 def import_results(c, dir=None, db=None):
-    """Import result records (JSON files) into the results database; importing twice keeps one of each."""
+    """Import result records (JSON files) into the results database."""
     pipeline.import_task(dir, db)
 
 
@@ -316,7 +356,7 @@ def import_results(c, dir=None, db=None):
                            "are GBs each)."})
 @reports_errors
 def doctor(c, engine=None, runner=None, matrix=None, json=False, min_free_gb=None):
-    """Check the host a runner job would use: engine, OS build, isolation, disk, bases, the matrix's runner entry."""
+    """Check a runner's host: engine, OS build, isolation, disk, bases."""
     pipeline.doctor_task(engine, runner, matrix, json, min_free_gb)
 
 
@@ -327,7 +367,7 @@ def doctor(c, engine=None, runner=None, matrix=None, json=False, min_free_gb=Non
       iterable=["insecure_registry"])
 @reports_errors
 def evidence(c, ref, format="text", insecure_registry=None):
-    """Show what was verified for exactly this image: the result records attached to it in its registry."""
+    """Show the result records attached to exactly this image."""
     pipeline.evidence_task(ref, format, insecure_registry)
 
 

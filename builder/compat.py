@@ -72,6 +72,14 @@ class WindowsBuild:
         return self.base if self.revision is None else f"{self.base}.{self.revision}"
 
 
+# Windows releases older than every base a matrix can have, by the names nodes are known by: recognised, so that a
+# node of one is answered "not supported" (no image runs there) rather than "unknown node". Windows Server 2016 is
+# build 10.0.14393 (Microsoft's "Windows Server release information"; see docs/windows.md): no nanoserver from
+# 1809 on runs on it, and Microsoft's 2016 nanoserver images were retired.
+OLDER_RELEASES = {14393: "Windows Server 2016"}
+OLDER_SPELLINGS = {"2016": "10.0.14393", "ltsc2016": "10.0.14393", "1607": "10.0.14393"}
+
+
 def build_number(os_version: str | None) -> int | None:
     """The BUILD of an ``os.version`` (``10.0.17763.6893`` -> 17763), or None if it is not one."""
     try:

@@ -66,7 +66,7 @@ from .errors import BuilderError, InputError, TargetFailed, Unreachable
 from .files import write_atomically
 from .render import go_directive
 from .secrets import redact, strip_userinfo
-from .source import ARGO_GIT, argo_source, cache_dir
+from .source import ARGO_GIT, WITHOUT_SOURCE, argo_source, cache_dir
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -153,7 +153,8 @@ class GoTool:
 
 def compile_argoexec(tag: str, *, output: Path, go: str = "auto", source: Path | None = None,
                      argo_git: str = ARGO_GIT, engine_url: str | None = None, cache: Path | None = None,
-                     progress: Say | None = None, go_hint: str | None = None) -> Compiled:
+                     progress: Say | None = None, go_hint: str | None = None,
+                     instead: str | None = None) -> Compiled:
     """Compile argoexec.exe for Argo ``tag`` into ``output/dist/bin/<tag>/windows-amd64/``.
 
     ``source``: a local Argo tree (a fork, a checkout) instead of the cached clone of ``tag`` from
@@ -169,7 +170,7 @@ def compile_argoexec(tag: str, *, output: Path, go: str = "auto", source: Path |
         raise InputError(f"--argo {tag!r}: not a tag (letters, digits, '.', '_', '+', '-')")
     if source is None:
         _before_clone(go, go_hint or "go.mod's", engine_url)
-    tree = _tree(tag, source, argo_git)
+    tree = _tree(tag, source, argo_git, instead)
     say(f"argo {tag}: {tree.commit} ({tree.tree_state}, tag {tree.tag} from {tree.tag_from}), "
         f"go.mod wants Go {tree.go_wanted}")
     tool = _select_go(go, tree.go_wanted, engine_url, say)
@@ -244,9 +245,9 @@ def _git(path: Path, *args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
 
 
-def _tree(tag: str, source: Path | None, argo_git: str) -> Tree:
+def _tree(tag: str, source: Path | None, argo_git: str, instead: str | None = None) -> Tree:
     if source is None:
-        context = argo_source(tag, argo_git)
+        context = argo_source(tag, argo_git, instead=instead or WITHOUT_SOURCE)
         path, tag_used, tag_from, url = context.path, tag, "cached clone", strip_userinfo(argo_git)
     else:
         path = Path(source).resolve()

@@ -20,6 +20,7 @@ What ``/info`` can and cannot tell (moby ``api/types/system/info.go``, ``daemon/
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import urllib.parse
 from collections.abc import Mapping
@@ -32,8 +33,8 @@ from .errors import InputError
 from .matrix import Matrix, Runner
 from .registry.reference import is_loopback
 
-OK, WARN, FAIL = "ok", "warn", "fail"
-STATUSES = (OK, WARN, FAIL)
+OK, WARN, FAIL, SKIPPED = "ok", "warn", "fail", "skipped"
+STATUSES = (OK, WARN, FAIL, SKIPPED)
 
 # The free space a Windows runner's data root should have. An estimate, not a measurement (no Windows
 # runner ran here): a servercore base is about 5 GB on disk (servercore:1903 shows 5.05 GB in `docker
@@ -60,7 +61,7 @@ class Result:
     key: str | None = None
 
     def line(self) -> str:
-        text = f"{self.status:<4}  {self.check}: {self.message}"
+        text = f"{self.status:<7}  {self.check}: {self.message}"
         return text + (f" -> {self.fix}" if self.fix else "")
 
     def to_json(self) -> dict[str, Any]:
@@ -319,6 +320,26 @@ def run_checks(engine, matrix: Matrix, selected: tuple[int, Runner] | None, mini
     if selected is not None:
         index, runner = selected
         results += [check_runner_build(index, runner, facts), check_runner_isolation(index, runner, facts),
+                    check_runner_labels(index, runner, env)]
+    return results
+
+
+def without_engine(matrix: Matrix, selected: tuple[int, Runner] | None, reason: str,
+                   env: Mapping[str, str]) -> list[Result]:
+    """Every check when the engine cannot be reached: the engine's fails with why, those that need its answers are
+    skipped (named, with why), and those that need none (the runner entry's labels) still run."""
+    no_answer = "needs the engine's answer"
+    found = re.search(r"(?:at )?(\S+) \((.*?)\)", reason)
+    results = [Result("engine", FAIL, f"not reachable at {found.group(1)} ({found.group(2)})" if found else reason,
+                      "start the engine, or pass --engine URL (DOCKER_HOST) naming one that answers")]
+    results += [Result(name, SKIPPED, no_answer) for name in ("os", "isolation", "disk", "bases")]
+    if selected is None:
+        results.append(Result("runner", SKIPPED, "no --runner given, and the engine's build (which picks one) is "
+                                                 "unknown", "pass --runner NAME"))
+    else:
+        index, runner = selected
+        results += [Result("runner.host_build", SKIPPED, no_answer, key=f"runners[{index}].host_build"),
+                    Result("runner.isolation", SKIPPED, no_answer, key=f"runners[{index}].isolation"),
                     check_runner_labels(index, runner, env)]
     return results
 

@@ -3,6 +3,7 @@ Docker config); and ``destination``, the one reading of ``--to`` that every push
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import docker.errors
@@ -29,6 +30,20 @@ class Pushed:
     digest: str
 
 
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,15})://", re.ASCII)
+
+
+def refuse_scheme(flag: str, value: str) -> None:
+    """An image reference has no URL scheme: ``https://registry.example/argoexec`` is refused naming the scheme
+    as the fault (before any other check, whose complaint about case or tags would mislead)."""
+    found = _SCHEME_RE.match(value)
+    if found:
+        rest = hide_userinfo(value[found.end():])
+        raise InputError(f"{flag} {hide_userinfo(value)}: an image reference has no scheme; drop "
+                         f"'{found.group(1)}://' and give {rest or 'REGISTRY/REPO'} (plain http is "
+                         "--insecure-registry REGISTRY)")
+
+
 def destination(matrix: Matrix, to: str) -> str:
     """``--to``: a destination name from matrix.yaml or a repository ``REGISTRY/REPO``.
 
@@ -37,6 +52,7 @@ def destination(matrix: Matrix, to: str) -> str:
     if has_userinfo(to):  # refused without showing it: it would be in this message, and in every log after
         raise InputError(f"--to {hide_userinfo(to)}: give the repository without user:password@; credentials "
                          "come from the Docker config (docker login)")
+    refuse_scheme("--to", to)
     known = ", ".join(matrix.registries.destinations) or "none"
     repo = matrix.registries.destinations.get(to, to)
     registry, slash, path = repo.partition("/")

@@ -110,3 +110,33 @@ class ClusterDenied(InputError):
 
 class ClusterError(BuilderError):
     """The Argo Server answered, but not what the cluster check needs (exit 1)."""
+
+
+# What failed, in words, for summaries and short notes: a user reads "registry unreachable", never a class name.
+_IN_WORDS = (
+    (CredentialsError, "registry credentials unreadable"),
+    (RegistryDenied, "registry access denied"),
+    (Unreachable, "unreachable"),
+    (ManifestUnknown, "image not found in the registry"),
+    (DigestMismatch, "digest mismatch"),
+    (BaseUnavailable, "base image unavailable"),
+    (RegistryError, "unexpected registry answer"),
+    (ClusterDenied, "cluster access denied"),
+    (ClusterError, "unexpected cluster answer"),
+    (IndexIncomplete, "multi-platform tag incomplete"),
+    (NothingSelected, "nothing selected"),
+    (InputError, "bad input"),
+    (TargetFailed, "failed"),
+)
+
+
+def in_words(exc: BaseException) -> str:
+    """What kind of failure ``exc`` is, in a few words (not its class name): for summaries and notes."""
+    for kind, words in _IN_WORDS:
+        if isinstance(exc, kind):
+            return words
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return "unreachable"
+    if isinstance(exc, OSError):
+        return exc.strerror.lower() if exc.strerror else "system error"
+    return "unexpected error"

@@ -168,8 +168,14 @@ class Matrix:
         return None
 
     def base(self, name: str) -> WindowsRelease | LinuxBase | None:
-        """A Windows release (by name or alias) or a Linux flavour, by the name --base takes."""
-        return self.release(name) or next((b for b in self.linux if b.name.lower() == name.lower()), None)
+        """A Windows release (by name or alias, or by the name or build of the host column of its build:
+        ``2019`` and ``10.0.17763`` are 1809, as for ``--node``) or a Linux flavour, by the name --base takes."""
+        found = self.release(name) or next((b for b in self.linux if b.name.lower() == name.lower()), None)
+        if found is not None:
+            return found
+        host = self.host(name)
+        text = host.build.base if host else name.strip()
+        return next((r for r in self.releases if r.build.base == text or str(r.build) == text), None)
 
     def runner(self, name: str) -> Runner | None:
         return next((r for r in self.runners if r.name == name), None)

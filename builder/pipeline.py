@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +72,15 @@ def host_flags(host_build: str | None, host_isolation: Flag) -> tuple[WindowsBui
 def with_mirrors(loaded: Matrix, mirror: Flag) -> Matrix:
     """``--mirror FROM=TO`` (repeatable), added to the matrix's mirrors."""
     extra = {}
+    from .engine_push import refuse_scheme
+
     for item in [mirror] if isinstance(mirror, str) else (mirror or ()):
         source, sep, target = item.partition("=")
         if has_userinfo(source) or has_userinfo(target):  # refused without showing the password
             raise InputError(f"--mirror {hide_userinfo(source)}{sep}{hide_userinfo(target)}: give the mirror "
                              "without user:password@; credentials come from the Docker config (docker login)")
+        refuse_scheme("--mirror", source)
+        refuse_scheme("--mirror", target) if sep else None
         if not sep or not matrix_mod.MIRROR_FROM_RE.match(source) or not matrix_mod.REPO_RE.match(target):
             raise InputError(f"--mirror {item}: expected FROM=TO, e.g. mcr.microsoft.com=reg.local:5000/mcr")
         extra[source] = target
@@ -238,8 +244,13 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
     if compiled is not None and (binary not in (binaries.AUTO, binaries.COMPILED) or argoexec_exe):
         raise InputError("--compiled gives the compiled binaries: it goes with --binary compiled (or auto) and "
                          "without --argoexec-exe")
+    if to:  # references are checked before any engine or network call
+        options.to = Reference.parse(destination(loaded, to))
+    elif force:
+        raise InputError("--force rebuilds what --to already holds; without --to every target is built anyway")
     progress = Progress()
     connected = None
+    plans: list[plan.PlannedTarget] = []
     if builder != plan.OCI:
         try:
             connected = _connect(flags.engine, progress)
@@ -250,10 +261,6 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
     try:
         plans = plan.plan_build(loaded, selected, connected.facts if connected else None, builder, offered,
                                 redact_url(connected.url) if connected else "the engine")
-        if to:
-            options.to = Reference.parse(destination(loaded, to))
-        elif force:
-            raise InputError("--force rebuilds what --to already holds; without --to every target is built anyway")
         linux = [p.target.id for p in plans if not p.target.is_windows]
         if linux:
             if options.argoexec_exe is None:
@@ -299,14 +306,70 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
                 if outcome.ok:
                     print(builder_impl.done.format(image=outcome.image, digest=outcome.digest))
     except Unreachable as exc:
-        raise with_next_step(exc, loaded) from None
+        # Offline (a connection that could not be made, not a registry answering an error): one try tells the build
+        # everything it needs from the network, not only the first thing it missed.
+        text = str(exc)
+        destination_failed = options.to is not None and f"registry {options.to.registry}:" in text
+        needs = network_needs(loaded, plans, options, binary, compiled, go) if (
+            plans and _OFFLINE_RE.search(text) and not destination_failed) else []
+        failed = with_next_step(exc, loaded)
+        if needs:
+            failed = Unreachable(f"{failed}. This build needs from the network: {'; '.join(needs)}")
+        raise failed from None
     finally:
         if connected is not None:
             connected.close()
     if dry_run:
+        needs = network_needs(loaded, plans, options, binary, compiled, go)
+        print("network this build would use:" + "".join(f"\n  - {need}" for need in needs) if needs
+              else "network this build would use: none")
         print("dry run: nothing was built, pushed or written")
         return
     finish(progress, "Builds", statuses)
+
+
+_OFFLINE_RE = re.compile(r"refused|could ?n[o']t (connect|resolve)|failed to connect|not known|no route|"
+                         r"unreachable|name resolution|timed out|no such host", re.IGNORECASE)
+
+
+def network_needs(loaded: Matrix, plans: list[plan.PlannedTarget], options, binary: str, compiled: str | None,
+                  go: str) -> list[str]:
+    """What a build run reads from (or writes to) the network, each with how to do without it: said by
+    ``--dry-run``, and with the first unreachable one, so that an offline build learns everything it needs at once."""
+    from . import binaries
+    from .registry import Reference
+
+    needs = []
+    windows = [p for p in plans if p.target.is_windows]
+    if windows and options.argoexec_exe is None and compiled is None:
+        if binary in (binaries.COMPILED, binaries.AUTO):
+            # --binary auto compiles when a Go here can, else takes upstream's: both are said.
+            fallback = (f"; without a Go here, upstream's image {loaded.registries.argoexec}:<argo>-windows instead"
+                        if binary == binaries.AUTO else "")
+            needs.append(f"the Argo source ({redact_git(options.argo_git)}; or --argoexec-exe PATH, or --compiled DIR)")
+            needs.append("Go and its modules (" + ("the go on PATH" if go == "local" else "golang:<go.mod's go> "
+                         "from Docker Hub, or the go on PATH") + ", and the Go module proxy; or --argoexec-exe PATH"
+                         + fallback + ")")
+        elif binary == binaries.UPSTREAM:
+            needs.append(f"upstream's image {loaded.registries.argoexec}:<argo>-windows (or --argoexec-exe PATH)")
+    for builder_name, what in ((plan.OCI, "read"), (plan.DOCKER, "pulled by the engine unless present")):
+        releases = [p.target.release for p in windows if p.builder == builder_name and p.target.release]
+        if not releases:
+            continue
+        flavours = ("nanoserver", "servercore") if builder_name == plan.OCI else ("nanoserver",)
+        hosts = sorted({Reference.parse(loaded.base_image(r, f)).registry for r in releases for f in flavours})
+        mirror = "" if loaded.mirrors else f"; or --mirror {loaded.registries.windows.split('/')[0]}=MIRROR/PATH"
+        needs.append(f"the bases of {', '.join(dict.fromkeys(r.name for r in releases))} from {', '.join(hosts)} "
+                     f"({what}{mirror})")
+    if options.to is not None:
+        needs.append(f"{options.to.registry} for --to (a manifest read per target, then the pushes)")
+    return needs
+
+
+def redact_git(url: str) -> str:
+    from .secrets import strip_userinfo
+
+    return strip_userinfo(url)
 
 
 def dry_run_build(builder_impl, plans: list[plan.PlannedTarget], options, force: bool, client, progress: Progress,
@@ -372,6 +435,7 @@ def compile_task(argo: str | None, go: str = "auto", source: str | None = None, 
         tag, hint = argo, None
     progress = Progress()
     made = compile_argoexec(tag, output=Path(out or "."), go=go, source=Path(source) if source else None,
+                            instead="pass --argo-git URL, or --source DIR (a local Argo Workflows tree)",
                             argo_git=argo_git or ARGO_GIT, engine_url=engine,
                             progress=progress.say, go_hint=hint)
     print(f"{'cached' if made.cached else 'compiled'} {made.exe} sha256:{made.sha256} ({made.tag} {made.commit[:12]} "
@@ -643,10 +707,17 @@ def _present(record: dict) -> dict:
 TABLE_FORMATS = ("text", "markdown", "json", "html")
 
 
+# All of which's digest lookups together get at most this long (the issue asks for at most 5 s): a registry that
+# accepts connections and never answers costs the user this, not a timeout per tag, and `which` still answers
+# within 6 s of being started on a loaded machine (interpreter start and imports take up to 2 s there).
+LOOKUP_DEADLINE_S = 3.0
+
+
 def _table_model(matrix: str | None, db: str | None, argo: Flag, lookup: bool = False,
-                 insecure_registry: Flag = None):
+                 insecure_registry: Flag = None, notes: list[str] | None = None):
     """The matrix, and the table of the selected Argo versions from the store's records, naming the matrix's
-    publish repository; with ``lookup``, with the digests its tags have now (see ``published_digests``)."""
+    publish repository; with ``lookup``, with the digests its tags have now (see ``published_digests``; what kept
+    them unknown goes into ``notes``)."""
     from . import store, table_formats
     from . import table as table_mod
 
@@ -655,8 +726,10 @@ def _table_model(matrix: str | None, db: str | None, argo: Flag, lookup: bool = 
     connection = store.open_for_reading(Path(db) if db else None)
     publication = table_mod.Publication(loaded.registries.publish) if loaded.registries.publish else None
     if publication is not None and lookup:
-        published_digests(publication, [t for t in all_windows_targets(loaded) if t.argo.tag in wanted],
-                          insecure_registry)
+        note = published_digests(publication, [t for t in all_windows_targets(loaded) if t.argo.tag in wanted],
+                                 insecure_registry)
+        if note and notes is not None:
+            notes.append(note)
     model = table_formats.only_argo(table_mod.build_table(loaded, store.all_records(connection), publication), wanted)
     return loaded, model
 
@@ -665,26 +738,54 @@ def all_windows_targets(loaded: Matrix) -> list[targets.Target]:
     return [t for t in targets.all_targets(loaded) if t.is_windows]
 
 
-def published_digests(publication, windows: list[targets.Target], insecure_registry: Flag = None) -> None:
-    """Fill ``publication`` with the digests its tags have now: a HEAD for each ``REPO:<argo>`` and per-base tag,
-    one attempt each. A registry that cannot be asked leaves them unknown, and says so on stderr (the answer is
-    still the rules' and the records'): looking up is a help, not a condition."""
-    import sys
+_UNREACHABLE_WHY_RE = re.compile(r"failed after \d+ attempts? \((.{1,80}?)\); check")
 
-    from .errors import BuilderError
+
+def published_digests(publication, windows: list[targets.Target], insecure_registry: Flag = None,
+                      deadline_s: float = LOOKUP_DEADLINE_S) -> str | None:
+    """Fill ``publication`` with the digests its tags have now: a HEAD for each ``REPO:<argo>`` and per-base tag,
+    one attempt each, all of them within ``deadline_s``. A registry that cannot be asked in time leaves them
+    unknown (the answer is still the rules' and the records'): looking up is a help, not a condition. Returns the
+    one short line saying why none was looked up, or None."""
+    import threading
+
+    from .errors import BuilderError, in_words
     from .registry import Reference
 
     repo = Reference.parse(publication.repository)
-    client = registry_client(insecure_registry, attempts=1, timeout_s=10)
-    try:
-        for argo in dict.fromkeys(t.argo.tag for t in windows):
-            publication.indexes[argo] = client.head_manifest(repo.with_tag(argo))
-        for target in windows:
-            publication.images[target.id] = client.head_manifest(repo.with_tag(target.id))
-    except BuilderError as exc:
-        publication.indexes.clear()
-        publication.images.clear()
-        print(f"note: digests not looked up in {repo} ({exc}); pass --offline to skip the lookup", file=sys.stderr)
+    # Each request may take longer than the deadline: the deadline below, not a request timeout, ends the wait.
+    client = registry_client(insecure_registry, attempts=1, timeout_s=deadline_s + 2)
+    found: dict[str, dict[str, str | None]] = {"indexes": {}, "images": {}}
+    failure: list[str] = []
+
+    def look_up() -> None:
+        try:
+            for argo in dict.fromkeys(t.argo.tag for t in windows):
+                found["indexes"][argo] = client.head_manifest(repo.with_tag(argo))
+            for target in windows:
+                found["images"][target.id] = client.head_manifest(repo.with_tag(target.id))
+        except BuilderError as exc:
+            match = _UNREACHABLE_WHY_RE.search(str(exc))
+            failure.append(match.group(1) if match else in_words(exc))
+        except Exception as exc:  # noqa: BLE001 - a help, not a condition: any failure leaves the digests unknown
+            failure.append(in_words(exc))
+
+    # The lookups run in a thread of their own, given up (it is a daemon) when the deadline passes: the
+    # transport's own timeouts apply per request, this one to all of them together.
+    worker = threading.Thread(target=look_up, name="which-digest-lookup", daemon=True)
+    worker.start()
+    worker.join(deadline_s)
+    skip = "--offline skips the lookup"
+    # What was found before the deadline or the failure is used (a snapshot: a late answer changes nothing).
+    publication.indexes.update(dict(found["indexes"]))
+    publication.images.update(dict(found["images"]))
+    got = sum(1 for d in (publication.indexes, publication.images) for v in d.values() if v)
+    some = f" ({got} found before it)" if got else ""
+    if worker.is_alive():
+        return f"note: {repo.registry} did not answer within {deadline_s:g} s{some}; {skip}"
+    if failure:
+        return f"note: digests not looked up in {repo.registry} ({failure[0]}){some}; {skip}"
+    return None
 
 
 def table_task(matrix: str | None = None, db: str | None = None, argo: Flag = None, host: str | None = None,
@@ -713,7 +814,7 @@ WHICH_FORMATS = ("text", "json", "helm")
 
 def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix: str | None = None,
                db: str | None = None, flag: str = "--node", offline: bool = False,
-               insecure_registry: Flag = None) -> None:
+               insecure_registry: Flag = None, verbose: bool = False) -> None:
     """``invoke which``: for a node (a build, a release name or its node.kubernetes.io/windows-build label), per
     Argo version the image to use, how, how sure, and the entry of the one tag Docker Engine and containerd take."""
     from . import table as table_mod
@@ -733,14 +834,19 @@ def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix
         if not loaded.registries.publish:
             raise InputError("--format helm needs the repository the images are published to: set registries.publish "
                              "in the matrix")
-    _, model = _table_model(matrix, db, argo, lookup=not offline, insecure_registry=insecure_registry)
+    notes: list[str] = []
+    _, model = _table_model(matrix, db, argo, lookup=not offline, insecure_registry=insecure_registry, notes=notes)
     resolutions = table_mod.resolve(model, resolved)
+    for note in notes:
+        print("\n".join(table_formats.wrap(note, report.text_width())), file=sys.stderr)
     if format == "json":
-        print(table_formats.which_json(resolved, resolutions), end="")
+        print(table_formats.which_json(resolved, resolutions, table_mod.oldest_image(model)), end="")
     elif format == "helm":
         print(table_formats.which_helm(resolved, resolutions[0], loaded.registries.publish), end="")
     else:
-        print(table_formats.which_text(resolved, resolutions, model.hosts))
+        print(table_formats.which_text(resolved, resolutions, model.hosts, width=report.text_width(),
+                                       verbose=verbose, oldest=table_mod.oldest_image(model),
+                                       note=table_formats.placeholder_note(model)))
 
 
 def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = None,
@@ -771,20 +877,31 @@ def doctor_task(engine: str | None = None, runner: str | None = None, matrix: st
     loaded = matrix_mod.load_matrix(matrix)
     selected = doctor.named_runner(loaded, runner)  # bad input before the engine is touched
     minimum = doctor.min_free_gb(min_free_gb)
-    connected = connect(engine)  # unreachable: exit 4, one line
+    try:
+        connected = connect(engine)
+    except Unreachable as exc:
+        # Every check is still listed: the engine's fails, those that need its answers are skipped; exit 4.
+        results = doctor.without_engine(loaded, selected, str(exc).removeprefix("cannot reach the Docker engine "),
+                                        os.environ)
+        _print_doctor(results, as_json)
+        raise
     try:
         results = doctor.run_checks(connected, loaded, selected, minimum, os.environ)
     finally:
         connected.close()
+    _print_doctor(results, as_json)
+    failures = doctor.failed(results)
+    if failures:
+        raise TargetFailed(f"{len(failures)} of {len(results)} checks failed: "
+                           f"{', '.join(r.check for r in failures)}")
+
+
+def _print_doctor(results: list, as_json: bool) -> None:
     if as_json:
         print(report.dumps([r.to_json() for r in results]))
     else:
         for result in results:
             print(result.line())
-    failures = doctor.failed(results)
-    if failures:
-        raise TargetFailed(f"{len(failures)} of {len(results)} checks failed: "
-                           f"{', '.join(r.check for r in failures)}")
 
 
 EVIDENCE_FORMATS = ("text", "json")

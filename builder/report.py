@@ -26,6 +26,20 @@ def console() -> Console:
     return Console(width=200)
 
 
+def text_width() -> int:
+    """The width to wrap plain text to: COLUMNS when set, else the terminal's, else (piped) 80."""
+    import os
+    import shutil
+    import sys
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return max(int(columns), 40)
+    if sys.stdout.isatty():
+        return max(shutil.get_terminal_size((80, 24)).columns, 40)
+    return 80
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=False)
 

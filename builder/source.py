@@ -49,10 +49,14 @@ class BuildContext:
                 "GIT_TREE_STATE": "clean"}
 
 
-def _git(*args: str, cwd: Path | None = None) -> str:
+# What a task can do without the Argo source: the build tasks take a binary, compile takes a local tree.
+WITHOUT_SOURCE = "pass --argo-git URL or --argoexec-exe PATH"
+
+
+def _git(*args: str, cwd: Path | None = None, instead: str = WITHOUT_SOURCE) -> str:
     git = shutil.which("git")
     if git is None:
-        raise InputError("git is not installed; it is needed to fetch the Argo source (or pass --argoexec-exe)")
+        raise InputError(f"git is not installed; it is needed to fetch the Argo source (Debian: git), or {instead}")
     result = subprocess.run([git, *args], cwd=cwd, capture_output=True, text=True,
                             env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
     if result.returncode != 0:
@@ -60,8 +64,10 @@ def _git(*args: str, cwd: Path | None = None) -> str:
     return result.stdout.strip()
 
 
-def argo_source(tag: str, url: str = ARGO_GIT, cache: Path | None = None) -> BuildContext:
-    """The Argo tree at ``tag``: cloned once into the cache, then reused."""
+def argo_source(tag: str, url: str = ARGO_GIT, cache: Path | None = None,
+                instead: str = WITHOUT_SOURCE) -> BuildContext:
+    """The Argo tree at ``tag``: cloned once into the cache, then reused. ``instead``: the flags of the task that
+    do without the clone, for the error when it cannot be made (a hint names only flags the task has)."""
     # Keyed by URL and tag: another --argo-git never reuses a tree cloned from elsewhere.
     origin = hashlib.sha256(strip_userinfo(url).encode()).hexdigest()[:12]
     folder = (cache or cache_dir()) / "argo-src" / (tag if url == ARGO_GIT else f"{tag}-{origin}")
@@ -69,12 +75,13 @@ def argo_source(tag: str, url: str = ARGO_GIT, cache: Path | None = None) -> Bui
         folder.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{tag}-", dir=folder.parent))
         try:
-            _git("clone", "--quiet", "--depth", "1", "--branch", tag, "--single-branch", url, str(scratch / "tree"))
+            _git("clone", "--quiet", "--depth", "1", "--branch", tag, "--single-branch", url, str(scratch / "tree"),
+                 instead=instead)
         except subprocess.CalledProcessError as exc:
             shutil.rmtree(scratch, ignore_errors=True)
             reason = " ".join(redact(exc.stderr or "").split())[:300]
             raise Unreachable(f"cannot fetch Argo {tag} from {redact(url)} ({reason}); check the network, or "
-                              "pass --argo-git URL or --argoexec-exe PATH") from None
+                              f"{instead}") from None
         os.replace(scratch / "tree", folder) if not folder.exists() else None
         shutil.rmtree(scratch, ignore_errors=True)
     commit = _git("rev-parse", "HEAD", cwd=folder)

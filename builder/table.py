@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from . import checks as checks_mod
 from . import compat, selection
 from .checks import FAIL, PASS
-from .compat import WindowsBuild
+from .compat import OLDER_RELEASES, OLDER_SPELLINGS, WindowsBuild  # noqa: F401 - re-exported
 from .errors import InputError
 from .matrix import HostRelease, Matrix
 from .targets import all_targets
@@ -324,10 +324,16 @@ class Node:
                 "label": self.column.label if self.column else None}
 
 
+def oldest_image(table: Table) -> WindowsBuild | None:
+    """The oldest base build of the table's images: a node older than it runs none of them."""
+    builds = [n for n in (compat.build_number(r.os_version) for r in table.rows) if n is not None]
+    return WindowsBuild(10, 0, min(builds)) if builds else None
+
+
 def node_spellings(matrix: Matrix) -> dict[str, str]:
-    """Every name a node may be given, lower-cased, to the ``10.0.BUILD`` it stands for (host columns, then
-    Windows releases)."""
-    names: dict[str, str] = {}
+    """Every name a node may be given, lower-cased, to the ``10.0.BUILD`` it stands for (the older releases no
+    image runs on, host columns, then Windows releases)."""
+    names: dict[str, str] = dict(OLDER_SPELLINGS)
     for release in matrix.releases:
         for name in release.names:
             names[name.lower()] = release.build.base
@@ -447,7 +453,10 @@ def resolve(table: Table, node: Node, argo: str | None = None) -> list[Resolutio
             cells = _node_cells(table, row, node)
             cell = cells.get(placement.isolation) if placement.isolation else cells[compat.PROCESS]
             taken[runtime] = Taken(pick, row, placement, cell)
-        disagreement = selection.disagreement(taken[selection.DOCKER].pick, taken[selection.CONTAINERD].pick)
+        docker, containerd = taken[selection.DOCKER].pick, taken[selection.CONTAINERD].pick
+        # "≠" is for runtimes that really differ: when neither finds an entry, they agree (on nothing).
+        disagreement = (selection.disagreement(docker, containerd)
+                        if docker.entry is not None or containerd.entry is not None else None)
         out.append(Resolution(version, node, table.index(version), taken, disagreement,
                               prefer(table, node, version)))
     return out

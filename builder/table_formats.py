@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from . import checks as checks_mod
+from . import compat
+from .compat import WindowsBuild
 from .errors import InputError
 from .files import write_atomically
 from .selection import CONTAINERD, DOCKER, RUNTIME_LABELS
@@ -28,6 +30,8 @@ from .table import (
     ISOLATION_LABELS,
     LABEL,
     LEGEND,
+    OLDER_RELEASES,
+    OLDER_SPELLINGS,
     PREDICTED,
     PREFERENCES,
     VERIFIED_FAIL,
@@ -38,6 +42,7 @@ from .table import (
     Table,
     Taken,
     nearest_column,
+    oldest_image,
     resolve,
 )
 
@@ -180,19 +185,25 @@ def to_text(table: Table, console: Console) -> None:
         console.print(line, markup=False, highlight=False)
 
 
-def _node_heading(node: Node, hosts: tuple) -> str:
+def _node_heading(node: Node, hosts: tuple, oldest: WindowsBuild | None = None) -> str:
+    if oldest is not None and node.build.build < oldest.build:
+        name = OLDER_RELEASES.get(node.build.build)
+        return (f"{name + ' ' if name else ''}({node.build}): not supported: no nanoserver of this matrix runs "
+                f"there (the oldest is {oldest.base}; Windows runs no image newer than its host)")
     if node.column is not None:
-        return f"On {node.column.label} ({node.build}):"
+        return f"{node.column.label}, build {node.build}:"
     near = nearest_column(hosts, node.build)
-    nearest = f"; the nearest column is {near.name} = {near.label} ({near.build.base})" if near else ""
-    return f"On a {node.build} node (no column of the table: the rules decide{nearest}):"
+    nearest = f"; nearest: {near.name}, {near.build.base}" if near else ""
+    return f"A {node.build} node (no column: the rules decide{nearest}):"
 
 
-def _proof(cell: Cell) -> str:
+def _proof(cell: Cell, rule: str) -> str:
+    """How sure: verified where and when, or predicted by which rule."""
     if cell.state == VERIFIED_PASS:
         ev = cell.evidence
-        return f"verified {ev.date[:10]} on {ev.runner} (engine {ev.engine_version or '?'})"
-    return "predicted by the rules, not yet verified"
+        return (f"verified {ev.date[:10]} on runner {ev.runner}, host {ev.host_os_version} "
+                f"(engine {ev.engine_version or '?'})")
+    return f"predicted by the rule: {rule}; not yet verified"
 
 
 def _taken_line(label: str, taken: Taken) -> str:
@@ -205,39 +216,114 @@ def _taken_line(label: str, taken: Taken) -> str:
     return f"{label}: the {pick.entry.name} entry ({pick.entry.os_version}): {pick.rule}; {how}{state}"
 
 
-def which_text(node: Node, resolutions: list[Resolution], hosts: tuple) -> str:
-    """``invoke which``: per Argo version, what to pull on this node, with which isolation, how sure, and which
-    entry of the one tag each runtime takes."""
-    lines = [_node_heading(node, hosts)]
+def _one_tag_line(res: Resolution) -> str:
+    """Which entry of the one tag each runtime takes, in one line (``≠`` only when they take different ones)."""
+    subject = f"the one tag {res.index.pinned}" if res.index is not None else "the one tag"
+    docker, containerd = res.taken[DOCKER].pick.entry, res.taken[CONTAINERD].pick.entry
+    if docker == containerd:
+        what = f"its {docker.name} entry" if docker else "no entry of it"
+        return f"{subject}: Docker Engine and containerd take {what}"
+    return (f"{subject}: Docker Engine takes {f'its {docker.name} entry' if docker else 'no entry'}, containerd "
+            f"{f'its {containerd.name} entry' if containerd else 'none'}")
+
+
+@dataclasses.dataclass
+class WhichAnswer:
+    """One Argo version's answer on one node, as ``invoke which`` and the page's box lead with it: the reference
+    to pull, the isolation, how sure, and ``warnings`` (each one line, shown after those three; other checks add
+    theirs to the list)."""
+
+    argo: str
+    reference: str | None  # None: no image of this matrix runs on the node
+    isolation: str | None
+    how_sure: str
+    warnings: list[str]
+    details: list[str]  # the runtimes' picks and the preference, after the answer (all of them with --verbose)
+    verbose: list[str]
+
+
+def which_answers(node: Node, resolutions: list[Resolution], oldest: WindowsBuild | None = None) -> list[WhichAnswer]:
+    answers = []
     for res in resolutions:
         advice = res.preferred
+        warnings: list[str] = []
+        if res.disagreement and (res.taken[DOCKER].pick.entry or res.taken[CONTAINERD].pick.entry):
+            warnings.append(f"{DIFFER[0]} the runtimes differ: {res.disagreement}")
+        verbose = [_taken_line("Docker Engine", res.taken[DOCKER]), _taken_line("containerd", res.taken[CONTAINERD])]
         if advice.row is None:
-            lines.append(f"  {res.argo}: no image runs here")
-        else:
-            lines.append(f"  {res.argo}: {advice.row.id} with {ISOLATION_LABELS[advice.isolation]} isolation: "
-                         f"{_proof(advice.cell)}")
-        if res.index is not None:
-            state = "" if res.index.digest else " (not published yet)"
-            lines.append(f"    pull {res.index.pinned}{state}: the one tag for every node; on this node:")
-        else:
-            lines.append("    the one tag (no repository known; set registries.publish) resolves, on this node:")
-        lines.append("      " + _taken_line("Docker Engine", res.taken[DOCKER]))
-        lines.append("      " + _taken_line("containerd", res.taken[CONTAINERD]))
-        if res.disagreement:
-            lines.append(f"    {DIFFER[0]} the runtimes differ: {res.disagreement}")
-        if advice.row is not None:
-            per_base = advice.row.pull
-            where = (f" ({per_base.pinned}" + ("" if per_base.digest else ", not published yet") + ")"
-                     if per_base else "")
-            lines.append(f"    preferred: {advice.row.id}{where}, {ISOLATION_LABELS[advice.isolation]} isolation; "
-                         f"picked by: {advice.rule}")
-            lines.append(f"    why it runs: {advice.cell.rule}")
-    return "\n".join(lines)
+            why = ("the node is older than every base" if oldest is not None and node.build.build < oldest.build
+                   else "the rules forbid every image of this matrix here")
+            answers.append(WhichAnswer(res.argo, None, None, why, warnings, [_one_tag_line(res)], verbose))
+            continue
+        pull = advice.row.pull
+        reference = (pull.pinned + ("" if pull.digest else " (not published yet)")) if pull else advice.row.id
+        verbose.append(f"preferred {advice.row.id}, picked by: {advice.rule}")
+        answers.append(WhichAnswer(res.argo, reference, ISOLATION_LABELS[advice.isolation],
+                                   _proof(advice.cell, advice.cell.rule), warnings, [_one_tag_line(res)], verbose))
+    return answers
 
 
-def which_json(node: Node, resolutions: list[Resolution]) -> str:
+def wrap(line: str, width: int | None) -> list[str]:
+    """``line`` wrapped to ``width`` (None: not wrapped), continuation lines indented under its first word; words
+    break only at spaces, and a word longer than the line (a long reference) at ``/``, ``:`` or ``@`` first."""
+    import textwrap
+
+    if width is None or len(line) <= width:
+        return [line]
+    lead = " " * min(len(line) - len(line.lstrip(" ")), width // 2)
+    indent = lead + "  "
+    words = []
+    for word in line.strip(" ").split(" "):
+        while len(word) > width - len(indent):
+            cut = max(word.rfind(c, 0, width - len(indent)) for c in "/:@")
+            cut = cut + 1 if cut > 0 else width - len(indent)
+            words.append(word[:cut])
+            word = word[cut:]
+        words.append(word)
+    return textwrap.wrap(" ".join(words), width=width, subsequent_indent=indent, break_long_words=True,
+                         break_on_hyphens=False, initial_indent=lead)
+
+
+def which_text(node: Node, resolutions: list[Resolution], hosts: tuple, width: int | None = None,
+               verbose: bool = False, oldest: WindowsBuild | None = None, note: str | None = None) -> str:
+    """``invoke which``: the answer first, per Argo version: the reference to pull, the isolation, how sure, and
+    the warnings; then which entry of the one tag the runtimes take (with ``verbose``: each runtime's rule and the
+    preference). Every line wrapped to ``width``."""
+    lines = [_node_heading(node, hosts, oldest)]
+    for answer in which_answers(node, resolutions, oldest):
+        if answer.reference is None:
+            lines.append(f"{answer.argo}: no image runs here: {answer.how_sure}")
+        else:
+            lines.append(f"{answer.argo}: pull {answer.reference}")
+            lines.append(f"  isolation: {answer.isolation}")
+            lines.append(f"  how sure: {answer.how_sure}")
+        lines.extend(f"  ! {warning}" for warning in answer.warnings)
+        lines.extend(f"  {detail}" for detail in answer.details)
+        if verbose:
+            lines.extend(f"  {detail}" for detail in answer.verbose)
+    if note:
+        lines.append(note)
+    return "\n".join(out for line in lines for out in wrap(line, width))
+
+
+def placeholder_note(table: Table) -> str | None:
+    """While no tag of the publish repository is known to be there, one line saying the references are where the
+    images would be (the matrix's ``registries.publish``), not images to pull yet."""
+    if table.publication is None:
+        return "no repository to pull from: set registries.publish in the matrix"
+    if any(table.index(argo) is not None and table.index(argo).digest for argo in table.argo_versions()):
+        return None
+    return (f"note: {table.publication.repository} (registries.publish in matrix.yaml) has no image known: "
+            "these references are placeholders until images are published there")
+
+
+def which_json(node: Node, resolutions: list[Resolution], oldest: WindowsBuild | None = None) -> str:
+    answers = []
+    for res, answer in zip(resolutions, which_answers(node, resolutions, oldest), strict=True):
+        answers.append({**res.to_json(), "warnings": answer.warnings})
     answer = {"schema": 1, "node": node.to_json(), "label": LABEL,
-              "preferences": list(PREFERENCES), "answers": [r.to_json() for r in resolutions]}
+              "supported": not (oldest is not None and node.build.build < oldest.build),
+              "preferences": list(PREFERENCES), "answers": answers}
     return json.dumps(answer, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -296,6 +382,17 @@ def md_code(value: object) -> str:
     return f"`{text}`" if _CODE_SPAN_RE.match(text) else md_text(text)
 
 
+def _md_column(host) -> str:
+    """A host column's head: its release (``2019``, ``2022``, ``2025``: the year alias when it has one) over its
+    build number."""
+    release = next((n for n in host.names if re.fullmatch(r"20[0-9]{2}", n)), host.name)
+    return f"{md_text(release)}<br>{host.build.build}"
+
+
+def _md_cell(cells: dict[str, Cell]) -> str:
+    return f"P{_symbol(cells['process'])} H{_symbol(cells['hyperv'])}"
+
+
 def to_markdown(table: Table, heading_level: int = 2) -> str:
     hashes = "#" * heading_level
     out = ["Legend: " + "; ".join(legend_lines()) + ".", ""]
@@ -309,20 +406,23 @@ def to_markdown(table: Table, heading_level: int = 2) -> str:
             out.append(f"Pull {md_code(index.reference)}{published}: one tag for every Windows build (and Linux); "
                        "each node takes the entry of its build.")
             out.append("")
-        out.append("| image (base) | " + " | ".join(md_text(h.name) for h in table.hosts) + " |")
+        # Narrow enough for GitHub's 1012 px README column with no cell wrapping: the release over its build in each
+        # column head, the base over its build in each row head, and a letter and a symbol per isolation.
+        out.append("| image | " + " | ".join(_md_column(h) for h in table.hosts) + " |")
         out.append("|---|" + "---|" * len(table.hosts))
         for row in rows:
-            out.append(f"| {md_code(row.id)} ({md_text(row.os_version)}) | "
-                       + " | ".join(_compact(row.cells[h.name]) for h in table.hosts) + " |")
+            build = compat.build_number(row.os_version)
+            out.append(f"| {md_text(row.base)}<br>{md_text(build if build is not None else row.os_version)} | "
+                       + " | ".join(_md_cell(row.cells[h.name]) for h in table.hosts) + " |")
         out.append("")
         subject = f"of {md_code(index.reference)}" if index is not None else "of the one tag"
         out.append(f"Which entry {subject} a node takes (Docker Engine and containerd select differently; "
                    f"{DIFFER[0]} where they differ), and the image to prefer where several run:")
         out.append("")
-        out.append("| " + " | ".join(RESOLUTION_HEADERS) + " |")
-        out.append("|---|---|---|---|")
         for host, res in column_resolutions(table, argo):
-            out.append(f"| {md_text(host.name)} | " + " | ".join(md_text(c) for c in resolution_cells(res)) + " |")
+            docker, containerd, preferred = resolution_cells(res)
+            out.append(f"- {md_text(host.label)} ({md_text(host.build.base)}): Docker Engine takes {md_text(docker)}, "
+                       f"containerd {md_text(containerd)}; prefer {md_text(preferred)}")
         pulls = [row for row in rows if row.pull is not None]
         if pulls:
             out.append("")
@@ -347,6 +447,42 @@ def to_markdown(table: Table, heading_level: int = 2) -> str:
         out.append("")
     out.append("Hosts: " + "; ".join(f"{md_text(h.name)} = {md_text(h.label)} ({md_text(h.build.base)})"
                                      for h in table.hosts) + ".")
+    return "\n".join(out) + "\n"
+
+
+def to_readme_summary(table: Table, full: str = "docs/compatibility.md", page: str = "docs/index.html") -> str:
+    """The README's compatibility section: for the first Argo version of the table, per host column, the image a
+    node pulls, its isolation and how sure, in one short table; the rest (every Argo version, every cell, the
+    evidence) is linked."""
+    out = []
+    versions = table.argo_versions()
+    if not versions:
+        return f"No image in the table yet: see [{full}]({full}).\n"
+    argo = versions[0]
+    index = table.index(argo)
+    if index is not None:
+        state = f" ({md_code(index.digest)})" if index.digest else " (not published yet)"
+        out.append(f"argoexec {md_text(argo)}: one tag for every node, {md_code(index.reference)}{state}; each "
+                   "node's image and isolation:")
+    else:
+        out.append(f"argoexec {md_text(argo)}: each node's image and isolation:")
+    out.append("")
+    out.append("| node | build | image | isolation | how sure |")
+    out.append("|---|---|---|---|---|")
+    for host, res in column_resolutions(table, argo):
+        advice = res.preferred
+        if advice.row is None:
+            out.append(f"| {md_text(host.label)} | {md_text(host.build.base)} | none runs | – | – |")
+            continue
+        symbol, _ = LEGEND[advice.cell.state]
+        flag = f" {DIFFER[0]}" if res.disagreement else ""
+        out.append(f"| {md_text(host.label)} | {md_text(host.build.base)} | {md_code(advice.row.id)}{flag} | "
+                   f"{ISOLATION_LABELS[advice.isolation]} | {symbol} {SHORT[advice.cell.state]} |")
+    out.append("")
+    others = ", ".join(md_text(v) for v in versions[1:])
+    out.append(f"Every Argo version{f' ({others})' if others else ''}, every cell with its evidence, and what "
+               f"Docker Engine and containerd take: [{full}]({full}); by node: the page [{page}]({page}). "
+               f"{DIFFER[0]}: the runtimes take different entries.")
     return "\n".join(out) + "\n"
 
 
@@ -398,23 +534,28 @@ thead th:first-child{left:0;z-index:3}
 th,td{box-sizing:border-box}
 tbody th[scope=row],thead th:first-child{width:13rem;min-width:13rem;max-width:13rem}
 tbody th[scope=row]{position:sticky;left:0;z-index:1;text-align:left;background:#f6f6f6}
-tbody th[scope=row] code{overflow-wrap:anywhere}
-td.cell{min-width:7.5rem}
-td .iso{display:block}
+tbody th[scope=row] code{overflow-wrap:break-word}
+td.cell{min-width:4.5rem;white-space:nowrap;position:relative}
 td.cell .verified-pass{font-weight:bold}
 td.cell .verified-fail{font-weight:bold;text-decoration:underline}
 td.cell .cannot-run{color:#555}
 table.which td{min-width:9rem}
-code{overflow-wrap:anywhere}
+code{overflow-wrap:break-word}
+.vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+td .iso{display:inline;white-space:nowrap;cursor:help}
+td.cell details{white-space:normal}
+.seg{white-space:nowrap}
+.banner{border:2px solid #8a5a00;background:#fff6e0;padding:.4rem .6rem;margin:.5rem 0}
 .flag{font-weight:bold}
 details{margin-top:.2rem}
 summary{cursor:pointer}
 .filters label,.my-node label{margin-right:1rem;display:inline-block}
 .notice{border:2px solid #111;padding:.4rem .6rem;margin:.5rem 0;font-weight:bold}
 .my-node{border:1px solid #888;padding:.5rem .7rem;margin:1rem 0}
-.my-node pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8rem}
-@media (max-width:600px){body{margin:.5rem}.scroll{scroll-padding-left:7.5rem}
-tbody th[scope=row],thead th:first-child{width:7rem;min-width:7rem;max-width:7rem}td.cell{min-width:6.5rem}}
+.my-node pre{white-space:pre-wrap;overflow-wrap:break-word;font-size:.8rem;margin:0 0 .5rem}
+@media (max-width:600px){body{margin:.5rem}.scroll{scroll-padding-left:10.5rem}
+tbody th[scope=row],thead th:first-child{width:10rem;min-width:10rem;max-width:10rem}td.cell{min-width:4rem}
+code.pull{font-size:.75rem}}
 [hidden]{display:none!important}
 """
 
@@ -423,11 +564,13 @@ _SCRIPT = """
   var argoSel=document.getElementById('argo-filter'), hostSel=document.getElementById('host-filter');
   var data=JSON.parse(document.getElementById('node-data').getAttribute('data-nodes'));
   var hostNotice=document.getElementById('host-notice'), emptyNotice=document.getElementById('empty-notice');
+  var input=document.getElementById('node-input'), answer=document.getElementById('node-answer');
   function say(el,text){el.textContent=text; el.hidden=!text;}
   function column(text){
     var v=(text||'').trim(), low=v.toLowerCase(), label=data.label+'=';
     if(low.indexOf(label)===0){v=v.slice(label.length); low=v.toLowerCase();}
     if(Object.prototype.hasOwnProperty.call(data.spellings,low)){return {column:data.spellings[low]};}
+    if(Object.prototype.hasOwnProperty.call(data.older,low)){return {build:data.older[low]};}
     var m=/^10\\.0\\.(\\d{1,6})(\\.\\d{1,7})?$/.exec(v);
     if(!m){return null;}
     var build=parseInt(m[1],10);
@@ -460,7 +603,9 @@ _SCRIPT = """
       }
       if(p[0]==='host'){
         var found=column(value);
+        input.value=value; answerNode();
         if(found&&found.column){hostSel.value=found.column;}
+        else if(found&&found.build<data.oldest){problems.push(notSupported(found.build));}
         else if(found){problems.push('host "'+value+'" (build '+found.build+') has no column; '+rule(found.build));}
         else{problems.push('host "'+value+'" is unknown; use a column ('+data.columns.map(function(c){
           return c.name;}).join(', ')+'), an alias such as 2019 or ltsc2022, or a build such as 10.0.17763');}
@@ -484,21 +629,28 @@ _SCRIPT = """
     }
     return text+'; the nearest column is '+near.name+' ('+near.label+', 10.0.'+near.build+')';
   }
-  var input=document.getElementById('node-input'), answer=document.getElementById('node-answer');
+  function notSupported(build){
+    var name=data.older_names[String(build)];
+    return (name?name+' (10.0.'+build+')':'10.0.'+build)+': not supported: no nanoserver of this table runs there '+
+      '(the oldest is 10.0.'+data.oldest+'; Windows runs no image newer than its host)';
+  }
   function answerNode(){
     var found=column(input.value);
+    answer.hidden=false;
     if(!found){answer.textContent='"'+input.value+'" is not a Windows node: give a build (10.0.17763), the value of '+
       'the node\\'s '+data.label+' label, or a release (2019, ltsc2022, win11).'; return;}
     if(found.column){answer.textContent=data.answers[found.column]; return;}
+    if(found.build<data.oldest){answer.textContent=notSupported(found.build)+'.'; return;}
     var near=nearest(found.build);
     answer.textContent='10.0.'+found.build+' is no column of this table: '+rule(found.build)+
-      '. Run `invoke which --node 10.0.'+found.build+'` for the full answer. The nearest column answers:\\n\\n'+
+      '. Run invoke which --node 10.0.'+found.build+' for the full answer. The nearest column answers:\\n\\n'+
       data.answers[near.name];
   }
   document.getElementById('node-go').addEventListener('click',answerNode);
   input.addEventListener('keydown',function(e){if(e.key==='Enter'){answerNode();}});
   argoSel.addEventListener('change',function(){say(hostNotice,''); apply();});
-  hostSel.addEventListener('change',function(){say(hostNotice,''); apply();});
+  hostSel.addEventListener('change',function(){say(hostNotice,''); apply();
+    if(hostSel.value!=='all'){input.value=hostSel.value; answerNode();}});
   window.addEventListener('hashchange',function(){fromHash(); apply();});
   fromHash(); apply();
 })();
@@ -509,23 +661,38 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+_ISO_LETTER = {"process": "P", "hyperv": "H"}
+
+
 def _cell_html(row_id: str, host: str, cells: dict[str, Cell]) -> str:
+    """A compact cell: a letter and a symbol per isolation (``P ○ H –``), the words for screen readers and in the
+    hover title with the rule, and a verified cell's evidence behind a disclosure."""
     parts = []
     for iso, cell in cells.items():
         symbol, meaning = LEGEND[cell.state]
-        flag = (f' <span class="flag" title="{_e(CONTRADICTION[1])}">{CONTRADICTION[0]} contradicts the rules</span>'
-                if cell.contradicts_rules else "")
+        flag = (f'<span class="flag" title="{_e(CONTRADICTION[1])}">{CONTRADICTION[0]}'
+                f'<span class="vh"> contradicts the rules</span></span>' if cell.contradicts_rules else "")
         parts.append(f'<span class="iso {cell.state}" data-isolation="{iso}" data-state="{cell.state}" '
-                     f'title="{_e(meaning)}; rule: {_e(cell.rule)}">{ISOLATION_LABELS[iso]}: {symbol} '
-                     f'{SHORT[cell.state]}{flag}</span>')
+                     f'title="{ISOLATION_LABELS[iso]} isolation: {_e(meaning)}; rule: {_e(cell.rule)}">'
+                     f'{_ISO_LETTER[iso]} {symbol}<span class="vh"> {ISOLATION_LABELS[iso]}: {SHORT[cell.state]}'
+                     f'</span>{flag}</span> ')
+    for iso, cell in cells.items():
         if cell.verified:
             ev = cell.evidence
             checks = "".join(f"<li>{_e(c)}: {_e(s)}</li>" for c, s in ev.checks)
             parts.append(f"<details><summary>{ISOLATION_LABELS[iso]} evidence</summary><ul>"
                          f"<li>date: {_e(ev.date)}</li><li>runner: {_e(ev.runner)}</li>"
                          f"<li>engine: {_e(ev.engine_version or '?')}</li><li>host: {_e(ev.host_os_version)}</li>"
-                         f"<li>image: {_e(ev.image_digest or '?')}</li>{checks}</ul></details>")
+                         f"<li>image: {_ref(ev.image_digest or '?')}</li>{checks}</ul></details>")
     return f'<td class="cell" data-image="{_e(row_id)}" data-host="{_e(host)}">{"".join(parts)}</td>'
+
+
+def _ref(reference: str) -> str:
+    """An image reference as HTML that a narrow screen breaks after ``/``, ``:`` and ``@``, never inside a name or
+    tag (``v4.1.2-windows-1809`` stays whole, though a hyphen would allow a break); only a digest's 64 hex digits,
+    wider than a phone's column, may break anywhere."""
+    parts = [p for p in re.split(r"(?<=[/:@])", reference) if p]
+    return "<wbr>".join(f'<span class="seg">{_e(p)}</span>' if len(p) <= 40 else _e(p) for p in parts)
 
 
 def node_data(table: Table) -> dict:
@@ -539,8 +706,13 @@ def node_data(table: Table) -> dict:
     answers = {}
     for host in table.hosts:
         node = Node(host.build, host, host.name)
-        answers[host.name] = which_text(node, resolve(table, node), table.hosts)
+        answers[host.name] = which_text(node, resolve(table, node), table.hosts,
+                                        note=placeholder_note(table))
+    oldest = oldest_image(table)
     return {"label": LABEL, "spellings": spellings, "stable_abi": list(table.stable_abi),
+            "older": {name: int(build.split(".")[2]) for name, build in OLDER_SPELLINGS.items()},
+            "older_names": {str(build): name for build, name in OLDER_RELEASES.items()},
+            "oldest": oldest.build if oldest else 0,
             "argo": table.argo_versions(),
             "columns": [{"name": h.name, "label": h.label, "build": h.build.build} for h in table.hosts],
             "answers": answers}
@@ -557,6 +729,22 @@ def _resolution_html(table: Table, argo: str) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
+def _banner(table: Table) -> str:
+    """While the references are placeholders (no image of the publish repository is known), a banner at the top
+    of the page says so and names the setting."""
+    if placeholder_note(table) is None:
+        return ""
+    if table.publication is None:
+        where = "This table names no repository to pull from"
+    else:
+        where = (f"Every reference on this page points to <code>{_ref(table.publication.repository)}</code>, where "
+                 "no image is known yet: a placeholder until the images are published there")
+    return (f'<p class="banner" id="placeholder-banner" role="note"><strong>Not published yet.</strong> {where}. '
+            "Set <code>registries.publish</code> in <code>matrix.yaml</code> to your registry (the nightly "
+            "publishes to <code>vars.ARGOEXEC_REPO</code>, by default "
+            "<code>ghcr.io/&lt;repository owner&gt;/argoexec</code>).</p>")
+
+
 def to_html(table: Table) -> str:
     argo_options = "".join(f'<option value="{_e(a)}">{_e(a)}</option>' for a in table.argo_versions())
     host_options = "".join(f'<option value="{_e(h.name)}">{_e(h.label)} ({_e(h.build.base)})</option>'
@@ -568,18 +756,18 @@ def to_html(table: Table) -> str:
         body = []
         for row in (r for r in table.rows if r.argo == argo):
             cells = "".join(_cell_html(row.id, h.name, row.cells[h.name]) for h in table.hosts)
-            pull = (f'<br><code class="pull">{_e(row.pull.pinned)}</code>' if row.pull and row.pull.digest
-                    else f'<br><code class="pull">{_e(row.pull.reference)}</code> (not published yet)' if row.pull
+            pull = (f'<br><code class="pull">{_ref(row.pull.pinned)}</code>' if row.pull and row.pull.digest
+                    else f'<br><code class="pull">{_ref(row.pull.reference)}</code> (not published yet)' if row.pull
                     else "")
             body.append(f'<tr data-image="{_e(row.id)}"><th scope="row">{_e(row.id)}<br>'
                         f'{_e(row.os_version)}{pull}</th>{cells}</tr>')
         index = table.index(argo)
         pull_all = ""
         if index is not None:
-            pull_all = (f'<p class="pull-all">Pull <code>{_e(index.pinned)}</code>' +
+            pull_all = (f'<p class="pull-all">Pull <code>{_ref(index.pinned)}</code>' +
                         ("" if index.digest else " (not published yet)") +
                         ": one tag for every Windows build (and Linux); each node takes the entry of its build.</p>")
-        subject = f"<code>{_e(index.reference)}</code>" if index is not None else "the one tag"
+        subject = f"<code>{_ref(index.reference)}</code>" if index is not None else "the one tag"
         which = (f"<p>Which entry of {subject} a node takes under Docker Engine and under containerd "
                  f"({_e(DIFFER[0])} where they differ), and the image to prefer where several run:</p>"
                  f"{_resolution_html(table, argo)}")
@@ -587,23 +775,24 @@ def to_html(table: Table) -> str:
                         f'<div class="scroll"><table class="images">'
                         f'<thead><tr><th scope="col">image (base build)</th>{head}</tr></thead>'
                         f'<tbody>{"".join(body)}</tbody></table></div>{which}</section>')
-    legend = "".join(f"<li>{_e(line)}</li>" for line in legend_lines())
+    # The legend is plain text: a check's description may quote a command in Markdown's backticks.
+    legend = "".join(f"<li>{_e(line.replace('`', ''))}</li>" for line in legend_lines())
     data = _e(json.dumps(node_data(table), sort_keys=True, ensure_ascii=False))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<title>argoexec for Windows: compatibility</title>"
         f"<style>{_CSS}</style></head><body>"
-        "<h1>argoexec images for Windows nodes</h1>"
-        "<p>Which argoexec image runs on which Windows node, with which isolation, and how we know: "
-        "verified cells show their evidence; the others are the rules' prediction.</p>"
-        "<div class=\"my-node\"><label>My node: <input id=\"node-input\" type=\"text\" size=\"28\" "
-        f"placeholder=\"10.0.17763, 2019 or ltsc2022\" aria-describedby=\"node-help\"></label>"
+        f"<h1>argoexec images for Windows nodes</h1>{_banner(table)}"
+        "<div class=\"my-node\"><pre id=\"node-answer\" aria-live=\"polite\" hidden></pre>"
+        "<label>My node: <input id=\"node-input\" type=\"text\" size=\"24\" "
+        "placeholder=\"10.0.17763, 2019 or ltsc2022\" aria-describedby=\"node-help\"></label>"
         "<button type=\"button\" id=\"node-go\">Which image?</button>"
         f"<p id=\"node-help\">A build, the value of the node's <code>{_e(LABEL)}</code> label "
         "(<code>kubectl get node NAME -L " + _e(LABEL) + "</code>), or a release name. The answer is "
-        "<code>invoke which --node</code>'s.</p>"
-        "<pre id=\"node-answer\" aria-live=\"polite\"></pre></div>"
+        "<code>invoke which --node</code>'s.</p></div>"
+        "<p>Which argoexec image runs on which Windows node, with which isolation, and how we know: "
+        "verified cells show their evidence; the others are the rules' prediction.</p>"
         f"<div id=\"node-data\" hidden data-nodes=\"{data}\"></div>"
         f"<ul class=\"legend\">{legend}</ul>"
         "<div class=\"filters\"><label>Argo version <select id=\"argo-filter\"><option value=\"all\">all</option>"
@@ -638,7 +827,7 @@ def write_outputs(table: Table, docs: Path, readme: Path | None, dry_run: bool =
     # The README is checked and its new text made first: a README that cannot be updated leaves
     # every output as it was.
     current = check_readme(readme)
-    updated = None if current is None else replace_readme_section(current, to_markdown(table, heading_level=4))
+    updated = None if current is None else replace_readme_section(current, to_readme_summary(table))
     markdown = to_markdown(table)
     outputs = [(docs / name, text) for name, text in (
         ("compatibility.md", "# argoexec for Windows: compatibility\n\n" + markdown),

@@ -7,9 +7,11 @@ A target is one image to make: (Argo version, os, Windows base), with the stable
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .compat import OLDER_SPELLINGS
 from .errors import InputError, NothingSelected
 from .matrix import ArgoVersion, LinuxBase, Matrix, WindowsRelease
 
@@ -88,6 +90,12 @@ def select(matrix: Matrix, bases: Iterable[str] | str | None = None, argo: Itera
         wanted_releases = set()
         for name in base_names:
             release = matrix.base(name)
+            older = OLDER_SPELLINGS.get(name.strip().lower()) or (name.strip() if re.fullmatch(
+                r"10\.0\.14393(\.[0-9]+)?", name.strip()) else None)
+            if release is None and older:
+                raise InputError(f"--base {name}: Windows Server 2016 ({older}) is not supported: no nanoserver of "
+                                 f"{matrix.file} is of its build, and none newer runs there; choose a base of the "
+                                 "matrix, or all")
             if release is None:
                 known = ", ".join([r.name + (f" ({'/'.join(r.aliases)})" if r.aliases else "")
                                    for r in sorted(matrix.releases, key=lambda r: r.build)]

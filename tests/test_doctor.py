@@ -55,14 +55,14 @@ def test_a_linux_engine_is_not_a_windows_host(docker_engine):
     result = _doctor("--engine", docker_engine.url, "--min-free-gb", "0")
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    (os_line,) = [line for line in lines if line.startswith("fail  os: ")]
+    (os_line,) = [line for line in lines if line.startswith("fail     os: ")]
     assert "a linux engine" in os_line and "not a Windows host" in os_line
     assert "the docker builder cannot build or run Windows images" in os_line
     assert "invoke build --builder oci" in os_line
     # The engine is local: free space measured for real at its data root.
-    (disk,) = [line for line in lines if line.startswith("ok    disk: ")]
+    (disk,) = [line for line in lines if line.startswith("ok       disk: ")]
     assert f"GB free at DockerRootDir {docker_engine.root / 'data'}" in disk
-    assert not any(line.startswith(("ok    isolation", "ok    bases")) for line in lines)  # Windows-only checks
+    assert not any(line.startswith(("ok       isolation", "ok       bases")) for line in lines)  # Windows-only checks
     assert result.stderr.strip().splitlines() == ["error: 1 of 3 checks failed: os"]
 
 
@@ -118,7 +118,7 @@ def test_a_runner_of_another_build_fails_naming_the_key(info, other, matrix_says
         result = _doctor("--engine", engine.url, "--runner", other)
     assert result.returncode == 1
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("fail")]
-    assert line.startswith(f"fail  runner.host_build: {_key(other, 'host_build')}: matrix says {matrix_says}, "
+    assert line.startswith(f"fail     runner.host_build: {_key(other, 'host_build')}: matrix says {matrix_says}, "
                            f"engine reports {reported} -> ")
     assert result.stderr.strip() == "error: 1 of 8 checks failed: runner.host_build"
 
@@ -184,13 +184,25 @@ def _closed_socket(tmp_path) -> str:
 
 
 @pytest.mark.parametrize("json_flag", [(), ("--json",)])
-def test_an_unreachable_engine_is_exit_4_in_one_line(tmp_path, json_flag):
+def test_an_unreachable_engine_is_exit_4_in_one_line_after_every_check(tmp_path, json_flag):
     for url in (_closed_socket(tmp_path), f"tcp://127.0.0.1:{infra.free_port()}"):
         result = _doctor("--engine", url, *json_flag)
         assert result.returncode == 4, result.stderr
-        assert result.stdout == ""
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"error: cannot reach the Docker engine at {url} (")
+        # Every check is listed even so: the engine's fails, those that need its answers are skipped.
+        if json_flag:
+            checks = {r["check"]: r["status"] for r in json.loads(result.stdout)}
+        else:
+            checks = {ln.split()[1].rstrip(":"): ln.split()[0] for ln in result.stdout.splitlines()}
+        assert checks == {"engine": "fail", "os": "skipped", "isolation": "skipped", "disk": "skipped",
+                          "bases": "skipped", "runner": "skipped"}, result.stdout
+    # With a runner named, its checks are listed too; the labels need no engine and are checked.
+    (tmp_path / "again").mkdir()
+    result = _doctor("--engine", _closed_socket(tmp_path / "again"), "--runner", "ws2019", "--json")
+    statuses = {r["check"]: r["status"] for r in json.loads(result.stdout)}
+    assert statuses["runner.host_build"] == statuses["runner.isolation"] == "skipped"
+    assert statuses["runner.labels"] == "ok" and result.returncode == 4
 
 
 def test_an_unknown_runner_is_exit_2_naming_the_known_ones(tmp_path):

@@ -366,7 +366,7 @@ def test_sixteen_publishes_at_once_into_one_docs_folder_all_succeed_and_leave_no
     assert sorted(p.name for p in docs.iterdir()) == ["compatibility.json", "compatibility.md", "index.html"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "docs", "ready", "results.sqlite", *(
         name for name in ("results.sqlite-shm", "results.sqlite-wal") if (tmp_path / name).exists())]
-    assert "#### argoexec" in readme.read_text() and "old" not in readme.read_text()
+    assert "docs/compatibility.md" in readme.read_text() and "old" not in readme.read_text()
 
 
 def test_the_written_files_keep_the_mode_a_plain_write_gives(tmp_path):

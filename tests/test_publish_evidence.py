@@ -112,8 +112,9 @@ def test_a_verified_cell_survives_a_night_its_runner_reports_nothing(registry, e
     matrix = tmp_path / "matrix.yaml"
     matrix.write_text(matrix_facts.TEXT.replace("  publish: local\n", f"  publish: {repo}\n"))
     index_digest = done.stdout.split(f"{repo}:{NEWEST_ARGO}@", 1)[1].split()[0]
+    # A terminal wide enough for a pinned reference on one line (at 80 columns it would wrap after its "@").
     which = invoke("which", "--node", "10.0.18363", "--argo", NEWEST_ARGO, "--matrix", str(matrix), "--db",
-                   str(tmp_path / "night1" / "fresh.sqlite"), env=env)
+                   str(tmp_path / "night1" / "fresh.sqlite"), env={**env, "COLUMNS": "200"})
     assert which.returncode == 0, which.stdout + which.stderr
     assert f"{repo}:{NEWEST_ARGO}@{index_digest}" in which.stdout
     assert f"{repo}:{one909}@{digests[one909]}" in which.stdout

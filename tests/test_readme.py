@@ -10,6 +10,8 @@ import pytest
 from tests.cli import ROOT, invoke
 
 README = (ROOT / "README.md").read_text()
+# The image builder's manual: the README's internals moved there, with examples tested like the README's.
+BUILDING = (ROOT / "docs" / "building.md").read_text()
 
 
 def _commands() -> list[str]:
@@ -104,12 +106,12 @@ def test_readme_which_examples_are_real_output(tmp_path):
 
     db = tmp_path / "r.sqlite"
     store.connect(db).close()  # no records: the rules' predictions, as the README shows
-    for command in ("which --node 10.0.19045 --argo v4.1.2", "which --node 2025 --format helm"):
+    for command in ("which --node 2019 --argo v4.1.2", "which --node 2025 --format helm"):
         result = invoke(*command.split(), "--db", str(db), "--offline")
         assert result.returncode == 0, result.stderr
         assert f"$ .venv/bin/invoke {command}" in README
-    text = invoke("which", "--offline", "--node", "10.0.19045", "--argo", "v4.1.2", "--db", str(db)).stdout
-    example = README.split("$ .venv/bin/invoke which --node 10.0.19045 --argo v4.1.2\n", 1)[1].split("```", 1)[0]
+    text = invoke("which", "--offline", "--node", "2019", "--argo", "v4.1.2", "--db", str(db)).stdout
+    example = README.split("$ .venv/bin/invoke which --node 2019 --argo v4.1.2\n", 1)[1].split("```", 1)[0]
     assert text == example
     helm = invoke("which", "--offline", "--node", "2025", "--format", "helm", "--db", str(db)).stdout
     assert README.split("$ cat executor-values.yaml\n", 1)[1].split("```", 1)[0] == helm
@@ -118,7 +120,7 @@ def test_readme_which_examples_are_real_output(tmp_path):
 def test_readme_plan_text_example_is_real_output_at_80_columns():
     import os
 
-    example = README.split("$ COLUMNS=80 .venv/bin/invoke plan --base 1809,1909\n", 1)[1].split("$ ", 1)[0]
+    example = BUILDING.split("$ COLUMNS=80 .venv/bin/invoke plan --base 1809,1909\n", 1)[1].split("$ ", 1)[0]
     result = invoke("plan", "--base", "1809,1909", env={**os.environ, "COLUMNS": "80"})
     assert result.returncode == 0 and result.stdout == example
 
@@ -126,8 +128,50 @@ def test_readme_plan_text_example_is_real_output_at_80_columns():
 def test_readme_plan_json_example_is_real_output():
     import json
 
-    lines = README.split("| [.id, .built_by, .build, .reason] | @tsv'\n", 1)[1].split("$ ", 1)[0].splitlines()
+    lines = README.split("| [.id, .built_by, .build, .reason] | @tsv'\n", 1)[1].split("```", 1)[0].splitlines()
     result = invoke("plan", "--base", "1809,1909", "--host-build", "10.0.17763", "--json")
     fields = ("id", "built_by", "build", "reason")
     shown = ["\t".join(str(p[k] or "") for k in fields) for p in json.loads(result.stdout)]
     assert lines == shown
+
+
+def test_the_readme_is_short_and_leads_with_both_quick_starts():
+    lines = README.splitlines()
+    assert len(lines) <= 300, len(lines)
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings[:4] == ["## Contents", "## Set up", "## Quick start: cluster owners",
+                            "## Quick start: image builders"]
+    # The table of contents links every section, and each link's anchor is a heading.
+    contents = README.split("## Contents\n", 1)[1].split("\n## ", 1)[0]
+    anchors = re.findall(r"\]\(#([a-z0-9-]+)\)", contents)
+    slugs = {re.sub(r"[^a-z0-9 -]", "", h[3:].lower()).replace(" ", "-") for h in headings}
+    assert anchors and set(anchors) <= slugs and len(anchors) == len(headings) - 1
+    # The compatibility section is a summary between the markers, with the full table linked; once, not per version.
+    section = README.split("<!-- compatibility:start -->", 1)[1].split("<!-- compatibility:end -->", 1)[0]
+    assert "[docs/compatibility.md](docs/compatibility.md)" in section and README.count("#### argoexec") == 0
+    assert len(section.splitlines()) < 25
+    # The placeholder repository is said at the top of the cluster owners' part, naming the setting.
+    owners = README.split("## Quick start: cluster owners", 1)[1].split("```", 1)[0]
+    assert "placeholder" in owners and "registries.publish" in owners
+    # Every docs page the README links exists, and the internals are there.
+    for link in set(re.findall(r"\]\((docs/[^)#]+)", README)):
+        assert (ROOT / link).is_file(), link
+    for page, heading in (("building.md", "## Every task"), ("nightly.md", "## Incremental builds"),
+                          ("which.md", "## The compatibility table"), ("testing.md", "# What is verified where"),
+                          ("runners.md", "## `invoke doctor`"), ("architecture.md", "## Development")):
+        assert heading in (ROOT / "docs" / page).read_text(), page
+
+
+def test_the_which_manual_example_is_real_output_at_80_columns(tmp_path):
+    import os
+
+    from builder import store
+
+    db = tmp_path / "r.sqlite"
+    store.connect(db).close()
+    manual = (ROOT / "docs" / "which.md").read_text()
+    command = "$ COLUMNS=80 .venv/bin/invoke which --node 10.0.19045 --argo v4.1.2 --verbose\n"
+    example = manual.split(command, 1)[1].split("```", 1)[0]
+    result = invoke("which", "--offline", "--node", "10.0.19045", "--argo", "v4.1.2", "--verbose", "--db", str(db),
+                    env={**os.environ, "COLUMNS": "80"})
+    assert result.returncode == 0 and result.stdout == example

@@ -190,12 +190,22 @@ def test_invoke_which_answers_for_a_label_value(db):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     repo = matrix_facts.MATRIX.registries.publish
-    assert lines[0] == "On Windows Server 2025 (10.0.26100):"
-    assert f"pull {repo}:{matrix_facts.NEWEST_ARGO} (not published yet)" in result.stdout
-    assert "Docker Engine: the ltsc2025 entry (10.0.26100): exact build match" in result.stdout
-    assert "containerd: the ltsc2025 entry (10.0.26100): the greatest os.version of the 2 entries" in result.stdout
-    assert "picked by: the base build closest to the node breaks ties" in result.stdout
+    assert lines[0] == "Windows Server 2025, build 10.0.26100:"
+    # The answer first: what to pull, the isolation, how sure.
+    assert lines[1] == f"{matrix_facts.NEWEST_ARGO}: pull {repo}:{matrix_facts.NEWEST_ARGO}-windows-ltsc2025 " \
+        "(not published yet)"
+    assert lines[2] == "  isolation: process"
+    assert lines[3].startswith("  how sure: predicted by the rule: process isolation on a 10.0.26100 host")
+    assert "Docker Engine and containerd take its ltsc2025 entry" in " ".join(result.stdout.split())
     assert "<argo>" not in result.stdout
+    # Each runtime's rule and the preference only with --verbose.
+    assert "exact build match" not in result.stdout
+    verbose = invoke("which", "--offline", "--node", "10.0.26100", "--argo", matrix_facts.NEWEST_ARGO, "--db", db,
+                     "--verbose").stdout
+    flat = " ".join(verbose.split())
+    assert "Docker Engine: the ltsc2025 entry (10.0.26100): exact build match" in flat
+    assert "containerd: the ltsc2025 entry (10.0.26100): the greatest os.version of the 2 entries" in flat
+    assert "picked by: the base build closest to the node breaks ties" in flat
 
 
 def test_invoke_which_json_and_a_build_that_is_no_column(db):
@@ -208,8 +218,7 @@ def test_invoke_which_json_and_a_build_that_is_no_column(db):
     assert first["docker"]["entry"]["name"] == first["containerd"]["entry"]["name"] == "ltsc2022"
     assert first["preferred"]["state"] == "predicted" and first["preferred"]["isolation"] == "process"
     text = invoke("which", "--offline", "--node", "10.0.20349", "--db", db).stdout
-    assert text.splitlines()[0] == ("On a 10.0.20349 node (no column of the table: the rules decide; the nearest "
-                                    "column is 2022 = Windows Server 2022 (10.0.20348)):")
+    assert text.splitlines()[0] == "A 10.0.20349 node (no column: the rules decide; nearest: 2022, 10.0.20348):"
 
 
 def test_invoke_which_helm_values(db):

@@ -137,10 +137,11 @@ def test_invoke_table_answers_which_image_for_a_host(tmp_path):
     assert invoke("results.import", "--dir", str(folder), "--db", db).returncode == 0
     result = invoke("table", "--db", db, "--host", "2025", "--argo", "v4.1.2", "--offline")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[:2] == [
-        "On Windows Server 2025 (10.0.26100):",
-        "  v4.1.2: v4.1.2-windows-ltsc2022 with process isolation: verified 2026-11-20 on windows-2025 "
-        "(engine 20.10.9)"]
+    assert result.stdout.splitlines()[:4] == [
+        "Windows Server 2025, build 10.0.26100:",
+        "v4.1.2: pull localhost:5000/argoexec:v4.1.2-windows-ltsc2022 (not published yet)",
+        "  isolation: process",
+        "  how sure: verified 2026-11-20 on runner windows-2025, host 10.0.26100.2894"]
     unknown = invoke("table", "--db", db, "--host", "2030")
     assert unknown.returncode == 2
     lines = unknown.stderr.strip().splitlines()
@@ -230,7 +231,7 @@ def test_publish_writes_deterministic_outputs_and_the_readme_section(tmp_path):
                for name in ("compatibility.md", "compatibility.json", "index.html")}
     readme_text = readme.read_text()
     assert readme_text.startswith("# x\n\nbefore\n" + README_START) and readme_text.endswith(README_END + "\nafter\n")
-    assert "#### argoexec v4.1.2" in readme_text and "old" not in readme_text
+    assert "argoexec v4.1.2: one tag for every node" in readme_text and "old" not in readme_text
     assert [line.split()[0] for line in first.stdout.splitlines() if line.startswith(("wrote", "unchanged"))] == \
         ["wrote"] * 4
     mtimes = {name: (tmp_path / "docs" / name).stat().st_mtime_ns for name in outputs}
@@ -273,4 +274,10 @@ def test_only_the_published_digests_records_count_and_a_new_digest_starts_from_p
     document = json.loads(to_json(model))
     assert document["repository"] == repo
     assert document["indexes"]["v4.1.2"] == {"reference": f"{repo}:v4.1.2", "digest": "sha256:" + "9" * 64}
-    assert f"<code>{repo}:v4.1.2@sha256:{'9' * 64}</code>" in to_html(model)
+    pinned = f"{repo}:v4.1.2@sha256:{'9' * 64}"
+    # On the page it breaks only after / : @ (each part whole), and reads as the reference.
+    assert f'<code><span class="seg">{repo.split("/")[0].split(":")[0]}:</span><wbr>' in to_html(model)
+    import re as re_mod
+
+    codes = [re_mod.sub(r"<[^>]+>", "", c) for c in re_mod.findall(r"<code>(.*?)</code>", to_html(model))]
+    assert pinned in codes

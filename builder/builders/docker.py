@@ -209,8 +209,9 @@ class DockerBuilder:
             error = f"unreadable answer from the engine: {exc}"
             progress.line(error)
         except (requests.ConnectionError, requests.Timeout) as exc:
+            why = "timed out" if isinstance(exc, requests.Timeout) else "connection lost"
             raise Unreachable(f"lost the Docker engine at {redact_url(engine.url)} while building {target.id} "
-                              f"({exc.__class__.__name__}); check the engine and run again") from None
+                              f"({why}); check the engine and run again") from None
         log = progress.tail()
         progress.end(target.id, status, "" if status == checks.PASS else error.splitlines()[-1] if error else "")
         image, digest = tag, image_id

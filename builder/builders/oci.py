@@ -14,7 +14,7 @@ import tarfile
 
 from .. import checks, inputs, results
 from ..binaries import Binary
-from ..errors import BuilderError, InputError, RegistryDenied, Unreachable
+from ..errors import BuilderError, InputError, RegistryDenied, Unreachable, in_words
 from ..files import write_atomically
 from ..matrix import Matrix
 from ..oci import (
@@ -209,13 +209,13 @@ class OciBuilder:
                 status = checks.PASS
             except (Unreachable, RegistryDenied) as exc:
                 # The same registry fails every other target too: stop here (exit 4 or 2), no manifest was written.
-                progress.end(target.id, checks.ERROR, exc.__class__.__name__)
+                progress.end(target.id, checks.ERROR, in_words(exc))
                 raise
             except BuilderError as exc:
                 detail = str(exc)
                 progress.line(detail)
             except (tarfile.TarError, OSError, KeyError, ValueError) as exc:  # an image we cannot read
-                detail = f"cannot read an image of {target.id} ({exc.__class__.__name__}: {exc})"
+                detail = f"cannot read an image of {target.id} ({in_words(exc)}: {exc})"
                 progress.line(detail)
             progress.end(target.id, status, digest or detail)
             binary = options.binaries.get(target.argo.tag)
