@@ -323,12 +323,13 @@ def doctor(c, engine=None, runner=None, matrix=None, json=False, min_free_gb=Non
 @task(help={"ref": "The image: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:... or REGISTRY/REPO:TAG@sha256:... (the "
                    "digest wins); an index tag shows each Windows entry.",
             "format": "text (default) or json.",
-            "insecure_registry": REGISTRY_HELP["insecure_registry"]},
+            "insecure_registry": REGISTRY_HELP["insecure_registry"],
+            "matrix": SELECT_HELP["matrix"] + " Its evidence.trusted_keys say what counts."},
       iterable=["insecure_registry"])
 @reports_errors
-def evidence(c, ref, format="text", insecure_registry=None):
+def evidence(c, ref, format="text", insecure_registry=None, matrix=None):
     """Show what was verified for exactly this image: the result records attached to it in its registry."""
-    pipeline.evidence_task(ref, format, insecure_registry)
+    pipeline.evidence_task(ref, format, insecure_registry, matrix)
 
 
 results_ns = Collection("results")
