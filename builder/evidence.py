@@ -432,21 +432,24 @@ def _keep(data: bytes) -> None:
 
 def push_evidence(client: RegistryClient, repo: Reference, subject: Descriptor, records: list[dict],
                   signer: signing.Signer, say: Callable[[str], None] | None = None, existing: Evidence | None = None,
-                  dry_run: bool = False, trusted: tuple[signing.TrustedKey, ...] = (),
+                  dry_run: bool = False, trusted: tuple[signing.TrustedKey, ...] | None = None,
                   target: str | None = None) -> Pushed:
     """Attach ``records`` to the image ``subject`` in ``repo``, signed by ``signer``; see the module's docstring.
 
     Each record must be one ``store.validate`` accepts (InputError naming it otherwise). Blobs are
     pushed first, then the manifest by digest, then (without ``OCI-Subject`` in the answer) the
     referrers tag's index. ``existing``: the image's evidence as ``load_evidence`` just read it (else it is
-    read here with ``trusted`` and ``target``); only its counted records are carried into the new artifact.
+    read here with ``trusted`` (default: the signer's own key) and ``target``); only its counted records are
+    carried into the new artifact.
     ``dry_run``: decide, say, and push nothing."""
     say = say or (lambda line: None)
     for number, record in enumerate(records):
         problem = store.validate(record)
         if problem:
             raise InputError(f"evidence for {subject.digest}: record {number}: {problem}")
-    existing = existing or load_evidence(client, repo, subject.digest, trusted, target)
+    if existing is None:
+        keys = (signer.trusted(),) if trusted is None else trusted
+        existing = load_evidence(client, repo, subject.digest, keys, target)
     for problem in existing.problems:
         say(f"warning: {problem}")
     merged = merge([*existing.records, *records])

@@ -121,6 +121,10 @@ class Signer:
     keyid: str
     signer: CryptoSigner
 
+    def trusted(self) -> TrustedKey:
+        """Its own public key, as a trusted key."""
+        return TrustedKey("the signing key", self.keyid, self.signer.public_key)
+
 
 def load_signer(path: str | os.PathLike, where: str | None = None) -> Signer:
     """The signer of a PEM private key file (not encrypted: the nightly holds it in a secret)."""
