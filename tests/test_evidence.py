@@ -380,6 +380,11 @@ def trusted_matrix(tmp_path) -> str:
     return str(evidence_keys.trusting_matrix(tmp_path / "trusting"))
 
 
+def show(tmp_path, *args, env):
+    """`invoke evidence ARGS` with the trusting matrix."""
+    return invoke("evidence", "--matrix", trusted_matrix(tmp_path), *args, env=env)
+
+
 def _env(tmp_path, config: dict | None = None) -> dict:
     env = {**os.environ, "ARGOEXEC_BUILDER_CACHE": str(tmp_path / "cache")}
     if config is not None:
@@ -399,7 +404,7 @@ def test_invoke_evidence_shows_what_was_verified_for_that_image(registry, tmp_pa
                          isolation="hyperv", started="2026-03-02T09:30:00Z")])
     ref = f"{registry.host}/{repo_name}:1"
     for given in (ref, f"{registry.host}/{repo_name}@{subject.digest}", f"{ref}@{subject.digest}"):
-        result = invoke("evidence", "--matrix", trusted_matrix(tmp_path), given, env=_env(tmp_path))
+        result = show(tmp_path, given, env=_env(tmp_path))
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
         assert lines[0].startswith(f"evidence for {registry.host}/{repo_name}")
@@ -412,7 +417,7 @@ def test_invoke_evidence_shows_what_was_verified_for_that_image(registry, tmp_pa
                                     "2026-03-02T09:30:00Z", "yes"]
         assert lines[4] == "2 records counted: 1 fail, 1 pass"
 
-    result = invoke("evidence", "--matrix", trusted_matrix(tmp_path), ref, "--format", "json", env=_env(tmp_path))
+    result = show(tmp_path, ref, "--format", "json", env=_env(tmp_path))
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["reference"] == f"{ref}@{subject.digest}"
@@ -437,7 +442,7 @@ def test_invoke_evidence_of_an_index_shows_each_windows_image(registry, tmp_path
                                                              "manifests": entries}).encode(), OCI_INDEX)
     push(client, repo, old, [record()])
 
-    result = invoke("evidence", "--matrix", trusted_matrix(tmp_path), f"{registry.host}/{repo_name}:v4.1.2", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}:v4.1.2", env=_env(tmp_path))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "is an index with 2 Windows image(s)" in out.splitlines()[0]
@@ -448,7 +453,7 @@ def test_invoke_evidence_of_an_index_shows_each_windows_image(registry, tmp_path
     assert linux.digest not in out
     assert out.splitlines()[-1] == "1 record for 1 of 2 Windows image(s)"
 
-    result = invoke("evidence", "--matrix", trusted_matrix(tmp_path), f"{registry.host}/{repo_name}:v4.1.2", "--format", "json", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}:v4.1.2", "--format", "json", env=_env(tmp_path))
     images = json.loads(result.stdout)["images"]
     assert [i["platform"]["os.version"] for i in images] == ["10.0.20348.2966", "10.0.17763.6893"]
     assert [len(i["records"]) for i in images] == [0, 1]
@@ -457,13 +462,13 @@ def test_invoke_evidence_of_an_index_shows_each_windows_image(registry, tmp_path
 def test_invoke_evidence_without_evidence_and_for_an_unknown_tag(registry, tmp_path):
     repo_name = "suite/evidence-none"
     subject = push_image(registry.host, tmp_path, repo_name, "1", b"image none")
-    result = invoke("evidence", "--matrix", trusted_matrix(tmp_path), f"{registry.host}/{repo_name}:1", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}:1", env=_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"no evidence for {registry.host}/{repo_name}:1@{subject.digest}: nothing verified yet\n"
-    result = invoke("evidence", "--matrix", trusted_matrix(tmp_path), f"{registry.host}/{repo_name}:nope", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}:nope", env=_env(tmp_path))
     assert result.returncode == 2
     assert result.stderr == f"error: {registry.host}/{repo_name}:nope: no such tag in registry {registry.host}\n"
-    result = invoke("evidence", "--matrix", trusted_matrix(tmp_path), f"{registry.host}/{repo_name}@sha256:{'0' * 64}", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}@sha256:{'0' * 64}", env=_env(tmp_path))
     assert result.returncode == 2 and "no such manifest" in result.stderr
 
 
@@ -482,7 +487,7 @@ def test_invoke_evidence_never_shows_a_registry_password(registry, tmp_path, mon
     push(RegistryClient(), Reference.parse(f"{registry.host}/{repo_name}"), subject,
                            [record(log=redacted), record(check="hello-windows", log=f"raw {PASSWORD}")])
     for output in ("text", "json"):
-        result = invoke("evidence", "--matrix", trusted_matrix(tmp_path), f"{registry.host}/{repo_name}:1", "--format", output,
+        result = show(tmp_path, f"{registry.host}/{repo_name}:1", "--format", output,
                         "--insecure-registry", registry.host, env=env)
         assert result.returncode == 0, result.stderr
         assert PASSWORD not in result.stdout + result.stderr
@@ -502,7 +507,7 @@ def test_invoke_evidence_reports_a_bad_artifact_and_exits_1(registry, tmp_path):
     index = json.loads(client.get_manifest(tag)[0])
     index["manifests"].append(evidence.find_evidence(client, repo, other.digest)[0])
     client.put_manifest(tag, json.dumps(index).encode(), OCI_INDEX)
-    result = invoke("evidence", "--matrix", trusted_matrix(tmp_path), f"{registry.host}/{repo_name}:1", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}:1", env=_env(tmp_path))
     assert result.returncode == 1
     assert "argoexec-version" in result.stdout and "hello-windows" not in result.stdout
     assert "1 record counted: 1 pass" in result.stdout

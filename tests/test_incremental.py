@@ -8,6 +8,7 @@ mcr.microsoft.com); the docker builder against the suite's real Linux engine, wi
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 import builder
 from builder import render
-from tests import infra, windows_images
+from tests import evidence_keys, infra, windows_images
 from tests.cli import invoke
 from tests.matrix_facts import NEWEST_ARGO, target_id
 from tests.test_build_smoke_push import LINUX, MATRIX, _records, compiled  # noqa: F401 (a fixture)
@@ -214,7 +215,8 @@ def test_smoke_skips_an_image_already_verified_on_this_runner_and_host(docker_en
 
     repo = f"{registry.host}/incremental-smoke/argoexec"
     target = f"{NEWEST_ARGO}-linux-amd64"
-    common = ("--matrix", str(linux_matrix), "--engine", docker_engine.url, "--base", "amd64")
+    trusting = evidence_keys.trusting_matrix(tmp_path / "trusting", source=linux_matrix)
+    common = ("--matrix", str(trusting), "--engine", docker_engine.url, "--base", "amd64")
     built = invoke("build", *common, "--repo", "inc/argoexec", "--argoexec-exe", str(compiled(NEWEST_ARGO)),
                    "--to", repo, "--results", str(tmp_path / "built"))
     assert built.returncode == 0, built.stdout + built.stderr
@@ -231,7 +233,10 @@ def test_smoke_skips_an_image_already_verified_on_this_runner_and_host(docker_en
     client = RegistryClient()
     reference = Reference.parse(f"{repo}:{target}")
     subject, _ = evidence.subject_of(client, reference)
-    evidence.push_evidence(client, Reference.parse(repo), subject, records)
+    # Signed by a key the matrix does not trust: it does not count, so the checks run again.
+    evidence.push_evidence(client, Reference.parse(repo), subject, records, evidence_keys.STRANGER)
+    assert _skipped(smoke("r1", "night1b").stdout) == set()
+    evidence.push_evidence(client, Reference.parse(repo), subject, records, evidence_keys.SIGNER)
 
     again = smoke("r1", "night2")
     assert again.returncode == 0, again.stdout + again.stderr
@@ -241,9 +246,10 @@ def test_smoke_skips_an_image_already_verified_on_this_runner_and_host(docker_en
     other = smoke("r2", "night2-r2")
     assert other.returncode == 0 and len(_records(tmp_path / "night2-r2")) == len(records)
     # A failed check is no verification: the next night runs them again.
-    failed = [{**r, "status": "fail", "started_at": "2099-01-01T00:00:00Z"} if r["check"] == records[0]["check"]
+    newer = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    failed = [{**r, "status": "fail", "started_at": newer} if r["check"] == records[0]["check"]
               else r for r in records]
-    evidence.push_evidence(client, Reference.parse(repo), subject, failed)
+    evidence.push_evidence(client, Reference.parse(repo), subject, failed, evidence_keys.SIGNER)
     assert _skipped(smoke("r1", "night3").stdout) == set()
 
 
