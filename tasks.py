@@ -187,6 +187,7 @@ CLUSTER_HELP = {
     "insecure": "--cluster: do not verify the server's TLS certificate.",
     "namespace": "--cluster: namespace to submit to (default: argo).",
     "hybrid": "--cluster: upstream's hello-hybrid: the Windows step, then a Linux step.",
+    "cluster_name": "--cluster: the runner name in its records (default: the server's host).",
 }
 
 
@@ -201,13 +202,15 @@ CLUSTER_HELP = {
 @reports_errors
 def smoke(c, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None, results=None,
           runner=None, network=None, host_isolation=None, timeout=None, cluster=None, token_env=None,
-          insecure=False, namespace="argo", hybrid=False, skip_verified=False, insecure_registry=None):
+          insecure=False, namespace="argo", hybrid=False, skip_verified=False, insecure_registry=None,
+          cluster_name=None):
     """Smoke-test built images: `argoexec version` and hello-windows, each recorded in results/."""
     selection = Selection(matrix, base, argo, only, skip)
     flags = EngineFlags(engine, repo, results, runner, network, host_isolation)
     if cluster:
         pipeline.cluster_smoke_task(selection, flags, timeout, ClusterFlags(cluster, token_env, insecure, namespace,
-                                                                            hybrid), skip_verified)
+                                                                            hybrid, cluster_name), skip_verified,
+                                    insecure_registry)
     else:
         pipeline.smoke_task(selection, flags, timeout or "120", skip_verified, insecure_registry)
 

@@ -462,11 +462,17 @@ class ClusterFlags:
     insecure: bool = False
     namespace: str = "argo"
     hybrid: bool = False
+    name: str | None = None  # the runner name of its records (default: the server's host)
 
 
 def cluster_smoke_task(selection: Selection, flags: EngineFlags, timeout: str | None, cluster: ClusterFlags,
-                       skip_verified: bool = False) -> None:
+                       skip_verified: bool = False, insecure_registry: Flag = None) -> None:
+    """The cluster check of each selected target's published per-base image, pinned by digest: from ``--repo``,
+    else the matrix's publish repository (a target not published there is refused before anything is submitted)."""
+    import urllib.parse
+
     from .cluster import DEFAULT_TIMEOUT_S, cluster_smoke
+    from .registry import Reference
 
     if skip_verified:
         raise InputError("--skip-verified skips the checks on an engine whose evidence is in the registry; a "
@@ -477,11 +483,27 @@ def cluster_smoke_task(selection: Selection, flags: EngineFlags, timeout: str | 
                          "do not apply")
     loaded, selected = selection.resolve(default_bases=None)
     plans = plan.make_plan(loaded, selected)
+    where = flags.repo or loaded.registries.publish
+    repo = Reference.parse(where) if where else None
+    if repo is None or not repo.registry_named:
+        raise InputError(f"--cluster runs the published image under test, pinned by digest: --repo {where or '(none)'} "
+                         "names no registry; pass --repo REGISTRY/REPO (or set registries.publish in the matrix)")
+    client = registry_client(insecure_registry)
+    executors: dict[str, tuple[str, str]] = {}
+    for planned in plans:
+        if planned.target.is_windows:
+            tagged = repo.with_tag(planned.target.id)
+            digest = client.head_manifest(tagged)
+            if digest is None:
+                raise InputError(f"{tagged}: not published; push it first (invoke build --to {repo}) or pass --repo "
+                                 "where it is")
+            executors[planned.target.id] = (str(tagged), digest)
+    runner = cluster.name or flags.runner or urllib.parse.urlsplit(cluster.url).hostname or "cluster"
     progress = Progress()
     records = cluster_smoke(plans, url=cluster.url, token_env=cluster.token_env, insecure=cluster.insecure,
                             namespace=cluster.namespace, hybrid=cluster.hybrid, timeout_s=seconds,
-                            runner=flags.runner or "cluster", results_dir=Path(flags.results or "results"),
-                            progress=progress)
+                            runner=runner, results_dir=Path(flags.results or "results"),
+                            progress=progress, executors=executors)
     finish(progress, "Checks", [r.status for r in records])
 
 
@@ -660,8 +682,8 @@ def exchange_evidence(client, repo, images: list, connection, progress: Progress
 
 
 def _present(record: dict) -> dict:
-    """A stored record as the tool writes one (results.Record.to_json leaves out a null ``argoexec``)."""
-    return {k: v for k, v in record.items() if not (k == "argoexec" and v is None)}
+    """A stored record as the tool writes one (results.Record.to_json leaves out a null ``argoexec`` and ``node``)."""
+    return {k: v for k, v in record.items() if not (k in ("argoexec", "node") and v is None)}
 
 
 TABLE_FORMATS = ("text", "markdown", "json", "html")

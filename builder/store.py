@@ -29,11 +29,11 @@ DEFAULT_DB = results.DEFAULT_DIR / "results.sqlite"
 KEY_FIELDS = ("target", "argo", "os", "base", "image_os_version", "image", "image_digest", "host_os_version",
               "runner", "engine_version", "isolation", "check", "status", "started_at", "duration_s", "log_excerpt",
               "tool_version")
-ADDED_FIELDS = ("argoexec",)  # which binary a built image carries
+ADDED_FIELDS = ("argoexec", "node")  # which binary a built image carries; the node a cluster check ran on
 FIELDS = KEY_FIELDS + ADDED_FIELDS
 REQUIRED_STRINGS = ("target", "argo", "os", "base", "image", "runner", "check", "status", "started_at")
 OPTIONAL_STRINGS = ("image_os_version", "image_digest", "host_os_version", "engine_version", "isolation",
-                    "log_excerpt", "tool_version", "argoexec")
+                    "log_excerpt", "tool_version", "argoexec", "node")
 # Every string but the log names something (a target, a runner, an engine version...): one line of
 # printable text. A line break or control character in one would break the line it is shown on
 # (a Markdown heading or list item, a terminal line).
