@@ -291,7 +291,8 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
                 continue
             if options.to is not None:
                 # Incremental: a target whose image at --to was made from the same inputs is not built again.
-                share = inputs.split(share, builder_impl.inputs, client, options.to, force, progress)
+                share = inputs.split(share, builder_impl.inputs, client, options.to, force, progress,
+                                     content_of=getattr(builder_impl, "content", None))
             for outcome in builder_impl.build(share, progress):
                 statuses.append(outcome.record.status)
                 if outcome.ok:
@@ -319,7 +320,8 @@ def dry_run_build(builder_impl, plans: list[plan.PlannedTarget], options, force:
             reason = "" if options.to is None else "; its inputs are known once argoexec.exe exists"
             progress.say(f"would build {planned.target.id} ({how(planned)}){reason}")
         return
-    for planned in inputs.split(plans, builder_impl.inputs, client, options.to, force, progress, dry_run=True):
+    for planned in inputs.split(plans, builder_impl.inputs, client, options.to, force, progress, dry_run=True,
+                                content_of=getattr(builder_impl, "content", None)):
         progress.say(f"  ({how(planned)}, pushed to {options.to}:{planned.target.id})")
 
 

@@ -100,6 +100,56 @@ def test_an_unchanged_night_builds_nothing_and_pushes_nothing(registry, bases, i
     assert forced.returncode == 0 and set(_rebuilt(forced.stdout).values()) == {"--force"}
 
 
+def _swap_layer(repo: str, tag: str, index: int = -1) -> str:
+    """Re-push ``repo:tag`` with layer ``index`` replaced by another layer, everything else (annotations, config
+    and so its labels) unchanged, as anyone with push rights could: the new manifest's digest."""
+    import gzip
+    import io
+    import tarfile
+
+    from builder.registry import Reference, RegistryClient, sha256_digest
+
+    client = RegistryClient()
+    reference = Reference.parse(f"{repo}:{tag}")
+    body, media_type, _ = client.find_manifest(reference)
+    manifest = json.loads(body)
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        data = b"MZ not the executor you built"
+        info = tarfile.TarInfo("Files/app/argoexec.exe")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    blob = gzip.compress(tar.getvalue(), mtime=0)
+    client.push_blob(reference.registry, reference.repository, sha256_digest(blob), len(blob), lambda: blob)
+    manifest["layers"][index] = {**manifest["layers"][index], "digest": sha256_digest(blob), "size": len(blob)}
+    swapped = json.dumps(manifest).encode()
+    client.put_manifest(reference, swapped, media_type)
+    return sha256_digest(swapped)
+
+
+def test_a_layer_swapped_under_unchanged_annotations_is_rebuilt(registry, bases, isolated_cache, tmp_path):
+    repo = f"{registry.host}/{bases}-out/argoexec"
+    exe = _exe(tmp_path / "bin" / "argoexec.exe", b"argoexec one")
+    first = _build(registry, bases, repo, exe, tmp_path, isolated_cache)
+    assert first.returncode == 0, first.stdout + first.stderr
+    target = target_id("1909")
+    honest = first.stdout.split(f"{repo}:{target}@", 1)[1].split()[0]
+    labels = _labels(repo, target)
+    swapped = _swap_layer(repo, target)
+    assert _labels(repo, target) == labels  # the same inputs annotation and labels, another layer
+
+    again = _build(registry, bases, repo, exe, tmp_path, isolated_cache)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _skipped(again.stdout) == {target_id("ltsc2022")}
+    assert _rebuilt(again.stdout)[target] == (
+        f"{repo}:{target}@{swapped[:19]} does not match its own inputs annotation: assembled from these inputs it "
+        f"is {honest[:19]}, the registry holds {swapped[:19]}")
+    # The rebuild put back what the inputs make; the next night skips it again.
+    assert f"{repo}:{target}@{honest}" in again.stdout
+    assert _skipped(_build(registry, bases, repo, exe, tmp_path, isolated_cache).stdout) == set(
+        target_id(b) for b in BASES)
+
+
 def test_each_changed_input_rebuilds_what_it_touches_and_says_which(registry, bases, isolated_cache, tmp_path,
                                                                     monkeypatch):
     repo = f"{registry.host}/{bases}-out/argoexec"
@@ -195,6 +245,15 @@ def test_the_docker_builder_pushes_with_to_and_skips_what_is_unchanged(docker_en
     again = invoke(*args)
     assert again.returncode == 0, again.stdout + again.stderr
     assert _skipped(again.stdout) == {f"{NEWEST_ARGO}-linux-amd64"}
+
+    # A layer swapped in the registry under the same labels: the published layers are not those its config names.
+    _swap_layer(repo, f"{NEWEST_ARGO}-linux-amd64")
+    swapped = invoke(*args)
+    assert swapped.returncode == 0, swapped.stdout + swapped.stderr
+    reason = _rebuilt(swapped.stdout)[f"{NEWEST_ARGO}-linux-amd64"]
+    assert "does not match its own inputs annotation: layer " in reason and "is not the layer its config names" \
+        in reason, reason
+    assert _skipped(invoke(*args).stdout) == {f"{NEWEST_ARGO}-linux-amd64"}
 
     # A template change reaches the image through the rendered Dockerfile.
     templates = tmp_path / "templates"

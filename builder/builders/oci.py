@@ -186,6 +186,14 @@ class OciBuilder:
     def inputs(self, planned: PlannedTarget) -> inputs.Inputs:
         return self.assembler.inputs(planned)
 
+    def content(self, planned: PlannedTarget, found: inputs.Published, client, repo) -> str | None:
+        """The image assembled without uploading it: the published one is what its inputs make only when the
+        manifest digests are equal (builder.inputs.check_content)."""
+        digest = self.assembler.image(planned).digest
+        if digest == found.digest:
+            return None
+        return f"assembled from these inputs it is {digest[:19]}, the registry holds {found.digest[:19]}"
+
     def build(self, plans: list[PlannedTarget], progress: Progress) -> list[Outcome]:
         """Assemble each Windows target; a failed target is recorded and the others go on."""
         options = self.options
