@@ -70,7 +70,12 @@ def trusting_matrix(folder: Path, names: tuple[str, ...] = ("maintainer", "clust
         (keys / f"{name}.pub").write_bytes(_PATHS[name][1].read_bytes())
     listed = ", ".join(f"keys/{name}.pub" for name in names)
     matrix = folder / "matrix.yaml"
-    matrix.write_text(source.read_text() + f"\nevidence:\n  trusted_keys: [{listed}]\n")
+    text = source.read_text()
+    if "\nevidence:\n  trusted_keys: []\n" in text:
+        text = text.replace("\nevidence:\n  trusted_keys: []\n", f"\nevidence:\n  trusted_keys: [{listed}]\n")
+    else:
+        text += f"\nevidence:\n  trusted_keys: [{listed}]\n"
+    matrix.write_text(text)
     lock = source.parent / "matrix.lock.json"
     if lock.is_file():  # the same pins as the matrix it copies
         (folder / "matrix.lock.json").write_bytes(lock.read_bytes())

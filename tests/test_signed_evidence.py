@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import types
 
 import pytest
@@ -181,7 +182,10 @@ def test_only_signed_evidence_about_the_image_counts_and_the_rest_is_listed_with
 
     # Honest: the maintainer signs the records of the image they are attached to. A fresh clone counts them.
     pushed = evidence.push_evidence(client, repo, honest, records_for(honest.digest), evidence_keys.SIGNER)
-    assert _cell(repo, honest, client, tmp_path / "honest.sqlite")[0] == table_mod.VERIFIED_PASS
+    state, lines = _cell(repo, honest, client, tmp_path / "honest.sqlite")
+    assert state == table_mod.VERIFIED_PASS
+    # Without a signing key, publish pushes nothing and says so once.
+    assert lines == ["no evidence pushed: $ARGOEXEC_BUILDER_SIGNING_KEY is not set (publish signs what it pushes)"]
 
     # Re-attached: the honest image's envelope pushed as evidence of another image.
     _attach(client, repo, moved, _envelope_of(client, repo, str(pushed)))
@@ -238,3 +242,39 @@ def test_only_signed_evidence_about_the_image_counts_and_the_rest_is_listed_with
     assert [n["reason"] for n in document["not_counted"]] == [f"{signing.UNTRUSTED} {evidence_keys.SIGNER.keyid}"]
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad keys are bad input, named, before anything is read or written
+
+
+def test_a_trusted_key_that_is_missing_or_not_a_public_key_is_exit_2_naming_the_matrix_line(tmp_path):
+    matrix = evidence_keys.trusting_matrix(tmp_path)
+    (tmp_path / "keys" / "cluster.pub").unlink()
+    result = invoke("evidence", "127.0.0.1:9/suite/app:1", "--matrix", str(matrix))
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line and re.match(r"error: .*matrix\.yaml:\d+: evidence\.trusted_keys\[1\] keys/cluster\.pub: "
+                                        r"no such file$", line), line
+    (tmp_path / "keys" / "cluster.pub").write_text("not a key\n")
+    result = invoke("evidence", "127.0.0.1:9/suite/app:1", "--matrix", str(matrix))
+    assert result.returncode == 2 and "keys/cluster.pub: not a PEM public key" in result.stderr
+    # A key outside the matrix's folder is refused by the matrix check itself.
+    matrix.write_text(matrix.read_text().replace("keys/cluster.pub", "../elsewhere.pub"))
+    result = invoke("evidence", "127.0.0.1:9/suite/app:1", "--matrix", str(matrix))
+    assert result.returncode == 2 and "evidence.trusted_keys[1]: '../elsewhere.pub' is not valid" in result.stderr
+
+
+def test_publish_with_a_signing_key_that_is_no_key_is_exit_2_before_anything_is_written(tmp_path):
+    import os
+
+    bad = tmp_path / "signing.pem"
+    bad.write_text(evidence_keys.MAINTAINER.public_pem.decode())
+    docs = tmp_path / "docs"
+    env = {**os.environ, "ARGOEXEC_BUILDER_SIGNING_KEY": str(bad), "ARGOEXEC_BUILDER_CACHE": str(tmp_path / "c")}
+    result = invoke("publish", "--to", "127.0.0.1:9/suite/app", "--docs", str(docs), "--readme", "",
+                    "--db", str(tmp_path / "r.sqlite"), env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == f"error: $ARGOEXEC_BUILDER_SIGNING_KEY {bad}: not a PEM private key " \
+                                    "(-----BEGIN PRIVATE KEY-----)"
+    assert not docs.exists() and not (tmp_path / "r.sqlite").exists()
