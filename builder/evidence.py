@@ -12,8 +12,10 @@ The artifact (OCI image spec v1.1, manifest.md):
   the 2-byte blob ``{}``, which is uploaded like any blob); when ``config`` is the empty value,
   ``artifactType`` MUST be set ("Guidelines for Artifact Usage": an artifact with content and no
   config of its own puts its content in ``layers`` and the empty descriptor in ``config``);
-- one layer, ``RECORDS_TYPE``: the records as a JSON array, deterministic bytes (sorted, compact), so
-  the same records always make the same digest;
+- one layer, ``ENVELOPE_TYPE``: a DSSE envelope whose payload is an in-toto Statement about the image
+  holding the records (sorted, compact), signed (``builder/signing.py``). The first layout
+  (``UNSIGNED_ARTIFACT_TYPE``, a ``RECORDS_TYPE`` layer: the records as a plain JSON array) is still
+  read, to be shown as unsigned;
 - ``subject``: the image's descriptor (manifest.md, ``subject``: a weak association the referrers
   API lists the manifest under);
 - annotations ``org.opencontainers.image.created`` (annotations.md: RFC 3339; here the newest
@@ -21,9 +23,9 @@ The artifact (OCI image spec v1.1, manifest.md):
 
 Discovery (OCI distribution spec v1.1, spec.md):
 
-- "Listing Referrers": ``GET /v2/<name>/referrers/<digest>?artifactType=...`` answers an image index
-  of the descriptors whose ``subject`` is the digest. A registry SHOULD apply the ``artifactType``
-  filter and need not, so the descriptors are filtered here again. A 404 means the registry has no
+- "Listing Referrers": ``GET /v2/<name>/referrers/<digest>`` answers an image index of the descriptors
+  whose ``subject`` is the digest. No ``artifactType`` filter is asked for (both our layouts are
+  wanted); the descriptors of our types are picked here. A 404 means the registry has no
   referrers API: the client MUST fall back to the referrers tag schema, and when the tag holds no
   valid index SHOULD assume there are no referrers (reported here, not fatal).
 - "Pushing Manifests with Subject": a registry with the referrers API answers the manifest PUT with
