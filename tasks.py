@@ -327,7 +327,7 @@ def doctor(c, engine=None, runner=None, matrix=None, json=False, min_free_gb=Non
                    "digest wins); an index tag shows each Windows entry.",
             "format": "text (default) or json.",
             "insecure_registry": REGISTRY_HELP["insecure_registry"],
-            "matrix": SELECT_HELP["matrix"] + " Its evidence.trusted_keys say what counts."},
+            "matrix": "Matrix file whose evidence.trusted_keys say what counts."},
       iterable=["insecure_registry"])
 @reports_errors
 def evidence(c, ref, format="text", insecure_registry=None, matrix=None):

@@ -63,6 +63,7 @@ class Assembler:
         self._netapi_layers: dict[str, Layer] = {}
         self._digests: dict[str, str] = {}  # base reference -> its manifest digest
         self._inputs: dict[str, inputs.Inputs] = {}
+        self._bases: dict[str, Image] = {}  # release -> its nanoserver, read once per run (every Argo version's)
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -145,9 +146,11 @@ class Assembler:
 
     def base(self, target: Target) -> Image:
         release = target.release
-        image = resolve(self.client, Reference.parse(self.matrix.base_image(release)), build=release.build.build)
-        check_same_build(target.id, "nanoserver", image, release.build.build)
-        return image
+        if release.name not in self._bases:
+            image = resolve(self.client, Reference.parse(self.matrix.base_image(release)), build=release.build.build)
+            check_same_build(target.id, "nanoserver", image, release.build.build)
+            self._bases[release.name] = image
+        return self._bases[release.name]
 
     # -- the image -----------------------------------------------------------------------------
 
