@@ -224,6 +224,7 @@ CLUSTER_HELP = {
     "insecure": "--cluster: do not verify the server's TLS certificate.",
     "namespace": "--cluster: namespace to submit to (default: argo).",
     "hybrid": "--cluster: upstream's hello-hybrid: the Windows step, then a Linux step.",
+    "cluster_name": "--cluster: the runner name in its records (default: the server's host).",
 }
 
 
@@ -238,13 +239,15 @@ CLUSTER_HELP = {
 @reports_errors
 def smoke(c, matrix=None, base=None, argo=None, only=None, skip=None, engine=None, repo=None, results=None,
           runner=None, network=None, host_isolation=None, timeout=None, cluster=None, token_env=None,
-          insecure=False, namespace="argo", hybrid=False, skip_verified=False, insecure_registry=None):
+          insecure=False, namespace="argo", hybrid=False, skip_verified=False, insecure_registry=None,
+          cluster_name=None):
     """Smoke-test built images the way a pod runs them; record each check."""
     selection = Selection(matrix, base, argo, only, skip)
     flags = EngineFlags(engine, repo, results, runner, network, host_isolation)
     if cluster:
         pipeline.cluster_smoke_task(selection, flags, timeout, ClusterFlags(cluster, token_env, insecure, namespace,
-                                                                            hybrid), skip_verified)
+                                                                            hybrid, cluster_name), skip_verified,
+                                    insecure_registry)
     else:
         pipeline.smoke_task(selection, flags, timeout or "120", skip_verified, insecure_registry)
 
@@ -363,12 +366,13 @@ def doctor(c, engine=None, runner=None, matrix=None, json=False, min_free_gb=Non
 @task(help={"ref": "The image: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:... or REGISTRY/REPO:TAG@sha256:... (the "
                    "digest wins); an index tag shows each Windows entry.",
             "format": "text (default) or json.",
-            "insecure_registry": REGISTRY_HELP["insecure_registry"]},
+            "insecure_registry": REGISTRY_HELP["insecure_registry"],
+            "matrix": "Matrix file whose evidence.trusted_keys say what counts."},
       iterable=["insecure_registry"])
 @reports_errors
-def evidence(c, ref, format="text", insecure_registry=None):
-    """Show the result records attached to exactly this image."""
-    pipeline.evidence_task(ref, format, insecure_registry)
+def evidence(c, ref, format="text", insecure_registry=None, matrix=None):
+    """Show the result records attached to exactly this image, counted or not."""
+    pipeline.evidence_task(ref, format, insecure_registry, matrix)
 
 
 results_ns = Collection("results")

@@ -3,7 +3,9 @@
 The Linux side of the nightly, in order, as its jobs run it: `invoke refresh` (base digests, Argo
 releases), `invoke build --builder oci --base all --argo all --to REPO` (every target), `invoke publish
 --to REPO --argo all` (index tags, evidence, table). A first night builds and publishes everything
-(cold); then each no-op night runs the same three steps again with nothing changed: a fresh results
+(cold; publish signs the evidence it pushes); then each no-op night runs the same three steps again with
+nothing changed (build checks each skipped image's content: the oci builder assembles it without uploading
+and compares digests): a fresh results
 database and no new records (as in CI, where the publish job starts clean), the tool's cache kept (as
 the workflow keeps it). Wall time of each step and the registry requests it made, counted by a proxy in
 front of the registry, per target (7 bases x the Argo versions of the lock).
@@ -37,7 +39,7 @@ from builder import pipeline  # noqa: E402
 from builder.matrix import load_matrix  # noqa: E402
 from builder.pipeline import EngineFlags, Selection  # noqa: E402
 from builder.targets import all_targets  # noqa: E402
-from tests import infra, windows_images  # noqa: E402
+from tests import evidence_keys, infra, windows_images  # noqa: E402
 from tests.faulty_proxy import FaultyProxy  # noqa: E402
 from tests.github_standin import GitHubStandin, argo_state  # noqa: E402
 
@@ -63,8 +65,9 @@ def main() -> None:
     try:
         with GitHubStandin(argo_state()) as api, FaultyProxy(registry.url) as proxy:
             os.environ["GITHUB_API_URL"] = api.url
-            matrix = work / "matrix.yaml"
-            shutil.copyfile(ROOT / "matrix.yaml", matrix)
+            # The project's matrix trusting a key generated for this run, which publish signs with (as the nightly).
+            matrix = evidence_keys.trusting_matrix(work, ("maintainer",))
+            os.environ["ARGOEXEC_BUILDER_SIGNING_KEY"] = str(evidence_keys.private_key_file("maintainer"))
             windows_images.push_windows_bases(registry.host, work / "bases")
             mirrors = [f"mcr.microsoft.com={proxy.host}/mcr", f"quay.io={proxy.host}/quay"]
             repo = f"{proxy.host}/bench/argoexec"

@@ -103,8 +103,8 @@ ARGOEXEC_IN_BASE = Check(
     "argoexec-in-base", "`argoexec version` from the volume in the stock base (no netapi32.dll in nanoserver)",
     kind=POD, emissary=False, command=lambda target: ["version"], judge_output=_judge_version)
 # Run on an Argo cluster by `invoke smoke --cluster` (builder/cluster.py), not in a container of the image:
-# smoke=False keeps it out of smoke_checks() and the table's cells (the pod runs the executor the cluster's
-# controller is configured with, which need not be the image under test).
+# smoke=False keeps it out of smoke_checks() (an engine's runs). The workflow pins the image under test as its
+# executor (podSpecPatch), so its records judge a cell of the table like a runner's (table.CELL_CHECKS).
 WORKFLOW_CHECK = Check("workflow", "hello-windows as a workflow on an Argo cluster (invoke smoke --cluster)",
                        oses=("windows",), smoke=False)
 

@@ -44,7 +44,7 @@ import urllib3
 
 from . import results
 from .checks import ERROR, FAIL, HELLO_LINUX, HELLO_WINDOWS, PASS
-from .compat import WindowsBuild
+from .compat import PROCESS, HostFacts, WindowsBuild
 from .errors import BuilderError, ClusterDenied, ClusterError, InputError, Unreachable
 from .progress import Progress
 from .registry.reference import is_loopback
@@ -90,14 +90,25 @@ _IMAGE_PULL_RE = re.compile(r"^(ErrImagePull|ImagePullBackOff|InvalidImageName|E
 # The workflow
 
 
-def _windows_template(build: str, image: str) -> dict[str, Any]:
+def executor_patch(executor_image: str) -> str:
+    """The podSpecPatch that runs ``executor_image`` as the pod's executor: the controller's ``init`` and
+    ``wait`` containers (workflow/common/common.go ``InitContainerName``, ``WaitContainerName``), matched by
+    name by the strategic merge, with that image. JSON, which ApplyPodSpecPatch takes as it is."""
+    return json.dumps({"initContainers": [{"name": "init", "image": executor_image}],
+                       "containers": [{"name": "wait", "image": executor_image}]}, separators=(",", ":"))
+
+
+def _windows_template(build: str, image: str, executor_image: str | None = None) -> dict[str, Any]:
     # upstream's examples/hello-windows.yaml, with the node's build pinned: a Windows node runs only
     # images of its own build (process isolation), so the nodeSelector names it, not just the os.
-    return {
+    template: dict[str, Any] = {
         "name": WINDOWS_TEMPLATE,
         "nodeSelector": {OS_LABEL: "windows", WINDOWS_BUILD_LABEL: build},
         "container": {"image": image, "command": ["cmd", "/c"], "args": ["echo", HELLO_WINDOWS]},
     }
+    if executor_image:
+        template["podSpecPatch"] = executor_patch(executor_image)
+    return template
 
 
 def _linux_template(image: str) -> dict[str, Any]:
@@ -110,18 +121,20 @@ def _linux_template(image: str) -> dict[str, Any]:
 
 
 def hello_windows_workflow(release_build: str, nanoserver_image: str, hybrid: bool = False,
-                           linux_image: str = DEFAULT_LINUX_IMAGE, deadline_s: int | None = None) -> dict[str, Any]:
+                           linux_image: str = DEFAULT_LINUX_IMAGE, deadline_s: int | None = None,
+                           executor_image: str | None = None) -> dict[str, Any]:
     """Upstream's hello-windows workflow for one Windows build (``10.0.BUILD``), or with ``hybrid`` its
     hello-hybrid shape: a steps template running the Windows step, then a Linux step.
 
-    ``deadline_s`` sets the workflow's ``activeDeadlineSeconds`` (the controller ends it after that)."""
+    ``deadline_s`` sets the workflow's ``activeDeadlineSeconds`` (the controller ends it after that);
+    ``executor_image`` (``REPO@sha256:D``) is the Windows step's executor (``executor_patch``)."""
     try:
         build = WindowsBuild.parse(release_build).base  # the label holds 10.0.BUILD, never a revision
     except ValueError as exc:
         raise InputError(f"release build {release_build}: {exc}") from None
     if not nanoserver_image or not linux_image:
         raise InputError("hello-windows needs a nanoserver image (and, with --hybrid, a Linux image)")
-    templates = [_windows_template(build, nanoserver_image)]
+    templates = [_windows_template(build, nanoserver_image, executor_image)]
     entrypoint = WINDOWS_TEMPLATE
     if hybrid:
         # examples/hello-hybrid.yaml: two sequential step groups, step1 (Windows) then step2 (Linux).
@@ -632,9 +645,14 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
                   insecure: bool = False, namespace: str = DEFAULT_NAMESPACE, hybrid: bool = False,
                   timeout_s: float = DEFAULT_TIMEOUT_S, runner: str = "local",
                   results_dir: Path = results.DEFAULT_DIR, progress: Progress | None = None,
-                  poll_s: float = DEFAULT_POLL_S, linux_image: str = DEFAULT_LINUX_IMAGE) -> list[results.Record]:
+                  poll_s: float = DEFAULT_POLL_S, linux_image: str = DEFAULT_LINUX_IMAGE,
+                  executors: dict[str, tuple[str, str]] | None = None) -> list[results.Record]:
     """``invoke smoke --cluster URL``: hello-windows (``hybrid``: hello-hybrid) on the cluster for each
     Windows target, one ``check: workflow`` record each, written to ``results_dir``.
+
+    ``executors``: per target id, (``REPO:TARGET``, digest) of the image under test: the workflow runs it as
+    its executor and the record names it (``runner`` is the cluster's name). Without one for a target,
+    the workflow runs the cluster's own executor and the record names no image digest (it counts nowhere).
 
     Linux targets are skipped (said, not recorded): the workflow is the Windows one. A target whose
     workflow fails, stays Pending or is cut off by the timeout gets its record and the next goes on;
@@ -650,8 +668,9 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
             progress.say(server.clean(f"warning: {server.shown} is plain http: the token crosses the network "
                                       "unencrypted"))
         version = server.version()
+        runs = "the image under test as its executor" if executors else "the executor its controller is configured with"
         progress.say(server.clean(f"Argo Server {version} at {server.shown}, namespace {namespace}; the workflow runs "
-                                  "the executor its controller is configured with"))
+                                  f"{runs}"))
         deadline = math.ceil(timeout_s) + DEADLINE_GRACE_S
         for planned in planned_targets:
             target = planned.target
@@ -662,9 +681,14 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
             started = results.Started()
             what = f"{target.id} {CHECK}"
             progress.begin(f"cluster {target.id}: {CHECK}")
+            image, digest = (executors or {}).get(target.id, (planned.base_image, None))
+            pinned = f"{image.rsplit(':', 1)[0]}@{digest}" if digest else None
             workflow = hello_windows_workflow(target.release.build.base, planned.base_image, hybrid, linux_image,
-                                              deadline_s=deadline)
+                                              deadline_s=deadline, executor_image=pinned)
+            if pinned:
+                progress.line(f"executor {pinned}")
             expect = (HELLO_WINDOWS, HELLO_LINUX) if hybrid else (HELLO_WINDOWS,)
+            result: WorkflowResult | BaseException
             try:
                 result = run_workflow(server, workflow, timeout_s=timeout_s, poll_s=poll_s, progress=progress,
                                       server_version=version, expect=expect)
@@ -672,6 +696,7 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
                 progress.end(what, ERROR, server.clean(str(exc)))
                 raise
             except ClusterError as exc:  # this target's workflow only (e.g. the server's validation refused it)
+                result = exc
                 status, detail = ERROR, server.clean(str(exc))
                 log = detail
             else:
@@ -679,8 +704,16 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
                 detail = server.clean(detail)
                 log = server.clean(result.record_log(detail))
             progress.end(what, status, detail)
-            record = results.Record.of(planned, check=CHECK, status=status, started=started, image=planned.base_image,
-                                       image_digest=None, runner=runner, log=log, host=None, isolation=None)
+            node = None
+            if status != ERROR and not isinstance(result, BaseException):
+                node = next((n.host for n in result.nodes if n.template == WINDOWS_TEMPLATE and n.host), None)
+            # The host is the build the nodeSelector names (the kubelet's node.kubernetes.io/windows-build label),
+            # the isolation the one Kubernetes runs Windows pods with (process; Hyper-V is not offered).
+            built = WindowsBuild.parse(target.release.build.base)
+            host = HostFacts("windows", built, PROCESS, None, None) if digest else None
+            record = results.Record.of(planned, check=CHECK, status=status, started=started, image=image,
+                                       image_digest=digest, runner=runner, log=log, host=host,
+                                       isolation=PROCESS if digest else None, node=node)
             results.write(record, results_dir)
             records.append(record)
     finally:

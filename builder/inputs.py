@@ -16,6 +16,15 @@ canonical JSON and ``io.argoexec-builder.inputs.json`` that JSON, so that a rebu
 input changed. The oci builder also writes both as annotations of the image manifest (OCI image
 spec, manifest.md "annotations"), where one manifest GET finds them; an image whose manifest has
 none (the engine's push, Docker-typed manifests) is read through its config, a second request.
+
+The annotation is a claim, not proof: anyone who can push can re-push a tag with a swapped layer and
+the same annotations. So a skip stands only when the content checks out too (``check_content``, a
+builder's ``content`` function): the oci builder assembles the image without uploading it and skips
+only when its manifest digest is the registry's; the docker builder checks that the published
+manifest's layers are those its config describes (each layer it can fetch, decompressed, has its
+``rootfs.diff_ids`` entry: image-spec config.md) and, when the engine still has the image those inputs
+made, that the config's layers are that image's. A published tag whose content does not match its own
+annotation is rebuilt, with a line that says so.
 """
 
 from __future__ import annotations
@@ -23,12 +32,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import BuilderError, RegistryDenied, RegistryError, Unreachable
 from .progress import Progress
-from .registry import Reference, RegistryClient, image_config, image_manifest
+from .registry import DOCKER_FOREIGN_LAYER, Reference, RegistryClient, image_config, image_manifest
 
 LABEL = "io.argoexec-builder.inputs"
 LABEL_JSON = "io.argoexec-builder.inputs.json"
@@ -161,9 +172,84 @@ def decide(inputs: Inputs, found: Published | None, force: bool = False) -> Deci
     return Decision(True, "; ".join(inputs.changes(found.labels)), found)
 
 
+# What a builder says of a published image whose inputs annotation matches: None when its content is what
+# those inputs make, else why not (one phrase). Given (the plan, what is published, the client, the repository).
+ContentCheck = Callable[..., "str | None"]
+
+
+def check_content(decision: Decision, planned, content_of: ContentCheck, client: RegistryClient,
+                  repo: Reference) -> Decision:
+    """A skip stands only when the published content is what the inputs make; otherwise a rebuild that says why.
+    A check that cannot be made (a registry error) rebuilds too, saying so; no registry at all stops the run."""
+    found = decision.published
+    if decision.build or found is None:
+        return decision
+    try:
+        why = content_of(planned, found, client, repo)
+    except (Unreachable, RegistryDenied):
+        raise
+    except BuilderError as exc:
+        why = f"its content cannot be checked ({exc})"
+    if why is None:
+        return decision
+    return Decision(True, f"{found.reference}@{found.digest[:19]} does not match its own inputs annotation: {why}",
+                    found)
+
+
+# Layer media types whose blob is the tar itself, and those that are gzip (image-spec media-types.md; Docker's
+# manifest v2 schema 2).
+_TAR_TYPES = ("application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.nondistributable.v1.tar")
+_GZIP_TYPES = ("application/vnd.oci.image.layer.v1.tar+gzip",
+               "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+               "application/vnd.docker.image.rootfs.diff.tar.gzip", DOCKER_FOREIGN_LAYER)
+
+
+def _diff_id(data: bytes, media_type: str) -> str | None:
+    """The sha256 of a layer's uncompressed tar (its diff_id), or None for a compression not read here."""
+    if media_type in _TAR_TYPES:
+        return sha256_text(data)
+    if media_type not in _GZIP_TYPES:
+        return None
+    digest = hashlib.sha256()
+    unzip = zlib.decompressobj(wbits=31)
+    for start in range(0, len(data), 1 << 20):
+        digest.update(unzip.decompress(data[start:start + (1 << 20)]))
+    digest.update(unzip.flush())
+    return "sha256:" + digest.hexdigest()
+
+
+def published_layers(client: RegistryClient, repo: Reference, found: Published,
+                     expected_diff_ids: list[str] | None = None) -> str | None:
+    """Why the published image's layers are not those its config describes (or, with ``expected_diff_ids``, not
+    those of the image the inputs made), or None. Foreign layers (fetched from their urls, never from this
+    registry) are checked by count and position only."""
+    reference = Reference(repo.registry, repo.repository, None, found.digest)
+    manifest = image_manifest(client.get_manifest(reference)[0], f"{found.reference}: the manifest")
+    config_digest = manifest["config"]["digest"]
+    config = image_config(client.get_blob(repo.registry, repo.repository, config_digest),
+                          f"{found.reference}: the config {config_digest[:19]}")
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    layers = manifest.get("layers") or []
+    if len(diff_ids) != len(layers):
+        return f"its manifest has {len(layers)} layers, its config {len(diff_ids)}"
+    if expected_diff_ids is not None and list(diff_ids) != list(expected_diff_ids):
+        return "its config's layers are not those of the image these inputs made on this engine"
+    for number, (layer, diff_id) in enumerate(zip(layers, diff_ids, strict=True)):
+        if layer.get("urls") and layer.get("mediaType") == DOCKER_FOREIGN_LAYER:
+            continue
+        data = client.get_blob(repo.registry, repo.repository, layer["digest"])  # checked against its digest
+        actual = _diff_id(data, layer.get("mediaType", ""))
+        if actual is None:
+            return f"layer {number} is {str(layer.get('mediaType'))[:80]}, which is not checked here"
+        if actual != diff_id:
+            return f"layer {number} ({layer['digest'][:19]}) is not the layer its config names ({str(diff_id)[:19]})"
+    return None
+
+
 def split(plans: list, inputs_of, client: RegistryClient, repo: Reference, force: bool, progress: Progress,
-          dry_run: bool = False) -> list:
-    """The plans to build: those whose image at ``repo`` was made from other inputs, or is not there.
+          dry_run: bool = False, content_of: ContentCheck | None = None) -> list:
+    """The plans to build: those whose image at ``repo`` was made from other inputs, or is not there, or (with
+    ``content_of``, see ``check_content``) whose content is not what its inputs annotation says.
     ``dry_run``: the same decisions, said as what would happen."""
     would = "would " if dry_run else ""
     keep = []
@@ -177,6 +263,8 @@ def split(plans: list, inputs_of, client: RegistryClient, repo: Reference, force
             keep.append(planned)
             continue
         decision = decide(computed, None if force else published(client, repo, planned.target.id), force)
+        if content_of is not None:
+            decision = check_content(decision, planned, content_of, client, repo)
         if decision.build:
             keep.append(planned)
             progress.say(f"{would}build {planned.target.id}: {decision.reason}")

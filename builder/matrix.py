@@ -155,6 +155,14 @@ class Matrix:
     hosts: tuple[HostRelease, ...] = ()
     argo_releases: ArgoReleases | None = None
     lock: Lock | None = None  # matrix.lock.json, when there is one (see load_matrix)
+    # evidence.trusted_keys: (the file as written, its line); relative to ``folder``, the matrix file's folder
+    trusted_keys: tuple[tuple[str, int], ...] = ()
+    folder: str = "."
+
+    def trusted_key_files(self) -> tuple[tuple[str, Path, str], ...]:
+        """(name, path, where) of each trusted public key file: ``where`` names the matrix file, line and key."""
+        return tuple((name, Path(self.folder) / name, f"{self.file}:{line}: evidence.trusted_keys[{index}] {name}")
+                     for index, (name, line) in enumerate(self.trusted_keys))
 
     def host(self, name: str) -> HostRelease | None:
         wanted = name.lower()
@@ -331,6 +339,9 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+_KEY_FILE_RE = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_./-]{1,200}$")
+
+
 def _line_of(mapping: LocatedDict, key: str) -> int:
     return mapping.key_lines.get(key, mapping.line)
 
@@ -388,7 +399,7 @@ def _load_matrix_file(path: str | Path | None) -> Matrix:
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc.__class__.__name__
         raise MatrixError(display, None, "", f"cannot read it ({reason}); check the file") from None
-    return parse_matrix(text, display)
+    return dataclasses.replace(parse_matrix(text, display), folder=str(file_path.parent))
 
 
 def parse_matrix(text: str, file: str = "matrix.yaml") -> Matrix:
@@ -397,7 +408,7 @@ def parse_matrix(text: str, file: str = "matrix.yaml") -> Matrix:
     if root is None:
         check.fail(1, "", "the file is empty; expected the keys schema, windows, argo, runners, registries")
     root = check.mapping(root, "", 1, ("schema", "windows", "argo", "runners", "registries"),
-                         ("mirrors", "linux", "hosts", "argo_releases"))
+                         ("mirrors", "linux", "hosts", "argo_releases", "evidence"))
 
     schema = root["schema"]
     if schema != SCHEMA or isinstance(schema, bool):
@@ -412,7 +423,7 @@ def parse_matrix(text: str, file: str = "matrix.yaml") -> Matrix:
     hosts = _hosts(check, root, releases)
     argo_releases = _argo_releases(check, root)
     matrix = Matrix(file, tuple(releases), tuple(argo), tuple(runners), registries, mirrors, tuple(linux),
-                    tuple(hosts), argo_releases)
+                    tuple(hosts), argo_releases, trusted_keys=_evidence(check, root))
     _check_build_runners(check, root, matrix)
     return matrix
 
@@ -633,6 +644,21 @@ def _mirrors(check: _Checker, root: LocatedDict) -> dict[str, str]:
                        f"{hide_userinfo(source)!r} is not a registry; expected a host like mcr.microsoft.com")
         out[source] = check.string(target, path, line, REPO_RE, "a registry and path like reg.local:5000/mcr")
     return out
+
+
+def _evidence(check: _Checker, root: LocatedDict) -> tuple[tuple[str, int], ...]:
+    """``evidence: {trusted_keys: [PEM public key files]}``: whose signed evidence counts (builder/signing.py)."""
+    if "evidence" not in root:
+        return ()
+    entry = check.mapping(root["evidence"], "evidence", _line_of(root, "evidence"), ("trusted_keys",))
+    items = check.sequence(entry["trusted_keys"], "evidence.trusted_keys", _line_of(entry, "trusted_keys"),
+                           "PEM public key files, relative to the matrix file", allow_empty=True)
+    out = []
+    for index, item in enumerate(items):
+        path, line = join_path("evidence.trusted_keys", index), items.item_lines[index]
+        name = check.string(item, path, line, _KEY_FILE_RE, "a relative path to a PEM public key file")
+        out.append((name, line))
+    return tuple(out)
 
 
 def _hosts(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -> list[HostRelease]:

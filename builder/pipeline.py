@@ -300,7 +300,8 @@ def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.AUT
                 continue
             if options.to is not None:
                 # Incremental: a target whose image at --to was made from the same inputs is not built again.
-                share = inputs.split(share, builder_impl.inputs, client, options.to, force, progress)
+                share = inputs.split(share, builder_impl.inputs, client, options.to, force, progress,
+                                     content_of=getattr(builder_impl, "content", None))
             for outcome in builder_impl.build(share, progress):
                 statuses.append(outcome.record.status)
                 if outcome.ok:
@@ -384,7 +385,8 @@ def dry_run_build(builder_impl, plans: list[plan.PlannedTarget], options, force:
             reason = "" if options.to is None else "; its inputs are known once argoexec.exe exists"
             progress.say(f"would build {planned.target.id} ({how(planned)}){reason}")
         return
-    for planned in inputs.split(plans, builder_impl.inputs, client, options.to, force, progress, dry_run=True):
+    for planned in inputs.split(plans, builder_impl.inputs, client, options.to, force, progress, dry_run=True,
+                                content_of=getattr(builder_impl, "content", None)):
         progress.say(f"  ({how(planned)}, pushed to {options.to}:{planned.target.id})")
 
 
@@ -474,17 +476,25 @@ def smoke_task(selection: Selection, flags: EngineFlags, timeout: str = "120", s
         plans = plan.plan_smoke(loaded, selected, connected.facts, offered, redact_url(connected.url))
         if skip_verified:
             plans = unverified(plans, registry_client(insecure_registry), repo, options.runner, connected.facts,
-                               progress)
+                               progress, trusted_keys(loaded))
         records = smoke_targets(connected, plans, options, progress)
     finally:
         connected.close()
     finish(progress, "Checks", [r.status for r in records])
 
 
+def trusted_keys(loaded: Matrix) -> tuple:
+    """The public keys whose signed evidence counts (``evidence.trusted_keys`` in the matrix)."""
+    from .signing import load_trusted_keys
+
+    return load_trusted_keys(loaded.trusted_key_files())
+
+
 def unverified(plans: list[plan.PlannedTarget], client, repo, runner: str, facts: compat.HostFacts,
-               progress: Progress) -> list[plan.PlannedTarget]:
+               progress: Progress, trusted: tuple = ()) -> list[plan.PlannedTarget]:
     """The plans whose image (the digest its tag has now) has no passing run of every smoke check on this runner,
-    this host (its full os.version: a patched host checks again) and this isolation in its evidence."""
+    this host (its full os.version: a patched host checks again) and this isolation in its counted evidence
+    (signed by a ``trusted`` key, about this digest and target; see builder/evidence.py)."""
     from . import evidence
 
     host = str(facts.build) if facts.build else None
@@ -496,7 +506,7 @@ def unverified(plans: list[plan.PlannedTarget], client, repo, runner: str, facts
             keep.append(planned)  # not runnable here, or not published: the checks say so
             continue
         newest: dict[str, dict] = {}
-        for record in evidence.read_evidence(client, repo, digest):
+        for record in evidence.read_evidence(client, repo, digest, trusted=trusted, target=planned.target.id):
             if (record["image_digest"], record["runner"], record.get("host_os_version"), record.get("isolation")) \
                     == (digest, runner, host, here.isolation) and (
                     record["check"] not in newest or record["started_at"] > newest[record["check"]]["started_at"]):
@@ -520,11 +530,17 @@ class ClusterFlags:
     insecure: bool = False
     namespace: str = "argo"
     hybrid: bool = False
+    name: str | None = None  # the runner name of its records (default: the server's host)
 
 
 def cluster_smoke_task(selection: Selection, flags: EngineFlags, timeout: str | None, cluster: ClusterFlags,
-                       skip_verified: bool = False) -> None:
+                       skip_verified: bool = False, insecure_registry: Flag = None) -> None:
+    """The cluster check of each selected target's published per-base image, pinned by digest: from ``--repo``,
+    else the matrix's publish repository (a target not published there is refused before anything is submitted)."""
+    import urllib.parse
+
     from .cluster import DEFAULT_TIMEOUT_S, cluster_smoke
+    from .registry import Reference
 
     if skip_verified:
         raise InputError("--skip-verified skips the checks on an engine whose evidence is in the registry; a "
@@ -535,11 +551,27 @@ def cluster_smoke_task(selection: Selection, flags: EngineFlags, timeout: str | 
                          "do not apply")
     loaded, selected = selection.resolve(default_bases=None)
     plans = plan.make_plan(loaded, selected)
+    where = flags.repo or loaded.registries.publish
+    repo = Reference.parse(where) if where else None
+    if repo is None or not repo.registry_named:
+        raise InputError(f"--cluster runs the published image under test, pinned by digest: --repo {where or '(none)'} "
+                         "names no registry; pass --repo REGISTRY/REPO (or set registries.publish in the matrix)")
+    client = registry_client(insecure_registry)
+    executors: dict[str, tuple[str, str]] = {}
+    for planned in plans:
+        if planned.target.is_windows:
+            tagged = repo.with_tag(planned.target.id)
+            digest = client.head_manifest(tagged)
+            if digest is None:
+                raise InputError(f"{tagged}: not published; push it first (invoke build --to {repo}) or pass --repo "
+                                 "where it is")
+            executors[planned.target.id] = (str(tagged), digest)
+    runner = cluster.name or flags.runner or urllib.parse.urlsplit(cluster.url).hostname or "cluster"
     progress = Progress()
     records = cluster_smoke(plans, url=cluster.url, token_env=cluster.token_env, insecure=cluster.insecure,
                             namespace=cluster.namespace, hybrid=cluster.hybrid, timeout_s=seconds,
-                            runner=flags.runner or "cluster", results_dir=Path(flags.results or "results"),
-                            progress=progress)
+                            runner=runner, results_dir=Path(flags.results or "results"),
+                            progress=progress, executors=executors)
     finish(progress, "Checks", [r.status for r in records])
 
 
@@ -614,6 +646,12 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
     if partial and repo is None:
         raise InputError("--partial publishes an index tag without some of its Windows entries: it goes with --to")
     client = registry_client(insecure_registry) if repo is not None else None
+    trusted = trusted_keys(loaded)
+    signer = None
+    if repo is not None:
+        from .signing import signer_from_environment
+
+        signer = signer_from_environment()
     readme_path = Path(readme) if readme else None
     table_formats.check_readme(readme_path)
     imported = None
@@ -647,7 +685,7 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
             state = ("would be written" if dry_run else "written") if published.changed else "unchanged"
             print(f"{published.reference}@{published.digest} ({len(published.entries)} entries, {state})")
         publication.images.update({e.target: e.digest for e in images})
-        evidence_problems = exchange_evidence(client, repo, images, connection, progress, dry_run)
+        evidence_problems = exchange_evidence(client, repo, images, connection, progress, dry_run, signer, trusted)
     elif loaded.registries.publish:
         publication = table_mod.Publication(loaded.registries.publish)
     model = table_mod.build_table(loaded, store.all_records(connection), publication)
@@ -669,30 +707,42 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
         raise TargetFailed(f"{len(evidence_problems)} evidence artifact(s) could not be read; see the warnings above")
 
 
-def exchange_evidence(client, repo, images: list, connection, progress: Progress, dry_run: bool = False) -> list[str]:
-    """For each published image: import the evidence its registry keeps (so nothing verified is forgotten
-    when a runner reports nothing tonight), then push the records of its digest the registry lacks."""
+def exchange_evidence(client, repo, images: list, connection, progress: Progress, dry_run: bool = False,
+                      signer=None, trusted: tuple = ()) -> list[str]:
+    """For each published image: import the evidence its registry keeps that counts (signed by a ``trusted`` key,
+    about that digest and target; what does not count is said, never imported), so nothing verified is
+    forgotten when a runner reports nothing tonight; then, with a ``signer``, push the records of its digest
+    the registry lacks, signed. Without one, nothing is pushed, and that is said once."""
     from . import evidence, store
+    from .signing import SIGNING_KEY_ENV
 
     problems: list[str] = []
     progress.begin(f"evidence in {repo}")
     pushed = 0
+    if signer is None:
+        progress.line(f"no evidence pushed: ${SIGNING_KEY_ENV} is not set (publish signs what it pushes)")
+    elif signer.keyid not in {key.keyid for key in trusted}:
+        progress.line(f"warning: the signing key {signer.keyid} is not in evidence.trusted_keys: what is pushed "
+                      "will not count")
     known: dict[tuple[str, str], list[dict]] = {}
     for record in store.all_records(connection):
         known.setdefault((record["target"], record["image_digest"]), []).append(record)
     for entry in images:
-        found = evidence.load_evidence(client, repo, entry.digest)
+        found = evidence.load_evidence(client, repo, entry.digest, trusted, entry.target)
         for problem in found.problems:
             progress.line(f"warning: {problem}")
         problems.extend(found.problems)
+        for refused in found.not_counted:
+            progress.line(f"not counted: {len(refused.records)} record(s) of {refused.artifact[:19]} for "
+                          f"{entry.target}: {refused.reason}")
         if found.records:
             store.import_records(connection, found.records, f"evidence of {entry.target}")
         ours = known.get((entry.target, entry.digest), [])
-        if not ours:
+        if not ours or signer is None:
             continue
         subject = evidence.Descriptor(entry.media_type, entry.digest, entry.size)
-        result = evidence.push_evidence(client, repo, subject, [_present(r) for r in ours], say=progress.line,
-                                        existing=found, dry_run=dry_run)
+        result = evidence.push_evidence(client, repo, subject, [_present(r) for r in ours], signer,
+                                        say=progress.line, existing=found, dry_run=dry_run)
         pushed += int(result.changed)
     progress.end(f"evidence in {repo}", checks.PASS if not problems else checks.FAIL,
                  f"{len(images)} images, {pushed} with new evidence" + (" (would be pushed)" if dry_run else ""))
@@ -700,8 +750,8 @@ def exchange_evidence(client, repo, images: list, connection, progress: Progress
 
 
 def _present(record: dict) -> dict:
-    """A stored record as the tool writes one (results.Record.to_json leaves out a null ``argoexec``)."""
-    return {k: v for k, v in record.items() if not (k == "argoexec" and v is None)}
+    """A stored record as the tool writes one (results.Record.to_json leaves out a null ``argoexec`` and ``node``)."""
+    return {k: v for k, v in record.items() if not (k in ("argoexec", "node") and v is None)}
 
 
 TABLE_FORMATS = ("text", "markdown", "json", "html")
@@ -910,8 +960,11 @@ EVIDENCE_COLUMNS = (("check", "check"), ("status", "status"), ("runner", "runner
                     ("engine", "engine_version"), ("date", "started_at"))
 
 
-def evidence_task(ref: str | None, format: str = "text", insecure_registry: Flag = None) -> None:
-    """What was verified for exactly the image REF names: the evidence artifacts attached to it in its registry.
+def evidence_task(ref: str | None, format: str = "text", insecure_registry: Flag = None,
+                  matrix: str | None = None) -> None:
+    """What was verified for exactly the image REF names: the evidence artifacts attached to it in its registry,
+    the records that count (signed by a key of the matrix's ``evidence.trusted_keys``) beside those that do not,
+    each with its reason.
 
     An index (the multi-platform tag) shows the evidence of each of its Windows entries."""
     from . import evidence
@@ -925,6 +978,7 @@ def evidence_task(ref: str | None, format: str = "text", insecure_registry: Flag
         raise InputError(f"{hide_userinfo(ref)}: give the reference without user:password@; credentials come "
                          "from the Docker config (docker login)")
     reference = Reference.parse(ref, strict=True, what="REF")
+    trusted = trusted_keys(matrix_mod.load_matrix(matrix))
     client = registry_client(insecure_registry)
     digest = reference.digest
     if digest is None:
@@ -942,12 +996,12 @@ def evidence_task(ref: str | None, format: str = "text", insecure_registry: Flag
         entries = [m for m in image_index(body, f"{shown}: the index").get("manifests", [])
                    if m.get("platform", {}).get("os") == "windows" and m["mediaType"] in MANIFEST_TYPES]
         document["images"] = [{"platform": m.get("platform", {}),
-                               **_evidence_json(evidence.load_evidence(client, repo, m["digest"]),
+                               **_evidence_json(evidence.load_evidence(client, repo, m["digest"], trusted),
                                                 evidence.Descriptor(m["mediaType"], m["digest"], m["size"]))}
                               for m in entries]
         parts = document["images"]
     else:
-        document.update(_evidence_json(evidence.load_evidence(client, repo, digest), subject))
+        document.update(_evidence_json(evidence.load_evidence(client, repo, digest, trusted), subject))
         parts = [document]
     problems = [p for part in parts for p in part["problems"]]
     if format == "json":
@@ -967,33 +1021,43 @@ def _evidence_json(found, subject) -> dict:
     def shown(record: dict) -> dict:
         return {k: redact(v) if isinstance(v, str) else v for k, v in record.items()}
 
-    artifacts = [{**a.descriptor, "records": None if a.records is None else len(a.records), "problem": a.problem}
+    artifacts = [{**a.descriptor, "records": None if a.records is None else len(a.records), "problem": a.problem,
+                  "held": len(a.held), "signer": a.signer, "keyid": a.keyid, "reason": a.reason}
                  for a in found.artifacts]
+    not_counted = [{"artifact": n.artifact, "reason": redact(n.reason), "records": [shown(r) for r in n.records]}
+                   for n in found.not_counted]
     return {"subject": subject.to_json(), "via": found.via, "artifacts": artifacts,
-            "records": [shown(r) for r in found.records], "problems": [redact(p) for p in found.problems]}
+            "records": [shown(r) for r in found.records], "not_counted": not_counted,
+            "problems": [redact(p) for p in found.problems]}
 
 
 def _print_evidence(reference, part: dict) -> None:
-    """One image's records as aligned columns, then a summary line (or that nothing is verified)."""
+    """One image's records as aligned columns, counted and not counted side by side (the last column says
+    which, and why not), then a summary line (or that nothing is verified)."""
     import sys
 
     for problem in part["problems"]:
         print(f"warning: {problem}", file=sys.stderr)
     records = part["records"]
-    if not records:
+    refused = [(record, entry["reason"]) for entry in part.get("not_counted", []) for record in entry["records"]]
+    if not records and not refused:
         print(f"no evidence for {reference}: nothing verified yet")
         return
-    rows = [[title for title, _ in EVIDENCE_COLUMNS]]
-    rows += [[str(r.get(key) or "-") for _, key in EVIDENCE_COLUMNS] for r in records]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(EVIDENCE_COLUMNS))]
+    rows = [[title for title, _ in EVIDENCE_COLUMNS] + ["counted"]]
+    rows += [[str(r.get(key) or "-") for _, key in EVIDENCE_COLUMNS] + ["yes"] for r in records]
+    rows += [[str(r.get(key) or "-") for _, key in EVIDENCE_COLUMNS] + [f"no: {why}"] for r, why in refused]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print(f"evidence for {reference} ({len(part['artifacts'])} artifact(s), found through the {part['via']})")
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     counts: dict[str, int] = {}
     for record in records:
         counts[record["status"]] = counts.get(record["status"], 0) + 1
-    print(f"{len(records)} record{'s' if len(records) != 1 else ''}: "
-          + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+    print(f"{len(records)} record{'s' if len(records) != 1 else ''} counted: {summary}"
+          + (f"; {len(refused)} not counted" if refused else ""))
+    if not records:
+        print(f"nothing verified for {reference}: no record counts")
 
 
 def _print_index_evidence(repo, shown, images: list[dict]) -> None:

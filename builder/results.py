@@ -77,11 +77,12 @@ class Record:
     log_excerpt: str
     tool_version: str = __version__
     argoexec: str | None = None  # which binary the image carries: origin and sha256 (binaries.Binary.summary)
+    node: str | None = None  # the Kubernetes node a cluster check's pod ran on (its hostNodeName)
 
     @classmethod
     def of(cls, planned: PlannedTarget, *, check: str, status: str, started: Started, image: str,
            image_digest: str | None, runner: str, log: str, host: HostFacts | None = None,
-           isolation: str | None = None, argoexec: str | None = None) -> Record:
+           isolation: str | None = None, argoexec: str | None = None, node: str | None = None) -> Record:
         """The one way every step makes a record: the target's facts from its plan, the host's from
         the engine that ran the step (None for daemonless assembly)."""
         target = planned.target
@@ -91,14 +92,15 @@ class Record:
             host_os_version=str(host.build) if host is not None and host.build else None,
             runner=runner, engine_version=host.engine_version if host is not None else None,
             isolation=isolation, check=check, status=status, started_at=started.at,
-            duration_s=started.seconds(), log_excerpt=log, argoexec=argoexec)
+            duration_s=started.seconds(), log_excerpt=log, argoexec=argoexec, node=node)
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["log_excerpt"] = excerpt(self.log_excerpt)
         data["duration_s"] = round(self.duration_s, 3)
-        if data["argoexec"] is None:
-            del data["argoexec"]  # records of checks, and of tool versions before it, have none
+        for name in ("argoexec", "node"):
+            if data[name] is None:
+                del data[name]  # only builds carry argoexec, only cluster checks a node; older records neither
         return data
 
 

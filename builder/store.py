@@ -29,11 +29,11 @@ DEFAULT_DB = results.DEFAULT_DIR / "results.sqlite"
 KEY_FIELDS = ("target", "argo", "os", "base", "image_os_version", "image", "image_digest", "host_os_version",
               "runner", "engine_version", "isolation", "check", "status", "started_at", "duration_s", "log_excerpt",
               "tool_version")
-ADDED_FIELDS = ("argoexec",)  # which binary a built image carries
+ADDED_FIELDS = ("argoexec", "node")  # which binary a built image carries; the node a cluster check ran on
 FIELDS = KEY_FIELDS + ADDED_FIELDS
 REQUIRED_STRINGS = ("target", "argo", "os", "base", "image", "runner", "check", "status", "started_at")
 OPTIONAL_STRINGS = ("image_os_version", "image_digest", "host_os_version", "engine_version", "isolation",
-                    "log_excerpt", "tool_version", "argoexec")
+                    "log_excerpt", "tool_version", "argoexec", "node")
 # Every string but the log names something (a target, a runner, an engine version...): one line of
 # printable text. A line break or control character in one would break the line it is shown on
 # (a Markdown heading or list item, a terminal line).
@@ -245,9 +245,23 @@ def import_records(connection: sqlite3.Connection, records: Iterable[object], so
     return report
 
 
+# A record dated further ahead of now than this is refused at import and never counted from evidence: a
+# runner's wrong clock, or a record made to stay the newest for good.
+FUTURE_SLACK = dt.timedelta(minutes=10)
+
+
+def from_the_future(data: dict, now: dt.datetime | None = None) -> str | None:
+    """Why a (valid) record is dated too far ahead of ``now`` (default: this machine's clock), or None."""
+    moment = dt.datetime.fromisoformat(normalise_time(data["started_at"]).replace("Z", "+00:00"))
+    if moment > (now or dt.datetime.now(dt.timezone.utc)) + FUTURE_SLACK:
+        return (f"started_at {data['started_at']} is more than {int(FUTURE_SLACK.total_seconds() // 60)} minutes "
+                "ahead of now; check the clock of the machine that wrote it")
+    return None
+
+
 def _row(data: object, shown: str, name: str, report: ImportReport, problem: str | None = None) -> tuple | None:
     """The database row of one record, or None (and why, in ``report``) when it is no record."""
-    problem = problem or validate(data)
+    problem = problem or validate(data) or from_the_future(data)
     if problem:
         report.problems.append(f"{shown}: {problem}")
         return None

@@ -32,6 +32,9 @@ PREDICTED = "predicted"
 CANNOT_RUN = "cannot-run"
 # A cell is a Windows image on a Windows host: it is judged on the smoke checks Windows targets run.
 SMOKE_CHECKS = checks_mod.smoke_names("windows")
+# What judges a cell: a runner's smoke checks, or the cluster check (its workflow runs the image under test as the
+# executor of a pod on a real node of that build; one run is one runner's, so the two never mix in a verdict).
+CELL_CHECKS = (*SMOKE_CHECKS, checks_mod.WORKFLOW_CHECK.name)
 SCHEMA = 1
 
 LEGEND = {
@@ -169,7 +172,7 @@ def build_table(matrix: Matrix, records: list[dict], publication: Publication | 
     by_cell: dict[tuple[str, str, str], list[dict]] = {}
     unplaced = 0
     for record in records:
-        if record["os"] != "windows" or record["check"] not in SMOKE_CHECKS:
+        if record["os"] != "windows" or record["check"] not in CELL_CHECKS:
             continue
         if record["status"] not in (PASS, FAIL):
             continue
@@ -231,7 +234,7 @@ def newest_run(records: list[dict]) -> list[dict]:
     newest: dict[str, dict] = {}
     for record in sorted(same_run, key=_moment):
         newest[record["check"]] = record
-    return [newest[c] for c in SMOKE_CHECKS if c in newest]
+    return [newest[c] for c in CELL_CHECKS if c in newest]
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,10 @@ def legend_lines(hosts: tuple = ()) -> list[str]:
     lines.append("P = process isolation, H = Hyper-V isolation")
     lines.append("a cell is verified by the smoke checks " + ", ".join(
         f"{check.name} ({check.description})" for check in checks_mod.CHECKS
-        if check.smoke and "windows" in check.oses))
+        if check.smoke and "windows" in check.oses)
+        + f", run together on a node of that build, or by the cluster check {checks_mod.WORKFLOW_CHECK.name} (the "
+        "image as a workflow's executor on a real node); only records of exactly that image's digest count, "
+        "signed by a key the project trusts (docs/evidence.md)")
     lines.extend(f"{host.name} = {host.label}, {host.build.base}" for host in hosts)
     return lines
 
@@ -201,6 +204,8 @@ def _proof(cell: Cell, rule: str) -> str:
     """How sure: verified where and when, or predicted by which rule."""
     if cell.state == VERIFIED_PASS:
         ev = cell.evidence
+        if ev.checks and all(check == checks_mod.WORKFLOW_CHECK.name for check, _ in ev.checks):
+            return f"verified {ev.date[:10]} on {ev.runner}, host {ev.host_os_version} (a workflow on an Argo cluster)"
         return (f"verified {ev.date[:10]} on runner {ev.runner}, host {ev.host_os_version} "
                 f"(engine {ev.engine_version or '?'})")
     return f"predicted by the rule: {rule}; not yet verified"

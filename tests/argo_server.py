@@ -22,6 +22,16 @@ A pod no node matches stays ``Pending`` with the scheduler's reason as the contr
 (getPendingReason: ``Unschedulable: <the PodScheduled condition's message>``). Pod and node IDs follow
 workflow/util/pod_name.go (v2 names) and the controller's ``<workflow>-<fnv32a(node name)>`` IDs.
 
+Each pod's executor is the controller's (``executor``) in its ``init`` and ``wait`` containers, unless the
+template's ``podSpecPatch`` changes them: the controller adds init and wait first and applies the patch
+after (workflow/controller/workflowpod.go ``createWorkflowPod``: ``processPodSpecPatch``, then
+workflow/util/util.go ``ApplyPodSpecPatch``), a strategic merge on ``PodSpec`` in which
+``initContainers`` and ``containers`` merge by ``name`` (k8s.io/api core/v1 types.go). Modelled: YAML or
+JSON patches; a patch that is not a PodSpec fails the node (``Error``, "Error applying PodSpecPatch"), as
+the controller's error does; an executor image in ``unpullable`` keeps the pod ``Pending`` with
+``ErrImagePull`` (the kubelet cannot start its init container). ``pods`` lists every pod that ran: its
+template, node and the images of its init, wait and main containers.
+
 Knobs (attributes of ``ArgoState``): ``token`` (the gatekeeper's 401 for any other Authorization),
 ``refuse_submit`` (401 or 403 from Kubernetes at every submit; 500 at the next one), ``namespaces`` (404 for any other),
 ``nodes``, ``fail_template`` (its pod fails), ``no_controller`` (no status ever), ``logs`` ("ok",
@@ -40,6 +50,8 @@ import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import yaml
 
 from tests.http_body import read_body
 
@@ -76,6 +88,7 @@ class Pod:
     phase: str = "Pending"
     message: str = ""
     host: str | None = None
+    images: dict[str, str] = field(default_factory=dict)  # container name -> image, after the podSpecPatch
 
 
 @dataclass
@@ -97,6 +110,8 @@ class ArgoState:
     logs: str = "ok"
     log_text: str | None = None
     leak: bool = False
+    executor: str = "quay.io/argoproj/argoexec:v4.1.2"  # the controller's --executor-image
+    unpullable: set[str] = field(default_factory=set)
     requests: list[tuple[str, str, dict, str | None, dict | None]] = field(default_factory=list)
     workflows: dict[str, Workflow] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -108,17 +123,64 @@ class ArgoState:
     def paths(self) -> list[str]:
         return [f"{method} {path}" for method, path, *_ in self.requests]
 
+    def pods(self) -> list[dict]:
+        """Every pod scheduled so far: its template, node and container images."""
+        with self.lock:
+            return [{"template": pod.template["name"], "node": pod.host, **pod.images}
+                    for workflow in self.workflows.values() for pod in workflow.pods if pod.host]
 
-def _pods(name: str, spec: dict) -> tuple[list[Pod], str | None]:
+
+class PatchError(ValueError):
+    pass
+
+
+def apply_pod_spec_patch(containers: dict[str, list[dict]], patch: str) -> dict[str, list[dict]]:
+    """The pod's init and regular containers after ``patch`` (YAML or JSON), merged by name as a strategic
+    merge patch on PodSpec merges them; PatchError for what ApplyPodSpecPatch refuses."""
+    try:
+        document = yaml.safe_load(patch)
+    except yaml.YAMLError as exc:
+        raise PatchError(f"Failed to convert the PodSpecPatch yaml to json: {exc}") from None
+    if not isinstance(document, dict):
+        raise PatchError(f"invalid podSpecPatch {patch!r}: not a PodSpec")
+    merged = {key: [dict(c) for c in value] for key, value in containers.items()}
+    for key in ("initContainers", "containers"):
+        items = document.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str)
+                                                  for c in items):
+            raise PatchError(f"invalid podSpecPatch {patch!r}: {key} must be a list of containers with a name")
+        for item in items:
+            same = next((c for c in merged[key] if c["name"] == item["name"]), None)
+            if same is None:
+                merged[key].append(dict(item))  # a name the pod lacks is added, as a merge by key does
+            else:
+                same.update(item)
+    return merged
+
+
+def _pods(name: str, spec: dict, executor: str) -> tuple[list[Pod], str | None]:
     templates = {t["name"]: t for t in spec["templates"]}
     entry = templates[spec["entrypoint"]]
     if "steps" not in entry:
-        return [Pod(name, name, entry)], None
-    pods = []
-    for index, group in enumerate(entry["steps"]):
-        for step in group:
-            pods.append(Pod(f"{name}[{index}].{step['name']}", step["name"], templates[step["template"]]))
-    return pods, entry["name"]
+        pods = [Pod(name, name, entry)]
+    else:
+        pods = [Pod(f"{name}[{index}].{step['name']}", step["name"], templates[step["template"]])
+                for index, group in enumerate(entry["steps"]) for step in group]
+    for pod in pods:
+        # createWorkflowPod: wait, then main; init; then the workflow's and the template's patches.
+        containers = {"initContainers": [{"name": "init", "image": executor}],
+                      "containers": [{"name": "wait", "image": executor},
+                                     {"name": "main", "image": pod.template["container"]["image"]}]}
+        try:
+            for patch in (spec.get("podSpecPatch"), pod.template.get("podSpecPatch")):
+                if patch:
+                    containers = apply_pod_spec_patch(containers, patch)
+        except PatchError as exc:
+            pod.phase, pod.message = "Error", f"Error applying PodSpecPatch: {exc}"
+            continue
+        pod.images = {c["name"]: c.get("image", "") for key in ("initContainers", "containers")
+                      for c in containers[key]}
+    return pods, entry["name"] if "steps" in entry else None
 
 
 def pod_name(workflow: str, pod: Pod) -> str:
@@ -225,7 +287,7 @@ class ArgoHandler(BaseHTTPRequestHandler):
                                "creationTimestamp": "2026-11-02T10:00:00Z",
                                "labels": {"workflows.argoproj.io/creator": "system-serviceaccount-argo-ci"}}
         created["status"] = {}
-        pods, steps = _pods(name, spec)
+        pods, steps = _pods(name, spec, state.executor)
         with state.lock:
             state.workflows[name] = Workflow(created, pods, steps)
         return self._send(200, created)
@@ -237,11 +299,17 @@ class ArgoHandler(BaseHTTPRequestHandler):
             return  # the first GET sees what was created: no status yet
         for pod in workflow.pods:
             if pod.step == 3:
-                if pod.phase == "Failed":
+                if pod.phase in ("Failed", "Error"):
                     return
                 continue
+            if pod.phase == "Error":  # the controller could not make the pod: the node errs at once
+                pod.step = 3
+                return
             pod.step += 1
-            if pod.step == 2:
+            if pod.step == 2 and any(image in self.state.unpullable for image in pod.images.values()):
+                pod.step = 1
+                pod.message = "ErrImagePull: failed to pull and unpack image: not found"
+            elif pod.step == 2:
                 match = [n for n in self.state.nodes
                          if all(n["labels"].get(k) == v for k, v in (pod.template.get("nodeSelector") or {}).items())]
                 if not match:
@@ -261,7 +329,7 @@ class ArgoHandler(BaseHTTPRequestHandler):
         if self.state.no_controller or workflow.gets == 1:
             return {}
         started = [p for p in workflow.pods if p.step > 0]
-        failed = [p for p in started if p.phase == "Failed"]
+        failed = [p for p in started if p.phase in ("Failed", "Error")]
         done = all(p.step == 3 and p.phase == "Succeeded" for p in workflow.pods)
         phase = "Failed" if failed else "Succeeded" if done else "Running"
         nodes = {}

@@ -137,3 +137,8 @@ def test_the_nightly_runs_refresh_plan_compile_build_smoke_publish_in_that_order
         assert next(i for i, s in enumerate(job["steps"]) if s.get("with", {}).get("name") == "lock") < first_invoke
     # The refreshed lock is committed with the table.
     assert "git add docs README.md matrix.lock.json" in runs("publish")
+    # The cluster check runs the published image under test; publish signs the evidence with the repository's key
+    # (a file named by ARGOEXEC_BUILDER_SIGNING_KEY), set before it runs.
+    assert "--cluster " in runs("cluster") and '--repo "$ARGOEXEC_REPO"' in runs("cluster")
+    publish = runs("publish")
+    assert publish.index("ARGOEXEC_BUILDER_SIGNING_KEY=") < publish.index("invoke publish")

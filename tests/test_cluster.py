@@ -443,13 +443,93 @@ def test_release_fixture_is_the_matrix_build():
     assert release("ltsc2022").build.base == "10.0.20348" and release("1809").build.base != "10.0.20348"
 
 
-def test_workflow_records_are_a_known_check_outside_the_tables_cells(tmp_path):
+def test_workflow_records_are_a_known_check_no_engine_run_runs(tmp_path):
     from builder import checks, store
 
     check = checks.by_name(cluster.CHECK)
     assert check is not None and not check.smoke and check.oses == ("windows",)
-    assert cluster.CHECK not in checks.smoke_names("windows")  # a cell is judged on the image's own checks
+    assert cluster.CHECK not in checks.smoke_names("windows")  # an engine's smoke run never runs it
     with ArgoServer(ArgoState(token=TOKEN)) as server:
         smoke(server, planned("ltsc2022"), tmp_path)
     imported = store.import_paths(store.connect(tmp_path / "results.sqlite"), [tmp_path / "results"])
     assert (imported.imported, imported.problems) == (1, [])
+
+
+# ---------------------------------------------------------------------------------------------
+# The image under test as the executor (podSpecPatch), and its record in the table
+
+REPO = "reg.example:5000/argoexec"  # never contacted: the stand-in cluster pulls nothing
+DIGEST = "sha256:" + "d" * 64
+
+
+def test_the_workflow_runs_the_image_under_test_as_executor_and_the_table_counts_it(tmp_path):
+    from builder import store
+    from builder import table as table_mod
+
+    target = planned("ltsc2022")[0].target.id
+    state = ArgoState(token=TOKEN)
+    with ArgoServer(state) as server:
+        (record,) = smoke(server, planned("ltsc2022"), tmp_path, executors={target: (f"{REPO}:{target}", DIGEST)})
+    (body,) = state.submitted()
+    (template,) = [t for t in body["workflow"]["spec"]["templates"] if t["name"] == cluster.WINDOWS_TEMPLATE]
+    assert template["nodeSelector"] == {"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348"}
+    patch = json.loads(template["podSpecPatch"])
+    assert patch == {"initContainers": [{"name": "init", "image": f"{REPO}@{DIGEST}"}],
+                     "containers": [{"name": "wait", "image": f"{REPO}@{DIGEST}"}]}
+    # What the pretend controller made of it: the pod ran exactly that image as init and wait, on the Windows node.
+    (pod,) = state.pods()
+    assert pod == {"template": cluster.WINDOWS_TEMPLATE, "node": "akswin000000", "init": f"{REPO}@{DIGEST}",
+                   "wait": f"{REPO}@{DIGEST}", "main": template["container"]["image"]}
+    assert record.status == PASS
+    written_record = written(tmp_path)[0]
+    assert (written_record["image_digest"], written_record["runner"], written_record["host_os_version"],
+            written_record["isolation"], written_record["node"]) == (DIGEST, "aks-test", "10.0.20348", "process",
+                                                                     "akswin000000")
+    assert written_record["image"] == f"{REPO}:{target}"
+    # The table counts it like a runner's run: the ltsc2022 node's process cell of that image is verified.
+    connection = store.connect(tmp_path / "r.sqlite")
+    assert store.import_paths(connection, [tmp_path / "results"]).imported == 1
+    publication = table_mod.Publication(REPO)
+    publication.images[target] = DIGEST
+    table = table_mod.build_table(MATRIX, store.all_records(connection), publication)
+    (row,) = [r for r in table.rows if r.id == target]
+    cell = row.cells["2022"]["process"]
+    assert cell.state == table_mod.VERIFIED_PASS and cell.evidence.runner == "aks-test"
+    assert cell.evidence.checks == (("workflow", "pass"),)
+    # Another digest published since: the record is of the old one, and counts nowhere.
+    publication.images[target] = "sha256:" + "e" * 64
+    table = table_mod.build_table(MATRIX, store.all_records(connection), publication)
+    (row,) = [r for r in table.rows if r.id == target]
+    assert row.cells["2022"]["process"].state == table_mod.PREDICTED
+
+
+def test_an_executor_the_node_cannot_pull_is_an_error_that_says_so(tmp_path):
+    target = planned("ltsc2022")[0].target.id
+    state = ArgoState(token=TOKEN, unpullable={f"{REPO}@{DIGEST}"})
+    with ArgoServer(state) as server:
+        (record,) = smoke(server, planned("ltsc2022"), tmp_path, timeout_s=0.5,
+                          executors={target: (f"{REPO}:{target}", DIGEST)})
+    assert record.status == ERROR
+    assert "cannot pull its image: ErrImagePull" in record.log_excerpt
+
+
+def test_a_patch_the_controller_refuses_fails_the_node(tmp_path):
+    state = ArgoState(token=TOKEN)
+    workflow = cluster.hello_windows_workflow("10.0.20348", "mcr.microsoft.com/windows/nanoserver:ltsc2022")
+    workflow["spec"]["templates"][0]["podSpecPatch"] = '{"containers": "wait"}'
+    with ArgoServer(state) as server:
+        api = cluster.ArgoServer(server.url, TOKEN)
+        result = cluster.run_workflow(api, workflow, timeout_s=5, poll_s=POLL)
+    status, why = result.verdict()
+    assert status == FAIL and "Error applying PodSpecPatch" in why
+
+
+def test_smoke_cluster_refuses_a_target_not_published_before_submitting(registry, tmp_path):
+    from tests.cli import invoke
+
+    with ArgoServer(ArgoState(token=TOKEN)) as server:
+        result = invoke("smoke", "--cluster", server.url, "--token-env", TOKEN_ENV, "--base", "ltsc2022", "--repo",
+                        f"{registry.host}/cluster-unpublished/argoexec", "--results", str(tmp_path / "r"))
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "not published; push it first" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert server.state.submitted() == []

@@ -8,6 +8,7 @@ tests/referrers_proxy.py in front of it, a stand-in for a registry with the OCI 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -17,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from builder import evidence
+from builder import evidence, signing
 from builder.evidence import ARTIFACT_TYPE, Descriptor
 from builder.registry import OCI_INDEX, OCI_MANIFEST, Reference, RegistryClient, sha256_digest
-from tests import infra
+from tests import evidence_keys, infra
 from tests.cli import invoke
 from tests.faulty_proxy import FaultyProxy
 from tests.referrers_proxy import ReferrersProxy
@@ -46,6 +47,18 @@ def record(check="argoexec-version", status="pass", runner="ws2019", host="10.0.
             "started_at": started, "duration_s": 1.5, "log_excerpt": log, "tool_version": "0.1.0", **extra}
 
 
+def push(client, repo, subject, records, **kwargs):
+    """Push ``records`` about ``subject`` signed by the maintainer's key: each record's image_digest is set to
+    the subject's (in place), as the records of an image are."""
+    for item in records:
+        item["image_digest"] = subject.digest
+    return evidence.push_evidence(client, repo, subject, records, evidence_keys.SIGNER, **kwargs)
+
+
+def read(client, repo, digest, problems=None):
+    return evidence.read_evidence(client, repo, digest, problems, trusted=evidence_keys.TRUSTED)
+
+
 # ---------------------------------------------------------------------------------------------
 # The documents (no registry)
 
@@ -65,21 +78,30 @@ def test_the_referrers_tag_follows_the_schema(digest, tag):
 def test_the_artifact_is_an_image_manifest_with_the_empty_config_and_one_records_layer():
     subject = Descriptor(OCI_MANIFEST, "sha256:" + "b" * 64, 418)
     records = evidence.merge([record(), record(check="hello-windows", started="2026-03-02T10:00:00+02:00")])
-    manifest_bytes, layer = evidence.artifact_manifest(subject, records)
+    # Ed25519 signatures are deterministic (ECDSA's are not): the same records give the same bytes.
+    manifest_bytes, layer = evidence.artifact_manifest(subject, records, evidence_keys.ED_SIGNER, "reg.example/a")
     manifest = json.loads(manifest_bytes)
     assert evidence.EMPTY_DESCRIPTOR["digest"] == SPEC_EMPTY_DIGEST and evidence.EMPTY_BLOB == b"{}"
     assert manifest["artifactType"] == ARTIFACT_TYPE and manifest["mediaType"] == OCI_MANIFEST
     assert manifest["config"] == {"mediaType": "application/vnd.oci.empty.v1+json", "digest": SPEC_EMPTY_DIGEST,
                                   "size": 2}
-    assert manifest["layers"] == [{"mediaType": evidence.RECORDS_TYPE, "digest": sha256_digest(layer),
-                                   "size": len(layer)}]
+    assert manifest["layers"] == [{"mediaType": "application/vnd.dsse.envelope.v1+json",
+                                   "digest": sha256_digest(layer), "size": len(layer)}]
     assert manifest["subject"] == {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "b" * 64, "size": 418}
     # created: the newest record's time, in UTC.
     assert manifest["annotations"] == {"org.opencontainers.image.created": "2026-03-02T08:00:00Z",
                                        "io.argoexec-builder.records": "2"}
-    assert json.loads(layer) == records
+    envelope = json.loads(layer)
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement == {"_type": "https://in-toto.io/Statement/v1",
+                         "subject": [{"name": "reg.example/a", "digest": {"sha256": "b" * 64}}],
+                         "predicateType": signing.PREDICATE_TYPE, "predicate": {"records": records}}
+    assert [s["keyid"] for s in envelope["signatures"]] == [evidence_keys.ED_SIGNER.keyid]
     # The same records in any order give the same bytes.
-    assert evidence.artifact_manifest(subject, evidence.merge(reversed(records)))[0] == manifest_bytes
+    again = evidence.artifact_manifest(subject, evidence.merge(reversed(records)), evidence_keys.ED_SIGNER,
+                                       "reg.example/a")
+    assert again[0] == manifest_bytes
 
 
 def test_merge_keeps_the_newest_record_of_each_check_runner_host_isolation_and_target():
@@ -175,7 +197,7 @@ def test_evidence_is_pushed_beside_the_image_and_listed_in_the_referrers_tag(reg
     repo = Reference.parse(f"{registry.host}/suite/evidence-tag")
     subject = push_image(registry.host, tmp_path, "suite/evidence-tag", "1", b"image one")
     first = record()
-    pushed = evidence.push_evidence(client, repo, subject, [first])
+    pushed = push(client, repo, subject, [first])
     assert pushed.changed and pushed.via == evidence.TAG and pushed.records == 1
     assert client.get_referrers(registry.host, "suite/evidence-tag", subject.digest, ARTIFACT_TYPE) is None
 
@@ -193,7 +215,7 @@ def test_evidence_is_pushed_beside_the_image_and_listed_in_the_referrers_tag(reg
     assert artifact["config"] == {"mediaType": "application/vnd.oci.empty.v1+json", "digest": SPEC_EMPTY_DIGEST,
                                   "size": 2}
     assert client.get_blob(registry.host, "suite/evidence-tag", SPEC_EMPTY_DIGEST) == b"{}"
-    assert evidence.read_evidence(client, repo, subject.digest) == [first]
+    assert read(client, repo, subject.digest) == [first]
     assert [d["digest"] for d in evidence.find_evidence(client, repo, subject.digest)] == [str(pushed)]
 
 
@@ -201,16 +223,17 @@ def test_more_evidence_is_the_union_and_replaces_what_it_supersedes(registry, tm
     client = RegistryClient()
     repo = Reference.parse(f"{registry.host}/suite/evidence-union")
     subject = push_image(registry.host, tmp_path, "suite/evidence-union", "1", b"image union")
-    first = evidence.push_evidence(client, repo, subject, [record(status="fail")])
+    first = push(client, repo, subject, [record(status="fail")])
     sbom = push_foreign_referrer(client, repo, subject)
 
     # A new check and a newer run of the first: the new artifact holds both, newest per identity.
     hello, rerun = record(check="hello-windows"), record(started="2026-03-05T10:00:00Z")
-    second = evidence.push_evidence(client, repo, subject, [hello, rerun])
+    second = push(client, repo, subject, [hello, rerun])
     assert second.changed and second.superseded == (str(first),)
-    assert evidence.read_evidence(client, repo, subject.digest) == [hello, rerun]
+    assert read(client, repo, subject.digest) == [hello, rerun]
     layer = skopeo_raw(f"{registry.host}/suite/evidence-union@{second}")["layers"][0]
-    assert json.loads(client.get_blob(registry.host, "suite/evidence-union", layer["digest"])) == [hello, rerun]
+    envelope = json.loads(client.get_blob(registry.host, "suite/evidence-union", layer["digest"]))
+    assert json.loads(base64.b64decode(envelope["payload"]))["predicate"]["records"] == [hello, rerun]
     # The index lists the new artifact, not the one it supersedes, and keeps the other tool's untouched.
     index = skopeo_raw(f"{registry.host}/suite/evidence-union:sha256-{subject.digest[7:]}")
     assert [m["digest"] for m in index["manifests"]] == [sbom["digest"], str(second)]
@@ -218,7 +241,7 @@ def test_more_evidence_is_the_union_and_replaces_what_it_supersedes(registry, tm
 
     # The same records again, or an older run of a check already there: nothing is pushed.
     puts = manifest_puts(registry)
-    again = evidence.push_evidence(client, repo, subject, [hello, record(status="fail")])
+    again = push(client, repo, subject, [hello, record(status="fail")])
     assert not again.changed and str(again) == str(second)
     assert manifest_puts(registry) == puts
 
@@ -229,11 +252,11 @@ def test_evidence_for_another_image_is_separate(registry, tmp_path):
     one = push_image(registry.host, tmp_path, "suite/evidence-two", "1", b"image A")
     two = push_image(registry.host, tmp_path, "suite/evidence-two", "2", b"image B")
     assert one.digest != two.digest
-    evidence.push_evidence(client, repo, one, [record()])
-    assert evidence.read_evidence(client, repo, two.digest) == []
-    evidence.push_evidence(client, repo, two, [record(runner="ws2022", host="10.0.20348")])
-    assert [r["runner"] for r in evidence.read_evidence(client, repo, one.digest)] == ["ws2019"]
-    assert [r["runner"] for r in evidence.read_evidence(client, repo, two.digest)] == ["ws2022"]
+    push(client, repo, one, [record()])
+    assert read(client, repo, two.digest) == []
+    push(client, repo, two, [record(runner="ws2022", host="10.0.20348")])
+    assert [r["runner"] for r in read(client, repo, one.digest)] == ["ws2019"]
+    assert [r["runner"] for r in read(client, repo, two.digest)] == ["ws2022"]
 
 
 def test_a_bad_artifact_is_reported_and_the_others_read(registry, tmp_path):
@@ -241,7 +264,7 @@ def test_a_bad_artifact_is_reported_and_the_others_read(registry, tmp_path):
     repo = Reference.parse(f"{registry.host}/suite/evidence-bad")
     subject = push_image(registry.host, tmp_path, "suite/evidence-bad", "1", b"image bad")
     good = record()
-    evidence.push_evidence(client, repo, subject, [good])
+    push(client, repo, subject, [good])
     # An artifact of our type whose layer holds a record the store refuses, listed in the tag as ours.
     broken = [record(check="no-such-check")]
     manifest, layer = evidence.artifact_manifest(subject, broken)
@@ -254,11 +277,11 @@ def test_a_bad_artifact_is_reported_and_the_others_read(registry, tmp_path):
     client.put_manifest(tag, json.dumps(index).encode(), OCI_INDEX)
 
     problems: list[str] = []
-    assert evidence.read_evidence(client, repo, subject.digest, problems) == [good]
+    assert read(client, repo, subject.digest, problems) == [good]
     assert problems == [f"{registry.host}/suite/evidence-bad@{sha256_digest(manifest)}: record 0: check "
                         "'no-such-check' is not one of " + problems[0].split("is not one of ", 1)[1]]
     # A push still works, and keeps the bad artifact listed (its records could not be carried over).
-    pushed = evidence.push_evidence(client, repo, subject, [record(check="hello-windows")])
+    pushed = push(client, repo, subject, [record(check="hello-windows")])
     assert pushed.changed
     listed = [m["digest"] for m in evidence.find_evidence(client, repo, subject.digest)]
     assert sha256_digest(manifest) in listed and str(pushed) in listed and len(listed) == 2
@@ -267,16 +290,16 @@ def test_a_bad_artifact_is_reported_and_the_others_read(registry, tmp_path):
 def test_a_second_read_costs_one_request_per_image(registry, tmp_path):
     repo_name = "suite/evidence-cache"
     subject = push_image(registry.host, tmp_path, repo_name, "1", b"image cache")
-    evidence.push_evidence(RegistryClient(), Reference.parse(f"{registry.host}/{repo_name}"), subject,
+    push(RegistryClient(), Reference.parse(f"{registry.host}/{repo_name}"), subject,
                            [record(), record(check="hello-windows")])
     shutil.rmtree(tmp_path / "cache")  # read where it was not pushed from
     with FaultyProxy(registry.url) as proxy:
         client = RegistryClient()
         repo = Reference.parse(f"{proxy.host}/{repo_name}")
-        assert len(evidence.read_evidence(client, repo, subject.digest)) == 2
+        assert len(read(client, repo, subject.digest)) == 2
         first = list(proxy.state.log)
         proxy.state.log.clear()
-        assert len(evidence.read_evidence(client, repo, subject.digest)) == 2
+        assert len(read(client, repo, subject.digest)) == 2
         # The referrers API's 404 is remembered for the repository; the artifact and its layer come from the cache.
         assert [(m, p) for m, p, _ in proxy.state.log] == [("GET", f"/v2/{repo_name}/manifests/sha256-"
                                                                    f"{subject.digest[7:]}")]
@@ -302,9 +325,9 @@ def test_a_registry_with_the_referrers_api_keeps_the_list_itself(registry, tmp_p
         client = RegistryClient()
         repo = Reference.parse(f"{proxy.host}/{repo_name}")
         foreign = push_foreign_referrer_by_api(client, repo, subject)
-        first = evidence.push_evidence(client, repo, subject, [record()])
+        first = push(client, repo, subject, [record()])
         assert first.changed and first.via == evidence.API
-        second = evidence.push_evidence(client, repo, subject, [record(check="hello-windows",
+        second = push(client, repo, subject, [record(check="hello-windows",
                                                                        started="2026-03-01T11:00:00Z")])
         assert second.via == evidence.API and second.superseded == ()
         # No referrers tag was written: the registry lists the referrers.
@@ -315,16 +338,17 @@ def test_a_registry_with_the_referrers_api_keeps_the_list_itself(registry, tmp_p
         assert foreign["digest"] not in [d["digest"] for d in listed]
         proxy.log.clear()
         fresh = RegistryClient()
-        found = evidence.load_evidence(fresh, repo, subject.digest)
+        found = evidence.load_evidence(fresh, repo, subject.digest, evidence_keys.TRUSTED)
         assert found.via == evidence.API
         assert [r["check"] for r in found.records] == ["argoexec-version", "hello-windows"]
         # Read through the referrers endpoint, the rest from the cache: one request.
         assert [(m, p.split("?")[0]) for m, p, _ in proxy.log] == [("GET", f"/v2/{repo_name}/referrers/"
                                                                           f"{subject.digest}")]
-        assert "artifactType=application%2Fvnd.argoexec-builder.results.v1%2Bjson" in proxy.log[0][1]
+        # Unfiltered: today's unsigned artifacts are listed too (to be shown as not counted).
+        assert "artifactType=" not in proxy.log[0][1]
         # Nothing new: nothing pushed.
         proxy.log.clear()
-        assert not evidence.push_evidence(client, repo, subject, [record()]).changed
+        assert not push(client, repo, subject, [record()]).changed
         assert not [p for m, p, _ in proxy.log if m == "PUT"]
 
 
@@ -340,15 +364,25 @@ def test_the_referrers_list_is_read_across_pages(registry, tmp_path):
         client = RegistryClient()
         repo = Reference.parse(f"{proxy.host}/{repo_name}")
         for check in ("argoexec-version", "hello-windows", "emissary-exit-code"):
-            evidence.push_evidence(client, repo, subject, [record(check=check)])
+            push(client, repo, subject, [record(check=check)])
         index = client.get_referrers(proxy.host, repo_name, subject.digest, ARTIFACT_TYPE)
         assert len(index["manifests"]) == 3
         assert len([p for m, p, _ in proxy.log if "/referrers/" in p]) >= 3
-        assert len(evidence.read_evidence(client, repo, subject.digest)) == 3
+        assert len(read(client, repo, subject.digest)) == 3
 
 
 # ---------------------------------------------------------------------------------------------
 # `invoke evidence` against the real registry
+
+
+def trusted_matrix(tmp_path) -> str:
+    """The project's matrix, trusting the test keys: what decides which evidence counts."""
+    return str(evidence_keys.trusting_matrix(tmp_path / "trusting"))
+
+
+def show(tmp_path, *args, env):
+    """`invoke evidence ARGS` with the trusting matrix."""
+    return invoke("evidence", "--matrix", trusted_matrix(tmp_path), *args, env=env)
 
 
 def _env(tmp_path, config: dict | None = None) -> dict:
@@ -365,24 +399,25 @@ def test_invoke_evidence_shows_what_was_verified_for_that_image(registry, tmp_pa
     repo_name = "suite/evidence-cli"
     subject = push_image(registry.host, tmp_path, repo_name, "1", b"image cli")
     repo = Reference.parse(f"{registry.host}/{repo_name}")
-    pushed = evidence.push_evidence(RegistryClient(), repo, subject, [
+    pushed = push(RegistryClient(), repo, subject, [
         record(), record(check="hello-windows", status="fail", runner="ws2022", host="10.0.20348",
                          isolation="hyperv", started="2026-03-02T09:30:00Z")])
     ref = f"{registry.host}/{repo_name}:1"
     for given in (ref, f"{registry.host}/{repo_name}@{subject.digest}", f"{ref}@{subject.digest}"):
-        result = invoke("evidence", given, env=_env(tmp_path))
+        result = show(tmp_path, given, env=_env(tmp_path))
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
         assert lines[0].startswith(f"evidence for {registry.host}/{repo_name}")
         assert lines[0].endswith(f"@{subject.digest} (1 artifact(s), found through the referrers tag)")
-        assert lines[1].split() == ["check", "status", "runner", "host", "os.version", "isolation", "engine", "date"]
+        assert lines[1].split() == ["check", "status", "runner", "host", "os.version", "isolation", "engine", "date",
+                                    "counted"]
         assert lines[2].split() == ["argoexec-version", "pass", "ws2019", "10.0.17763", "process", "24.0.7",
-                                    "2026-03-01T10:00:00Z"]
+                                    "2026-03-01T10:00:00Z", "yes"]
         assert lines[3].split() == ["hello-windows", "fail", "ws2022", "10.0.20348", "hyperv", "24.0.7",
-                                    "2026-03-02T09:30:00Z"]
-        assert lines[4] == "2 records: 1 fail, 1 pass"
+                                    "2026-03-02T09:30:00Z", "yes"]
+        assert lines[4] == "2 records counted: 1 fail, 1 pass"
 
-    result = invoke("evidence", ref, "--format", "json", env=_env(tmp_path))
+    result = show(tmp_path, ref, "--format", "json", env=_env(tmp_path))
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["reference"] == f"{ref}@{subject.digest}"
@@ -405,9 +440,9 @@ def test_invoke_evidence_of_an_index_shows_each_windows_image(registry, tmp_path
                {**linux.to_json(), "platform": {"architecture": "amd64", "os": "linux"}}]
     client.put_manifest(repo.with_tag("v4.1.2"), json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
                                                              "manifests": entries}).encode(), OCI_INDEX)
-    evidence.push_evidence(client, repo, old, [record()])
+    push(client, repo, old, [record()])
 
-    result = invoke("evidence", f"{registry.host}/{repo_name}:v4.1.2", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}:v4.1.2", env=_env(tmp_path))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "is an index with 2 Windows image(s)" in out.splitlines()[0]
@@ -418,7 +453,7 @@ def test_invoke_evidence_of_an_index_shows_each_windows_image(registry, tmp_path
     assert linux.digest not in out
     assert out.splitlines()[-1] == "1 record for 1 of 2 Windows image(s)"
 
-    result = invoke("evidence", f"{registry.host}/{repo_name}:v4.1.2", "--format", "json", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}:v4.1.2", "--format", "json", env=_env(tmp_path))
     images = json.loads(result.stdout)["images"]
     assert [i["platform"]["os.version"] for i in images] == ["10.0.20348.2966", "10.0.17763.6893"]
     assert [len(i["records"]) for i in images] == [0, 1]
@@ -427,13 +462,13 @@ def test_invoke_evidence_of_an_index_shows_each_windows_image(registry, tmp_path
 def test_invoke_evidence_without_evidence_and_for_an_unknown_tag(registry, tmp_path):
     repo_name = "suite/evidence-none"
     subject = push_image(registry.host, tmp_path, repo_name, "1", b"image none")
-    result = invoke("evidence", f"{registry.host}/{repo_name}:1", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}:1", env=_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"no evidence for {registry.host}/{repo_name}:1@{subject.digest}: nothing verified yet\n"
-    result = invoke("evidence", f"{registry.host}/{repo_name}:nope", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}:nope", env=_env(tmp_path))
     assert result.returncode == 2
     assert result.stderr == f"error: {registry.host}/{repo_name}:nope: no such tag in registry {registry.host}\n"
-    result = invoke("evidence", f"{registry.host}/{repo_name}@sha256:{'0' * 64}", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}@sha256:{'0' * 64}", env=_env(tmp_path))
     assert result.returncode == 2 and "no such manifest" in result.stderr
 
 
@@ -449,10 +484,10 @@ def test_invoke_evidence_never_shows_a_registry_password(registry, tmp_path, mon
         patched.setenv("DOCKER_CONFIG", env["DOCKER_CONFIG"])
         redacted = results.excerpt(f"login with {PASSWORD} failed")
     assert PASSWORD not in redacted
-    evidence.push_evidence(RegistryClient(), Reference.parse(f"{registry.host}/{repo_name}"), subject,
+    push(RegistryClient(), Reference.parse(f"{registry.host}/{repo_name}"), subject,
                            [record(log=redacted), record(check="hello-windows", log=f"raw {PASSWORD}")])
     for output in ("text", "json"):
-        result = invoke("evidence", f"{registry.host}/{repo_name}:1", "--format", output,
+        result = show(tmp_path, f"{registry.host}/{repo_name}:1", "--format", output,
                         "--insecure-registry", registry.host, env=env)
         assert result.returncode == 0, result.stderr
         assert PASSWORD not in result.stdout + result.stderr
@@ -465,16 +500,16 @@ def test_invoke_evidence_reports_a_bad_artifact_and_exits_1(registry, tmp_path):
     repo = Reference.parse(f"{registry.host}/{repo_name}")
     subject = push_image(registry.host, tmp_path, repo_name, "1", b"image cli bad")
     other = push_image(registry.host, tmp_path, repo_name, "2", b"another image")
-    evidence.push_evidence(client, repo, subject, [record()])
-    stray = evidence.push_evidence(client, repo, other, [record(check="hello-windows")])
+    push(client, repo, subject, [record()])
+    stray = push(client, repo, other, [record(check="hello-windows")])
     # The other image's artifact listed under this one (a careless tool): its subject gives it away.
     tag = repo.with_tag(evidence.referrers_tag(subject.digest))
     index = json.loads(client.get_manifest(tag)[0])
     index["manifests"].append(evidence.find_evidence(client, repo, other.digest)[0])
     client.put_manifest(tag, json.dumps(index).encode(), OCI_INDEX)
-    result = invoke("evidence", f"{registry.host}/{repo_name}:1", env=_env(tmp_path))
+    result = show(tmp_path, f"{registry.host}/{repo_name}:1", env=_env(tmp_path))
     assert result.returncode == 1
     assert "argoexec-version" in result.stdout and "hello-windows" not in result.stdout
-    assert "1 record: 1 pass" in result.stdout
+    assert "1 record counted: 1 pass" in result.stdout
     assert f"warning: {registry.host}/{repo_name}@{stray}: its subject is not {subject.digest}" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: 1 evidence artifact(s) of ")

@@ -8,6 +8,7 @@ mcr.microsoft.com); the docker builder against the suite's real Linux engine, wi
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 import builder
 from builder import render
-from tests import infra, windows_images
+from tests import evidence_keys, infra, windows_images
 from tests.cli import invoke
 from tests.matrix_facts import NEWEST_ARGO, target_id
 from tests.test_build_smoke_push import LINUX, MATRIX, _records, compiled  # noqa: F401 (a fixture)
@@ -97,6 +98,56 @@ def test_an_unchanged_night_builds_nothing_and_pushes_nothing(registry, bases, i
     # --force builds again (the same bytes: the registry already has them, so still nothing is uploaded).
     forced = _build(registry, bases, repo, exe, tmp_path, isolated_cache, "--force")
     assert forced.returncode == 0 and set(_rebuilt(forced.stdout).values()) == {"--force"}
+
+
+def _swap_layer(repo: str, tag: str, index: int = -1) -> str:
+    """Re-push ``repo:tag`` with layer ``index`` replaced by another layer, everything else (annotations, config
+    and so its labels) unchanged, as anyone with push rights could: the new manifest's digest."""
+    import gzip
+    import io
+    import tarfile
+
+    from builder.registry import Reference, RegistryClient, sha256_digest
+
+    client = RegistryClient()
+    reference = Reference.parse(f"{repo}:{tag}")
+    body, media_type, _ = client.find_manifest(reference)
+    manifest = json.loads(body)
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        data = b"MZ not the executor you built"
+        info = tarfile.TarInfo("Files/app/argoexec.exe")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    blob = gzip.compress(tar.getvalue(), mtime=0)
+    client.push_blob(reference.registry, reference.repository, sha256_digest(blob), len(blob), lambda: blob)
+    manifest["layers"][index] = {**manifest["layers"][index], "digest": sha256_digest(blob), "size": len(blob)}
+    swapped = json.dumps(manifest).encode()
+    client.put_manifest(reference, swapped, media_type)
+    return sha256_digest(swapped)
+
+
+def test_a_layer_swapped_under_unchanged_annotations_is_rebuilt(registry, bases, isolated_cache, tmp_path):
+    repo = f"{registry.host}/{bases}-out/argoexec"
+    exe = _exe(tmp_path / "bin" / "argoexec.exe", b"argoexec one")
+    first = _build(registry, bases, repo, exe, tmp_path, isolated_cache)
+    assert first.returncode == 0, first.stdout + first.stderr
+    target = target_id("1909")
+    honest = first.stdout.split(f"{repo}:{target}@", 1)[1].split()[0]
+    labels = _labels(repo, target)
+    swapped = _swap_layer(repo, target)
+    assert _labels(repo, target) == labels  # the same inputs annotation and labels, another layer
+
+    again = _build(registry, bases, repo, exe, tmp_path, isolated_cache)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _skipped(again.stdout) == {target_id("ltsc2022")}
+    assert _rebuilt(again.stdout)[target] == (
+        f"{repo}:{target}@{swapped[:19]} does not match its own inputs annotation: assembled from these inputs it "
+        f"is {honest[:19]}, the registry holds {swapped[:19]}")
+    # The rebuild put back what the inputs make; the next night skips it again.
+    assert f"{repo}:{target}@{honest}" in again.stdout
+    assert _skipped(_build(registry, bases, repo, exe, tmp_path, isolated_cache).stdout) == set(
+        target_id(b) for b in BASES)
 
 
 def test_each_changed_input_rebuilds_what_it_touches_and_says_which(registry, bases, isolated_cache, tmp_path,
@@ -195,6 +246,15 @@ def test_the_docker_builder_pushes_with_to_and_skips_what_is_unchanged(docker_en
     assert again.returncode == 0, again.stdout + again.stderr
     assert _skipped(again.stdout) == {f"{NEWEST_ARGO}-linux-amd64"}
 
+    # A layer swapped in the registry under the same labels: the published layers are not those its config names.
+    _swap_layer(repo, f"{NEWEST_ARGO}-linux-amd64")
+    swapped = invoke(*args)
+    assert swapped.returncode == 0, swapped.stdout + swapped.stderr
+    reason = _rebuilt(swapped.stdout)[f"{NEWEST_ARGO}-linux-amd64"]
+    assert "does not match its own inputs annotation: layer " in reason and "is not the layer its config names" \
+        in reason, reason
+    assert _skipped(invoke(*args).stdout) == {f"{NEWEST_ARGO}-linux-amd64"}
+
     # A template change reaches the image through the rendered Dockerfile.
     templates = tmp_path / "templates"
     templates.mkdir()
@@ -214,7 +274,8 @@ def test_smoke_skips_an_image_already_verified_on_this_runner_and_host(docker_en
 
     repo = f"{registry.host}/incremental-smoke/argoexec"
     target = f"{NEWEST_ARGO}-linux-amd64"
-    common = ("--matrix", str(linux_matrix), "--engine", docker_engine.url, "--base", "amd64")
+    trusting = evidence_keys.trusting_matrix(tmp_path / "trusting", source=linux_matrix)
+    common = ("--matrix", str(trusting), "--engine", docker_engine.url, "--base", "amd64")
     built = invoke("build", *common, "--repo", "inc/argoexec", "--argoexec-exe", str(compiled(NEWEST_ARGO)),
                    "--to", repo, "--results", str(tmp_path / "built"))
     assert built.returncode == 0, built.stdout + built.stderr
@@ -231,7 +292,10 @@ def test_smoke_skips_an_image_already_verified_on_this_runner_and_host(docker_en
     client = RegistryClient()
     reference = Reference.parse(f"{repo}:{target}")
     subject, _ = evidence.subject_of(client, reference)
-    evidence.push_evidence(client, Reference.parse(repo), subject, records)
+    # Signed by a key the matrix does not trust: it does not count, so the checks run again.
+    evidence.push_evidence(client, Reference.parse(repo), subject, records, evidence_keys.STRANGER)
+    assert _skipped(smoke("r1", "night1b").stdout) == set()
+    evidence.push_evidence(client, Reference.parse(repo), subject, records, evidence_keys.SIGNER)
 
     again = smoke("r1", "night2")
     assert again.returncode == 0, again.stdout + again.stderr
@@ -241,9 +305,10 @@ def test_smoke_skips_an_image_already_verified_on_this_runner_and_host(docker_en
     other = smoke("r2", "night2-r2")
     assert other.returncode == 0 and len(_records(tmp_path / "night2-r2")) == len(records)
     # A failed check is no verification: the next night runs them again.
-    failed = [{**r, "status": "fail", "started_at": "2099-01-01T00:00:00Z"} if r["check"] == records[0]["check"]
+    newer = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    failed = [{**r, "status": "fail", "started_at": newer} if r["check"] == records[0]["check"]
               else r for r in records]
-    evidence.push_evidence(client, Reference.parse(repo), subject, failed)
+    evidence.push_evidence(client, Reference.parse(repo), subject, failed, evidence_keys.SIGNER)
     assert _skipped(smoke("r1", "night3").stdout) == set()
 
 

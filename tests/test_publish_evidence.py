@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from builder import results
-from tests import infra, matrix_facts, windows_images
+from tests import evidence_keys, infra, matrix_facts, windows_images
 from tests.cli import invoke
 from tests.matrix_facts import NEWEST_ARGO, target_id
 from tests.test_oci_build import _log_mark, _manifest_puts
@@ -27,7 +27,14 @@ BASES = ("1909", "ltsc2022")
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("ARGOEXEC_BUILDER_CACHE", str(tmp_path / "cache"))
     import os
-    return {**os.environ}
+    # publish signs what it pushes with the maintainer's key, which the matrix below trusts.
+    return {**os.environ, "ARGOEXEC_BUILDER_SIGNING_KEY": str(evidence_keys.private_key_file("maintainer"))}
+
+
+@pytest.fixture()
+def trusting(tmp_path) -> str:
+    """The project's matrix (and lock), trusting the test keys."""
+    return str(evidence_keys.trusting_matrix(tmp_path / "trusting"))
 
 
 def _exe(path, content: bytes):
@@ -57,7 +64,7 @@ def _skopeo_raw(reference: str) -> dict:
                                      check=True, capture_output=True, text=True).stdout)
 
 
-def test_a_verified_cell_survives_a_night_its_runner_reports_nothing(registry, env, tmp_path):
+def test_a_verified_cell_survives_a_night_its_runner_reports_nothing(registry, env, tmp_path, trusting):
     prefix = "evnights"
     windows_images.push_windows_bases(registry.host, tmp_path / "bases", prefix=prefix)
     repo = f"{registry.host}/{prefix}-out/argoexec"
@@ -75,7 +82,7 @@ def test_a_verified_cell_survives_a_night_its_runner_reports_nothing(registry, e
         docs = tmp_path / night / "docs"
         done = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, "--no-linux", "--partial", "--results",
                       str(results_dir), "--db", str(tmp_path / night / "fresh.sqlite"), "--docs", str(docs),
-                      "--readme", "", *mirror, env=env)
+                      "--readme", "", "--matrix", trusting, *mirror, env=env)
         return done, docs
 
     # Night 1: both built; the 1909 runner verifies its image.
@@ -87,7 +94,7 @@ def test_a_verified_cell_survives_a_night_its_runner_reports_nothing(registry, e
     since = _log_mark(registry)
     dry = invoke("publish", "--to", repo, "--argo", NEWEST_ARGO, "--no-linux", "--partial", "--results", str(night1),
                  "--db", str(tmp_path / "dry" / "r.sqlite"), "--docs", str(tmp_path / "dry" / "docs"), "--readme", "",
-                 "--dry-run", *mirror, env=env)
+                 "--dry-run", "--matrix", trusting, *mirror, env=env)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert f"{repo}:{NEWEST_ARGO} would be written" in dry.stdout
     assert f"({len(BASES)} entries, would be written)" in dry.stdout
@@ -103,7 +110,7 @@ def test_a_verified_cell_survives_a_night_its_runner_reports_nothing(registry, e
     listing = _skopeo_raw(f"{repo}:sha256-{digests[one909].split(':')[1]}")
     (artifact,) = [m for m in listing["manifests"] if m.get("artifactType", "").startswith("application/vnd.argo")]
     assert _skopeo_raw(f"{repo}@{artifact['digest']}")["subject"]["digest"] == digests[one909]
-    shown = invoke("evidence", f"{repo}:{one909}", "--format", "json", env=env)
+    shown = invoke("evidence", f"{repo}:{one909}", "--format", "json", "--matrix", trusting, env=env)
     assert shown.returncode == 0, shown.stdout + shown.stderr
     checks = {(r["check"], r["status"]) for r in json.loads(shown.stdout)["records"]}
     assert {("build", "pass"), ("argoexec-version", "pass"), ("hello-windows", "pass")} <= checks
@@ -142,6 +149,7 @@ def test_a_verified_cell_survives_a_night_its_runner_reports_nothing(registry, e
     assert row["pull"] == {"reference": f"{repo}:{one909}", "digest": new_digests[one909]}
     assert row["cells"]["1909"]["process"]["state"] == "predicted"
     # The old digest keeps its evidence; the new one has its build record only.
-    assert re.search(r"argoexec-version\s+pass", invoke("evidence", f"{repo}@{digests[one909]}", env=env).stdout)
-    now = invoke("evidence", f"{repo}:{one909}", "--format", "json", env=env)
+    assert re.search(r"argoexec-version\s+pass", invoke("evidence", f"{repo}@{digests[one909]}", "--matrix", trusting,
+                                                        env=env).stdout)
+    now = invoke("evidence", f"{repo}:{one909}", "--format", "json", "--matrix", trusting, env=env)
     assert {r["check"] for r in json.loads(now.stdout)["records"]} == {"build"}

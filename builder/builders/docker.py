@@ -144,6 +144,20 @@ class DockerBuilder:
                 tool=inputs.tool_version())
         return self._inputs[target.id]
 
+    def content(self, planned: PlannedTarget, found: inputs.Published, client, repo) -> str | None:
+        """Whether the published image (whose inputs annotation matches) is what those inputs make: its layers are
+        those its config describes, and, when this engine still has the image the inputs made (its local tag,
+        the same inputs label), the config's layers are that image's (builder.inputs.check_content)."""
+        expected = None
+        try:
+            local = self.engine.client.images.get(planned.target.tagged(self.options.repo))
+        except Exception:  # noqa: BLE001 - no local image (or no engine answer): the registry's own consistency
+            local = None
+        if local is not None and ((local.attrs.get("Config") or {}).get("Labels") or {}).get(inputs.LABEL) \
+                == self.inputs(planned).digest:
+            expected = list((local.attrs.get("RootFS") or {}).get("Layers") or [])
+        return inputs.published_layers(client, repo, found, expected)
+
     def _binary(self, target: Target) -> Binary | None:
         """The binary this target's image carries (None: compiled inside the image, windows-source)."""
         return self.options.binaries.get(target.argo.tag) if target.is_windows else None

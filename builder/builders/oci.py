@@ -63,6 +63,7 @@ class Assembler:
         self._netapi_layers: dict[str, Layer] = {}
         self._digests: dict[str, str] = {}  # base reference -> its manifest digest
         self._inputs: dict[str, inputs.Inputs] = {}
+        self._bases: dict[str, Image] = {}  # release -> its nanoserver, read once per run (every Argo version's)
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -145,9 +146,11 @@ class Assembler:
 
     def base(self, target: Target) -> Image:
         release = target.release
-        image = resolve(self.client, Reference.parse(self.matrix.base_image(release)), build=release.build.build)
-        check_same_build(target.id, "nanoserver", image, release.build.build)
-        return image
+        if release.name not in self._bases:
+            image = resolve(self.client, Reference.parse(self.matrix.base_image(release)), build=release.build.build)
+            check_same_build(target.id, "nanoserver", image, release.build.build)
+            self._bases[release.name] = image
+        return self._bases[release.name]
 
     # -- the image -----------------------------------------------------------------------------
 
@@ -185,6 +188,14 @@ class OciBuilder:
 
     def inputs(self, planned: PlannedTarget) -> inputs.Inputs:
         return self.assembler.inputs(planned)
+
+    def content(self, planned: PlannedTarget, found: inputs.Published, client, repo) -> str | None:
+        """The image assembled without uploading it: the published one is what its inputs make only when the
+        manifest digests are equal (builder.inputs.check_content)."""
+        digest = self.assembler.image(planned).digest
+        if digest == found.digest:
+            return None
+        return f"assembled from these inputs it is {digest[:19]}, the registry holds {found.digest[:19]}"
 
     def build(self, plans: list[PlannedTarget], progress: Progress) -> list[Outcome]:
         """Assemble each Windows target; a failed target is recorded and the others go on."""
