@@ -91,8 +91,13 @@ MOUNT_POINT = {"windows": "C:\\var\\run\\argo", "linux": ARGO_DIR}
 IN_POD_ARGOEXEC = f"{ARGO_DIR}/argoexec"
 LOG_FLAGS = ["--loglevel", "info", "--log-format", "text", "--gloglevel", "0"]
 # init loads a kube config, but for a template without artifacts it calls no API: a server override
-# (client-go's --server flag) satisfies it, as the in-cluster config would.
-INIT_SERVER = "https://kubernetes.default.svc"
+# (client-go's --server flag) satisfies it, as the in-cluster config would. It must be http://. argoexec's
+# client config reads os.Stdin for what it lacks (util/kube/cli/cli.go, NewInteractiveDeferredLoadingClientConfig),
+# and for an https server with no token, certificate or user, client-go prompts for a username there
+# (tools/clientcmd/client_config.go, getUserIdentificationPartialConfig; auth_loaders.go, PromptingAuthLoader):
+# a container's stdin is empty, the prompt reads EOF and init exits 2 with a working executor. For an http
+# server client-go reads no user identification at all (docs/argo.md, "How a pod runs the executor").
+INIT_SERVER = "http://kubernetes.default.svc"
 NO_DEADLINE = "0001-01-01T00:00:00Z"
 LISTING_END = "--- exitcode ---"
 

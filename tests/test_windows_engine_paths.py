@@ -316,7 +316,7 @@ def test_hello_windows_runs_the_way_a_pod_runs_it(tmp_path, prebuilt):
         assert init["HostConfig"]["Mounts"] == mount and main["HostConfig"]["Mounts"] == mount
         assert init.get("Entrypoint") is None  # the image's own: argoexec
         assert init["Cmd"] == ["init", "--loglevel", "info", "--log-format", "text", "--gloglevel", "0", "--server",
-                               "https://kubernetes.default.svc"]
+                               "http://kubernetes.default.svc"]
         env = dict(e.split("=", 1) for e in init["Env"])
         assert env["ARGO_CONTAINER_NAME"] == "init" and env["ARGO_DEADLINE"] == "0001-01-01T00:00:00Z"
         assert {"ARGO_POD_NAME", "ARGO_POD_UID", "ARGO_WORKFLOW_NAME", "ARGO_WORKFLOW_UID", "ARGO_NODE_ID",

@@ -31,9 +31,9 @@
 // Where the stand-in is stricter or smaller than upstream (each says "stand-in" in its message):
 // init requires every variable the controller sets on the init container (upstream only insists on
 // ARGO_POD_NAME and reads the template from /var/run/argo/template without ARGO_TEMPLATE), and
-// ARGO_CONTAINER_NAME to be "init"; a kube config is "present" when --server is given, --kubeconfig or
-// KUBECONFIG or ~/.kube/config names an existing file, or the in-cluster variables and token exist (it
-// is never parsed, and no API is ever called); templates that need artifacts, scripts, resources,
+// ARGO_CONTAINER_NAME to be "init"; a kube config is "present" when --server is given (see kubeConfigProblem
+// for client-go's prompt), --kubeconfig or KUBECONFIG or ~/.kube/config names an existing file, or the
+// in-cluster variables and token exist (a file is never parsed, and no API is ever called); templates that need artifacts, scripts, resources,
 // container sets or output saving are refused rather than half-done; no TTY, no retries, no debug
 // pauses, no signal file, no ARGO_CONTAINER_ARGS_FILE; on Windows signals are not forwarded.
 //
@@ -198,6 +198,9 @@ type options struct {
 	namespace           string
 	short               bool
 	args                []string
+	// client-go's user identification overrides (canIdentifyUser) and what makes a bare host https.
+	token, username, clientCertificate, authority string
+	insecure                                      bool
 }
 
 // Persistent flags of upstream's root command that take a value (client-go's override flags included).
@@ -256,6 +259,9 @@ func parseFlags(command string, argv []string) (options, error) {
 			if name == "short" {
 				o.short = !hasValue || value == "true"
 			}
+			if name == "insecure-skip-tls-verify" {
+				o.insecure = !hasValue || value == "true"
+			}
 			continue
 		}
 		if !hasValue {
@@ -283,6 +289,14 @@ func parseFlags(command string, argv []string) (options, error) {
 			o.kubeconfig = value
 		case "namespace":
 			o.namespace = value
+		case "token":
+			o.token = value
+		case "username":
+			o.username = value
+		case "client-certificate":
+			o.clientCertificate = value
+		case "certificate-authority":
+			o.authority = value
 		}
 	}
 	return o, nil
@@ -389,8 +403,22 @@ func versionFields() []string {
 }
 
 // kubeConfigProblem stands in for clientConfig.ClientConfig(): nil when client-go would find a config.
+//
+// argoexec's client config is client-go's NewInteractiveDeferredLoadingClientConfig(loadingRules, overrides,
+// os.Stdin) (util/kube/cli/cli.go, AddKubectlFlagsToCmd). With --server given, client-go's
+// DirectClientConfig.ClientConfig (tools/clientcmd/client_config.go) reads the user's identity only when the
+// server is https (rest.IsConfigTransportTLS: an https:// URL, or a bare host with a CA or
+// --insecure-skip-tls-verify), in getUserIdentificationPartialConfig: without a token, a client certificate,
+// a username or an auth provider (canIdentifyUser), it prompts on that reader, os.Stdin
+// (tools/clientcmd/auth_loaders.go, PromptingAuthLoader.Prompt: "Please enter Username: " read with
+// fmt.Fscan, then the password, read only from a terminal). A container's stdin is empty: the prompt
+// reads EOF, ClientConfig fails, and init's CheckErr ends the process (cmd/argoexec/executor/init.go, Init).
+// An http:// server, or --token, needs no prompt.
 func kubeConfigProblem(o options) error {
 	if o.server != "" {
+		if serverIsTLS(o) && o.token == "" && o.username == "" && o.clientCertificate == "" {
+			return promptForIdentity()
+		}
 		return nil
 	}
 	var candidates []string
@@ -416,6 +444,29 @@ func kubeConfigProblem(o options) error {
 	}
 	return errors.New("invalid configuration: no configuration has been provided, try setting " +
 		"KUBERNETES_MASTER environment variable")
+}
+
+// serverIsTLS is rest.IsConfigTransportTLS for a --server override: the URL's scheme, or for a bare host
+// https only when a CA or --insecure-skip-tls-verify is given (rest.DefaultServerURL).
+func serverIsTLS(o options) bool {
+	if scheme, _, ok := strings.Cut(o.server, "://"); ok {
+		return strings.EqualFold(scheme, "https")
+	}
+	return o.authority != "" || o.insecure
+}
+
+// promptForIdentity is PromptingAuthLoader.Prompt on os.Stdin.
+func promptForIdentity() error {
+	fmt.Print("Please enter Username: ")
+	var user string
+	if _, err := fmt.Fscan(os.Stdin, &user); err != nil {
+		return err
+	}
+	fmt.Print("Please enter Password: ")
+	if info, err := os.Stdin.Stat(); err != nil || info.Mode()&os.ModeCharDevice == 0 {
+		return errors.New("error reading input for Password")
+	}
+	return errors.New("argoexec stand-in: a password typed at a terminal is not implemented")
 }
 
 // template is the part of wfv1.Template the stand-in looks at.
