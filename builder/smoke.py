@@ -39,9 +39,12 @@ class SmokeOptions:
 
 def run_container(engine: Engine, image: str, entrypoint: list[str] | None, command: list[str],
                   isolation: str | None, network_mode: str | None, timeout_s: float, *,
-                  environment: dict[str, str] | None = None, mounts: list | None = None) -> tuple[int | None, str]:
+                  environment: dict[str, str] | None = None, mounts: list | None = None,
+                  user: str | None = None) -> tuple[int | None, str]:
     """Run one container to completion (or the timeout) and return (exit code, output); always remove it."""
     options = {"command": command, "detach": True}
+    if user:
+        options["user"] = user
     if entrypoint is not None:
         options["entrypoint"] = list(entrypoint)
     if isolation and isolation != DEFAULT_ISOLATION:
@@ -100,17 +103,47 @@ LOG_FLAGS = ["--loglevel", "info", "--log-format", "text", "--gloglevel", "0"]
 INIT_SERVER = "http://kubernetes.default.svc"
 NO_DEADLINE = "0001-01-01T00:00:00Z"
 LISTING_END = "--- exitcode ---"
+LISTING_FAILED = "--- cannot list ---"
+# The controller's defaults for progress reporting (workflow/controller/controller.go at v4.1.2, the
+# controller's constructor: ARGO_PROGRESS_PATCH_TICK_DURATION 1m, ARGO_PROGRESS_FILE_TICK_DURATION 3s), as Go's
+# time.Duration.String() writes them; both non-zero, so every container gets the progress variables.
+PROGRESS_PATCH_TICK = "1m0s"
+PROGRESS_FILE_TICK = "3s"
+
+
+def pod_spec_env(container: str, template: str, names: dict[str, str]) -> list[tuple[str, str]]:
+    """The env list the controller writes into the pod spec for ``init`` or ``main``, in its order, for a plain
+    container template in upstream's legacy layout (argoproj/argo-workflows v4.1.2, workflow/controller/
+    workflowpod.go); ``names`` holds the pod's names and uids.
+
+    - init is built by ``newExecContainer``, whose env is ``createEnvVars`` (lines 1212-1250): ARGO_POD_NAME and
+      ARGO_POD_UID (downward API: metadata.name, metadata.uid), ARGO_WORKFLOW_NAME, ARGO_WORKFLOW_UID (no
+      instance ID, no executor env configured). ``podBuilder.build`` then appends, for each init container
+      (lines 676-681): ARGO_CONTAINER_NAME, ARGO_TEMPLATE, then the standard list.
+    - main gets (lines 682-699) ARGO_CONTAINER_NAME and the standard list. No ARGO_TEMPLATE: the legacy layout
+      never gives it to main (workflowpod_layout.go, ``legacyLayout.mainNeedsTemplateEnv`` is false, as init
+      writes /var/run/argo/template), so a template init failed to write is not hidden by emissary's fallback
+      to the variable.
+    - The standard list (lines 644-674): ARGO_NODE_ID, ARGO_INCLUDE_SCRIPT_OUTPUT, ARGO_DEADLINE,
+      ARGO_WORKFLOW_NAME, no trace context (none is configured), then ARGO_PROGRESS_FILE,
+      ARGO_PROGRESS_PATCH_TICK_DURATION and ARGO_PROGRESS_FILE_TICK_DURATION (progress is on by default).
+    """
+    standard = [("ARGO_NODE_ID", names["node"]), ("ARGO_INCLUDE_SCRIPT_OUTPUT", "false"),
+                ("ARGO_DEADLINE", NO_DEADLINE), ("ARGO_WORKFLOW_NAME", names["workflow"]),
+                ("ARGO_PROGRESS_FILE", f"{ARGO_DIR}/progress"),
+                ("ARGO_PROGRESS_PATCH_TICK_DURATION", PROGRESS_PATCH_TICK),
+                ("ARGO_PROGRESS_FILE_TICK_DURATION", PROGRESS_FILE_TICK)]
+    if container == "init":
+        return [("ARGO_POD_NAME", names["pod"]), ("ARGO_POD_UID", names["pod_uid"]),
+                ("ARGO_WORKFLOW_NAME", names["workflow"]), ("ARGO_WORKFLOW_UID", names["workflow_uid"]),
+                ("ARGO_CONTAINER_NAME", "init"), ("ARGO_TEMPLATE", template), *standard]
+    return [("ARGO_CONTAINER_NAME", container), *standard]
 
 
 def pod_environment(target: Target, container: str, template: str, names: dict[str, str]) -> dict[str, str]:
-    """The env the controller gives init and main (workflowpod.go); ``names`` holds the pod's names and uids."""
-    env = {"ARGO_CONTAINER_NAME": container, "ARGO_TEMPLATE": template, "ARGO_NODE_ID": names["node"],
-           "ARGO_INCLUDE_SCRIPT_OUTPUT": "false", "ARGO_DEADLINE": NO_DEADLINE,
-           "ARGO_WORKFLOW_NAME": names["workflow"]}
-    if container == "init":
-        env.update({"ARGO_POD_NAME": names["pod"], "ARGO_POD_UID": names["pod_uid"],
-                    "ARGO_WORKFLOW_UID": names["workflow_uid"], "ARGO_PROGRESS_FILE": f"{ARGO_DIR}/progress"})
-    return env
+    """The environment the container's process gets: the pod spec's list with a name given twice set once, its
+    last value winning, as the kubelet does (ARGO_WORKFLOW_NAME is in init's list twice, with one value)."""
+    return dict(pod_spec_env(container, template, names))
 
 
 def pod_template(target: Target, check: Check) -> str:
@@ -122,12 +155,36 @@ def pod_template(target: Target, check: Check) -> str:
 
 def _reader(target: Target) -> tuple[list[str], list[str]]:
     """A container of the stock base that lists the volume and prints ctr/main/exitcode. It exits 0 once it
-    ran: a missing exitcode file is an answer (emissary lost it), not a failed read."""
+    ran: a missing exitcode file is an answer (emissary lost it), not a failed read. A listing that fails
+    (the volume denied to the user it runs as) prints LISTING_FAILED, so that it is not read as an empty
+    volume."""
     if target.is_windows:
         folder = MOUNT_POINT["windows"]
         exitcode = f"{folder}\\ctr\\main\\exitcode"
-        return ["cmd", "/S", "/C"], [f"dir /b {folder} & echo {LISTING_END} & type {exitcode} 2>nul & exit 0"]
-    return ["sh", "-c"], [f"ls {ARGO_DIR}; echo '{LISTING_END}'; cat {ARGO_DIR}/ctr/main/exitcode 2>/dev/null; exit 0"]
+        return ["cmd", "/S", "/C"], [f"dir /b {folder} || echo {LISTING_FAILED} & echo {LISTING_END} & "
+                                     f"type {exitcode} 2>nul & exit 0"]
+    return ["sh", "-c"], [f"ls {ARGO_DIR} || echo '{LISTING_FAILED}'; echo '{LISTING_END}'; "
+                          f"cat {ARGO_DIR}/ctr/main/exitcode 2>/dev/null; exit 0"]
+
+
+# The volume's ACL on Windows. A Docker named volume lives under the engine's data root, which moby creates with
+# an ACL that grants only BUILTIN\Administrators and SYSTEM, inherited by everything below it (moby
+# daemon/daemon_windows.go, setupDaemonRoot: system.MkdirAllWithACL(root, SddlAdministratorsLocalSystem)). init runs
+# as ContainerAdministrator (the image's user), but main and the reader run as the stock nanoserver's default
+# user, ContainerUser, who is in BUILTIN\Users only: it could not run /var/run/argo/argoexec, create ctr\main
+# or list the folder. A Kubernetes emptyDir is usable by every container of the pod, so before init a
+# ContainerAdministrator step grants BUILTIN\Users (S-1-5-32-545, by SID: no localised name) modify rights,
+# inherited by what init and main create (OI: files, CI: folders).
+ACL_USER = "ContainerAdministrator"
+USERS_SID = "S-1-5-32-545"
+ACL_COMMAND = ["icacls"]
+
+
+def volume_acl_step(target: Target) -> tuple[list[str], list[str]] | None:
+    """(entrypoint, command) of the step that makes the volume usable by ContainerUser; None on Linux."""
+    if not target.is_windows:
+        return None
+    return ACL_COMMAND, [MOUNT_POINT["windows"], "/grant", f"*{USERS_SID}:(OI)(CI)M"]
 
 
 @dataclass
@@ -153,11 +210,11 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
     logs: list[str] = []
 
     def step(name: str, run_image: str, entrypoint: list[str] | None, command: list[str],
-             env: dict[str, str] | None) -> tuple[int | None, str, str]:
+             env: dict[str, str] | None, user: str | None = None) -> tuple[int | None, str, str]:
         """(exit code, output, why it could not start: "" when it ran)."""
         try:
             code, output = run_container(engine, run_image, entrypoint, command, isolation, network_mode,
-                                         timeout_s, environment=env, mounts=mounts)
+                                         timeout_s, environment=env, mounts=mounts, user=user)
         except docker.errors.APIError as exc:  # e.g. the engine cannot exec /var/run/argo/argoexec
             why = " ".join(str(exc.explanation or exc).split())
             logs.append(f"[{name}] could not start: {why}")
@@ -166,6 +223,14 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
         return code, output, ""
 
     try:
+        acl = volume_acl_step(target)
+        if acl is not None:
+            acl_code, acl_output, acl_unstarted = step("acl", base_image, *acl, None, user=ACL_USER)
+            if acl_code != 0:
+                why = f"could not start: {acl_unstarted}" if acl_unstarted else \
+                    "timed out" if acl_code is None else f"exit code {acl_code}: {' '.join(acl_output.split())[:200]}"
+                return PodRun(checks.ERROR, f"acl: could not grant BUILTIN\\Users access to the volume ({why})",
+                              "\n".join(logs))
         code, _, unstarted = step("init", image, None, ["init", *LOG_FLAGS, "--server", INIT_SERVER],
                                   pod_environment(target, "init", template, names))
         if code != 0:
@@ -183,6 +248,11 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
                 "timed out" if read_code is None else f"exit code {read_code}"
             return PodRun(checks.ERROR, f"read: the volume could not be read ({why})", "\n".join(logs))
         files, _, exitcode = listing.partition(LISTING_END)
+        if LISTING_FAILED in files:
+            # The reader could not list the volume: nothing can be said of what init left there.
+            said = " ".join(files.replace(LISTING_FAILED, "").split())[:200]
+            return PodRun(checks.ERROR, f"read: the volume could not be listed ({said or 'no reason given'})",
+                          "\n".join(logs))
         present = {line.strip() for line in files.splitlines()}
         missing = [name for name in ("argoexec", "template") if name not in present]
         if missing:
