@@ -149,22 +149,42 @@ def pod_environment(target: Target, container: str, template: str, names: dict[s
 def pod_template(target: Target, check: Check) -> str:
     """The template JSON init writes to /var/run/argo/template: the step as the workflow declares it."""
     command = check.command(target)
-    return json.dumps({"name": "main", "container": {"image": "stock-base", "command": command[:1],
-                                                      "args": command[1:]}}, separators=(",", ":"))
+    template = {"name": "main", "container": {"image": "stock-base", "command": command[:1], "args": command[1:]}}
+    if check.output_parameter is not None:
+        path, _ = check.output_parameter(target)
+        template["outputs"] = {"parameters": [{"name": "result", "valueFrom": {"path": path}}]}
+    return json.dumps(template, separators=(",", ":"))
 
 
-def _reader(target: Target) -> tuple[list[str], list[str]]:
+PARAMETER_START = "--- parameter ---"
+
+
+def saved_parameter_path(target: Target, path: str) -> str:
+    """Where the wait container reads a saved output parameter: filepath.Join("/var/run/argo", "outputs",
+    "parameters", path) (workflow/executor/emissary/emissary.go, GetFileContents), with the target's separators,
+    on the volume's mount point. A Windows path keeps its drive letter and colon inside it, as Join does."""
+    if target.is_windows:
+        parts = [part for part in path.replace("/", "\\").split("\\") if part]
+        return "\\".join([MOUNT_POINT["windows"], "outputs", "parameters", *parts])
+    return "/".join([ARGO_DIR, "outputs", "parameters", *[part for part in path.split("/") if part]])
+
+
+def _reader(target: Target, check: Check | None = None) -> tuple[list[str], list[str]]:
     """A container of the stock base that lists the volume and prints ctr/main/exitcode. It exits 0 once it
     ran: a missing exitcode file is an answer (emissary lost it), not a failed read. A listing that fails
     (the volume denied to the user it runs as) prints LISTING_FAILED, so that it is not read as an empty
     volume."""
+    saved = saved_parameter_path(target, check.output_parameter(target)[0]) \
+        if check is not None and check.output_parameter is not None else None
     if target.is_windows:
         folder = MOUNT_POINT["windows"]
         exitcode = f"{folder}\\ctr\\main\\exitcode"
+        parameter = f" & echo. & echo {PARAMETER_START} & type \"{saved}\" 2>nul" if saved else ""
         return ["cmd", "/S", "/C"], [f"dir /b {folder} || echo {LISTING_FAILED} & echo {LISTING_END} & "
-                                     f"type {exitcode} 2>nul & exit 0"]
+                                     f"type {exitcode} 2>nul{parameter} & exit 0"]
+    parameter = f"; echo; echo '{PARAMETER_START}'; cat '{saved}' 2>/dev/null" if saved else ""
     return ["sh", "-c"], [f"ls {ARGO_DIR} || echo '{LISTING_FAILED}'; echo '{LISTING_END}'; "
-                          f"cat {ARGO_DIR}/ctr/main/exitcode 2>/dev/null; exit 0"]
+                          f"cat {ARGO_DIR}/ctr/main/exitcode 2>/dev/null{parameter}; exit 0"]
 
 
 # The volume's ACL on Windows. A Docker named volume lives under the engine's data root, which moby creates with
@@ -241,12 +261,13 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
         main_command = ["emissary", *LOG_FLAGS, "--", *command] if check.emissary else command
         main_code, main_output, main_unstarted = step("main", base_image, [IN_POD_ARGOEXEC], main_command,
                                                       pod_environment(target, "main", template, names))
-        read_code, listing, read_unstarted = step("read", base_image, *_reader(target), None)
+        read_code, listing, read_unstarted = step("read", base_image, *_reader(target, check), None)
         if read_code != 0:
             # Without the listing nothing can be said of init or emissary: the check could not be made.
             why = f"could not start: {read_unstarted}" if read_unstarted else \
                 "timed out" if read_code is None else f"exit code {read_code}"
             return PodRun(checks.ERROR, f"read: the volume could not be read ({why})", "\n".join(logs))
+        listing, _, parameter = listing.partition(PARAMETER_START)
         files, _, exitcode = listing.partition(LISTING_END)
         if LISTING_FAILED in files:
             # The reader could not list the volume: nothing can be said of what init left there.
@@ -262,12 +283,20 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
             return PodRun(checks.FAIL, f"main: could not start {IN_POD_ARGOEXEC}: {main_unstarted}", "\n".join(logs))
         status, why = check.judge(target, main_code, main_output)
         if status != checks.PASS:
+            if check.output_parameter is not None and main_output.strip():
+                why += f" ({main_output.strip().splitlines()[-1].strip()[:200]})"  # e.g. saveParameter's error
             return PodRun(status, f"main: {why}", "\n".join(logs))
         if check.emissary:
             written = exitcode.strip()
             if written != str(check.exit_code):
                 return PodRun(checks.FAIL, f"main: emissary wrote {written or 'no'} ctr/main/exitcode, expected "
                                            f"{check.exit_code}", "\n".join(logs))
+        if check.output_parameter is not None:
+            path, value = check.output_parameter(target)
+            if parameter.strip() != value:
+                found = f"found {parameter.strip()[:60]!r}" if parameter.strip() else "found nothing"
+                return PodRun(checks.FAIL, f"main: emissary did not save output parameter {path} at "
+                                           f"{saved_parameter_path(target, path)} ({found})", "\n".join(logs))
         return PodRun(checks.PASS, "", "\n".join(logs))
     finally:
         try:

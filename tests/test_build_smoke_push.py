@@ -101,6 +101,8 @@ def test_build_smoke_push_and_pull_back(docker_engine, docker_client, registry, 
     assert all(set(r) == expected_keys for r in records)
     assert "[init] exit 0" in by_check["hello-linux"]["log_excerpt"]
     assert "[main] exit 3" in by_check["emissary-exit-code"]["log_excerpt"]
+    # emissary saved the output parameter where saveParameter puts it, and the reader found its value there.
+    assert "--- parameter ---\nhello-parameter" in by_check["output-parameter"]["log_excerpt"]
     assert not [c for c in docker_client.containers.list(all=True)], "smoke containers were left behind"
     assert not [v for v in docker_client.volumes.list() if v.name.startswith("argoexec-smoke-")], "pod volumes left"
 

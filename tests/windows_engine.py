@@ -260,7 +260,13 @@ class _Server(ThreadingHTTPServer):
             if not allowed:  # dir fails; the reader says so and goes on (`dir ... || echo --- cannot list ---`)
                 return 0, "Access is denied.\r\n--- cannot list ---\r\n--- exitcode ---\r\n"
             listing = "".join(f"{name}\r\n" for name in sorted(files) if "\\" not in name)
-            return 0, listing + "--- exitcode ---\r\n" + files.get("ctr\\main\\exitcode", "")
+            if any(name.startswith("outputs\\") for name in files):
+                listing += "outputs\r\n"
+            answer = listing + "--- exitcode ---\r\n" + files.get("ctr\\main\\exitcode", "")
+            typed = re.search(r'type "C:\\var\\run\\argo\\([^"]*)"', " ".join(cmd))
+            if typed:  # `type` of a name with a colon in it fails (2>nul hides why): nothing printed
+                answer += "\r\n--- parameter ---\r\n" + ("" if ":" in typed.group(1) else files.get(typed.group(1), ""))
+            return 0, answer
         if cmd[:1] == ["init"] and not entrypoint:
             files.update({"argoexec": "MZ", "template": dict(e.split("=", 1) for e in spec["Env"])["ARGO_TEMPLATE"]})
             return 0, "level=info msg=\"Starting Workflow Executor\"\r\n"
@@ -271,14 +277,47 @@ class _Server(ThreadingHTTPServer):
             if "argoexec" not in files:
                 return 1, "The system cannot find the file specified.\r\n"
             if cmd[:1] == ["emissary"]:
-                code, output = self._cmd(cmd[cmd.index("--") + 1:])
+                written: dict[str, str] = {}
+                code, output = self._cmd(cmd[cmd.index("--") + 1:], written)
                 files["ctr\\main\\exitcode"] = str(code)
+                for path in self._output_parameter_paths(files.get("template", "{}")):
+                    error = self._save_parameter(files, written, path)
+                    if error:
+                        return 64, output + f"Error: {error}\r\n"
                 return code, output
             return 0, self.version_output
         return 0, self.version_output
 
     @staticmethod
-    def _cmd(argv: list[str]) -> tuple[int, str]:
+    def _output_parameter_paths(template: str) -> list[str]:
+        outputs = json.loads(template).get("outputs") or {}
+        return [p["valueFrom"]["path"] for p in outputs.get("parameters") or []
+                if (p.get("valueFrom") or {}).get("path")]
+
+    @staticmethod
+    def _save_parameter(files: dict[str, str], written: dict[str, str], path: str) -> str | None:
+        """emissary's saveParameter on Windows (cmd/argoexec/commands/emissary.go, v4.1.2): the file is copied to
+        "/var/run/argo" + "/outputs/parameters/" + path, the folder made with os.MkdirAll. Constructed: a path with a
+        drive letter puts "C:" inside the folder name, and ':' is reserved in Windows file names (Microsoft, "Naming
+        Files, Paths, and Namespaces"), so making that folder fails with ERROR_INVALID_NAME."""
+        if path not in written:
+            return None  # upstream: "cannot save parameter, does not exist", a warning only
+        destination = "/var/run/argo/outputs/parameters/" + path
+        folder = destination.replace("/", "\\").rsplit("\\", 1)[0]
+        if ":" in folder:
+            return (f"failed to create directory {folder}: mkdir {folder.split(':')[0]}:: The filename, directory "
+                    "name, or volume label syntax is incorrect.")
+        key = "outputs\\parameters\\" + "\\".join(p for p in path.replace("/", "\\").split("\\") if p)
+        files[key] = written[path]
+        return None
+
+    @staticmethod
+    def _cmd(argv: list[str], written: dict[str, str] | None = None) -> tuple[int, str]:
+        if argv[:2] == ["cmd", "/c"] and len(argv) == 3 and argv[2].startswith("echo ") and ">" in argv[2]:
+            text, _, path = argv[2][len("echo "):].partition(">")
+            if written is not None:
+                written[path.strip()] = text + "\r\n"
+            return 0, ""
         if argv[:3] == ["cmd", "/c", "echo"]:
             # Go's exec quotes an argument with spaces; cmd's echo prints its command line as it is.
             return 0, " ".join(f'"{a}"' if " " in a else a for a in argv[3:]) + "\r\n"

@@ -26,7 +26,8 @@
 //     an ordinary error, so the process exits 64 and the exitcode file says 64 (not 127: upstream
 //     never runs a shell); stdout/combined are captured (O_APPEND, 0666) when
 //     ARGO_INCLUDE_SCRIPT_OUTPUT is "true"; signals are forwarded to the child's process group; a
-//     child killed by a signal gives 128+signal (workflow/executor/osspecific/signal_*.go).
+//     child killed by a signal gives 128+signal (workflow/executor/osspecific/signal_*.go); then the main
+//     container saves each output parameter with a valueFrom.path (saveParameter).
 //
 // Where the stand-in is stricter or smaller than upstream (each says "stand-in" in its message):
 // init requires every variable the controller sets on the init container (upstream only insists on
@@ -34,7 +35,8 @@
 // ARGO_CONTAINER_NAME to be "init"; a kube config is "present" when --server is given (see kubeConfigProblem
 // for client-go's prompt), --kubeconfig or KUBECONFIG or ~/.kube/config names an existing file, or the
 // in-cluster variables and token exist (a file is never parsed, and no API is ever called); templates that need artifacts, scripts, resources,
-// container sets or output saving are refused rather than half-done; no TTY, no retries, no debug
+// container sets, output artifacts and output parameters other than valueFrom.path are refused rather than
+// half-done; no TTY, no retries, no debug
 // pauses, no signal file, no ARGO_CONTAINER_ARGS_FILE; on Windows signals are not forwarded.
 //
 // The base folder is upstream's constant /var/run/argo, with no environment or flag override. On
@@ -499,8 +501,13 @@ func (t template) unsupported() string {
 				return key + ".artifacts"
 			}
 			for _, p := range io.Parameters {
-				if key == "outputs" && len(p.ValueFrom) > 0 {
-					return "outputs.parameters with valueFrom"
+				var from map[string]json.RawMessage
+				if key == "outputs" && len(p.ValueFrom) > 0 && json.Unmarshal(p.ValueFrom, &from) == nil {
+					for name := range from {
+						if name != "path" && name != "default" {
+							return "outputs.parameters with valueFrom." + name
+						}
+					}
 				}
 			}
 		}
@@ -699,7 +706,73 @@ func runEmissary(log *logger, args []string) (err error) {
 		log.info("sub-process exited", "error", "<nil>")
 	}
 	exitCode = code
+	// cmd/argoexec/commands/emissary.go, runEmissary: once the child has exited, the main container saves each
+	// output parameter whose valueFrom has a path; an error there is emissary's error (the exit code file still
+	// holds the child's code).
+	if containerName == "main" {
+		for _, path := range tmpl.outputParameterPaths() {
+			if err := saveParameter(log, path); err != nil {
+				return err
+			}
+		}
+	}
 	return cmdErr
+}
+
+// outputParameterPaths: the valueFrom.path of each output parameter that has one, in order.
+func (t template) outputParameterPaths() []string {
+	var outputs struct {
+		Parameters []struct {
+			ValueFrom *struct {
+				Path string `json:"path"`
+			} `json:"valueFrom"`
+		} `json:"parameters"`
+	}
+	var paths []string
+	if raw, ok := t["outputs"]; ok && json.Unmarshal(raw, &outputs) == nil {
+		for _, p := range outputs.Parameters {
+			if p.ValueFrom != nil && p.ValueFrom.Path != "" {
+				paths = append(paths, p.ValueFrom.Path)
+			}
+		}
+	}
+	return paths
+}
+
+// saveParameter is cmd/argoexec/commands/emissary.go's saveParameter (v4.1.2), for a template without volumes
+// (common.FindOverlappingVolume finds none): a missing file is only a warning (the parameter may be optional);
+// otherwise the file is copied to varRunArgo + "/outputs/parameters/" + srcPath, the path appended as it is
+// written in the template, its folder made with os.MkdirAll(0755). A Windows path (C:\out.txt) is appended with its
+// drive letter and colon, which is no valid folder name on Windows: this is upstream's code, so the stand-in
+// fails there as upstream does, and the output-parameter check shows it.
+func saveParameter(log *logger, srcPath string) error {
+	src, err := os.Open(filepath.Clean(srcPath))
+	if os.IsNotExist(err) {
+		log.log(2, "cannot save parameter, does not exist", "src", srcPath, "error", err.Error())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to open %s: %w", srcPath, err)
+	}
+	defer func() { _ = src.Close() }()
+	dstPath := varRunArgo + "/outputs/parameters/" + srcPath
+	log.info("saving parameter", "src", srcPath, "dst", dstPath)
+	z := filepath.Dir(dstPath)
+	if err := os.MkdirAll(z, 0o755); err != nil {
+		return fmt.Errorf("failed to create directory %s: %w", z, err)
+	}
+	dst, err := os.Create(dstPath)
+	if err != nil {
+		return fmt.Errorf("failed to create %s: %w", srcPath, err)
+	}
+	defer func() { _ = dst.Close() }()
+	if _, err = io.Copy(dst, src); err != nil {
+		return fmt.Errorf("failed to copy %s to %s: %w", srcPath, dstPath, err)
+	}
+	if err = dst.Close(); err != nil {
+		return fmt.Errorf("failed to close %s: %w", dstPath, err)
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {
