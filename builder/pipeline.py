@@ -752,10 +752,16 @@ def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = 
 
 
 def ci_matrix_task(selection: Selection) -> None:
+    import os
+    import sys
+
     from . import ci
 
     loaded, selected = selection.resolve()
-    print(json.dumps(ci.ci_matrix(loaded, plan.make_plan(loaded, selected)), separators=(",", ":")))
+    present, left_out = ci.present_runners(loaded, os.environ)
+    for line in left_out:  # stdout is the JSON the workflow reads
+        print(f"ci-matrix: {line}", file=sys.stderr)
+    print(json.dumps(ci.ci_matrix(present, plan.make_plan(present, selected)), separators=(",", ":")))
 
 
 def doctor_task(engine: str | None = None, runner: str | None = None, matrix: str | None = None,
