@@ -733,12 +733,27 @@ def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix
                              "in the matrix")
     _, model = _table_model(matrix, db, argo, lookup=not offline, insecure_registry=insecure_registry)
     resolutions = table_mod.resolve(model, resolved)
+    warnings = {res.argo: _which_warnings(loaded, resolved, res) for res in resolutions}
     if format == "json":
-        print(table_formats.which_json(resolved, resolutions), end="")
+        print(table_formats.which_json(resolved, resolutions, warnings), end="")
     elif format == "helm":
         print(table_formats.which_helm(resolved, resolutions[0], loaded.registries.publish), end="")
     else:
-        print(table_formats.which_text(resolved, resolutions, model.hosts))
+        print(table_formats.which_text(resolved, resolutions, model.hosts, warnings))
+
+
+def _which_warnings(loaded: matrix_mod.Matrix, node, resolution) -> list[str]:
+    """node_notes' warnings for the image ``which`` prefers on the node: its os.version from the lock (with the
+    revision) when the lock pins its base, else the build alone."""
+    from . import node_notes
+
+    row = resolution.preferred.row
+    os_version = None
+    if row is not None:
+        release = next((r for r in loaded.releases if r.name == row.base), None)
+        locked = loaded.locked_base(release) if release is not None else None
+        os_version = locked.os_version if locked is not None else row.os_version
+    return node_notes.for_node(node.build, resolution.argo, os_version)
 
 
 def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = None,

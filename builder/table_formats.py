@@ -205,39 +205,48 @@ def _taken_line(label: str, taken: Taken) -> str:
     return f"{label}: the {pick.entry.name} entry ({pick.entry.os_version}): {pick.rule}; {how}{state}"
 
 
-def which_text(node: Node, resolutions: list[Resolution], hosts: tuple) -> str:
+def which_text(node: Node, resolutions: list[Resolution], hosts: tuple,
+               warnings: dict[str, list[str]] | None = None) -> str:
     """``invoke which``: per Argo version, what to pull on this node, with which isolation, how sure, and which
-    entry of the one tag each runtime takes."""
+    entry of the one tag each runtime takes; then its warnings (builder/node_notes.py), a line each."""
     lines = [_node_heading(node, hosts)]
     for res in resolutions:
-        advice = res.preferred
-        if advice.row is None:
-            lines.append(f"  {res.argo}: no image runs here")
-        else:
-            lines.append(f"  {res.argo}: {advice.row.id} with {ISOLATION_LABELS[advice.isolation]} isolation: "
-                         f"{_proof(advice.cell)}")
-        if res.index is not None:
-            state = "" if res.index.digest else " (not published yet)"
-            lines.append(f"    pull {res.index.pinned}{state}: the one tag for every node; on this node:")
-        else:
-            lines.append("    the one tag (no repository known; set registries.publish) resolves, on this node:")
-        lines.append("      " + _taken_line("Docker Engine", res.taken[DOCKER]))
-        lines.append("      " + _taken_line("containerd", res.taken[CONTAINERD]))
-        if res.disagreement:
-            lines.append(f"    {DIFFER[0]} the runtimes differ: {res.disagreement}")
-        if advice.row is not None:
-            per_base = advice.row.pull
-            where = (f" ({per_base.pinned}" + ("" if per_base.digest else ", not published yet") + ")"
-                     if per_base else "")
-            lines.append(f"    preferred: {advice.row.id}{where}, {ISOLATION_LABELS[advice.isolation]} isolation; "
-                         f"picked by: {advice.rule}")
-            lines.append(f"    why it runs: {advice.cell.rule}")
+        lines.extend(_which_answer(res))
+        lines.extend(f"    warning: {warning}" for warning in (warnings or {}).get(res.argo, []))
     return "\n".join(lines)
 
 
-def which_json(node: Node, resolutions: list[Resolution]) -> str:
+def _which_answer(res: Resolution) -> list[str]:
+    lines: list[str] = []
+    advice = res.preferred
+    if advice.row is None:
+        lines.append(f"  {res.argo}: no image runs here")
+    else:
+        lines.append(f"  {res.argo}: {advice.row.id} with {ISOLATION_LABELS[advice.isolation]} isolation: "
+                     f"{_proof(advice.cell)}")
+    if res.index is not None:
+        state = "" if res.index.digest else " (not published yet)"
+        lines.append(f"    pull {res.index.pinned}{state}: the one tag for every node; on this node:")
+    else:
+        lines.append("    the one tag (no repository known; set registries.publish) resolves, on this node:")
+    lines.append("      " + _taken_line("Docker Engine", res.taken[DOCKER]))
+    lines.append("      " + _taken_line("containerd", res.taken[CONTAINERD]))
+    if res.disagreement:
+        lines.append(f"    {DIFFER[0]} the runtimes differ: {res.disagreement}")
+    if advice.row is not None:
+        per_base = advice.row.pull
+        where = (f" ({per_base.pinned}" + ("" if per_base.digest else ", not published yet") + ")"
+                 if per_base else "")
+        lines.append(f"    preferred: {advice.row.id}{where}, {ISOLATION_LABELS[advice.isolation]} isolation; "
+                     f"picked by: {advice.rule}")
+        lines.append(f"    why it runs: {advice.cell.rule}")
+    return lines
+
+
+def which_json(node: Node, resolutions: list[Resolution], warnings: dict[str, list[str]] | None = None) -> str:
+    answers = [{**r.to_json(), "warnings": list((warnings or {}).get(r.argo, []))} for r in resolutions]
     answer = {"schema": 1, "node": node.to_json(), "label": LABEL,
-              "preferences": list(PREFERENCES), "answers": [r.to_json() for r in resolutions]}
+              "preferences": list(PREFERENCES), "answers": answers}
     return json.dumps(answer, indent=2, ensure_ascii=False) + "\n"
 
 

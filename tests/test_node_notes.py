@@ -1,0 +1,87 @@
+"""What node owners cannot see from the rules (builder/node_notes.py): the warnings as data, and where they show."""
+
+from __future__ import annotations
+
+import json
+
+from builder import node_notes
+from builder.compat import WindowsBuild
+from builder.lock import Lock, LockedBase, write_lock
+from builder.matrix import load_matrix
+from tests.cli import ROOT, invoke
+
+SKEW = ("image revision 2966 is newer than host revision 100: process isolation may fail until the host is "
+        "patched")
+
+
+def test_revision_skew_needs_both_revisions_and_the_same_build():
+    host = WindowsBuild.parse("10.0.20348.100")
+    assert node_notes.revision_skew("10.0.20348.2966", host) == SKEW
+    assert node_notes.revision_skew("10.0.20348.100", host) is None  # as new
+    assert node_notes.revision_skew("10.0.20348.99", host) is None  # older image
+    assert node_notes.revision_skew("10.0.20348", host) is None  # image revision unknown
+    assert node_notes.revision_skew("10.0.20348.2966", WindowsBuild.parse("10.0.20348")) is None  # host's unknown
+    assert node_notes.revision_skew("10.0.17763.6893", host) is None  # another build: the rules' business
+
+
+def test_a_failure_log_with_0xc0370106_is_revision_skew():
+    log = "hcs::System::Start: failure in a Windows system call: The virtual machine or container exited " \
+          "unexpectedly. (0xc0370106)"
+    assert node_notes.is_revision_skew_failure(log)
+    assert node_notes.is_revision_skew_failure(log.upper())
+    assert not node_notes.is_revision_skew_failure("exit code 1")
+
+
+def test_initless_from_v4_1_and_25h2_reported_failing():
+    assert node_notes.initless("v4.1.2") and "containerd#11903" in node_notes.initless("v4.1.2")
+    assert node_notes.initless("v4.0.10") is None and node_notes.initless("v3.7.18") is None
+    assert node_notes.reported_failing(26200, 26100) == node_notes.REPORTED_25H2
+    assert "https://github.com/microsoft/hcsshim/issues/2566" in node_notes.REPORTED_25H2
+    assert node_notes.reported_failing(26200, 20348) is None and node_notes.reported_failing(26100, 26100) is None
+
+
+def _matrix_with_lock(tmp_path, release: str, os_version: str):
+    matrix_file = tmp_path / "matrix.yaml"
+    matrix_file.write_text((ROOT / "matrix.yaml").read_text())
+    loaded = load_matrix(matrix_file, lock=False)
+    (found,) = [r for r in loaded.releases if r.name == release]
+    key = loaded.base_key(found, "nanoserver")
+    write_lock(tmp_path / "matrix.lock.json",
+               Lock(str(tmp_path / "matrix.lock.json"), {key: LockedBase("sha256:" + "ab" * 32, os_version)}))
+    return matrix_file
+
+
+def _which(tmp_path, matrix_file, node: str, *args: str):
+    import os
+
+    lock = matrix_file.with_name("matrix.lock.json")
+    env = {**os.environ, "ARGOEXEC_BUILDER_LOCK": str(lock) if lock.is_file() else "none"}
+    result = invoke("which", "--node", node, "--matrix", str(matrix_file), "--offline", *args, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_which_flags_the_revision_from_the_lock(tmp_path):
+    matrix_file = _matrix_with_lock(tmp_path, "ltsc2022", "10.0.20348.2966")
+    text = _which(tmp_path, matrix_file, "10.0.20348.100", "--argo", "v4.0.10")
+    assert f"    warning: {SKEW}" in text.splitlines()
+    answers = json.loads(_which(tmp_path, matrix_file, "10.0.20348.100", "--format", "json"))["answers"]
+    assert all(SKEW in a["warnings"] for a in answers)
+    # A node given without its revision: nothing to compare.
+    assert "revision" not in _which(tmp_path, matrix_file, "10.0.20348", "--argo", "v4.0.10")
+
+
+def test_which_says_init_less_mode_cannot_run_on_ltsc2022(tmp_path):
+    (tmp_path / "matrix.yaml").write_text((ROOT / "matrix.yaml").read_text())
+    text = _which(tmp_path, tmp_path / "matrix.yaml", "ltsc2022")
+    v41 = text.split("  v4.1.2:")[1].split("  v4.0.10:")[0]
+    assert "warning: init-less mode cannot run here" in v41 and "containerd#11903" in v41
+    assert "init-less" not in text.split("  v4.0.10:")[1]  # no such layout before v4.1
+
+
+def test_which_on_windows_11_25h2_cites_hcsshim_2566(tmp_path):
+    (tmp_path / "matrix.yaml").write_text((ROOT / "matrix.yaml").read_text())
+    text = _which(tmp_path, tmp_path / "matrix.yaml", "10.0.26200", "--argo", "v4.0.10")
+    assert "v4.0.10-windows-ltsc2025" in text  # what the rules pick
+    assert "warning: reported failing: ltsc2025" in text and "hcsshim#2566" in text
+    assert "https://github.com/microsoft/hcsshim/issues/2566" in text
