@@ -241,6 +241,26 @@ def check_bases(matrix: Matrix, facts: HostFacts, offered: tuple[str, ...], pres
     return Result("bases", OK, message)
 
 
+def check_revisions(matrix: Matrix, facts: HostFacts, offered: tuple[str, ...]) -> Result | None:
+    """The host's revision against the lock's os.version of each base of its own build that it runs with process
+    isolation (node_notes.revision_skew); None when nothing can be compared (no lock, or no revision)."""
+    from . import node_notes
+
+    if facts.build is None or facts.build.revision is None or compat.PROCESS not in offered:
+        return None
+    warnings = []
+    for release in runnable_releases(matrix, facts, offered):
+        for flavour in ("nanoserver", "servercore"):
+            locked = matrix.locked_base(release, flavour)
+            skew = node_notes.revision_skew(locked.os_version if locked else None, facts.build)
+            if skew:
+                warnings.append(f"{matrix.base_key(release, flavour)}: {skew}")
+    if warnings:
+        return Result("revision", WARN, "; ".join(warnings),
+                      "install the host's latest cumulative update, or build and smoke with Hyper-V isolation")
+    return None
+
+
 def default_runner(matrix: Matrix, facts: HostFacts) -> tuple[tuple[int, Runner] | None, Result | None]:
     """The runner whose host_build is the engine's build, if exactly one; else a warning saying why none."""
     if not facts.is_windows or facts.build is None:
@@ -372,6 +392,9 @@ def run_checks(engine, matrix: Matrix, selected: tuple[int, Runner] | None, mini
     if windows:
         offered = selected[1].isolation if selected else known_isolation(facts)
         results.append(check_bases(matrix, facts, offered, lambda ref: image_present(engine, ref)))
+        revisions = check_revisions(matrix, facts, offered)
+        if revisions is not None:
+            results.append(revisions)
     if note is not None:
         results.append(note)
     if selected is not None:

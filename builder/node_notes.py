@@ -28,10 +28,9 @@ REVISION_SKEW = ("image revision {image} is newer than host revision {host}: pro
                  "the host is patched")
 REVISION_SKEW_ERROR = "0xc0370106"
 INITLESS_URL = "https://github.com/containerd/containerd/issues/11903"
-INITLESS = ("init-less mode cannot run here: Argo {argo}'s init-less pod layout (beta, controller-wide "
-            "initlessPod.enabled) delivers argoexec through a Kubernetes image volume, and containerd has no image "
-            f"volumes on Windows (containerd#11903, {INITLESS_URL}; PR #13496 is open); keep the legacy layout "
-            "(the default) while the cluster has Windows nodes")
+INITLESS = ("init-less mode cannot run {where}: Argo {argo}'s init-less pod layout (beta, controller-wide) needs "
+            "Kubernetes image volumes, which containerd lacks on Windows (containerd#11903; PR #13496 is open): "
+            "keep the default legacy layout")
 INITLESS_SINCE = (4, 1)
 WIN11_25H2 = 26200
 LTSC2025 = 26100
@@ -62,14 +61,14 @@ def is_revision_skew_failure(log: str) -> bool:
     return REVISION_SKEW_ERROR in log.lower()
 
 
-def initless(argo: str) -> str | None:
+def initless(argo: str, where: str = "here") -> str | None:
     """The init-less warning for an Argo version that has the layout (v4.1 on)."""
     parts = argo.lstrip("v").split(".")
     try:
         version = (int(parts[0]), int(parts[1]))
     except (IndexError, ValueError):
         return None
-    return INITLESS.format(argo=f"v{version[0]}.{version[1]}") if version >= INITLESS_SINCE else None
+    return INITLESS.format(argo=f"v{version[0]}.{version[1]}", where=where) if version >= INITLESS_SINCE else None
 
 
 def reported_failing(host_build: int | None, image_build: int | None) -> str | None:
@@ -88,7 +87,7 @@ def general(argo_versions: list[str]) -> list[str]:
     """The warnings the table carries whatever the node: init-less pods (for the Argo versions that have them)
     and the failures reported where the rules predict success."""
     notes = []
-    newest = next((initless(argo) for argo in argo_versions if initless(argo)), None)
+    newest = next((initless(argo, "on Windows nodes") for argo in argo_versions if initless(argo)), None)
     if newest:
         with_layout = [argo for argo in argo_versions if initless(argo)]
         notes.append(f"{', '.join(with_layout)}: {newest}")

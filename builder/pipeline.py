@@ -133,7 +133,18 @@ def plan_task(selection: Selection, host_build: str | None, host_isolation: Flag
     shown = report.plan_format(as_json, format)
     loaded, selected = selection.resolve()
     host, offered = host_flags(host_build, host_isolation)
-    report.print_plan(plan.make_plan(loaded, selected, host, offered), shown)
+    planned = plan.make_plan(loaded, selected, host, offered)
+    report.print_plan(planned, shown)
+    if host is not None:  # a host given with its revision, against the lock's os.version (builder/node_notes.py)
+        import sys
+
+        from . import node_notes
+
+        for entry in planned:
+            locked = loaded.locked_base(entry.target.release) if entry.target.is_windows else None
+            skew = node_notes.revision_skew(locked.os_version if locked else None, host)
+            if skew:
+                print(f"warning: {entry.target.id}: {skew}", file=sys.stderr)
 
 
 def compat_task(host: str | None, image: str | None, as_json: bool, matrix: str | None = None) -> None:

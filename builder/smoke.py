@@ -16,7 +16,7 @@ from pathlib import Path
 import docker.errors
 import requests
 
-from . import checks, results
+from . import checks, node_notes, results
 from .checks import Check
 from .engine import Engine, pull, redact_url
 from .errors import Unreachable
@@ -396,6 +396,9 @@ def smoke_targets(engine: Engine, plans: list[PlannedTarget], options: SmokeOpti
                 except (requests.ConnectionError, requests.Timeout):
                     raise Unreachable(f"lost the Docker engine at {redact_url(engine.url)} during {target.id}; "
                                       "check it and run again") from None
+            if status in (checks.FAIL, checks.ERROR) and node_notes.is_revision_skew_failure(f"{detail}\n{log}"):
+                # 0xC0370106 from hcs::System::Start: the image's revision is newer than the host's (node_notes).
+                detail = f"revision skew (0xC0370106: the image is newer than the host's patch level): {detail}"
             progress.end(f"{target.id} {check.name}", status, detail)
             record = results.Record.of(planned, check=check.name, status=status, started=started, image=image,
                                        image_digest=image_id, runner=options.runner, log=log, host=engine.facts,

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import checks as checks_mod
-from . import compat, selection
+from . import compat, node_notes, selection
 from .checks import FAIL, PASS
 from .compat import WindowsBuild
 from .errors import InputError
@@ -130,6 +130,7 @@ class Table:
     unplaced: int  # verification records from hosts that are no column
     publication: Publication | None = None
     stable_abi: tuple[int, ...] = compat.HCSSHIM_STABLE_ABI  # the matrix's stable-ABI builds (compat's window)
+    warnings: tuple[str, ...] = ()  # what node owners cannot see from the cells (builder/node_notes.py)
 
     def index(self, argo: str) -> Pull | None:
         """The one multi-platform tag of an Argo version, when the repository is known."""
@@ -149,6 +150,7 @@ class Table:
                                   for host, cells in r.cells.items()}} for r in self.rows],
             "records": self.records,
             "unplaced_records": self.unplaced,
+            "warnings": list(self.warnings),
             "repository": self.publication.repository if self.publication else None,
             "indexes": {argo: self.index(argo).to_json() for argo in self.argo_versions()} if self.publication
             else {},
@@ -182,6 +184,7 @@ def build_table(matrix: Matrix, records: list[dict], publication: Publication | 
         by_cell.setdefault((record["target"], host.name, record["isolation"]), []).append(record)
 
     rows = []
+    warnings: list[str] = []
     for target in all_targets(matrix):
         if not target.is_windows:
             continue
@@ -202,6 +205,9 @@ def build_table(matrix: Matrix, records: list[dict], publication: Publication | 
                 checks = newest_run(found)
                 if checks:
                     latest = max(checks, key=_moment)
+                    skew = _revision_skew(matrix, target, latest.get("host_os_version"))
+                    if skew:
+                        warnings.append(f"{target.id} on {host.name} ({latest.get('host_os_version')}): {skew}")
                     passed = all(r["status"] == PASS for r in checks)
                     evidence = Evidence(latest["started_at"], latest["runner"], latest.get("engine_version"),
                                         latest.get("image_digest"), latest.get("host_os_version") or "",
@@ -211,7 +217,20 @@ def build_table(matrix: Matrix, records: list[dict], publication: Publication | 
                 else:
                     cells[host.name][isolation] = Cell(PREDICTED if rule.ok else CANNOT_RUN, rule.reason, rule.ok)
         rows.append(Row(target.id, target.argo.tag, target.base, image.base, cells, pull))
-    return Table(hosts, tuple(rows), len(records), unplaced, publication, matrix.stable_abi)
+    general = node_notes.general(list(dict.fromkeys(row.argo for row in rows)))
+    return Table(hosts, tuple(rows), len(records), unplaced, publication, matrix.stable_abi,
+                 tuple(dict.fromkeys([*general, *warnings])))
+
+
+def _revision_skew(matrix: Matrix, target, host_os_version: str | None) -> str | None:
+    """The revision-skew warning of a verified cell: its host's os.version (from the records) against the lock's
+    os.version of the target's base."""
+    locked = matrix.locked_base(target.release)
+    try:
+        host = WindowsBuild.parse(host_os_version) if host_os_version else None
+    except ValueError:
+        return None
+    return node_notes.revision_skew(locked.os_version if locked else None, host)
 
 
 def _moment(record: dict) -> dt.datetime:

@@ -178,6 +178,8 @@ def to_text(table: Table, console: Console) -> None:
         console.print(which)
     for line in legend_lines(table.hosts):
         console.print(line, markup=False, highlight=False)
+    for warning in table.warnings:  # what the cells cannot show (builder/node_notes.py)
+        console.print(f"warning: {warning}", markup=False, highlight=False, overflow="fold")
 
 
 def _node_heading(node: Node, hosts: tuple) -> str:
@@ -308,6 +310,8 @@ def md_code(value: object) -> str:
 def to_markdown(table: Table, heading_level: int = 2) -> str:
     hashes = "#" * heading_level
     out = ["Legend: " + "; ".join(legend_lines()) + ".", ""]
+    if table.warnings:
+        out += ["Warnings:", "", *(f"- {md_text(warning)}" for warning in table.warnings), ""]
     for argo in table.argo_versions():
         rows = [r for r in table.rows if r.argo == argo]
         out.append(f"{hashes} argoexec {md_text(argo)}")
@@ -597,6 +601,8 @@ def to_html(table: Table) -> str:
                         f'<thead><tr><th scope="col">image (base build)</th>{head}</tr></thead>'
                         f'<tbody>{"".join(body)}</tbody></table></div>{which}</section>')
     legend = "".join(f"<li>{_e(line)}</li>" for line in legend_lines())
+    # The page loads nothing from elsewhere and names no http(s) address: a link is shown as host/path.
+    warnings = "".join(f"<li>warning: {_e(line.replace('https://', ''))}</li>" for line in table.warnings)
     data = _e(json.dumps(node_data(table), sort_keys=True, ensure_ascii=False))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -615,6 +621,7 @@ def to_html(table: Table) -> str:
         "<pre id=\"node-answer\" aria-live=\"polite\"></pre></div>"
         f"<div id=\"node-data\" hidden data-nodes=\"{data}\"></div>"
         f"<ul class=\"legend\">{legend}</ul>"
+        + (f"<ul class=\"warnings\">{warnings}</ul>" if warnings else "") +
         "<div class=\"filters\"><label>Argo version <select id=\"argo-filter\"><option value=\"all\">all</option>"
         f"{argo_options}</select></label><label>Host <select id=\"host-filter\"><option value=\"all\">all</option>"
         f"{host_options}</select></label></div>"

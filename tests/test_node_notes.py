@@ -85,3 +85,64 @@ def test_which_on_windows_11_25h2_cites_hcsshim_2566(tmp_path):
     assert "v4.0.10-windows-ltsc2025" in text  # what the rules pick
     assert "warning: reported failing: ltsc2025" in text and "hcsshim#2566" in text
     assert "https://github.com/microsoft/hcsshim/issues/2566" in text
+
+
+def test_plan_for_a_host_with_its_revision_flags_the_skew(tmp_path):
+    import os
+
+    matrix_file = _matrix_with_lock(tmp_path, "ltsc2022", "10.0.20348.2966")
+    env = {**os.environ, "ARGOEXEC_BUILDER_LOCK": str(tmp_path / "matrix.lock.json")}
+    result = invoke("plan", "--matrix", str(matrix_file), "--base", "ltsc2022", "--argo", "v4.0.10",
+                    "--host-build", "10.0.20348.100", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [f"warning: v4.0.10-windows-ltsc2022: {SKEW}"]
+    patched = invoke("plan", "--matrix", str(matrix_file), "--base", "ltsc2022", "--argo", "v4.0.10",
+                     "--host-build", "10.0.20348.3000", env=env)
+    assert patched.returncode == 0 and "revision" not in patched.stderr
+
+
+def test_doctor_flags_a_host_older_than_the_locked_bases(tmp_path):
+    """The replayed 2022 engine's host is 10.0.20348.169 (its /info's OperatingSystem, constructed)."""
+    import os
+
+    from tests.windows_engine import WINDOWS_2022, WindowsEngineReplay
+
+    matrix_file = _matrix_with_lock(tmp_path, "ltsc2022", "10.0.20348.2966")
+    env = {**os.environ, "ARGOEXEC_BUILDER_LOCK": str(tmp_path / "matrix.lock.json")}
+    env.pop("RUNNER_ENVIRONMENT", None)
+    with WindowsEngineReplay(WINDOWS_2022, {}) as engine:
+        result = invoke("doctor", "--engine", engine.url, "--matrix", str(matrix_file), "--json", env=env)
+    checks = {c["check"]: c for c in json.loads(result.stdout)}
+    revision = checks["revision"]
+    assert revision["status"] == "warn"
+    assert revision["message"] == ("mcr.microsoft.com/windows/nanoserver:ltsc2022: image revision 2966 is newer than "
+                                   "host revision 169: process isolation may fail until the host is patched")
+
+
+def test_the_table_carries_the_warnings_in_every_format(tmp_path):
+    """init-less and hcsshim#2566 always; revision skew for a verified cell whose host (from its records) is older
+    than the lock's image."""
+    from rich.console import Console
+
+    from builder import checks, table, table_formats
+
+    matrix_file = _matrix_with_lock(tmp_path, "ltsc2022", "10.0.20348.2966")
+    loaded = load_matrix(matrix_file, lock=tmp_path / "matrix.lock.json")
+    records = [{"target": "v4.1.2-windows-ltsc2022", "argo": "v4.1.2", "os": "windows", "base": "ltsc2022",
+                "check": name, "status": "pass", "isolation": "process", "host_os_version": "10.0.20348.100",
+                "runner": "windows-2022", "started_at": "2026-12-01T00:00:00Z", "image_digest": "sha256:" + "cd" * 32,
+                "engine_version": "24.0.7"} for name in checks.smoke_names("windows")]
+    built = table.build_table(loaded, records)
+    skew = f"v4.1.2-windows-ltsc2022 on 2022 (10.0.20348.100): {SKEW}"
+    assert skew in built.warnings
+    assert any("init-less mode cannot run on Windows nodes" in w for w in built.warnings)
+    assert any("hcsshim#2566" in w for w in built.warnings)
+    markdown = table_formats.to_markdown(built)
+    assert f"- {skew}" in markdown and "https://github.com/microsoft/hcsshim/issues/2566" in markdown
+    assert skew in json.loads(table_formats.to_json(built))["warnings"]
+    html = table_formats.to_html(built)
+    assert "github.com/microsoft/hcsshim/issues/2566" in html and "image revision 2966 is newer" in html
+    console = Console(width=200, record=True, file=open(tmp_path / "out.txt", "w"))
+    table_formats.to_text(built, console)
+    text = console.export_text()
+    assert f"warning: {skew}" in text and "warning: Windows 11 25H2 (10.0.26200): reported failing" in text

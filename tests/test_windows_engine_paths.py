@@ -413,3 +413,21 @@ def test_a_volume_that_cannot_be_read_is_an_error_not_a_blame_on_init(tmp_path, 
     pod_checks = [n for n in WINDOWS_SMOKE if checks_mod.by_name(n).kind == checks_mod.POD]
     assert {records[n]["status"] for n in pod_checks} == {"error"}
     assert "read: the volume could not be read (exit code 1)" in smoked.stdout and "init:" not in smoked.stdout
+
+
+def test_a_smoke_failure_with_0xc0370106_is_labelled_revision_skew(tmp_path, prebuilt):
+    """hcs::System::Start's 0xC0370106, as actions/runner-images#11582 quotes it (constructed here): the image's
+    revision is newer than the host's."""
+    with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
+        assert _build(engine, tmp_path, "--base", "ltsc2025", "--argoexec-exe", str(prebuilt)).returncode == 0
+        engine.server.start_failure = ("hcs::System::Start: failure in a Windows system call: The virtual machine or "
+                                       "container exited unexpectedly. (0xc0370106)")
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2025", "--results", str(tmp_path / "results"))
+    assert smoked.returncode == 1
+    records = [r for r in _records(tmp_path) if r["check"] != "build"]
+    assert records and all(r["status"] in ("fail", "error") for r in records)
+    summary = [line.strip() for line in smoked.stdout.splitlines()
+               if line.strip().startswith(("fail ", "error ")) and "v4.1.2-windows-ltsc2025" in line]
+    assert len(summary) == len(records), smoked.stdout
+    assert all("revision skew (0xC0370106: the image is newer than the host's patch level)" in line
+               for line in summary), summary

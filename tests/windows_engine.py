@@ -222,6 +222,7 @@ class _Server(ThreadingHTTPServer):
         # only (moby daemon/daemon_windows.go, setupDaemonRoot, SddlAdministratorsLocalSystem).
         self.volume_acl: dict[str, set[str]] = {}
         self.start_errors: dict[str, str] = {}  # container -> why the engine cannot start it
+        self.start_failure: str | None = None  # a test sets it: every container fails to start with this
         # Base images "already pulled", with the registry digests a real engine would list.
         self.images = {ref: {"Id": f"sha256:{i:064x}", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{digest}"]}
                        for i, (ref, digest) in enumerate(bases.items(), start=1000)}
@@ -231,6 +232,8 @@ class _Server(ThreadingHTTPServer):
         correct argoexec (init copies itself and the template into the volume; emissary runs the command and
         writes its exit code) and cmd.exe (echo prints the rest of its command line, quotes included; exit N),
         so that the tool's side of the conversation can be checked on the wire."""
+        if self.start_failure:
+            return -1, self.start_failure
         entrypoint, cmd = spec.get("Entrypoint") or [], spec.get("Cmd") or []
         volume = next((m["Source"] for m in (spec.get("HostConfig") or {}).get("Mounts") or []
                        if m.get("Target") == "C:\\var\\run\\argo"), None)
