@@ -401,6 +401,7 @@ def to_json(table: Table) -> str:
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1rem;color:#111;background:#fff}
 h1{font-size:1.4rem}
+.warnings{overflow-wrap:anywhere}
 .scroll{overflow:auto;max-width:100%;max-height:85vh;margin:1rem 0;border:1px solid #888;
 scroll-padding:5.5rem 0 0 13.5rem}
 table{border-collapse:separate;border-spacing:0}
