@@ -183,3 +183,23 @@ def test_a_url_that_serves_other_bytes_is_refused_naming_the_digest(foreign_regi
     assert requests.get(f"{foreign_registry.url}/v2/{repository}/manifests/v4.1.2-windows-1909",
                         timeout=10).status_code == 404
     assert not list((tmp_path / "cache" / "foreign-layers").glob("*.tar.gz"))
+
+
+def test_the_mirror_repository_is_read_before_the_urls(foreign_registry, binaries, cache_env, tmp_path):
+    """An air-gapped mirror that copied the foreign blobs too: they are read there, and no url is tried."""
+    bases = _mcr_1909(foreign_registry, "mcr3")
+    for layer in bases["servercore"]["layers"]:
+        data = _blob(foreign_registry, "mcr3-blobs/windows/servercore", layer["digest"])
+        _upload(foreign_registry, "mcr3/windows/servercore", data)
+    # Every url now points nowhere reachable.
+    moved = {**bases["servercore"], "layers": [{**layer, "urls": ["https://nowhere.invalid/blob"]}
+                                               for layer in bases["servercore"]["layers"]]}
+    put = requests.put(f"{foreign_registry.url}/v2/mcr3/windows/servercore/manifests/1909",
+                       data=json.dumps(moved), headers={"Content-Type": DOCKER_MANIFEST}, timeout=10)
+    assert put.status_code == 201, put.text
+    result = invoke("build", "--builder", "oci", "--base", "1909", "--out", str(tmp_path / "layout"),
+                    "--argoexec-exe", str(binaries), "--results", str(tmp_path / "results"),
+                    "--mirror", f"mcr.microsoft.com={foreign_registry.host}/mcr3", env=cache_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"read from http://{foreign_registry.host}/v2/mcr3/windows/servercore/blobs/" in result.stdout
+    assert "nowhere.invalid" not in result.stdout
