@@ -355,8 +355,8 @@ def import_results(c, dir=None, db=None):
                       "is the engine's build, if exactly one).",
             "matrix": SELECT_HELP["matrix"],
             "json": "Print the checks as a JSON list (check, status, message, fix, key).",
-            "min_free_gb": "Free space the engine's data root must have, in GB (default: 30; Windows base layers "
-                           "are GBs each)."})
+            "min_free_gb": "Free space the engine's data root must have, in GB (default: computed from "
+                           "the bases the runner's job pulls, plus a margin)."})
 @reports_errors
 def doctor(c, engine=None, runner=None, matrix=None, json=False, min_free_gb=None):
     """Check a runner's host: engine, OS build, isolation, disk, bases."""

@@ -48,6 +48,12 @@ class Check:
     kind: str = IMAGE
     exit_code: int = 0  # what a pass needs: the container's exit code (pod checks: also ctr/main/exitcode)
     emissary: bool = True  # pod checks: the main command runs under argoexec emissary
+    # pod checks: the path of a file main writes, named by the template as an output parameter (valueFrom.path),
+    # and the value it holds; emissary must save it under /var/run/argo/outputs/parameters
+    output_parameter: Callable[[Target], tuple[str, str]] | None = None
+    # Whether a failure makes the cell "verified: fails". A check of one Argo feature (not of whether the executor
+    # runs) sets ``limitation``: its failure is shown as what does not work there, the cell is judged on the rest.
+    limitation: str | None = None
 
     def applies(self, target: Target) -> bool:
         return target.os in self.oses
@@ -102,6 +108,33 @@ EXIT_CODE_CHECK = Check(
 ARGOEXEC_IN_BASE = Check(
     "argoexec-in-base", "`argoexec version` from the volume in the stock base (no netapi32.dll in nanoserver)",
     kind=POD, emissary=False, command=lambda target: ["version"], judge_output=_judge_version)
+# An output parameter with a path in the target's own spelling: a Windows path on Windows (C:\Windows\Temp lets
+# BUILTIN\Users create files, and main runs as ContainerUser), a Linux one on Linux. emissary's saveParameter
+# (cmd/argoexec/commands/emissary.go) copies the file to /var/run/argo/outputs/parameters/<path as written>, where
+# the wait container's GetFileContents reads it (workflow/executor/emissary/emissary.go).
+OUTPUT_PARAMETER_VALUE = "hello-parameter"
+
+
+def _output_parameter(target: Target) -> tuple[str, str]:
+    if target.is_windows:
+        return "C:\\Windows\\Temp\\argo-output-parameter.txt", OUTPUT_PARAMETER_VALUE
+    return "/tmp/argo-output-parameter.txt", OUTPUT_PARAMETER_VALUE
+
+
+def _write_output_parameter(target: Target) -> list[str]:
+    path, value = _output_parameter(target)
+    if target.is_windows:
+        return ["cmd", "/c", f"echo {value}>{path}"]
+    return ["sh", "-c", f"echo {value} > {path}"]
+
+
+OUTPUT_PARAMETER_CHECK = Check(
+    "output-parameter", "main writes a file the template names as an output parameter (a Windows path on Windows); "
+    "emissary saves it under /var/run/argo/outputs/parameters as upstream's saveParameter does",
+    kind=POD, command=_write_output_parameter, output_parameter=_output_parameter,
+    # Read from upstream's source (docs/argo.md, saveParameter): a Windows path lands its drive letter's colon in a
+    # folder name. That is Argo's behaviour whatever the image, so it must not mark the image as failing to run.
+    limitation="output parameters named by a Windows path are not saved (upstream's saveParameter; docs/argo.md)")
 # Run on an Argo cluster by `invoke smoke --cluster` (builder/cluster.py), not in a container of the image:
 # smoke=False keeps it out of smoke_checks() (an engine's runs). The workflow pins the image under test as its
 # executor (podSpecPatch), so its records judge a cell of the table like a runner's (table.CELL_CHECKS).
@@ -109,7 +142,7 @@ WORKFLOW_CHECK = Check("workflow", "hello-windows as a workflow on an Argo clust
                        oses=("windows",), smoke=False)
 
 CHECKS = (BUILD, ARGOEXEC_VERSION, HELLO_WINDOWS_CHECK, HELLO_LINUX_CHECK, EXIT_CODE_CHECK, ARGOEXEC_IN_BASE,
-          WORKFLOW_CHECK)
+          OUTPUT_PARAMETER_CHECK, WORKFLOW_CHECK)
 NAMES = tuple(check.name for check in CHECKS)
 
 

@@ -43,10 +43,53 @@ STATUSES = (OK, WARN, FAIL, SKIPPED)
 # nanoserver about 0.25 GB. A runner holds the servercore and nanoserver of its build (the copy variant
 # reads netapi32.dll from servercore), for windows-source the .NET Framework image of the same build
 # (servercore plus .NET), the built images, and while a monthly base update is pulled, the old and the new
-# base side by side with the compressed download beside the extracted layers. 30 GB holds two
-# generations of all that with room to spare; `--min-free-gb` changes it.
-DEFAULT_MIN_FREE_GB = 30.0
+# base side by side with the compressed download beside the extracted layers. A fixed 30 GB flapped on
+# hosted windows-2025 runners (about 31-33 GB free), so the space wanted is computed from the bases the
+# job will pull (``needed_space``): each base twice (an update pulled beside the old one, the download
+# beside its layers) plus a margin for the built images and the build cache. `--min-free-gb` overrides it.
+DEFAULT_MIN_FREE_GB = 30.0  # the threshold before: the default of --min-free-gb when no base is known
+BASE_GB = {"servercore": 5.05, "nanoserver": 0.25}  # on disk, extracted (above)
+MARGIN_GB = 5.0  # built images (a few MB of layers each over their base), build cache, logs
 GB = 1024 ** 3
+
+
+@dataclass(frozen=True)
+class Needed:
+    """The free space a job wants, and how it was reckoned."""
+
+    gb: float
+    how: str
+
+
+def needed_space(matrix: Matrix, runner: Runner | None, facts: HostFacts, offered: tuple[str, ...]) -> Needed:
+    """The space the runner's job needs: the bases it will pull, each twice, plus MARGIN_GB.
+
+    With a runner: what the plan has it build with the docker builder (the release's nanoserver, and its
+    servercore, which netapi32.dll is read from) and smoke-test (the nanoserver the main container runs in).
+    Without one: the nanoserver and servercore of every release this host runs."""
+    from . import plan as plan_mod
+    from .targets import all_targets
+
+    bases: dict[str, str] = {}  # reference -> flavour
+    if runner is not None:
+        for planned in plan_mod.make_plan(matrix, all_targets(matrix)):
+            if not planned.target.is_windows:
+                continue
+            release = planned.target.release
+            if planned.runner == runner.name and planned.build_site != plan_mod.ASSEMBLE:
+                for flavour in ("nanoserver", "servercore"):
+                    bases[matrix.base_image(release, flavour)] = flavour
+            if any(site.runner == runner.name for site in planned.smoke):
+                bases[matrix.base_image(release, "nanoserver")] = "nanoserver"
+    else:
+        for release in runnable_releases(matrix, facts, offered):
+            for flavour in ("nanoserver", "servercore"):
+                bases[matrix.base_image(release, flavour)] = flavour
+    pulled = sum(BASE_GB[flavour] for flavour in bases.values())
+    counts = {flavour: list(bases.values()).count(flavour) for flavour in BASE_GB if flavour in bases.values()}
+    which = " + ".join(f"{n} {flavour} ({BASE_GB[flavour]:g} GB)" for flavour, n in counts.items()) or "no base"
+    return Needed(round(2 * pulled + MARGIN_GB, 1),
+                  f"{which}, each twice (an update beside the old), + {MARGIN_GB:g} GB margin")
 
 
 @dataclass(frozen=True)
@@ -73,10 +116,10 @@ class Result:
 # Input
 
 
-def min_free_gb(value: str | float | None) -> float:
-    """``--min-free-gb``: a number of GB, 0 or more."""
+def min_free_gb(value: str | float | None) -> float | None:
+    """``--min-free-gb``: a number of GB, 0 or more; None when not given (computed from the bases)."""
     if value is None:
-        return DEFAULT_MIN_FREE_GB
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -137,8 +180,17 @@ def check_isolation(facts: HostFacts) -> Result:
                                    "also works cannot be read from the Engine API: /info reports only the default")
 
 
-def check_disk(url: str, info: Mapping[str, Any], minimum_gb: float) -> Result:
-    """Free space where the engine keeps images (DockerRootDir), measured when the engine is local."""
+def check_disk(url: str, info: Mapping[str, Any], minimum_gb: float, how: str | None = None) -> Result:
+    """Free space where the engine keeps images (DockerRootDir), measured when the engine is local.
+    ``how``: how ``minimum_gb`` was reckoned (needed_space), printed with it."""
+    result = _check_disk(url, info, minimum_gb)
+    if how:
+        return Result(result.check, result.status, f"{result.message}; {minimum_gb:g} GB needed: {how}",
+                      result.fix, result.key)
+    return result
+
+
+def _check_disk(url: str, info: Mapping[str, Any], minimum_gb: float) -> Result:
     root = info.get("DockerRootDir")
     if not isinstance(root, str) or not root:
         return Result("disk", WARN, "/info names no DockerRootDir: free space cannot be measured",
@@ -188,6 +240,26 @@ def check_bases(matrix: Matrix, facts: HostFacts, offered: tuple[str, ...], pres
     if missing:
         message += f"; not present (a build pulls them, servercore is GBs): {', '.join(missing)}"
     return Result("bases", OK, message)
+
+
+def check_revisions(matrix: Matrix, facts: HostFacts, offered: tuple[str, ...]) -> Result | None:
+    """The host's revision against the lock's os.version of each base of its own build that it runs with process
+    isolation (node_notes.revision_skew); None when nothing can be compared (no lock, or no revision)."""
+    from . import node_notes
+
+    if facts.build is None or facts.build.revision is None or compat.PROCESS not in offered:
+        return None
+    warnings = []
+    for release in runnable_releases(matrix, facts, offered):
+        for flavour in ("nanoserver", "servercore"):
+            locked = matrix.locked_base(release, flavour)
+            skew = node_notes.revision_skew(locked.os_version if locked else None, facts.build)
+            if skew:
+                warnings.append(f"{matrix.base_key(release, flavour)}: {skew}")
+    if warnings:
+        return Result("revision", WARN, "; ".join(warnings),
+                      "install the host's latest cumulative update, or build and smoke with Hyper-V isolation")
+    return None
 
 
 def default_runner(matrix: Matrix, facts: HostFacts) -> tuple[tuple[int, Runner] | None, Result | None]:
@@ -300,21 +372,30 @@ def image_present(engine, reference: str) -> bool:
     return True
 
 
-def run_checks(engine, matrix: Matrix, selected: tuple[int, Runner] | None, minimum_gb: float,
+def run_checks(engine, matrix: Matrix, selected: tuple[int, Runner] | None, minimum_gb: float | None,
                env: Mapping[str, str]) -> list[Result]:
-    """Every check against a connected engine (builder.engine.Engine), in the order they print."""
+    """Every check against a connected engine (builder.engine.Engine), in the order they print.
+    ``minimum_gb`` None: the space needed is computed from the bases the job pulls (needed_space)."""
     facts = engine.facts
     results = [check_engine(engine.describe()), check_os(facts)]
     windows = facts.is_windows and facts.build is not None
     if windows:
         results.append(check_isolation(facts))
-    results.append(check_disk(engine.url, engine.info, minimum_gb))
     note = None
     if selected is None:
         selected, note = default_runner(matrix, facts)
+    if minimum_gb is None:
+        offered = selected[1].isolation if selected else known_isolation(facts)
+        needed = needed_space(matrix, selected[1] if selected else None, facts, offered)
+        results.append(check_disk(engine.url, engine.info, needed.gb, needed.how))
+    else:
+        results.append(check_disk(engine.url, engine.info, minimum_gb))
     if windows:
         offered = selected[1].isolation if selected else known_isolation(facts)
         results.append(check_bases(matrix, facts, offered, lambda ref: image_present(engine, ref)))
+        revisions = check_revisions(matrix, facts, offered)
+        if revisions is not None:
+            results.append(revisions)
     if note is not None:
         results.append(note)
     if selected is not None:

@@ -24,16 +24,17 @@ import os
 import struct
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .compat import build_number
 from .errors import InputError
+from .foreign import CACHE_FOLDER as FOREIGN_CACHE
+from .foreign import ForeignLayers, is_foreign
 from .pgzip import ParallelGzipWriter
 from .registry import (
     DOCKER_CONFIG,
-    DOCKER_FOREIGN_LAYER,
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
     INDEX_TYPES,
@@ -49,6 +50,7 @@ from .registry import (
     sha256_digest,
 )
 from .render import WINDOWS_PATH
+from .source import cache_dir
 
 
 def _users_security_descriptor() -> str:
@@ -368,7 +370,8 @@ class _Search:
                 self.result.windows_pax[path] = {**self.link_records[path], **records}
 
 
-def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str], folders: bool = False) -> Extracted:
+def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str], folders: bool = False,
+                  foreign: ForeignLayers | None = None) -> Extracted:
     """Find files in an image's layers, newest layer first, streaming (no layer is stored whole).
 
     ``wanted`` maps a Windows layer path (``Files/Windows/System32/netapi32.dll``, compared without
@@ -379,24 +382,41 @@ def extract_files(client: RegistryClient, image: Image, wanted: dict[str, str], 
     older layers are read until every folder has one: an update layer may hold a file without its
     folders. Every layer read is read to its end, so that its digest is checked before anything from
     it is trusted.
+
+    A foreign layer (MCR's base layers until June 2023) is read through ``foreign`` (builder/foreign.py:
+    the image's repository, then its urls, mirrors applied; digest checked; cached), by default with no
+    mirror and the cache under ``cache_dir()``.
     """
     search = _Search(wanted)
     for layer in reversed(image.layers):
-        if layer.get("urls") and layer.get("mediaType") == DOCKER_FOREIGN_LAYER:
-            continue  # foreign base layers are fetched from their urls; the files we need are not only there
+        if is_foreign(layer):
+            if foreign is None:
+                foreign = ForeignLayers(client, cache_dir() / FOREIGN_CACHE)
+            local = foreign.path(image.reference.registry, image.reference.repository, layer)
+            def read(local=local):
+                return _file_chunks(local)
+        else:
+            def read(digest=layer["digest"]):
+                return client.stream_blob(image.reference.registry, image.reference.repository, digest)
         search.start_layer()
-        _scan_layer(client, image, layer["digest"], search.visit)
+        _scan_layer(read, search.visit)
         while search.earlier:  # links to a file that came earlier in the same layer: read the layer again
             search.start_pass()
-            _scan_layer(client, image, layer["digest"], search.visit)
+            _scan_layer(read, search.visit)
         search.end_pass()
         if search.files_found() and (not folders or search.folders_found()):
             break
     return search.result
 
 
-def _scan_layer(client: RegistryClient, image: Image, digest: str, visit) -> None:
-    chunks = client.stream_blob(image.reference.registry, image.reference.repository, digest)
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    """A cached layer's bytes (its digest was checked before it was written there)."""
+    with open(path, "rb") as handle:
+        yield from iter(lambda: handle.read(1 << 20), b"")
+
+
+def _scan_layer(read: Callable[[], Iterator[bytes]], visit) -> None:
+    chunks = read()
     try:
         stream = io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 20)
         with tarfile.open(fileobj=stream, mode="r|*") as tar:

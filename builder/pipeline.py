@@ -139,7 +139,18 @@ def plan_task(selection: Selection, host_build: str | None, host_isolation: Flag
     shown = report.plan_format(as_json, format)
     loaded, selected = selection.resolve()
     host, offered = host_flags(host_build, host_isolation)
-    report.print_plan(plan.make_plan(loaded, selected, host, offered), shown)
+    planned = plan.make_plan(loaded, selected, host, offered)
+    report.print_plan(planned, shown)
+    if host is not None:  # a host given with its revision, against the lock's os.version (builder/node_notes.py)
+        import sys
+
+        from . import node_notes
+
+        for entry in planned:
+            locked = loaded.locked_base(entry.target.release) if entry.target.is_windows else None
+            skew = node_notes.revision_skew(locked.os_version if locked else None, host)
+            if skew:
+                print(f"warning: {entry.target.id}: {skew}", file=sys.stderr)
 
 
 def compat_task(host: str | None, image: str | None, as_json: bool, matrix: str | None = None) -> None:
@@ -889,14 +900,29 @@ def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix
     resolutions = table_mod.resolve(model, resolved)
     for note in notes:
         print("\n".join(table_formats.wrap(note, report.text_width())), file=sys.stderr)
+    node_warnings = {res.argo: _which_warnings(loaded, resolved, res) for res in resolutions}
     if format == "json":
-        print(table_formats.which_json(resolved, resolutions, table_mod.oldest_image(model)), end="")
+        print(table_formats.which_json(resolved, resolutions, table_mod.oldest_image(model), node_warnings), end="")
     elif format == "helm":
         print(table_formats.which_helm(resolved, resolutions[0], loaded.registries.publish), end="")
     else:
         print(table_formats.which_text(resolved, resolutions, model.hosts, width=report.text_width(),
                                        verbose=verbose, oldest=table_mod.oldest_image(model),
-                                       note=table_formats.placeholder_note(model)))
+                                       note=table_formats.placeholder_note(model), notes=node_warnings))
+
+
+def _which_warnings(loaded: matrix_mod.Matrix, node, resolution) -> list[str]:
+    """node_notes' warnings for the image ``which`` prefers on the node: its os.version from the lock (with the
+    revision) when the lock pins its base, else the build alone."""
+    from . import node_notes
+
+    row = resolution.preferred.row
+    if row is None:  # no image runs on the node: nothing to warn about running one
+        return []
+    release = next((r for r in loaded.releases if r.name == row.base), None)
+    locked = loaded.locked_base(release) if release is not None else None
+    os_version = locked.os_version if locked is not None else row.os_version
+    return node_notes.for_node(node.build, resolution.argo, os_version)
 
 
 def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = None,
@@ -910,10 +936,16 @@ def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = 
 
 
 def ci_matrix_task(selection: Selection) -> None:
+    import os
+    import sys
+
     from . import ci
 
     loaded, selected = selection.resolve()
-    print(json.dumps(ci.ci_matrix(loaded, plan.make_plan(loaded, selected)), separators=(",", ":")))
+    present, left_out = ci.present_runners(loaded, os.environ)
+    for line in left_out:  # stdout is the JSON the workflow reads
+        print(f"ci-matrix: {line}", file=sys.stderr)
+    print(json.dumps(ci.ci_matrix(present, plan.make_plan(present, selected)), separators=(",", ":")))
 
 
 def doctor_task(engine: str | None = None, runner: str | None = None, matrix: str | None = None,

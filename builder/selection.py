@@ -19,8 +19,14 @@ answer differently; ``disagreement`` says so. The facts, from reading each proje
   ``os.version`` compared as text. containerd ``core/images/image.go`` ``Manifest`` filters an index's
   entries with the matcher, sorts them with ``Less`` (``sort.SliceStable``) and takes the first; the CRI
   image service reads the image config through it (``image.Config``). That ordering is containerd/platforms
-  v1.0.0-rc.2 on (containerd 2.2 on); earlier releases ordered matches by the revision alone, and listed
-  LTSC2025 in the window only from that version.
+  v1.0.0-rc.2 on, which containerd 2.1.6 and later and 2.2 on ship (their go.mod). Before it (read in
+  containerd's tree at each tag): 1.7.x (``platforms.Default`` is ``Only(DefaultSpec())``, whose ``Less``
+  ranks by the platform list, so matches keep the index's order under the stable sort), 2.0.x and 2.1.0-2.1.5
+  (containerd/platforms rc.0 and rc.1) keep the index order among matching entries; only 1.6.x
+  (``platforms/defaults_windows.go``, ``matchComparer.Less``) orders matches by their revision. And
+  1.6.0-1.6.22 and 1.7.0-1.7.5 match only the host's exact build (``strings.HasPrefix`` on
+  ``MAJOR.MINOR.BUILD``); 1.6.23 and 1.7.6 on use hcsshim's ``CheckHostAndContainerCompat``. The functions
+  here follow the current rule.
 """
 
 from __future__ import annotations

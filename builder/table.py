@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import checks as checks_mod
-from . import compat, selection
+from . import compat, node_notes, selection
 from .checks import FAIL, PASS
 from .compat import OLDER_RELEASES, OLDER_SPELLINGS, WindowsBuild  # noqa: F401 - re-exported
 from .errors import InputError
@@ -35,6 +35,8 @@ SMOKE_CHECKS = checks_mod.smoke_names("windows")
 # What judges a cell: a runner's smoke checks, or the cluster check (its workflow runs the image under test as the
 # executor of a pod on a real node of that build; one run is one runner's, so the two never mix in a verdict).
 CELL_CHECKS = (*SMOKE_CHECKS, checks_mod.WORKFLOW_CHECK.name)
+# Checks of one Argo feature: their failure is a warning of the table, not a failing cell (checks.Check.limitation).
+LIMITATIONS = {check.name: check.limitation for check in checks_mod.CHECKS if check.limitation}
 SCHEMA = 1
 
 LEGEND = {
@@ -133,6 +135,7 @@ class Table:
     unplaced: int  # verification records from hosts that are no column
     publication: Publication | None = None
     stable_abi: tuple[int, ...] = compat.HCSSHIM_STABLE_ABI  # the matrix's stable-ABI builds (compat's window)
+    warnings: tuple[str, ...] = ()  # what node owners cannot see from the cells (builder/node_notes.py)
 
     def index(self, argo: str) -> Pull | None:
         """The one multi-platform tag of an Argo version, when the repository is known."""
@@ -152,6 +155,7 @@ class Table:
                                   for host, cells in r.cells.items()}} for r in self.rows],
             "records": self.records,
             "unplaced_records": self.unplaced,
+            "warnings": list(self.warnings),
             "repository": self.publication.repository if self.publication else None,
             "indexes": {argo: self.index(argo).to_json() for argo in self.argo_versions()} if self.publication
             else {},
@@ -185,6 +189,7 @@ def build_table(matrix: Matrix, records: list[dict], publication: Publication | 
         by_cell.setdefault((record["target"], host.name, record["isolation"]), []).append(record)
 
     rows = []
+    warnings: list[str] = []
     for target in all_targets(matrix):
         if not target.is_windows:
             continue
@@ -205,7 +210,14 @@ def build_table(matrix: Matrix, records: list[dict], publication: Publication | 
                 checks = newest_run(found)
                 if checks:
                     latest = max(checks, key=_moment)
-                    passed = all(r["status"] == PASS for r in checks)
+                    skew = _revision_skew(matrix, target, latest.get("host_os_version"))
+                    if skew:
+                        warnings.append(f"{target.id} on {host.name} ({latest.get('host_os_version')}): {skew}")
+                    passed = all(r["status"] == PASS for r in checks if r["check"] not in LIMITATIONS)
+                    for record in checks:
+                        if record["status"] == FAIL and record["check"] in LIMITATIONS:
+                            warnings.append(f"{target.id} on {host.name} ({isolation}): verified "
+                                            f"{LIMITATIONS[record['check']]}")
                     evidence = Evidence(latest["started_at"], latest["runner"], latest.get("engine_version"),
                                         latest.get("image_digest"), latest.get("host_os_version") or "",
                                         tuple((r["check"], r["status"]) for r in checks))
@@ -214,7 +226,20 @@ def build_table(matrix: Matrix, records: list[dict], publication: Publication | 
                 else:
                     cells[host.name][isolation] = Cell(PREDICTED if rule.ok else CANNOT_RUN, rule.reason, rule.ok)
         rows.append(Row(target.id, target.argo.tag, target.base, image.base, cells, pull))
-    return Table(hosts, tuple(rows), len(records), unplaced, publication, matrix.stable_abi)
+    general = node_notes.general(list(dict.fromkeys(row.argo for row in rows)))
+    return Table(hosts, tuple(rows), len(records), unplaced, publication, matrix.stable_abi,
+                 tuple(dict.fromkeys([*general, *warnings])))
+
+
+def _revision_skew(matrix: Matrix, target, host_os_version: str | None) -> str | None:
+    """The revision-skew warning of a verified cell: its host's os.version (from the records) against the lock's
+    os.version of the target's base."""
+    locked = matrix.locked_base(target.release)
+    try:
+        host = WindowsBuild.parse(host_os_version) if host_os_version else None
+    except ValueError:
+        return None
+    return node_notes.revision_skew(locked.os_version if locked else None, host)
 
 
 def _moment(record: dict) -> dt.datetime:

@@ -186,6 +186,8 @@ def to_text(table: Table, console: Console) -> None:
         console.print(which)
     for line in legend_lines(table.hosts):
         console.print(line, markup=False, highlight=False)
+    for warning in table.warnings:  # what the cells cannot show (builder/node_notes.py)
+        console.print(f"warning: {warning}", markup=False, highlight=False, overflow="fold")
 
 
 def _node_heading(node: Node, hosts: tuple, oldest: WindowsBuild | None = None) -> str:
@@ -247,11 +249,14 @@ class WhichAnswer:
     verbose: list[str]
 
 
-def which_answers(node: Node, resolutions: list[Resolution], oldest: WindowsBuild | None = None) -> list[WhichAnswer]:
+def which_answers(node: Node, resolutions: list[Resolution], oldest: WindowsBuild | None = None,
+                  notes: dict[str, list[str]] | None = None) -> list[WhichAnswer]:
+    """``notes``: per Argo version, what the rules cannot show on this node (builder/node_notes.py), each a
+    warning of that version's answer."""
     answers = []
     for res in resolutions:
         advice = res.preferred
-        warnings: list[str] = []
+        warnings: list[str] = list((notes or {}).get(res.argo, []))
         if res.disagreement and (res.taken[DOCKER].pick.entry or res.taken[CONTAINERD].pick.entry):
             warnings.append(f"{DIFFER[0]} the runtimes differ: {res.disagreement}")
         verbose = [_taken_line("Docker Engine", res.taken[DOCKER]), _taken_line("containerd", res.taken[CONTAINERD])]
@@ -290,12 +295,13 @@ def wrap(line: str, width: int | None) -> list[str]:
 
 
 def which_text(node: Node, resolutions: list[Resolution], hosts: tuple, width: int | None = None,
-               verbose: bool = False, oldest: WindowsBuild | None = None, note: str | None = None) -> str:
+               verbose: bool = False, oldest: WindowsBuild | None = None, note: str | None = None,
+               notes: dict[str, list[str]] | None = None) -> str:
     """``invoke which``: the answer first, per Argo version: the reference to pull, the isolation, how sure, and
     the warnings; then which entry of the one tag the runtimes take (with ``verbose``: each runtime's rule and the
     preference). Every line wrapped to ``width``."""
     lines = [_node_heading(node, hosts, oldest)]
-    for answer in which_answers(node, resolutions, oldest):
+    for answer in which_answers(node, resolutions, oldest, notes):
         if answer.reference is None:
             lines.append(f"{answer.argo}: no image runs here: {answer.how_sure}")
         else:
@@ -322,9 +328,10 @@ def placeholder_note(table: Table) -> str | None:
             "these references are placeholders until images are published there")
 
 
-def which_json(node: Node, resolutions: list[Resolution], oldest: WindowsBuild | None = None) -> str:
+def which_json(node: Node, resolutions: list[Resolution], oldest: WindowsBuild | None = None,
+               notes: dict[str, list[str]] | None = None) -> str:
     answers = []
-    for res, answer in zip(resolutions, which_answers(node, resolutions, oldest), strict=True):
+    for res, answer in zip(resolutions, which_answers(node, resolutions, oldest, notes), strict=True):
         answers.append({**res.to_json(), "warnings": answer.warnings})
     answer = {"schema": 1, "node": node.to_json(), "label": LABEL,
               "supported": not (oldest is not None and node.build.build < oldest.build),
@@ -401,6 +408,8 @@ def _md_cell(cells: dict[str, Cell]) -> str:
 def to_markdown(table: Table, heading_level: int = 2) -> str:
     hashes = "#" * heading_level
     out = ["Legend: " + "; ".join(legend_lines()) + ".", ""]
+    if table.warnings:
+        out += ["Warnings:", "", *(f"- {md_text(warning)}" for warning in table.warnings), ""]
     for argo in table.argo_versions():
         rows = [r for r in table.rows if r.argo == argo]
         out.append(f"{hashes} argoexec {md_text(argo)}")
@@ -529,6 +538,7 @@ def to_json(table: Table) -> str:
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1rem;color:#111;background:#fff}
 h1{font-size:1.4rem}
+.warnings{overflow-wrap:anywhere}
 .scroll{overflow:auto;max-width:100%;max-height:85vh;margin:1rem 0;border:1px solid #888;
 scroll-padding:5.5rem 0 0 13.5rem}
 table{border-collapse:separate;border-spacing:0}
@@ -782,6 +792,8 @@ def to_html(table: Table) -> str:
                         f'<tbody>{"".join(body)}</tbody></table></div>{which}</section>')
     # The legend is plain text: a check's description may quote a command in Markdown's backticks.
     legend = "".join(f"<li>{_e(line.replace('`', ''))}</li>" for line in legend_lines())
+    # The page loads nothing from elsewhere and names no http(s) address: a link is shown as host/path.
+    warnings = "".join(f"<li>warning: {_e(line.replace('https://', ''))}</li>" for line in table.warnings)
     data = _e(json.dumps(node_data(table), sort_keys=True, ensure_ascii=False))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -800,6 +812,7 @@ def to_html(table: Table) -> str:
         "verified cells show their evidence; the others are the rules' prediction.</p>"
         f"<div id=\"node-data\" hidden data-nodes=\"{data}\"></div>"
         f"<ul class=\"legend\">{legend}</ul>"
+        + (f"<ul class=\"warnings\">{warnings}</ul>" if warnings else "") +
         "<div class=\"filters\"><label>Argo version <select id=\"argo-filter\"><option value=\"all\">all</option>"
         f"{argo_options}</select></label><label>Host <select id=\"host-filter\"><option value=\"all\">all</option>"
         f"{host_options}</select></label></div>"

@@ -132,8 +132,10 @@ class Registry:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_registry(htpasswd: tuple[str, str] | None = None) -> Registry:
-    """A registry on 127.0.0.1; with ``htpasswd=(user, password)`` it demands Basic auth."""
+def start_registry(htpasswd: tuple[str, str] | None = None, foreign_urls: bool = False) -> Registry:
+    """A registry on 127.0.0.1; with ``htpasswd=(user, password)`` it demands Basic auth. With ``foreign_urls``
+    it accepts manifests whose layers have ``urls`` (foreign layers, as MCR served them), which distribution
+    refuses unless ``validation.manifests.urls.allow`` is set."""
     binary = require_binary("docker-registry")
     root = Path(tempfile.mkdtemp(prefix="aeb-registry-", dir="/tmp"))
     port = free_port()
@@ -149,6 +151,7 @@ def start_registry(htpasswd: tuple[str, str] | None = None) -> Registry:
         "log: {level: info, accesslog: {disabled: false}}\n"
         f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}\n"
         f"http: {{addr: 127.0.0.1:{port}}}\n" + auth
+        + ("validation: {manifests: {urls: {allow: ['^https?://']}}}\n" if foreign_urls else "")
     )
     log = root / "registry.log"
     with open(log, "wb") as out:

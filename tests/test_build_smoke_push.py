@@ -101,6 +101,8 @@ def test_build_smoke_push_and_pull_back(docker_engine, docker_client, registry, 
     assert all(set(r) == expected_keys for r in records)
     assert "[init] exit 0" in by_check["hello-linux"]["log_excerpt"]
     assert "[main] exit 3" in by_check["emissary-exit-code"]["log_excerpt"]
+    # emissary saved the output parameter where saveParameter puts it, and the reader found its value there.
+    assert "--- parameter ---\nhello-parameter" in by_check["output-parameter"]["log_excerpt"]
     assert not [c for c in docker_client.containers.list(all=True)], "smoke containers were left behind"
     assert not [v for v in docker_client.volumes.list() if v.name.startswith("argoexec-smoke-")], "pod volumes left"
 
@@ -293,3 +295,24 @@ def test_a_broken_executor_fails_the_pod_check_naming_the_step(docker_engine, do
     assert records[check]["status"] == "fail" and step in result.stdout
     assert not docker_client.containers.list(all=True)
     assert not [v for v in docker_client.volumes.list() if v.name.startswith("argoexec-smoke-")]
+
+
+def test_init_given_an_https_server_fails_every_pod_check_naming_init(docker_engine, docker_client, matrix_file,
+                                                                      compiled, tmp_path, monkeypatch):
+    """The flags smoke gave init before: `--server https://...` and no identity. client-go prompts for a username on
+    the container's empty stdin and init exits 2 (the stand-in follows client_config.go
+    getUserIdentificationPartialConfig), so every pod check fails at init with a working executor."""
+    from builder import smoke
+
+    repo = "suite/https-init"
+    assert _run("build", matrix_file, docker_engine, tmp_path, "--base", "amd64", "--argoexec-exe",
+                str(compiled("v4.1.2")), repo=repo).returncode == 0
+    monkeypatch.setattr(smoke, "INIT_SERVER", "https://kubernetes.default.svc")
+    result = invoke("smoke", "--matrix", str(matrix_file), "--engine", docker_engine.url, "--repo", repo,
+                    "--network", "none", "--results", str(tmp_path / "results"), "--base", "amd64")
+    assert result.returncode == 1
+    records = {r["check"]: r for r in _records(tmp_path / "results") if r["check"] != "build"}
+    pod_checks = [c.name for c in checks_mod.CHECKS if c.kind == checks_mod.POD and "linux" in c.oses]
+    assert pod_checks and all(records[name]["status"] == "fail" for name in pod_checks), records
+    assert "init: exit code 2" in result.stdout and "Please enter Username" in result.stdout
+    assert records["argoexec-version"]["status"] == "pass"

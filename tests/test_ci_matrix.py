@@ -18,10 +18,41 @@ MATRIX = matrix_facts.TEXT
 NATIVE = {"ws2019": "1809", "windows-2022": "ltsc2022", "windows-2025": "ltsc2025"}
 
 
-def ci_matrix(*args: str) -> dict:
-    result = invoke("ci-matrix", *args)
+def ci_matrix(*args: str, self_hosted: str | None = "ws2019") -> dict:
+    """``invoke ci-matrix``, the self-hosted runners that exist named as the nightly names them."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "ARGOEXEC_SELF_HOSTED_RUNNERS"}
+    if self_hosted is not None:
+        env["ARGOEXEC_SELF_HOSTED_RUNNERS"] = self_hosted
+    result = invoke("ci-matrix", *args, env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def test_without_the_variable_no_self_hosted_runner_is_listed_and_it_says_so():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "ARGOEXEC_SELF_HOSTED_RUNNERS"}
+    result = invoke("ci-matrix", "--argo", "all", env=env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [job["runner"] for job in data["include"]] == ["windows-2022", "windows-2025"]
+    assert not any("self-hosted" in job["runs-on"] for job in data["include"])
+    # What ws2019 would have built is assembled instead: still nothing skipped, nothing waits for a day.
+    assert "1809" in data["oci"]["bases"].split(",")
+    assert "left out self-hosted runner ws2019" in result.stderr
+    assert "ARGOEXEC_SELF_HOSTED_RUNNERS does not name it" in result.stderr
+
+
+def test_a_variable_naming_no_runner_is_bad_input():
+    import os
+
+    result = invoke("ci-matrix", env={**os.environ, "ARGOEXEC_SELF_HOSTED_RUNNERS": "ws2019,ws2016"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: ARGOEXEC_SELF_HOSTED_RUNNERS=ws2019,ws2016: ws2016 is no runner of matrix.yaml (its runners: "
+        "ws2019, windows-2022, windows-2025)"]
 
 
 def test_each_runner_builds_what_its_host_can_and_the_rest_is_assembled():
@@ -45,7 +76,7 @@ def test_a_hyperv_runner_takes_the_retired_releases(tmp_path):
     path.write_text(MATRIX.replace("registries:\n", "  - name: hv2025\n    host_build: 10.0.26100\n"
                                    "    isolation: [process, hyperv]\n    labels: [self-hosted, windows, hyperv]\n"
                                    "\nregistries:\n", 1))
-    data = ci_matrix("--matrix", str(path))
+    data = ci_matrix("--matrix", str(path), self_hosted="ws2019,hv2025")
     jobs = {job["runner"]: job for job in data["include"]}
     assert {jobs[runner]["build"] for runner in NATIVE} == set(NATIVE.values())
     # What no process runner builds goes to hv2025, unless it is newer than its 10.0.26100 host.

@@ -260,3 +260,29 @@ def test_which_engines_are_local(url, local):
 def test_a_remote_engine_says_the_disk_cannot_be_measured():
     result = doctor.check_disk("tcp://10.1.2.3:2376", WINDOWS_2019, 30)
     assert result.status == "warn" and "cannot be measured from here" in result.message
+
+
+def test_the_space_needed_is_computed_from_the_bases_the_job_pulls():
+    """A hosted windows-2025 runner has about 31-33 GB free: a fixed 30 GB flapped. Its job builds ltsc2025
+    (nanoserver, and servercore for netapi32.dll) and smoke-tests ltsc2022 and ltsc2025 (their nanoservers)."""
+    facts = host_facts_from_info(WINDOWS_2022)
+    (runner,) = [r for r in MATRIX.runners if r.name == "windows-2025"]
+    needed = doctor.needed_space(MATRIX, runner, facts, runner.isolation)
+    pulled = 2 * doctor.BASE_GB["nanoserver"] + doctor.BASE_GB["servercore"]
+    assert needed.gb == round(2 * pulled + doctor.MARGIN_GB, 1) < 31
+    assert needed.how.startswith("1 servercore (5.05 GB) + 2 nanoserver (0.25 GB), each twice")
+    # A runner that builds more needs more; none known: every release this host runs.
+    (ws2019,) = [r for r in MATRIX.runners if r.name == "ws2019"]
+    assert doctor.needed_space(MATRIX, ws2019, host_facts_from_info(WINDOWS_2019), ("process",)).gb > 0
+    # No runner: the bases of every release this host runs (a 2022 host, process isolation: ltsc2022).
+    assert doctor.needed_space(MATRIX, None, facts, ("process",)).how.startswith("1 servercore (5.05 GB) + 1 nano")
+
+
+def test_doctor_prints_the_space_it_needs(tmp_path):
+    info = {**WINDOWS_2022, "DockerRootDir": str(tmp_path)}
+    with WindowsEngineReplay(info, {}) as engine:
+        disk = _checks(_doctor("--engine", engine.url, "--json", "--runner", "windows-2022"))["disk"]
+    needed = doctor.needed_space(MATRIX, [r for r in MATRIX.runners if r.name == "windows-2022"][0],
+                                 host_facts_from_info(info), ("process",))
+    assert f"; {needed.gb:g} GB needed: 1 servercore (5.05 GB) + 1 nanoserver (0.25 GB), each twice" in \
+        disk["message"]

@@ -155,3 +155,20 @@ def test_every_flag_has_help(task):
     options = result.stdout.split("Options:", 1)[1]
     flags = [line for line in options.splitlines() if line.strip().startswith("-")]
     assert flags and all(len(line.split("  ")) > 1 and line.split("  ")[-1].strip() for line in flags), options
+
+
+def test_output_parameter_is_planned_for_every_windows_runner():
+    """Every runner that smoke-tests a Windows target runs the output-parameter check on it, with a Windows path."""
+    from builder import checks
+    from builder.matrix import load_matrix
+    from builder.plan import make_plan
+    from builder.targets import all_targets
+
+    matrix = load_matrix(None)
+    windows = [p for p in make_plan(matrix, all_targets(matrix)) if p.target.is_windows]
+    runners = {site.runner for p in windows for site in p.smoke}
+    assert runners == {r.name for r in matrix.runners}  # every Windows runner smoke-tests something
+    for p in windows:
+        assert "output-parameter" in [c.name for c in checks.smoke_checks(p.target)]
+        path, _ = checks.OUTPUT_PARAMETER_CHECK.output_parameter(p.target)
+        assert path.startswith("C:\\")

@@ -32,7 +32,9 @@ from tests.pod_standin import (
 pytestmark = pytest.mark.integration
 
 LOG_OPTS = ["--loglevel", "info", "--log-format", "text", "--gloglevel", "0"]
-SERVER = ["--server", "https://kubernetes.invalid:6443"]  # client-go's override: a config, never contacted
+# client-go's override: a config, never contacted. http://, for which client-go reads no user identification
+# (an https server with no identity makes it prompt on stdin: test_init_refuses_what_upstream_refuses).
+SERVER = ["--server", "http://kubernetes.invalid:6443"]
 EMISSARY = ["/var/run/argo/argoexec", "emissary", *LOG_OPTS, "--"]
 NO_DEADLINE = "0001-01-01T00:00:00Z"
 
@@ -239,6 +241,11 @@ INIT_FAILURES = [
     ("not init", None, {**INIT_ENV, "ARGO_CONTAINER_NAME": "main"}, 1, 'ARGO_CONTAINER_NAME=main, the controller sets'),
     ("no kube config", [], INIT_ENV, 2, "panic: invalid configuration: no configuration has been provided, "
                                         "try setting KUBERNETES_MASTER environment variable"),
+    # client-go prompts for a username on stdin for an https server with no identity; a container's stdin is
+    # empty (client_config.go getUserIdentificationPartialConfig, auth_loaders.go PromptingAuthLoader.Prompt).
+    ("https server, no identity", ["--server", "https://kubernetes.invalid:6443"], INIT_ENV, 2, "panic: EOF"),
+    ("bare host made https", ["--server", "kubernetes.invalid:6443", "--insecure-skip-tls-verify"], INIT_ENV, 2,
+     "panic: EOF"),
     ("bad template", None, {**INIT_ENV, "ARGO_TEMPLATE": "{not json"}, 2, "panic: invalid character 'n'"),
     ("bad deadline", None, {**INIT_ENV, "ARGO_DEADLINE": "tomorrow"}, 2, 'panic: parsing time "tomorrow"'),
 ]
@@ -254,6 +261,17 @@ def test_init_refuses_what_upstream_refuses(docker_client, base_image, images, c
     assert message in init.stderr, init.stderr
     assert "/" in pod.files  # the volume was listed
     assert "argoexec" not in pod.files and "template" not in pod.files
+
+
+@pytest.mark.parametrize("server", [["--server", "http://kubernetes.invalid:6443"],
+                                    ["--server", "https://kubernetes.invalid:6443", "--token", "constructed"],
+                                    ["--server", "kubernetes.invalid:6443"]],
+                         ids=["http server", "https server with a token", "bare host is http"])
+def test_init_needs_no_prompt_with_an_http_server_or_a_token(docker_client, base_image, images, server):
+    pod = run_pod(docker_client, images("ok"), base_image, HELLO_EXIT_3, init_args=server)
+    assert pod["init"].exit_code == 0, pod["init"]
+    assert "Please enter" not in pod["init"].stdout
+    assert pod["main"].exit_code == 3
 
 
 def test_a_child_killed_by_a_signal_gives_128_plus_the_signal(docker_client, base_image, images):

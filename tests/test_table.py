@@ -281,3 +281,22 @@ def test_only_the_published_digests_records_count_and_a_new_digest_starts_from_p
 
     codes = [re_mod.sub(r"<[^>]+>", "", c) for c in re_mod.findall(r"<code>(.*?)</code>", to_html(model))]
     assert pinned in codes
+
+
+def test_a_failed_feature_check_is_a_warning_not_a_failing_cell(matrix):
+    """output-parameter checks one Argo feature (upstream's saveParameter and a Windows path): when it fails and the
+    executor's own checks pass, the cell still says the image runs, and the table says what does not work there."""
+    runs = [*both_checks(), record(check="output-parameter", status="fail")]
+    model = table_mod.build_table(matrix, runs)
+    judged = next(r for r in model.rows if r.id == "v4.1.2-windows-1809").cells["1809"]["process"]
+    assert judged.state == table_mod.VERIFIED_PASS
+    assert ("output-parameter", "fail") in judged.evidence.checks  # the evidence still shows it
+    said = [w for w in model.warnings if w.startswith("v4.1.2-windows-1809 on 1809 (process): verified ")]
+    assert said and "output parameters named by a Windows path are not saved" in said[0]
+    assert said[0] in json.loads(to_json(model))["warnings"]
+    assert "v4.1.2-windows-1809 on 1809 (process): verified output parameters named by a Windows path" in \
+        to_markdown(model)
+    # The executor's own checks still judge the cell.
+    failing = [record(), record(check="hello-windows", status="fail"), record(check="output-parameter")]
+    assert cell(matrix, failing).state == table_mod.VERIFIED_FAIL
+    assert not [w for w in table_mod.build_table(matrix, failing).warnings if "output parameters" in w]

@@ -32,9 +32,22 @@ from tests.windows_engine import WINDOWS_2019, WINDOWS_2022, WINDOWS_2025, WINDO
 
 NANO_DIGEST = "sha256:" + "ab" * 32
 WINDOWS_SMOKE = checks_mod.smoke_names("windows")
-# One container for each image check; init, main and a reader of the volume for each pod check.
-CONTAINERS_PER_WINDOWS_TARGET = sum(3 if checks_mod.by_name(n).kind == checks_mod.POD else 1 for n in WINDOWS_SMOKE)
+# One container for each image check; the volume's ACL step, init, main and a reader of the volume for each pod
+# check.
+CONTAINERS_PER_WINDOWS_TARGET = sum(4 if checks_mod.by_name(n).kind == checks_mod.POD else 1 for n in WINDOWS_SMOKE)
 BASES = {f"mcr.microsoft.com/windows/nanoserver:{tag}": NANO_DIGEST for tag in ("1809", "ltsc2022", "ltsc2025")}
+# What upstream's emissary does with an output parameter at a Windows path, as the replay plays it from its source
+# (saveParameter appends the path, drive letter and colon included, to /var/run/argo/outputs/parameters/): the
+# output-parameter check fails on every Windows target, and only that check.
+SAVE_PARAMETER_ERROR = "failed to create directory \\var\\run\\argo\\outputs\\parameters\\C:\\Windows\\Temp"
+EXPECTED = {name: "fail" if name == "output-parameter" else "pass" for name in WINDOWS_SMOKE}
+
+
+def _only_output_parameter_failed(smoked, tmp_path) -> None:
+    assert smoked.returncode == 1, smoked.stdout + smoked.stderr
+    assert "1 of 5 checks failed" in smoked.stderr and SAVE_PARAMETER_ERROR in smoked.stdout
+    records = {r["check"]: r["status"] for r in _records(tmp_path) if r["check"] != "build"}
+    assert records == EXPECTED
 
 
 @pytest.fixture()
@@ -110,7 +123,7 @@ def test_1809_on_a_2022_engine_needs_hyperv(tmp_path, prebuilt):
         assert engine.recorded.builds[0]["isolation"] == "hyperv"
 
         smoked = invoke("smoke", "--engine", engine.url, "--base", "1809", "--results", str(tmp_path / "results"))
-        assert smoked.returncode == 0, smoked.stdout + smoked.stderr
+        _only_output_parameter_failed(smoked, tmp_path)
         assert {c["HostConfig"]["Isolation"] for c in engine.recorded.containers} == {"hyperv"}
         assert len(engine.recorded.containers) == CONTAINERS_PER_WINDOWS_TARGET
 
@@ -132,11 +145,10 @@ def test_ltsc2022_on_a_2025_engine_builds_and_smokes_with_process_isolation(tmp_
         assert _build(engine, tmp_path, "--base", "ltsc2022", "--argoexec-exe", str(prebuilt)).returncode == 0
         smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2022", "--runner", "windows-2025",
                         "--results", str(tmp_path / "results"))
-        assert smoked.returncode == 0, smoked.stdout
+        _only_output_parameter_failed(smoked, tmp_path)
         assert engine.recorded.builds[0]["isolation"] == "process"
         assert {c["HostConfig"]["Isolation"] for c in engine.recorded.containers} == {"process"}
     checks = {r["check"]: r for r in _records(tmp_path) if r["check"] != "build"}
-    assert {name: r["status"] for name, r in checks.items()} == {name: "pass" for name in WINDOWS_SMOKE}
     # every check's containers and every pod volume removed
     assert len(engine.recorded.removed) == len(engine.recorded.containers) == CONTAINERS_PER_WINDOWS_TARGET
     assert sorted(engine.recorded.volumes_removed) == sorted(engine.recorded.volumes) and engine.recorded.volumes
@@ -304,25 +316,43 @@ def test_hello_windows_runs_the_way_a_pod_runs_it(tmp_path, prebuilt):
     with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
         assert _build(engine, tmp_path, "--base", "ltsc2022", "--argoexec-exe", str(prebuilt)).returncode == 0
         smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2022", "--results", str(tmp_path / "results"))
-        assert smoked.returncode == 0, smoked.stdout + smoked.stderr
+        _only_output_parameter_failed(smoked, tmp_path)
         containers = engine.recorded.containers
         volumes = list(engine.recorded.volumes)
     tested = "argoexec-builder/argoexec:v4.1.2-windows-ltsc2022"
     inits = [c for c in containers if c["Image"] == tested and (c.get("Cmd") or [])[:1] == ["init"]]
     mains = [c for c in containers if c.get("Entrypoint") == ["/var/run/argo/argoexec"]]
-    assert len(inits) == len(mains) == len(volumes) == 3  # hello-windows, emissary-exit-code, argoexec-in-base
-    for init, main, volume in zip(inits, mains, volumes, strict=True):
+    acls = [c for c in containers if c.get("Entrypoint") == ["icacls"]]
+    # hello-windows, emissary-exit-code, argoexec-in-base, output-parameter
+    assert len(inits) == len(mains) == len(acls) == len(volumes) == 4
+    for acl, init, main, volume in zip(acls, inits, mains, volumes, strict=True):
         mount = [{"Target": "C:\\var\\run\\argo", "Source": volume, "Type": "volume", "ReadOnly": False}]
         assert init["HostConfig"]["Mounts"] == mount and main["HostConfig"]["Mounts"] == mount
+        # Before init, a ContainerAdministrator step of the stock base grants BUILTIN\Users modify rights on the
+        # volume, inherited (the data root's ACL grants only Administrators and SYSTEM: moby daemon_windows.go).
+        assert acl["HostConfig"]["Mounts"] == mount and acl["User"] == "ContainerAdministrator"
+        assert acl["Image"] == "mcr.microsoft.com/windows/nanoserver:ltsc2022"
+        assert acl["Cmd"] == ["C:\\var\\run\\argo", "/grant", "*S-1-5-32-545:(OI)(CI)M"]
+        assert containers.index(acl) < containers.index(init) < containers.index(main)
+        assert not main.get("User")  # main runs as the stock base's own user, ContainerUser
         assert init.get("Entrypoint") is None  # the image's own: argoexec
         assert init["Cmd"] == ["init", "--loglevel", "info", "--log-format", "text", "--gloglevel", "0", "--server",
-                               "https://kubernetes.default.svc"]
+                               "http://kubernetes.default.svc"]
         env = dict(e.split("=", 1) for e in init["Env"])
-        assert env["ARGO_CONTAINER_NAME"] == "init" and env["ARGO_DEADLINE"] == "0001-01-01T00:00:00Z"
-        assert {"ARGO_POD_NAME", "ARGO_POD_UID", "ARGO_WORKFLOW_NAME", "ARGO_WORKFLOW_UID", "ARGO_NODE_ID",
-                "ARGO_INCLUDE_SCRIPT_OUTPUT", "ARGO_TEMPLATE"} <= set(env)
         main_env = dict(e.split("=", 1) for e in main["Env"])
-        assert main_env["ARGO_CONTAINER_NAME"] == "main" and main_env["ARGO_NODE_ID"] == env["ARGO_NODE_ID"]
+        # Exactly upstream's legacy layout (workflowpod.go at v4.1.2): createEnvVars (lines 1212-1250) then, for init
+        # containers, ARGO_CONTAINER_NAME and ARGO_TEMPLATE and the standard list (lines 644-681); main gets
+        # ARGO_CONTAINER_NAME and the standard list only (lines 682-699; legacyLayout.mainNeedsTemplateEnv is false).
+        pod, node, workflow = env["ARGO_POD_NAME"], env["ARGO_NODE_ID"], env["ARGO_WORKFLOW_NAME"]
+        standard = {"ARGO_NODE_ID": node, "ARGO_INCLUDE_SCRIPT_OUTPUT": "false",
+                    "ARGO_DEADLINE": "0001-01-01T00:00:00Z", "ARGO_WORKFLOW_NAME": workflow,
+                    "ARGO_PROGRESS_FILE": "/var/run/argo/progress", "ARGO_PROGRESS_PATCH_TICK_DURATION": "1m0s",
+                    "ARGO_PROGRESS_FILE_TICK_DURATION": "3s"}
+        assert env == {"ARGO_POD_NAME": pod, "ARGO_POD_UID": env["ARGO_POD_UID"], "ARGO_WORKFLOW_NAME": workflow,
+                       "ARGO_WORKFLOW_UID": env["ARGO_WORKFLOW_UID"], "ARGO_CONTAINER_NAME": "init",
+                       "ARGO_TEMPLATE": env["ARGO_TEMPLATE"], **standard}
+        assert main_env == {"ARGO_CONTAINER_NAME": "main", **standard}
+        assert node == pod and len({env["ARGO_POD_UID"], env["ARGO_WORKFLOW_UID"]}) == 2
         # The step's own image: the stock nanoserver of the target's build, not the image under test.
         assert main["Image"] == "mcr.microsoft.com/windows/nanoserver:ltsc2022"
         assert {init["HostConfig"]["Isolation"], main["HostConfig"]["Isolation"]} == {"process"}
@@ -333,9 +363,43 @@ def test_hello_windows_runs_the_way_a_pod_runs_it(tmp_path, prebuilt):
         "cmd"]
     assert mains[1]["Cmd"][-4:] == ["cmd", "/c", "exit", "3"]
     assert mains[2]["Cmd"] == ["version"]  # argoexec itself, from the volume, in plain nanoserver
+    # output-parameter: main writes a Windows path the template names as an output parameter.
+    assert json.loads(dict(e.split("=", 1) for e in inits[3]["Env"])["ARGO_TEMPLATE"])["outputs"] == {
+        "parameters": [{"name": "result", "valueFrom": {"path": "C:\\Windows\\Temp\\argo-output-parameter.txt"}}]}
+    assert mains[3]["Cmd"][-3:] == ["cmd", "/c", "echo hello-parameter>C:\\Windows\\Temp\\argo-output-parameter.txt"]
     records = {r["check"]: r for r in _records(tmp_path)}
     assert '[main] exit 0\n"Hello from Windows Container!"' in records["hello-windows"]["log_excerpt"]
     assert records["emissary-exit-code"]["status"] == "pass"
+
+
+def test_without_the_acl_step_main_cannot_start_argoexec_and_the_reader_cannot_list(tmp_path, prebuilt, monkeypatch):
+    """What a Windows volume does without the ACL step: ContainerUser can neither start argoexec from it nor list
+    it. The record says so (an error of the volume), and never blames init."""
+    from builder import smoke
+
+    monkeypatch.setattr(smoke, "volume_acl_step", lambda target: None)
+    with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
+        assert _build(engine, tmp_path, "--base", "ltsc2022", "--argoexec-exe", str(prebuilt)).returncode == 0
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2022", "--results", str(tmp_path / "results"))
+    assert smoked.returncode == 1
+    records = {r["check"]: r for r in _records(tmp_path) if r["check"] != "build"}
+    pod_checks = [n for n in WINDOWS_SMOKE if checks_mod.by_name(n).kind == checks_mod.POD]
+    assert {records[n]["status"] for n in pod_checks} == {"error"}
+    assert "read: the volume could not be listed (Access is denied.)" in smoked.stdout
+    assert "init:" not in smoked.stdout and "left no argoexec" not in smoked.stdout
+
+
+def test_an_acl_step_that_fails_is_an_error_naming_it(tmp_path, prebuilt, monkeypatch):
+    from builder import smoke
+
+    monkeypatch.setattr(smoke, "ACL_USER", "ContainerUser")  # icacls as a non-administrator: access denied
+    with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
+        assert _build(engine, tmp_path, "--base", "ltsc2022", "--argoexec-exe", str(prebuilt)).returncode == 0
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2022", "--results", str(tmp_path / "results"))
+        assert not [c for c in engine.recorded.containers if (c.get("Cmd") or [])[:1] == ["init"]]
+    assert smoked.returncode == 1
+    assert "acl: could not grant BUILTIN\\Users access to the volume (exit code 5: C:\\var\\run\\argo: Access is " \
+           "denied." in smoked.stdout
 
 
 def test_a_volume_that_cannot_be_read_is_an_error_not_a_blame_on_init(tmp_path, prebuilt):
@@ -349,3 +413,21 @@ def test_a_volume_that_cannot_be_read_is_an_error_not_a_blame_on_init(tmp_path, 
     pod_checks = [n for n in WINDOWS_SMOKE if checks_mod.by_name(n).kind == checks_mod.POD]
     assert {records[n]["status"] for n in pod_checks} == {"error"}
     assert "read: the volume could not be read (exit code 1)" in smoked.stdout and "init:" not in smoked.stdout
+
+
+def test_a_smoke_failure_with_0xc0370106_is_labelled_revision_skew(tmp_path, prebuilt):
+    """hcs::System::Start's 0xC0370106, as actions/runner-images#11582 quotes it (constructed here): the image's
+    revision is newer than the host's."""
+    with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
+        assert _build(engine, tmp_path, "--base", "ltsc2025", "--argoexec-exe", str(prebuilt)).returncode == 0
+        engine.server.start_failure = ("hcs::System::Start: failure in a Windows system call: The virtual machine or "
+                                       "container exited unexpectedly. (0xc0370106)")
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2025", "--results", str(tmp_path / "results"))
+    assert smoked.returncode == 1
+    records = [r for r in _records(tmp_path) if r["check"] != "build"]
+    assert records and all(r["status"] in ("fail", "error") for r in records)
+    summary = [line.strip() for line in smoked.stdout.splitlines()
+               if line.strip().startswith(("fail ", "error ")) and "v4.1.2-windows-ltsc2025" in line]
+    assert len(summary) == len(records), smoked.stdout
+    assert all("revision skew (0xC0370106: the image is newer than the host's patch level)" in line
+               for line in summary), summary

@@ -8,6 +8,12 @@ pkg/parsers/operatingsystem ``GetOperatingSystemVersion``, ``KernelVersion`` fro
 docs/windows.md. The replay records what the real docker-py client sends
 to ``/build`` and ``/containers/create`` (the isolation above all) and replies with the minimal
 responses docker-py needs. What it verifies is what leaves this tool on the wire; the README says so.
+
+Volumes carry an ACL, as on Windows: a named volume lives under the data root and inherits its ACL, which
+grants only Administrators and SYSTEM (moby daemon/daemon_windows.go, setupDaemonRoot:
+SddlAdministratorsLocalSystem). A container running as ContainerUser (the stock nanoserver's default) cannot
+start /var/run/argo/argoexec from such a volume (the start fails, as HCS's CreateProcess does) nor list it,
+until a ContainerAdministrator container runs ``icacls C:\\var\\run\\argo /grant *S-1-5-32-545:(OI)(CI)M``.
 """
 
 from __future__ import annotations
@@ -160,13 +166,21 @@ class _Handler(BaseHTTPRequestHandler):
             spec = json.loads(body)
             state.recorded.containers.append(spec)
             cid = f"c{len(state.recorded.containers)}"
-            state.exit_codes[cid], state.container_output[cid] = state.run(spec)
+            code, output = state.run(spec)
+            if code < 0:
+                state.start_errors[cid] = output
+                code, output = 0, ""
+            state.exit_codes[cid], state.container_output[cid] = code, output
             self._send(201, {"Id": cid, "Warnings": []})
         elif path == "/volumes/create":
             name = json.loads(body).get("Name") or f"v{len(state.recorded.volumes)}"
             state.recorded.volumes.append(name)
             state.volumes[name] = {}
+            state.volume_acl[name] = {"Administrators", "SYSTEM"}
             self._send(201, {"Name": name, "Driver": "local", "Mountpoint": f"C:\\ProgramData\\docker\\{name}"})
+        elif re.fullmatch(r"/containers/[^/]+/start", path) and path.split("/")[2] in state.start_errors:
+            cid = path.split("/")[2]
+            self._send(500, {"message": f"container {cid} encountered an error during {state.start_errors[cid]}"})
         elif re.fullmatch(r"/containers/[^/]+/(start|kill)", path):
             self._send(204)
         elif re.fullmatch(r"/containers/[^/]+/wait", path):
@@ -204,6 +218,11 @@ class _Server(ThreadingHTTPServer):
         self.exit_codes: dict[str, int] = {}
         self.reader_fails = False  # a test sets it: the container that reads the volume fails
         self.volumes: dict[str, dict[str, str]] = {}  # volume -> {path under C:\\var\\run\\argo: content}
+        # volume -> the groups its ACL grants. A new volume inherits the data root's: Administrators and SYSTEM
+        # only (moby daemon/daemon_windows.go, setupDaemonRoot, SddlAdministratorsLocalSystem).
+        self.volume_acl: dict[str, set[str]] = {}
+        self.start_errors: dict[str, str] = {}  # container -> why the engine cannot start it
+        self.start_failure: str | None = None  # a test sets it: every container fails to start with this
         # Base images "already pulled", with the registry digests a real engine would list.
         self.images = {ref: {"Id": f"sha256:{i:064x}", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{digest}"]}
                        for i, (ref, digest) in enumerate(bases.items(), start=1000)}
@@ -213,32 +232,95 @@ class _Server(ThreadingHTTPServer):
         correct argoexec (init copies itself and the template into the volume; emissary runs the command and
         writes its exit code) and cmd.exe (echo prints the rest of its command line, quotes included; exit N),
         so that the tool's side of the conversation can be checked on the wire."""
+        if self.start_failure:
+            return -1, self.start_failure
         entrypoint, cmd = spec.get("Entrypoint") or [], spec.get("Cmd") or []
         volume = next((m["Source"] for m in (spec.get("HostConfig") or {}).get("Mounts") or []
                        if m.get("Target") == "C:\\var\\run\\argo"), None)
         files = self.volumes.setdefault(volume, {}) if volume else {}
+        # Who the process runs as: the container's User, else the image's. Constructed: the stock nanoserver's
+        # default user is ContainerUser (BUILTIN\Users); the images under test set ContainerAdministrator.
+        user = spec.get("User") or ("ContainerUser" if "nanoserver" in spec.get("Image", "") else
+                                    "ContainerAdministrator")
+        group = "Administrators" if user == "ContainerAdministrator" else "Users"
+        acl = self.volume_acl.setdefault(volume, {"Administrators", "SYSTEM"}) if volume else set()
+        allowed = volume is None or group in acl
+        if entrypoint == ["icacls"]:  # icacls FOLDER /grant *SID:(OI)(CI)M
+            if cmd[:2] != ["C:\\var\\run\\argo", "/grant"] or len(cmd) != 3:
+                return 87, "Invalid parameter\r\n"
+            if group != "Administrators":
+                return 5, ("C:\\var\\run\\argo: Access is denied.\r\n"
+                           "Successfully processed 0 files; Failed processing 1 files\r\n")
+            if cmd[2] == "*S-1-5-32-545:(OI)(CI)M":
+                acl.add("Users")
+            return 0, ("processed file: C:\\var\\run\\argo\r\n"
+                       "Successfully processed 1 files; Failed processing 0 files\r\n")
         if entrypoint == ["cmd", "/c"]:
             return 0, " ".join(cmd[1:]) + "\r\n"
         if entrypoint == ["cmd", "/S", "/C"]:  # smoke's reader of the volume
             if self.reader_fails:
                 return 1, "The device is not ready.\r\n"
+            if not allowed:  # dir fails; the reader says so and goes on (`dir ... || echo --- cannot list ---`)
+                return 0, "Access is denied.\r\n--- cannot list ---\r\n--- exitcode ---\r\n"
             listing = "".join(f"{name}\r\n" for name in sorted(files) if "\\" not in name)
-            return 0, listing + "--- exitcode ---\r\n" + files.get("ctr\\main\\exitcode", "")
+            if any(name.startswith("outputs\\") for name in files):
+                listing += "outputs\r\n"
+            answer = listing + "--- exitcode ---\r\n" + files.get("ctr\\main\\exitcode", "")
+            typed = re.search(r'type "C:\\var\\run\\argo\\([^"]*)"', " ".join(cmd))
+            if typed:  # `type` of a name with a colon in it fails (2>nul hides why): nothing printed
+                answer += "\r\n--- parameter ---\r\n" + ("" if ":" in typed.group(1) else files.get(typed.group(1), ""))
+            return 0, answer
         if cmd[:1] == ["init"] and not entrypoint:
             files.update({"argoexec": "MZ", "template": dict(e.split("=", 1) for e in spec["Env"])["ARGO_TEMPLATE"]})
             return 0, "level=info msg=\"Starting Workflow Executor\"\r\n"
         if entrypoint == ["/var/run/argo/argoexec"]:
+            if not allowed:  # HCS cannot create the process from a file its user may not read: start fails
+                return -1, ("hcs::System::CreateProcess: failure in a Windows system call: Access is denied. "
+                            "(0x5)")
             if "argoexec" not in files:
                 return 1, "The system cannot find the file specified.\r\n"
             if cmd[:1] == ["emissary"]:
-                code, output = self._cmd(cmd[cmd.index("--") + 1:])
+                written: dict[str, str] = {}
+                code, output = self._cmd(cmd[cmd.index("--") + 1:], written)
                 files["ctr\\main\\exitcode"] = str(code)
+                for path in self._output_parameter_paths(files.get("template", "{}")):
+                    error = self._save_parameter(files, written, path)
+                    if error:
+                        return 64, output + f"Error: {error}\r\n"
                 return code, output
             return 0, self.version_output
         return 0, self.version_output
 
     @staticmethod
-    def _cmd(argv: list[str]) -> tuple[int, str]:
+    def _output_parameter_paths(template: str) -> list[str]:
+        outputs = json.loads(template).get("outputs") or {}
+        return [p["valueFrom"]["path"] for p in outputs.get("parameters") or []
+                if (p.get("valueFrom") or {}).get("path")]
+
+    @staticmethod
+    def _save_parameter(files: dict[str, str], written: dict[str, str], path: str) -> str | None:
+        """emissary's saveParameter on Windows (cmd/argoexec/commands/emissary.go, v4.1.2): the file is copied to
+        "/var/run/argo" + "/outputs/parameters/" + path, the folder made with os.MkdirAll. Constructed: a path with a
+        drive letter puts "C:" inside the folder name, and ':' is reserved in Windows file names (Microsoft, "Naming
+        Files, Paths, and Namespaces"), so making that folder fails with ERROR_INVALID_NAME."""
+        if path not in written:
+            return None  # upstream: "cannot save parameter, does not exist", a warning only
+        destination = "/var/run/argo/outputs/parameters/" + path
+        folder = destination.replace("/", "\\").rsplit("\\", 1)[0]
+        if ":" in folder:
+            return (f"failed to create directory {folder}: mkdir {folder.split(':')[0]}:: The filename, directory "
+                    "name, or volume label syntax is incorrect.")
+        key = "outputs\\parameters\\" + "\\".join(p for p in path.replace("/", "\\").split("\\") if p)
+        files[key] = written[path]
+        return None
+
+    @staticmethod
+    def _cmd(argv: list[str], written: dict[str, str] | None = None) -> tuple[int, str]:
+        if argv[:2] == ["cmd", "/c"] and len(argv) == 3 and argv[2].startswith("echo ") and ">" in argv[2]:
+            text, _, path = argv[2][len("echo "):].partition(">")
+            if written is not None:
+                written[path.strip()] = text + "\r\n"
+            return 0, ""
         if argv[:3] == ["cmd", "/c", "echo"]:
             # Go's exec quotes an argument with spaces; cmd's echo prints its command line as it is.
             return 0, " ".join(f'"{a}"' if " " in a else a for a in argv[3:]) + "\r\n"

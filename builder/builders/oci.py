@@ -16,6 +16,8 @@ from .. import checks, inputs, results
 from ..binaries import Binary
 from ..errors import BuilderError, InputError, RegistryDenied, Unreachable, in_words
 from ..files import write_atomically
+from ..foreign import CACHE_FOLDER as FOREIGN_CACHE
+from ..foreign import ForeignLayers
 from ..matrix import Matrix
 from ..oci import (
     RAWSD,
@@ -96,7 +98,11 @@ class Assembler:
             attributes = cached.with_suffix(".pax.json")
             if not (cached.is_file() and attributes.is_file()):
                 self.progress.line(f"reading netapi32.dll from {reference} ({servercore.os_version})")
-                found = extract_files(self.client, servercore, {NETAPI32: "dll"}, folders=True)
+                # Bases published before June 2023 (1903, 1909, 2004, 20H2) keep MCR's foreign layers: read
+                # from the mirror or their urls (builder/foreign.py).
+                foreign = ForeignLayers(self.client, cache_dir() / FOREIGN_CACHE, self.matrix.mirrored,
+                                        self.progress.line)
+                found = extract_files(self.client, servercore, {NETAPI32: "dll"}, folders=True, foreign=foreign)
                 if "dll" not in found.files:
                     raise InputError(f"{target.id}: {reference} has no {NETAPI32}; is it a servercore image?")
                 # hcsshim gives each folder the descriptor of its entry in the layer (its importer restores

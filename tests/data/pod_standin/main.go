@@ -26,15 +26,17 @@
 //     an ordinary error, so the process exits 64 and the exitcode file says 64 (not 127: upstream
 //     never runs a shell); stdout/combined are captured (O_APPEND, 0666) when
 //     ARGO_INCLUDE_SCRIPT_OUTPUT is "true"; signals are forwarded to the child's process group; a
-//     child killed by a signal gives 128+signal (workflow/executor/osspecific/signal_*.go).
+//     child killed by a signal gives 128+signal (workflow/executor/osspecific/signal_*.go); then the main
+//     container saves each output parameter with a valueFrom.path (saveParameter).
 //
 // Where the stand-in is stricter or smaller than upstream (each says "stand-in" in its message):
 // init requires every variable the controller sets on the init container (upstream only insists on
 // ARGO_POD_NAME and reads the template from /var/run/argo/template without ARGO_TEMPLATE), and
-// ARGO_CONTAINER_NAME to be "init"; a kube config is "present" when --server is given, --kubeconfig or
-// KUBECONFIG or ~/.kube/config names an existing file, or the in-cluster variables and token exist (it
-// is never parsed, and no API is ever called); templates that need artifacts, scripts, resources,
-// container sets or output saving are refused rather than half-done; no TTY, no retries, no debug
+// ARGO_CONTAINER_NAME to be "init"; a kube config is "present" when --server is given (see kubeConfigProblem
+// for client-go's prompt), --kubeconfig or KUBECONFIG or ~/.kube/config names an existing file, or the
+// in-cluster variables and token exist (a file is never parsed, and no API is ever called); templates that need artifacts, scripts, resources,
+// container sets, output artifacts and output parameters other than valueFrom.path are refused rather than
+// half-done; no TTY, no retries, no debug
 // pauses, no signal file, no ARGO_CONTAINER_ARGS_FILE; on Windows signals are not forwarded.
 //
 // The base folder is upstream's constant /var/run/argo, with no environment or flag override. On
@@ -198,6 +200,9 @@ type options struct {
 	namespace           string
 	short               bool
 	args                []string
+	// client-go's user identification overrides (canIdentifyUser) and what makes a bare host https.
+	token, username, clientCertificate, authority string
+	insecure                                      bool
 }
 
 // Persistent flags of upstream's root command that take a value (client-go's override flags included).
@@ -256,6 +261,9 @@ func parseFlags(command string, argv []string) (options, error) {
 			if name == "short" {
 				o.short = !hasValue || value == "true"
 			}
+			if name == "insecure-skip-tls-verify" {
+				o.insecure = !hasValue || value == "true"
+			}
 			continue
 		}
 		if !hasValue {
@@ -283,6 +291,14 @@ func parseFlags(command string, argv []string) (options, error) {
 			o.kubeconfig = value
 		case "namespace":
 			o.namespace = value
+		case "token":
+			o.token = value
+		case "username":
+			o.username = value
+		case "client-certificate":
+			o.clientCertificate = value
+		case "certificate-authority":
+			o.authority = value
 		}
 	}
 	return o, nil
@@ -389,8 +405,22 @@ func versionFields() []string {
 }
 
 // kubeConfigProblem stands in for clientConfig.ClientConfig(): nil when client-go would find a config.
+//
+// argoexec's client config is client-go's NewInteractiveDeferredLoadingClientConfig(loadingRules, overrides,
+// os.Stdin) (util/kube/cli/cli.go, AddKubectlFlagsToCmd). With --server given, client-go's
+// DirectClientConfig.ClientConfig (tools/clientcmd/client_config.go) reads the user's identity only when the
+// server is https (rest.IsConfigTransportTLS: an https:// URL, or a bare host with a CA or
+// --insecure-skip-tls-verify), in getUserIdentificationPartialConfig: without a token, a client certificate,
+// a username or an auth provider (canIdentifyUser), it prompts on that reader, os.Stdin
+// (tools/clientcmd/auth_loaders.go, PromptingAuthLoader.Prompt: "Please enter Username: " read with
+// fmt.Fscan, then the password, read only from a terminal). A container's stdin is empty: the prompt
+// reads EOF, ClientConfig fails, and init's CheckErr ends the process (cmd/argoexec/executor/init.go, Init).
+// An http:// server, or --token, needs no prompt.
 func kubeConfigProblem(o options) error {
 	if o.server != "" {
+		if serverIsTLS(o) && o.token == "" && o.username == "" && o.clientCertificate == "" {
+			return promptForIdentity()
+		}
 		return nil
 	}
 	var candidates []string
@@ -416,6 +446,29 @@ func kubeConfigProblem(o options) error {
 	}
 	return errors.New("invalid configuration: no configuration has been provided, try setting " +
 		"KUBERNETES_MASTER environment variable")
+}
+
+// serverIsTLS is rest.IsConfigTransportTLS for a --server override: the URL's scheme, or for a bare host
+// https only when a CA or --insecure-skip-tls-verify is given (rest.DefaultServerURL).
+func serverIsTLS(o options) bool {
+	if scheme, _, ok := strings.Cut(o.server, "://"); ok {
+		return strings.EqualFold(scheme, "https")
+	}
+	return o.authority != "" || o.insecure
+}
+
+// promptForIdentity is PromptingAuthLoader.Prompt on os.Stdin.
+func promptForIdentity() error {
+	fmt.Print("Please enter Username: ")
+	var user string
+	if _, err := fmt.Fscan(os.Stdin, &user); err != nil {
+		return err
+	}
+	fmt.Print("Please enter Password: ")
+	if info, err := os.Stdin.Stat(); err != nil || info.Mode()&os.ModeCharDevice == 0 {
+		return errors.New("error reading input for Password")
+	}
+	return errors.New("argoexec stand-in: a password typed at a terminal is not implemented")
 }
 
 // template is the part of wfv1.Template the stand-in looks at.
@@ -448,8 +501,13 @@ func (t template) unsupported() string {
 				return key + ".artifacts"
 			}
 			for _, p := range io.Parameters {
-				if key == "outputs" && len(p.ValueFrom) > 0 {
-					return "outputs.parameters with valueFrom"
+				var from map[string]json.RawMessage
+				if key == "outputs" && len(p.ValueFrom) > 0 && json.Unmarshal(p.ValueFrom, &from) == nil {
+					for name := range from {
+						if name != "path" && name != "default" {
+							return "outputs.parameters with valueFrom." + name
+						}
+					}
 				}
 			}
 		}
@@ -648,7 +706,73 @@ func runEmissary(log *logger, args []string) (err error) {
 		log.info("sub-process exited", "error", "<nil>")
 	}
 	exitCode = code
+	// cmd/argoexec/commands/emissary.go, runEmissary: once the child has exited, the main container saves each
+	// output parameter whose valueFrom has a path; an error there is emissary's error (the exit code file still
+	// holds the child's code).
+	if containerName == "main" {
+		for _, path := range tmpl.outputParameterPaths() {
+			if err := saveParameter(log, path); err != nil {
+				return err
+			}
+		}
+	}
 	return cmdErr
+}
+
+// outputParameterPaths: the valueFrom.path of each output parameter that has one, in order.
+func (t template) outputParameterPaths() []string {
+	var outputs struct {
+		Parameters []struct {
+			ValueFrom *struct {
+				Path string `json:"path"`
+			} `json:"valueFrom"`
+		} `json:"parameters"`
+	}
+	var paths []string
+	if raw, ok := t["outputs"]; ok && json.Unmarshal(raw, &outputs) == nil {
+		for _, p := range outputs.Parameters {
+			if p.ValueFrom != nil && p.ValueFrom.Path != "" {
+				paths = append(paths, p.ValueFrom.Path)
+			}
+		}
+	}
+	return paths
+}
+
+// saveParameter is cmd/argoexec/commands/emissary.go's saveParameter (v4.1.2), for a template without volumes
+// (common.FindOverlappingVolume finds none): a missing file is only a warning (the parameter may be optional);
+// otherwise the file is copied to varRunArgo + "/outputs/parameters/" + srcPath, the path appended as it is
+// written in the template, its folder made with os.MkdirAll(0755). A Windows path (C:\out.txt) is appended with its
+// drive letter and colon, which is no valid folder name on Windows: this is upstream's code, so the stand-in
+// fails there as upstream does, and the output-parameter check shows it.
+func saveParameter(log *logger, srcPath string) error {
+	src, err := os.Open(filepath.Clean(srcPath))
+	if os.IsNotExist(err) {
+		log.log(2, "cannot save parameter, does not exist", "src", srcPath, "error", err.Error())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to open %s: %w", srcPath, err)
+	}
+	defer func() { _ = src.Close() }()
+	dstPath := varRunArgo + "/outputs/parameters/" + srcPath
+	log.info("saving parameter", "src", srcPath, "dst", dstPath)
+	z := filepath.Dir(dstPath)
+	if err := os.MkdirAll(z, 0o755); err != nil {
+		return fmt.Errorf("failed to create directory %s: %w", z, err)
+	}
+	dst, err := os.Create(dstPath)
+	if err != nil {
+		return fmt.Errorf("failed to create %s: %w", srcPath, err)
+	}
+	defer func() { _ = dst.Close() }()
+	if _, err = io.Copy(dst, src); err != nil {
+		return fmt.Errorf("failed to copy %s to %s: %w", srcPath, dstPath, err)
+	}
+	if err = dst.Close(); err != nil {
+		return fmt.Errorf("failed to close %s: %w", dstPath, err)
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {
