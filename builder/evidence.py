@@ -281,7 +281,9 @@ def _read_artifact(client: RegistryClient, repo: Reference, subject_digest: str,
     layer = layers[0]
     if layer["size"] > MAX_RECORDS_BYTES:
         raise RegistryError(f"{where}: its records layer is {layer['size']} bytes, more than records ever take")
-    data = _cached(layer["digest"], lambda: client.get_blob(repo.registry, repo.repository, layer["digest"]))
+    # Streamed, and refused as soon as it passes the size its descriptor gives (client.stream_blob).
+    data = _cached(layer["digest"], lambda: client.get_blob(repo.registry, repo.repository, layer["digest"],
+                                                            size=layer["size"]))
     try:
         records = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

@@ -46,6 +46,8 @@ MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT_ALL = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES))
 # A referrers list longer than this many pages is no registry's honest answer.
 MAX_REFERRER_PAGES = 100
+# A blob read into memory without its descriptor's size (image configs): no config comes near this.
+MAX_IN_MEMORY = 16 << 20
 _LINK_NEXT_RE = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?')
 
 
@@ -179,17 +181,19 @@ class RegistryClient:
         response.close()
         return response.status_code == 200
 
-    def get_blob(self, registry: str, repository: str, digest: str) -> bytes:
-        return b"".join(self.stream_blob(registry, repository, digest))
+    def get_blob(self, registry: str, repository: str, digest: str, size: int | None = None) -> bytes:
+        """A blob read into memory: at most ``size`` bytes (its descriptor's), else at most MAX_IN_MEMORY."""
+        return b"".join(self.stream_blob(registry, repository, digest, size=MAX_IN_MEMORY if size is None else size))
 
     def stream_blob(self, registry: str, repository: str, digest: str,
-                    chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+                    chunk_size: int = READ_CHUNK, size: int | None = None) -> Iterator[bytes]:
         """The blob's bytes as they arrive; the digest is checked at the end (DigestMismatch if wrong).
 
         A read cut off midway is resumed by the transport; the digest covers exactly the bytes
-        yielded here, whichever answers they came from."""
+        yielded here, whichever answers they came from. With ``size``, a longer blob is refused as it
+        passes that size, and the read has a deadline (transport.Transport.read)."""
         chunks = self.transport.read(registry, f"/v2/{repository}/blobs/{digest}", repository,
-                                     what=f"get blob {digest[:19]}", chunk_size=chunk_size)
+                                     what=f"get blob {digest[:19]}", chunk_size=chunk_size, size=size)
         hasher = hashlib.sha256()
         try:
             for chunk in chunks:
@@ -200,10 +204,10 @@ class RegistryClient:
         if "sha256:" + hasher.hexdigest() != digest:
             raise DigestMismatch(f"{registry}/{repository}: blob {digest} arrived with another digest")
 
-    def download_blob(self, registry: str, repository: str, digest: str, path: Path) -> None:
-        """Write a blob to ``path`` (digest checked before this returns)."""
+    def download_blob(self, registry: str, repository: str, digest: str, path: Path, size: int | None = None) -> None:
+        """Write a blob to ``path`` (digest checked before this returns; at most ``size`` bytes if given)."""
         with open(path, "wb") as out:
-            for chunk in self.stream_blob(registry, repository, digest):
+            for chunk in self.stream_blob(registry, repository, digest, size=size):
                 out.write(chunk)
 
     def mount_blob(self, registry: str, repository: str, digest: str, from_repository: str) -> bool:
