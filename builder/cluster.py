@@ -174,7 +174,7 @@ def _server_message(response: requests.Response) -> str:
     swagger.json), a stream's ``{"error": {...}}`` chunk, or the start of whatever else came."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         if isinstance(body.get("error"), dict):
@@ -343,7 +343,7 @@ class ArgoServer:
     def _json(self, response: requests.Response, what: str) -> dict:
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
             kind = response.headers.get("Content-Type", "no content type")

@@ -74,7 +74,7 @@ BUILD_ENV = {"GOOS": "windows", "GOARCH": "amd64", "CGO_ENABLED": "0", "GOFLAGS"
              "GOTOOLCHAIN": "local"}
 MOD_VOLUME = "argoexec-builder-go-mod"
 BUILD_VOLUME = "argoexec-builder-go-build"
-_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")  # \Z: `$` would let "v1.2.3\n" through
+_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z", re.ASCII)  # \Z: `$` would let "v1.2.3\n" through
 _GO_VERSION_RE = re.compile(r"\bgo version go(\S+)")
 _GO_NETWORK_ENV = ("GOPROXY", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOSUMDB", "GOINSECURE", "GOVCS")
 _DROPPED_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES", "GOENV", "GOEXPERIMENT")

@@ -210,6 +210,9 @@ class GitHub:
                 raise ApiError(self._say(f"GitHub API {self.host}: {what}: answered {response.status_code}"))
             try:
                 page = _json(self._body(response, what))
+            except RecursionError:
+                raise ApiError(self._say(f"GitHub API {self.host}: {what}: the answer is JSON nested too deeply "
+                                         "to be a list of releases")) from None
             except ValueError:
                 raise ApiError(self._say(f"GitHub API {self.host}: {what}: the answer is not JSON")) from None
             if not isinstance(page, list):

@@ -38,10 +38,10 @@ STATUSES = ("supported", "end-of-life")
 # Tags and repositories: the grammar of image references (registry/reference.py).
 # Every pattern ends with \Z, never $: `$` also matches before a final newline, so "ltsc2022\n" would pass.
 # A mirror source: a registry host, optionally with a path prefix (mcr.microsoft.com, quay.io/argoproj).
-MIRROR_FROM_RE = re.compile(rf"^{DOMAIN}(?:/{COMPONENT})*\Z")
-RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z")
-RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\Z")
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+MIRROR_FROM_RE = re.compile(rf"^{DOMAIN}(?:/{COMPONENT})*\Z", re.ASCII)
+RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z", re.ASCII)
+RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\Z", re.ASCII)
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z", re.ASCII)
 # ARGO_TAG_RE (an Argo release tag) and GO_VERSION_RE (a go directive) come from builder/lock.py.
 # owner/name on GitHub (its rules: owner of letters, digits and single hyphens; names also with . and _).
 GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/[A-Za-z0-9._-]{1,100}\Z")
@@ -658,7 +658,7 @@ def _hosts(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -
     return out
 
 
-PLATFORM_RE = re.compile(r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)\Z")
+PLATFORM_RE = re.compile(r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)\Z", re.ASCII)
 
 
 def _linux(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -> list[LinuxBase]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from .compat import build_number
 from .errors import InputError, MatrixError, RegistryError, TargetFailed
@@ -102,15 +102,22 @@ def resolve_bases(matrix: Matrix, client: RegistryClient, old: Lock | None = Non
     return bases
 
 
-def select_releases(releases: list[Release], wanted: ArgoReleases) -> list[Release]:
+def select_releases(releases: list[Release], wanted: ArgoReleases,
+                    skipped: list[str] | None = None) -> list[Release]:
     """The newest patch of each of the ``newest_minors`` newest minor series whose versions match, newest
-    first; tags that are not Argo release tags (vX.Y.Z[-rcN]) are passed over, pre-releases unless asked."""
+    first; tags that are not Argo release tags (vX.Y.Z[-rcN], ASCII digits) are passed over, each with its
+    reason appended to ``skipped``; pre-releases unless asked."""
     specifier = wanted.specifier
     newest: dict[tuple[int, int], tuple[Version, Release]] = {}
     for release in releases:
-        if not ARGO_TAG_RE.match(release.tag):
+        try:
+            version = Version(release.tag[1:]) if ARGO_TAG_RE.match(release.tag) else None
+        except InvalidVersion:
+            version = None
+        if version is None:
+            if skipped is not None:
+                skipped.append(f"release tag {ascii(release.tag[:80])} is not vX.Y.Z[-rcN]; skipped")
             continue
-        version = Version(release.tag[1:])
         if (release.prerelease or version.is_prerelease) and not wanted.prereleases:
             continue
         if not specifier.contains(version, prereleases=True):
@@ -125,7 +132,10 @@ def resolve_argo(matrix: Matrix, github: GitHub, say) -> tuple[LockedArgo, ...]:
     wanted = matrix.argo_releases
     if wanted is not None:
         repository = wanted.repository
-        chosen = select_releases(github.releases(repository), wanted)
+        skipped: list[str] = []
+        chosen = select_releases(github.releases(repository), wanted, skipped)
+        for reason in skipped:
+            say(f"argo_releases: {repository}: {reason}")
         if not chosen:
             raise InputError(f"{matrix.file}: argo_releases.versions: no release of {repository} matches "
                              f"{wanted.versions!r}{'' if wanted.prereleases else ' (pre-releases excluded)'}; "

@@ -292,7 +292,7 @@ def _error_text(response: requests.Response) -> str:
     """The registry's error codes and messages (the spec's error body), else the HTTP reason."""
     try:
         answer = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         answer = None
     errors = answer.get("errors") if isinstance(answer, dict) else None
     text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)) \

@@ -54,8 +54,8 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 DEFAULT_TIMEOUT_S = 60.0
 TIMEOUT_ENV = "ARGOEXEC_BUILDER_REGISTRY_TIMEOUT"
 MAX_RETRY_AFTER_S = 30.0
-_CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
-_CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"', re.ASCII)
+_CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)\Z", re.ASCII)
 READ_CHUNK = 1 << 16
 # distribution's own limit on a manifest it accepts is 4 MiB (registry/handlers/manifests.go,
 # maxManifestBodySize); a token, an error or a page of referrers is far smaller.
@@ -142,7 +142,7 @@ def retry_after_s(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -386,7 +386,7 @@ class Transport:
                                  f"log in with `docker login {registry}`")
         try:
             answer = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = None
         token = (answer.get("token") or answer.get("access_token")) if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
