@@ -14,6 +14,7 @@ change is printed, then a summary; ``check`` writes nothing and fails (exit 1) w
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -29,6 +30,7 @@ from .lock import (
     LockedBase,
     chosen_lock,
     lock_path,
+    parse_lock,
     read_lock,
     write_lock,
 )
@@ -140,7 +142,13 @@ def resolve_argo(matrix: Matrix, github: GitHub, say) -> tuple[LockedArgo, ...]:
             raise InputError(f"{matrix.file}: argo_releases.versions: no release of {repository} matches "
                              f"{wanted.versions!r}{'' if wanted.prereleases else ' (pre-releases excluded)'}; "
                              "expected a specifier some release satisfies")
-        versions = [(r.tag, r.published_at) for r in chosen]
+        versions = []
+        for release in chosen:
+            published = utc_time(release.published_at)
+            if release.published_at is not None and published is None:
+                say(f"warning: argo {release.tag}: published_at {ascii(release.published_at[:40])} is not an ISO 8601 "
+                    "time with an offset; left out of the lock")
+            versions.append((release.tag, published))
     else:
         repository = DEFAULT_ARGO_REPOSITORY
         versions = [(a.tag, None) for a in sorted(matrix.argo, key=lambda a: a.version, reverse=True)]
@@ -154,6 +162,21 @@ def resolve_argo(matrix: Matrix, github: GitHub, say) -> tuple[LockedArgo, ...]:
                 "the lock's go is used")
         locked.append(LockedArgo(tag, commit, go, published))
     return tuple(locked)
+
+
+def utc_time(text: str | None) -> str | None:
+    """A release's ``published_at`` as the lock holds times: UTC, to the second, ending in ``Z``
+    (GitHub documents ISO 8601, ``YYYY-MM-DDTHH:MM:SSZ``; a server may write ``+00:00`` or another
+    offset). None when it is not an ISO 8601 time with an offset."""
+    if not isinstance(text, str) or not text.isascii():
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _short(digest: str) -> str:
@@ -224,6 +247,10 @@ def refresh(matrix: Matrix, matrix_path: Path, client: RegistryClient, check: bo
     count = f"{len(changes)} change{'s' if len(changes) != 1 else ''}" if changes else "no pin changed"
     if check:
         raise TargetFailed(f"{display} is out of date ({count}); run `invoke refresh` and commit it")
+    try:  # what every other task will read: refused here, not by each later job of the nightly
+        parse_lock(new.text(), display)
+    except MatrixError as exc:
+        raise TargetFailed(f"refresh made a lock its own reader refuses ({exc}); {display} is not written") from None
     try:
         write_lock(path, new)
     except OSError as exc:

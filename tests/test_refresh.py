@@ -17,8 +17,9 @@ import subprocess
 import pytest
 
 from builder import github as github_mod
+from builder import refresh as refresh_mod
 from builder.errors import InputError, MatrixError, Unreachable
-from builder.github import GitHub, Release
+from builder.github import ApiError, GitHub, Release
 from builder.lock import LockedArgo, parse_lock
 from builder.matrix import ArgoReleases, load_matrix
 from builder.refresh import select_releases
@@ -519,3 +520,74 @@ def test_a_binary_of_another_commit_than_the_lock_pins_is_refused(tmp_path):
                                      f"compiled from {'e' * 12} (the tag moved since the refresh?); run `invoke "
                                      "refresh`, then compile again")
     assert not out.exists()  # nothing assembled
+
+
+# -- the next link and secondary rate limits (issue 22 items 8 and 13)
+
+def test_a_next_link_in_another_scheme_is_not_followed_and_gets_no_token(api):
+    api.state.link_base = api.url.replace("http://", "https://")  # same host and port, another scheme
+    with pytest.raises(ApiError, match=r"the next page is not on http://127\.0\.0\.1:\d+; not following it"):
+        GitHub(api.url, token=TOKEN).releases(ARGO)
+    assert len(api.state.requests) == 1
+
+
+def test_a_relative_next_link_is_followed_on_the_api(api):
+    api.state.link_base = ""
+    assert len(GitHub(api.url, token=TOKEN).releases(ARGO)) == 8
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_secondary_rate_limit_is_waited_out_and_retried(api, status):
+    api.state.secondary, api.state.secondary_status, api.state.secondary_retry_after = 1, status, "7"
+    waited: list[float] = []
+    found = GitHub(api.url, token=TOKEN, sleep=waited.append).releases(ARGO)
+    assert len(found) == 8
+    assert waited == [7.0]  # retry-after, not the backoff
+
+
+def test_a_secondary_rate_limit_wait_is_bounded(api):
+    api.state.secondary, api.state.secondary_retry_after = 1, "86400"
+    waited: list[float] = []
+    GitHub(api.url, token=TOKEN, sleep=waited.append).releases(ARGO)
+    assert waited == [github_mod.MAX_SECONDARY_WAIT_S]
+
+
+def test_a_secondary_rate_limit_that_persists_is_named(api):
+    api.state.secondary, api.state.secondary_retry_after = 100, None
+    waited: list[float] = []
+    with pytest.raises(Unreachable) as info:
+        GitHub(api.url, token=TOKEN, sleep=waited.append).releases(ARGO)
+    message = str(info.value)
+    assert "still over GitHub's secondary rate limit after 3 attempts (the last answered 403)" in message
+    assert "may lack read access" not in message
+    assert waited == [github_mod.MAX_SECONDARY_WAIT_S] * 2  # no retry-after: GitHub asks for at least a minute
+
+
+def test_refresh_under_a_persistent_secondary_limit_is_exit_4(api, tmp_path, monkeypatch):
+    api.state.secondary, api.state.secondary_retry_after = 100, "0"
+    result = invoke("refresh", "--matrix", str(_matrix_copy(tmp_path)), env=_env(api.url, TOKEN))
+    assert result.returncode == 4, result.stderr
+    assert "secondary rate limit" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# -- published_at as the lock holds it (issue 22 item 5)
+
+@pytest.mark.parametrize("given, locked", [
+    ("2026-01-20T00:00:00Z", "2026-01-20T00:00:00Z"),
+    ("2026-01-20T00:00:00+00:00", "2026-01-20T00:00:00Z"),
+    ("2026-01-20T02:30:00+02:30", "2026-01-20T00:00:00Z"),
+    ("2026-01-20T00:00:00.123456Z", "2026-01-20T00:00:00Z"),
+    ("2026-01-20", None), ("yesterday", None), ("2026-01-20T00:00:00", None),
+])
+def test_published_at_is_normalised_to_utc_z(given, locked):
+    assert refresh_mod.utc_time(given) == locked
+
+
+def test_a_release_published_with_an_offset_is_locked_in_a_form_the_reader_takes(api):
+    api.state.release(ARGO, "v4.1.2").published_at = "2026-01-20T05:30:00+05:30"
+    matrix = load_matrix(matrix_facts.MATRIX_FILE, lock=False)
+    said: list[str] = []
+    locked = refresh_mod.resolve_argo(matrix, GitHub(api.url, token=TOKEN), said.append)
+    lock = refresh_mod.Lock("matrix.lock.json", {}, locked)
+    parsed = parse_lock(lock.text())
+    assert {a.version: a.published_at for a in parsed.argo}["v4.1.2"] == "2026-01-20T00:00:00Z"
