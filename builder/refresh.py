@@ -69,12 +69,21 @@ def resolve_base(client: RegistryClient, reference: Reference, build: int, key: 
         body, media_type, _ = client.get_manifest(child)
     if media_type not in MANIFEST_TYPES:
         raise RegistryError(f"{reference}: unsupported manifest type {media_type}")
+    # The image's own config says which build it is. An index entry's platform is only a claim: one that
+    # says 10.0.20348 over the 1809 image would pin 1809 as ltsc2022 (and the docker builder would use it
+    # in FROM). A tag is resolved only when it moved, so this costs one small read a month.
+    manifest = image_manifest(body, f"{reference}: the manifest")
+    config_digest = manifest["config"]["digest"]
+    config = image_config(client.get_blob(reference.registry, reference.repository, config_digest,
+                                          size=manifest["config"]["size"]),
+                          f"{reference}: the config {config_digest[:19]}")
+    actual = config.get("os.version")
     if os_version is None:
-        manifest = image_manifest(body, f"{reference}: the manifest")
-        config_digest = manifest["config"]["digest"]
-        config = image_config(client.get_blob(reference.registry, reference.repository, config_digest),
-                              f"{reference}: the config {config_digest[:19]}")
-        os_version = config.get("os.version")
+        os_version = actual
+    elif actual is not None and actual != os_version:
+        raise InputError(f"{key} (read from {reference}): its index entry claims os.version {os_version}, but the "
+                         f"image it points at ({digest[:19]}…) says {actual} in its config; not pinned. Point the "
+                         "matrix or --mirror at a faithful copy of the release's images")
     if not isinstance(os_version, str) or build_number(os_version) != build:
         raise InputError(f"{key} (read from {reference}): os.version {os_version or 'unset'} is not of build "
                          f"10.0.{build}; point the matrix or --mirror at the images of that release")

@@ -23,6 +23,7 @@ from builder.github import ApiError, GitHub, Release
 from builder.lock import LockedArgo, parse_lock
 from builder.matrix import ArgoReleases, load_matrix
 from builder.refresh import select_releases
+from builder.registry import INDEX_TYPES, OCI_INDEX, Reference, RegistryClient
 from tests import infra, matrix_facts, windows_images
 from tests.cli import invoke
 from tests.github_standin import ARGO, GitHubStandin, StandinRelease, argo_state, commit_of
@@ -591,3 +592,25 @@ def test_a_release_published_with_an_offset_is_locked_in_a_form_the_reader_takes
     lock = refresh_mod.Lock("matrix.lock.json", {}, locked)
     parsed = parse_lock(lock.text())
     assert {a.version: a.published_at for a in parsed.argo}["v4.1.2"] == "2026-01-20T00:00:00Z"
+
+
+def test_an_index_entry_claiming_another_build_is_not_pinned(registry, synthetic_bases):
+    """Issue 22 item 6: an index whose entry claims 10.0.20348.2966 but points at the 1809 image."""
+    prefix, _ = synthetic_bases
+    client = RegistryClient()
+    honest = Reference.parse(f"{registry.host}/{prefix}/windows/nanoserver:1809")
+    body, media_type, digest = client.get_manifest(honest)
+    if media_type in INDEX_TYPES:
+        (entry,) = [m for m in json.loads(body)["manifests"] if m["platform"]["os"] == "windows"]
+    else:
+        entry = {"mediaType": media_type, "digest": digest, "size": len(body)}
+    lie = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": entry["mediaType"], "digest": entry["digest"], "size": entry["size"],
+         "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.2966"}}]}
+    lying = Reference.parse(f"{registry.host}/{prefix}/windows/nanoserver:lying-ltsc2022")
+    client.put_manifest(lying, json.dumps(lie).encode(), OCI_INDEX)
+    with pytest.raises(InputError) as info:
+        refresh_mod.resolve_base(client, lying, 20348, "mcr.microsoft.com/windows/nanoserver:ltsc2022")
+    message = str(info.value)
+    assert "claims os.version 10.0.20348.2966" in message and "says 10.0.17763." in message
+    assert "not pinned" in message
