@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -354,15 +356,31 @@ def load_matrix(path: str | Path | None = None, lock: str | Path | bool | None =
 def with_lock(matrix: Matrix, lock: Lock) -> Matrix:
     """The matrix with its lock: bases pinned to the locked digests, and the lock's Argo releases built
     (each keeps the ``bases`` the matrix gives the same version). A locked base of another build than its
-    release is refused: the matrix changed since the refresh."""
+    release is refused: the matrix changed since the refresh.
+
+    A base the matrix names that the lock does not pin (a lock edited by hand, or older than the matrix)
+    would be built from its moving tag: a warning on stderr, and under ``CI=true`` an error (exit 2)."""
+    missing = []
     for release in matrix.releases:
         for flavour in ("nanoserver", "servercore"):
             key = matrix.base_key(release, flavour)
             locked = lock.bases.get(key)
+            if locked is None:
+                missing.append(key)
             if locked is not None and compat.build_number(locked.os_version) != release.build.build:
                 raise MatrixError(lock.file, None, f"bases[\"{key}\"].os_version",
                                   f"{locked.os_version} is not of build {release.build} of release {release.name}; "
                                   "run `invoke refresh` to write it again")
+        if release.source_builder and release.source_builder not in lock.bases:
+            missing.append(release.source_builder)
+    if missing:
+        keys = list(dict.fromkeys(missing))
+        shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        problem = (f"no pin for {len(keys)} base(s) the matrix names ({shown}); they would be built from their "
+                   "moving tags; run `invoke refresh` to pin them")
+        if os.environ.get("CI", "").strip().lower() == "true":
+            raise MatrixError(lock.file, None, "bases", problem)
+        print(f"warning: {lock.file}: {problem}", file=sys.stderr)
     argo = matrix.argo
     if lock.argo is not None:
         bases = {a.tag: a.bases for a in matrix.argo}

@@ -241,7 +241,8 @@ def _with_lock(tmp_path, document: dict | None = None) -> tuple:
     return matrix, lock
 
 
-def test_matrix_with_a_lock_pins_bases_and_builds_the_locked_releases(tmp_path):
+def test_matrix_with_a_lock_pins_bases_and_builds_the_locked_releases(tmp_path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)  # the lock pins ltsc2022 only: outside CI, a warning
     matrix_path, lock_path = _with_lock(tmp_path)
     matrix = load_matrix(matrix_path, lock=lock_path)
     release = matrix.release("ltsc2022")
@@ -262,7 +263,8 @@ def test_matrix_with_a_lock_pins_bases_and_builds_the_locked_releases(tmp_path):
     assert plain.argo == matrix_facts.ARGO
 
 
-def test_plan_and_render_show_the_locked_digest(tmp_path):
+def test_plan_and_render_show_the_locked_digest(tmp_path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)  # the lock pins ltsc2022 only: outside CI, a warning
     matrix_path, lock_path = _with_lock(tmp_path)
     env = _env("http://unused.invalid", lock=None)  # the lock beside the matrix is found by itself
     result = invoke("plan", "--matrix", str(matrix_path), "--base", "ltsc2022,1809", "--json", env=env)
@@ -504,7 +506,8 @@ def test_the_committed_dockerfiles_do_not_follow_the_lock(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_binary_of_another_commit_than_the_lock_pins_is_refused(tmp_path):
+def test_a_binary_of_another_commit_than_the_lock_pins_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)  # the lock pins ltsc2022 only: outside CI, a warning
     """The tag moved upstream after the refresh: the run builds what the lock says, or nothing."""
     matrix, lock = _with_lock(tmp_path)
     exe = tmp_path / "compiled" / "dist" / "bin" / "v4.1.3" / "windows-amd64" / "argoexec.exe"
@@ -517,7 +520,8 @@ def test_a_binary_of_another_commit_than_the_lock_pins_is_refused(tmp_path):
                     "--compiled", str(tmp_path / "compiled"), "--out", str(out),
                     env={**os.environ, "ARGOEXEC_BUILDER_LOCK": str(lock)})
     assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.strip() == (f"error: v4.1.3: {lock} pins commit {'c' * 12}, but argoexec.exe was "
+    assert result.stderr.strip().splitlines()[-1] == (
+                                     f"error: v4.1.3: {lock} pins commit {'c' * 12}, but argoexec.exe was "
                                      f"compiled from {'e' * 12} (the tag moved since the refresh?); run `invoke "
                                      "refresh`, then compile again")
     assert not out.exists()  # nothing assembled
@@ -614,3 +618,24 @@ def test_an_index_entry_claiming_another_build_is_not_pinned(registry, synthetic
     message = str(info.value)
     assert "claims os.version 10.0.20348.2966" in message and "says 10.0.17763." in message
     assert "not pinned" in message
+
+
+# -- a lock that lacks a base the matrix names (issue 22 item 11)
+
+def test_a_lock_without_a_base_of_the_matrix_warns(tmp_path):
+    matrix, _ = _with_lock(tmp_path)
+    env = {**_env("http://unused.invalid", lock=None), "CI": "false"}
+    result = invoke("plan", "--matrix", str(matrix), "--base", "ltsc2022", env=env)
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "no pin for 13 base(s) the matrix names" in warning[0]
+    assert "mcr.microsoft.com/windows/nanoserver:1809" in warning[0] and "invoke refresh" in warning[0]
+
+
+def test_a_lock_without_a_base_of_the_matrix_fails_under_ci(tmp_path):
+    matrix, lock = _with_lock(tmp_path)
+    result = invoke("plan", "--matrix", str(matrix), "--base", "ltsc2022",
+                    env={**_env("http://unused.invalid", lock=None), "CI": "true"})
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.startswith(f"error: {lock}: bases: no pin for 13 base(s)")
+    assert len(result.stderr.strip().splitlines()) == 1
