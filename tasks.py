@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
+import threading
 
 import invoke
 from invoke import Collection, Exit
 
 from builder import pipeline
-from builder.errors import EXIT_INTERRUPTED, EXIT_TARGET_FAILED, BuilderError
+from builder.errors import EXIT_INTERRUPTED, EXIT_TARGET_FAILED, EXIT_TERMINATED, BuilderError, Terminated
 from builder.pipeline import ClusterFlags, EngineFlags, Selection
 from builder.secrets import flag_secrets, redact
 
@@ -50,13 +52,21 @@ STORE_HELP = {
 }
 
 
+def _terminated(signum, frame):
+    raise Terminated()
+
+
 def reports_errors(body):
-    """Turn the tool's errors into one line on stderr and their exit code (no traceback)."""
+    """Turn the tool's errors into one line on stderr and their exit code (no traceback); SIGTERM ends the
+    run as Ctrl-C does (cleaned up, one line), with exit 143."""
 
     @functools.wraps(body)
     def run(*args, **kwargs):
         # A password written into a flag value (`--to user:pass@host/repo`) is a secret too, for any message.
         extra = flag_secrets(kwargs.values())
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _terminated)
         try:
             return body(*args, **kwargs)
         except BuilderError as exc:
@@ -71,11 +81,19 @@ def reports_errors(body):
             if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
                 raise
             raise Exit("error: interrupted", code=EXIT_INTERRUPTED) from None
+        except Terminated:
+            if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
+                raise
+            raise Exit("error: terminated (SIGTERM); what the run was writing is removed", code=EXIT_TERMINATED) \
+                from None
         except Exception as exc:  # a bug or an answer nobody planned for: still one line, no traceback
             if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
                 raise
             raise Exit(f"error: unexpected {exc.__class__.__name__}: {redact(str(exc), extra)[:300]}; run again "
                        "with ARGOEXEC_BUILDER_DEBUG=1 for a traceback and report it", code=EXIT_TARGET_FAILED) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return run
 
