@@ -5,7 +5,11 @@ item 6 (a blob longer than its descriptor says)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 import tracemalloc
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -132,3 +136,41 @@ def test_a_dripping_log_stream_ends_at_the_deadline_with_what_it_read():
     assert [entry.content for entry in read.entries] == ["hello"]
     assert "no end within 1 s" in read.problem
     assert seconds < 8
+
+
+# -- a registry's Docker-Content-Digest is checked before it is used (issue 22 item 10)
+
+@pytest.mark.parametrize("header", ["sha256:NOT-A-DIGEST ...", "sha256:" + "A" * 64, "md5:abc", "sha256:" + "0" * 63])
+def test_a_digest_header_that_is_no_digest_means_no_digest(header):
+    body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": "sha256:" + "1" * 64, "size": 2}, "layers": []}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, with_body: bool):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Docker-Content-Digest", header)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if with_body:
+                self.wfile.write(body)
+
+        def do_HEAD(self):  # noqa: N802
+            self._answer(False)
+
+        def do_GET(self):  # noqa: N802
+            self._answer(True)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = f"127.0.0.1:{server.server_address[1]}"
+        digest = RegistryClient(attempts=1).head_manifest(Reference.parse(f"{host}/argoexec:v4.1.2"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert digest == "sha256:" + hashlib.sha256(body).hexdigest()  # the bytes' digest, never the header

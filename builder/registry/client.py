@@ -29,7 +29,7 @@ import requests
 from ..errors import DigestMismatch, ManifestUnknown, RegistryError
 from .credentials import Credentials
 from .documents import image_index, parse_json
-from .reference import Reference, sha256_digest
+from .reference import DIGEST_RE, Reference, sha256_digest
 from .transport import READ_CHUNK, Stats, Transport, TryAgain
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -102,7 +102,7 @@ class RegistryClient:
         if ref.digest and ref.digest != digest:
             raise DigestMismatch(f"{ref}: the registry sent a manifest whose digest is {digest}")
         answered = response.headers.get("Docker-Content-Digest", "").strip()
-        if answered and not _digest_matches(answered, body):
+        if _well_formed(answered) and not _digest_matches(answered, body):
             raise DigestMismatch(f"{ref}: the registry sent a manifest whose digest is {digest}, not the "
                                  f"{answered} it names in Docker-Content-Digest")
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
@@ -116,8 +116,11 @@ class RegistryClient:
         response.close()
         if response.status_code != 200:
             return None
-        # Docker-Content-Digest is a SHOULD of the spec: without it, the digest of the manifest's bytes.
-        return response.headers.get("Docker-Content-Digest") or self.get_manifest(ref, accept)[2]
+        # Docker-Content-Digest is a SHOULD of the spec: without it, the digest of the manifest's bytes. A
+        # header that is no sha256 digest (the OCI grammar; the one algorithm the tool handles) counts as none:
+        # what this returns goes into tags, Helm values and tables as it is.
+        answered = response.headers.get("Docker-Content-Digest", "").strip()
+        return answered if DIGEST_RE.match(answered) else self.get_manifest(ref, accept)[2]
 
     def put_manifest(self, ref: Reference, body: bytes, media_type: str) -> str:
         return self.put_manifest_answer(ref, body, media_type)[0]
@@ -280,6 +283,20 @@ class RegistryClient:
 # The algorithms of the OCI image spec's registered digests ("Digests"); a header naming another
 # cannot be checked here, and counts as no header.
 _DIGEST_ALGORITHMS = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
+# The OCI image spec's digest grammar ("Digests"), and the encoding of its registered algorithms: lowercase
+# hex of 64 (sha256) or 128 (sha512) digits. A header outside it is no digest at all, and counts as none.
+_DIGEST_GRAMMAR_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+\Z", re.ASCII)
+_ENCODED_RE = {"sha256": re.compile(r"^[a-f0-9]{64}\Z", re.ASCII), "sha512": re.compile(r"^[a-f0-9]{128}\Z", re.ASCII)}
+
+
+def _well_formed(digest: str) -> bool:
+    if not _DIGEST_GRAMMAR_RE.match(digest):
+        return False
+    algorithm, _, encoded = digest.partition(":")
+    pattern = _ENCODED_RE.get(algorithm)
+    return pattern is None or pattern.match(encoded) is not None
 
 
 def _digest_matches(digest: str, body: bytes) -> bool:
