@@ -349,3 +349,17 @@ def test_a_volume_that_cannot_be_read_is_an_error_not_a_blame_on_init(tmp_path, 
     pod_checks = [n for n in WINDOWS_SMOKE if checks_mod.by_name(n).kind == checks_mod.POD]
     assert {records[n]["status"] for n in pod_checks} == {"error"}
     assert "read: the volume could not be read (exit code 1)" in smoked.stdout and "init:" not in smoked.stdout
+
+
+def test_hello_windows_fails_when_main_exits_0_without_the_greeting(tmp_path, prebuilt):
+    """Issue 22 item 14: the failing side of hello-windows. The step exits 0 and writes its exit code, but
+    its output never comes: the check fails (a judge that always passed would pass everything else here)."""
+    with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
+        assert _build(engine, tmp_path, "--base", "ltsc2022", "--argoexec-exe", str(prebuilt)).returncode == 0
+        engine.server.swallow_output = True
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2022", "--results", str(tmp_path / "results"))
+    assert smoked.returncode == 1, smoked.stdout + smoked.stderr
+    records = {r["check"]: r for r in _records(tmp_path)}
+    assert records["hello-windows"]["status"] == "fail"
+    assert "output lacks 'Hello from Windows Container!'" in smoked.stdout + records["hello-windows"]["log_excerpt"]
+    assert records["emissary-exit-code"]["status"] == "pass"  # exit codes still came through: only the greeting

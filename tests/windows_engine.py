@@ -203,6 +203,9 @@ class _Server(ThreadingHTTPServer):
         self.container_output: dict[str, str] = {}
         self.exit_codes: dict[str, int] = {}
         self.reader_fails = False  # a test sets it: the container that reads the volume fails
+        # A test sets it: emissary runs the step and exits with its code, but the step's output is lost (an
+        # executor that does not pass its child's stdout on, a step whose echo never ran): main exits 0, silent.
+        self.swallow_output = False
         self.volumes: dict[str, dict[str, str]] = {}  # volume -> {path under C:\\var\\run\\argo: content}
         # Base images "already pulled", with the registry digests a real engine would list.
         self.images = {ref: {"Id": f"sha256:{i:064x}", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{digest}"]}
@@ -233,7 +236,7 @@ class _Server(ThreadingHTTPServer):
             if cmd[:1] == ["emissary"]:
                 code, output = self._cmd(cmd[cmd.index("--") + 1:])
                 files["ctr\\main\\exitcode"] = str(code)
-                return code, output
+                return code, "" if self.swallow_output else output
             return 0, self.version_output
         return 0, self.version_output
 
