@@ -64,10 +64,14 @@ class Deadline:
 
     ``with Deadline(s):`` starts it, makes it the calling thread's (connections register their sockets
     with it) and ends it. A generator that reads a body after returning to its caller uses ``start``,
-    ``registering()`` around the request only, and ``cancel``."""
+    ``registering()`` around the request only, and ``cancel``. With ``from_answer`` it counts from each
+    time an answer is awaited, the request sent (an upload of a large body takes what it takes; a request
+    sent again after a 401 gets a fresh window)."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, from_answer: bool = False):
         self.seconds = seconds
+        self.from_answer = from_answer
+        self.started = False
         self.at = 0.0
         self.expired = False
         self._cancelled = False
@@ -75,8 +79,14 @@ class Deadline:
         self._lock = threading.Lock()
 
     def start(self) -> Deadline:
-        self.at = time.monotonic() + self.seconds
-        _WATCHDOG.add(self)
+        with self._lock:
+            first = not self.started
+            if not first and not self.from_answer:
+                return self
+            self.started = True
+            self.at = time.monotonic() + self.seconds
+        if first:
+            _WATCHDOG.add(self)
         return self
 
     def cancel(self) -> None:
@@ -88,7 +98,8 @@ class Deadline:
         return _Registering(self)  # type: ignore[return-value]
 
     def __enter__(self) -> Deadline:
-        self.start()
+        if not self.from_answer:
+            self.start()
         _local.stack = (*_stack(), self)
         return self
 
@@ -102,6 +113,7 @@ class Deadline:
     def watch(self, sock: socket.socket | None) -> None:
         if sock is None:
             return
+        self.start()  # a no-op unless it waited for the answer (from_answer)
         with self._lock:
             if self._cancelled:
                 return
@@ -113,6 +125,9 @@ class Deadline:
     def expire(self) -> None:
         with self._lock:
             if self._cancelled:
+                return
+            if time.monotonic() < self.at:  # moved on since it was scheduled (from_answer): wait again
+                _WATCHDOG.add(self)
                 return
             self.expired = True
             sockets = list(self._sockets)

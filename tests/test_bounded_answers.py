@@ -6,8 +6,11 @@ item 6 (a blob longer than its descriptor says)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import threading
+import time
 import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -174,3 +177,38 @@ def test_a_digest_header_that_is_no_digest_means_no_digest(header):
         server.shutdown()
         server.server_close()
     assert digest == "sha256:" + hashlib.sha256(body).hexdigest()  # the bytes' digest, never the header
+
+
+class _SlowReader(io.RawIOBase):
+    """A blob read from a slow disk: each read waits. The upload takes longer than the registry timeout."""
+
+    def __init__(self, data: bytes, pause: float):
+        super().__init__()
+        self.data, self.pause, self.offset = data, pause, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:  # requests sends a Content-Length body, as for the real file an upload reads
+        return len(self.data)
+
+    def tell(self) -> int:
+        return self.offset
+
+    def readinto(self, buffer) -> int:
+        time.sleep(self.pause)
+        piece = self.data[self.offset:self.offset + min(len(buffer), 8192)]
+        buffer[:len(piece)] = piece
+        self.offset += len(piece)
+        return len(piece)
+
+
+def test_an_upload_longer_than_the_deadline_is_not_cut_off(registry):
+    """The deadline bounds the answer: it counts from when the request has gone, not from its first byte."""
+    data = os.urandom(6 * 8192)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    client = RegistryClient(attempts=1, timeout_s=1.0)
+    started = time.monotonic()
+    client.upload_blob(registry.host, "suite/slow-upload", digest, len(data), lambda: _SlowReader(data, 0.3))
+    assert time.monotonic() - started > 1.0  # it did take longer than the deadline
+    assert client.get_blob(registry.host, "suite/slow-upload", digest, size=len(data)) == data

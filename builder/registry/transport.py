@@ -187,7 +187,8 @@ class Transport:
         if stream:
             return self._send(method, registry, path, repository, stream=True, **options)
         what = _what(method, path, options.get("what", ""))
-        with Deadline(self.timeout_s) as deadline:
+        # An upload's deadline counts from when its body has gone: the answer is what it bounds.
+        with Deadline(self.timeout_s, from_answer=options.get("data") is not None) as deadline:
             try:
                 response = self._send(method, registry, path, repository, **options)
                 read_limited(response, limit)
