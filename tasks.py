@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
+import threading
 
 import invoke
 from invoke import Collection, Exit
@@ -15,7 +17,8 @@ from invoke import Collection, Exit
 # The project's own dependencies (pyproject.toml), by the module each installs. An `invoke` of another environment
 # (a system one, another project's venv) loads this file too: it is told in one line which `invoke` to run and what
 # could not be imported, instead of a traceback from the first task that needs the module.
-PROJECT_MODULES = ("builder", "docker", "paramiko", "jinja2", "requests", "packaging", "yaml", "rich")
+PROJECT_MODULES = ("builder", "docker", "paramiko", "jinja2", "requests", "packaging", "yaml", "rich",
+                   "securesystemslib", "cryptography")
 EXIT_WRONG_ENVIRONMENT = 2  # builder.errors.EXIT_BAD_INPUT, which cannot be imported when this applies
 
 
@@ -49,7 +52,13 @@ def _project_imports() -> None:
 _project_imports()
 
 from builder import pipeline  # noqa: E402 - after the check above
-from builder.errors import EXIT_INTERRUPTED, EXIT_TARGET_FAILED, BuilderError  # noqa: E402
+from builder.errors import (  # noqa: E402
+    EXIT_INTERRUPTED,
+    EXIT_TARGET_FAILED,
+    EXIT_TERMINATED,
+    BuilderError,
+    Terminated,
+)
 from builder.pipeline import ClusterFlags, EngineFlags, Selection  # noqa: E402
 from builder.secrets import flag_secrets, redact  # noqa: E402
 
@@ -87,13 +96,21 @@ STORE_HELP = {
 }
 
 
+def _terminated(signum, frame):
+    raise Terminated()
+
+
 def reports_errors(body):
-    """Turn the tool's errors into one line on stderr and their exit code (no traceback)."""
+    """Turn the tool's errors into one line on stderr and their exit code (no traceback); SIGTERM ends the
+    run as Ctrl-C does (cleaned up, one line), with exit 143."""
 
     @functools.wraps(body)
     def run(*args, **kwargs):
         # A password written into a flag value (`--to user:pass@host/repo`) is a secret too, for any message.
         extra = flag_secrets(kwargs.values())
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _terminated)
         try:
             return body(*args, **kwargs)
         except BuilderError as exc:
@@ -108,11 +125,19 @@ def reports_errors(body):
             if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
                 raise
             raise Exit("error: interrupted", code=EXIT_INTERRUPTED) from None
+        except Terminated:
+            if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
+                raise
+            raise Exit("error: terminated (SIGTERM); what the run was writing is removed", code=EXIT_TERMINATED) \
+                from None
         except Exception as exc:  # a bug or an answer nobody planned for: still one line, no traceback
             if os.environ.get("ARGOEXEC_BUILDER_DEBUG"):
                 raise
             raise Exit(f"error: unexpected {exc.__class__.__name__}: {redact(str(exc), extra)[:300]}; run again "
                        "with ARGOEXEC_BUILDER_DEBUG=1 for a traceback and report it", code=EXIT_TARGET_FAILED) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return run
 

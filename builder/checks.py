@@ -19,7 +19,7 @@ STATUSES = (PASS, FAIL, ERROR, NOT_RUNNABLE)
 
 HELLO_WINDOWS = "Hello from Windows Container!"
 HELLO_LINUX = "Hello from Linux Container!"
-_VERSION_LINE_RE = re.compile(r"^argoexec: (\S+)\s*$", re.MULTILINE)
+_VERSION_LINE_RE = re.compile(r"^argoexec: (\S+)\s*$", re.MULTILINE | re.ASCII)
 
 Verdict = tuple[str, str]  # (status, why)
 

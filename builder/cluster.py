@@ -43,6 +43,7 @@ import requests
 import urllib3
 
 from . import results
+from .answers import READ_CHUNK, Deadline, DeadlinePassed, TooLarge, mount, read_limited
 from .checks import ERROR, FAIL, HELLO_LINUX, HELLO_WINDOWS, PASS
 from .compat import PROCESS, HostFacts, WindowsBuild
 from .errors import BuilderError, ClusterDenied, ClusterError, InputError, Unreachable
@@ -68,6 +69,11 @@ DEFAULT_LINUX_IMAGE = "alpine"  # upstream's examples/hello-hybrid.yaml
 DEADLINE_GRACE_S = 120
 LOG_LIMIT_BYTES = 64 * 1024  # logOptions.limitBytes: a hello-world log is a line; a runaway one is cut
 LOG_RECORD_CHARS = 2500  # the log's tail in a record (results.LOG_EXCERPT_LIMIT bounds the whole text)
+# What the log stream may send in all, framing included (each line's JSON around its content): past it the
+# read stops, whether or not the server honoured limitBytes or ever sent a newline.
+LOG_STREAM_BYTES = 4 * LOG_LIMIT_BYTES + READ_CHUNK
+# A Workflow with its status is tens of KB; the API server's own limit on an object is about 1.5 MB (etcd).
+MAX_ANSWER_BYTES = 8 << 20
 
 FINAL_PHASES = ("Succeeded", "Failed", "Error")  # WorkflowStatus.phase once completed (swagger.json)
 WINDOWS_TEMPLATE, LINUX_TEMPLATE, HYBRID_TEMPLATE = "hello-win", "hello-linux", "hello-hybrid"
@@ -181,7 +187,7 @@ def _server_message(response: requests.Response) -> str:
     swagger.json), a stream's ``{"error": {...}}`` chunk, or the start of whatever else came."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         if isinstance(body.get("error"), dict):
@@ -257,7 +263,7 @@ class ArgoServer:
         self.timeout_s = timeout_s
         self.token_name = token_name
         self.plain_http_remote = parts.scheme == "http" and token is not None and not _is_loopback_host(parts.hostname)
-        self._session = requests.Session()
+        self._session = mount(requests.Session())
         if token:
             self._session.auth = _Bearer(token)
         self._session.headers["Accept"] = "application/json"
@@ -277,27 +283,42 @@ class ArgoServer:
     def _call(self, method: str, path: str, what: str, *, params: dict[str, str] | None = None,
               body: dict | None = None, stream: bool = False, retries: int = 0, not_found: str | None = None
               ) -> requests.Response:
+        """One request and (unless ``stream``) its whole answer, within a wall-clock deadline of
+        ``timeout_s`` and at most MAX_ANSWER_BYTES; a streamed read is bounded by its caller."""
         attempt = 0
         while True:
-            try:
-                with warnings.catch_warnings():
-                    if self.insecure:  # the user chose --insecure; urllib3 would repeat it on every poll
-                        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                    # verify per request: requests lets REQUESTS_CA_BUNDLE override a session's verify=False
-                    response = self._session.request(method, self.url + path, params=params, json=body, stream=stream,
-                                                     verify=not self.insecure,
-                                                     timeout=(min(10.0, self.timeout_s), self.timeout_s))
-            except requests.exceptions.SSLError as exc:
-                raise Unreachable(self.clean(
-                    f"cannot reach the Argo Server at {self.shown} over TLS ({_reason(exc)}) {what}; make this "
-                    "machine trust its certificate (REQUESTS_CA_BUNDLE=ca.pem) or pass --insecure")) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt < retries:
-                    attempt += 1
-                    time.sleep(RETRY_PAUSE_S * attempt)
-                    continue
-                raise Unreachable(self.clean(f"cannot reach the Argo Server at {self.shown} ({_reason(exc)}) {what}; "
-                                             "check --cluster and that the server is up")) from None
+            with Deadline(self.timeout_s) as deadline:
+                try:
+                    with warnings.catch_warnings():
+                        if self.insecure:  # the user chose --insecure; urllib3 would repeat it on every poll
+                            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                        # verify per request: requests lets REQUESTS_CA_BUNDLE override a session's verify=False
+                        response = self._session.request(method, self.url + path, params=params, json=body,
+                                                         stream=True, verify=not self.insecure,
+                                                         timeout=(min(10.0, self.timeout_s), self.timeout_s))
+                        if not stream or response.status_code >= 400:
+                            read_limited(response, MAX_ANSWER_BYTES)
+                        deadline.check()
+                except requests.exceptions.SSLError as exc:
+                    raise Unreachable(self.clean(
+                        f"cannot reach the Argo Server at {self.shown} over TLS ({_reason(exc)}) {what}; make this "
+                        "machine trust its certificate (REQUESTS_CA_BUNDLE=ca.pem) or pass --insecure")) from None
+                except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                        DeadlinePassed) as exc:
+                    if deadline.expired:  # a server that drips its answer is not a passing trouble
+                        raise Unreachable(self.clean(
+                            f"the Argo Server at {self.shown} sent no whole answer within {self.timeout_s:g} s "
+                            f"{what}; check --cluster and the server (or a proxy in front of it)")) from None
+                    if attempt < retries:
+                        attempt += 1
+                        time.sleep(RETRY_PAUSE_S * attempt)
+                        continue
+                    raise Unreachable(self.clean(f"cannot reach the Argo Server at {self.shown} ({_reason(exc)}) "
+                                                 f"{what}; check --cluster and that the server is up")) from None
+                except TooLarge:
+                    raise ClusterError(self.clean(f"the Argo Server at {self.shown} answered more than "
+                                                  f"{MAX_ANSWER_BYTES} bytes {what}; is --cluster the Argo Server's "
+                                                  "URL?")) from None
             # A proxy or ingress in front of the server answers 502-504 while it restarts: retried on polls.
             if response.status_code in (502, 503, 504) and attempt < retries:
                 attempt += 1
@@ -335,7 +356,7 @@ class ArgoServer:
     def _json(self, response: requests.Response, what: str) -> dict:
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
             kind = response.headers.get("Content-Type", "no content type")
@@ -380,46 +401,83 @@ class ArgoServer:
         if pod_name:
             params["podName"] = pod_name
         what = f"reading the {container} container's log"
-        try:
-            response = self._call("GET", f"/api/v1/workflows/{self.namespace}/{name}/log", what, params=params,
-                                  stream=True)
-        except BuilderError as exc:
-            return LogRead([], self.clean(str(exc)))
         entries: list[LogEntry] = []
         problem = None
-        size = 0
-        try:
-            with response:
-                for raw in response.iter_lines():
-                    line = raw.decode("utf-8", "replace").strip()
-                    if line.startswith("data:"):  # the server-sent-events framing, if a proxy asked for it
-                        line = line[len("data:"):].strip()
-                    if not line:
-                        continue
-                    try:
-                        item = json.loads(line)
-                    except ValueError:
-                        problem = f"the log stream is not newline-delimited JSON ({_one_line(line, 80)!r})"
-                        break
-                    if not isinstance(item, dict):
-                        continue
-                    if item.get("error"):  # grpc-gateway ends a broken stream with an error chunk
-                        error = item["error"]
-                        message = error.get("message") if isinstance(error, dict) else str(error)
-                        problem = f"the log stream ended with an error: {_one_line(message or 'no message')}"
-                        break
-                    result = item.get("result") or {}
-                    content = str(result.get("content") or "")
-                    entries.append(LogEntry(str(result.get("podName") or ""), content))
-                    size += len(content) + 1
-                    if size > limit_bytes:
-                        break
-        except requests.RequestException as exc:
-            problem = f"the log stream broke off ({_reason(exc)})"
+        with Deadline(self.timeout_s) as deadline:
+            try:
+                response = self._call("GET", f"/api/v1/workflows/{self.namespace}/{name}/log", what, params=params,
+                                      stream=True)
+            except BuilderError as exc:
+                return LogRead([], self.clean(str(exc)))
+            try:
+                with response:
+                    problem = _read_log_stream(response, entries, limit_bytes)
+                deadline.check()
+            except (requests.RequestException, urllib3.exceptions.HTTPError, DeadlinePassed) as exc:
+                problem = (f"the log stream sent no end within {self.timeout_s:g} s" if deadline.expired else
+                           f"the log stream broke off ({_reason(exc)})")
         if not entries and problem is None:
             # util/logs/workflow-logger.go streams only pods that still exist: podGC or a lost node leaves nothing.
             problem = "the server sent no log lines (the pod may be gone already: podGC, or its node)"
         return LogRead(entries, self.clean(problem) if problem else None)
+
+
+def _read_log_stream(response: requests.Response, entries: list[LogEntry], limit_bytes: int) -> str | None:
+    """The ``{"result": LogEntry}`` lines of a log stream into ``entries``; why it stopped early, if it did.
+
+    Read as raw chunks split at newlines here (never ``iter_lines``, which joins its pending buffer
+    again with every chunk of a line that does not end), at most LOG_STREAM_BYTES in all."""
+    size = 0
+    total = 0
+    pending = bytearray()
+    while True:
+        chunk = response.raw.read1(READ_CHUNK)  # what has arrived, not a full chunk: a drip's lines count
+        if not chunk:
+            break
+        total += len(chunk)
+        if b"\n" not in chunk:
+            pending += chunk
+        else:
+            head, *middle, tail = chunk.split(b"\n")
+            pending += head
+            for raw in (bytes(pending), *middle):
+                stop, size = _log_line(raw, entries, size, limit_bytes)
+                if stop is not None:
+                    return stop or None
+            pending = bytearray(tail)
+        if total > LOG_STREAM_BYTES or len(pending) > LOG_STREAM_BYTES:
+            return (f"the log stream went on past {LOG_STREAM_BYTES} bytes"
+                    f"{' without a newline' if len(pending) > LOG_STREAM_BYTES else ''}; read no further")
+    if pending.strip():
+        stop, size = _log_line(bytes(pending), entries, size, limit_bytes)
+        return stop or None
+    return None
+
+
+def _log_line(raw: bytes, entries: list[LogEntry], size: int, limit_bytes: int) -> tuple[str | None, int]:
+    """One line of the stream: (None to go on, "" to stop quietly, or a problem; the size read so far)."""
+    line = raw.decode("utf-8", "replace").strip()
+    if line.startswith("data:"):  # the server-sent-events framing, if a proxy asked for it
+        line = line[len("data:"):].strip()
+    if not line:
+        return None, size
+    try:
+        item = json.loads(line)
+    except (ValueError, RecursionError):
+        return f"the log stream is not newline-delimited JSON ({_one_line(line[:200], 80)!r})", size
+    if not isinstance(item, dict):
+        return None, size
+    if item.get("error"):  # grpc-gateway ends a broken stream with an error chunk
+        error = item["error"]
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        return f"the log stream ended with an error: {_one_line(str(message or 'no message')[:400])}", size
+    result = item.get("result") or {}
+    if not isinstance(result, dict):
+        return None, size
+    content = str(result.get("content") or "")
+    entries.append(LogEntry(str(result.get("podName") or ""), content))
+    size += len(content) + 1
+    return ("" if size > limit_bytes else None), size
 
 
 @dataclass(frozen=True)
@@ -659,7 +717,9 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
     an unreachable server (exit 4), a refused token or a missing namespace (exit 2) stop the run."""
     progress = progress or Progress()
     token = read_token(token_env)
-    server = ArgoServer(url, token, insecure=insecure, namespace=namespace, token_name=token_env)
+    # Each request within the run's own timeout too (--timeout 15 is not held up by a 30 s answer).
+    server = ArgoServer(url, token, insecure=insecure, namespace=namespace, token_name=token_env,
+                        timeout_s=min(REQUEST_TIMEOUT_S, max(5.0, timeout_s)))
     records: list[results.Record] = []
     try:
         if insecure:

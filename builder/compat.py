@@ -38,7 +38,7 @@ BUILD_PROCESS = "docker-process"
 BUILD_HYPERV = "docker-hyperv"
 BUILD_NONE = "none"
 
-_BUILD_RE = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,6})(?:\.(\d{1,7}))?$")
+_BUILD_RE = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,6})(?:\.(\d{1,7}))?\Z", re.ASCII)
 
 
 @dataclass(frozen=True, order=True)
@@ -218,8 +218,8 @@ def choose_build(host: WindowsBuild | str, image: WindowsBuild | str, offered: I
 # ---------------------------------------------------------------------------------------------
 # Reading a host's facts from a Docker engine's GET /info  [engine-info]
 
-_KERNEL_RE = re.compile(r"^\s*(\d+)\.(\d+)[ .](\d+)")
-_OS_BUILD_RE = re.compile(r"OS Build (\d+)(?:\.(\d+))?")
+_KERNEL_RE = re.compile(r"^\s*(\d+)\.(\d+)[ .](\d+)", re.ASCII)
+_OS_BUILD_RE = re.compile(r"OS Build (\d+)(?:\.(\d+))?", re.ASCII)
 
 
 @dataclass(frozen=True)

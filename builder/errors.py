@@ -13,6 +13,13 @@ EXIT_NOTHING_SELECTED = 3
 EXIT_UNREACHABLE = 4
 # Interrupted (Ctrl-C, SIGINT): 128 + the signal's number, what a shell reports for a process SIGINT ended.
 EXIT_INTERRUPTED = 130
+# Terminated (SIGTERM: a CI job cancelled or timed out, `docker stop`, a service manager): 128 + 15.
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):  # noqa: N818 - named like KeyboardInterrupt, which it stands beside
+    """SIGTERM arrived: raised in the main thread by tasks.py's handler so that, as for Ctrl-C, every
+    ``finally`` on the way out runs (temporary files removed, servers stopped) before the one-line exit."""
 
 
 class BuilderError(Exception):

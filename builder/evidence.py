@@ -79,7 +79,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import signing, store
-from .errors import DigestMismatch, InputError, RegistryError
+from .errors import DigestMismatch, InputError, ManifestUnknown, RegistryError
 from .files import write_atomically
 from .registry import OCI_INDEX, OCI_MANIFEST, Reference, RegistryClient, image_index, image_manifest, sha256_digest
 
@@ -154,6 +154,7 @@ class Artifact:
     signer: str | None = None
     keyid: str | None = None
     reason: str | None = None
+    not_evidence: bool = False  # listed as ours, but no evidence artifact for this image (see NotEvidence)
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,16 @@ class Evidence:
     records: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     not_counted: list[NotCounted] = field(default_factory=list)
+
+    @property
+    def not_evidence(self) -> list[Artifact]:
+        return [a for a in self.artifacts if a.not_evidence]
+
+
+class NotEvidence(RegistryError):
+    """A referrers entry with our artifactType whose manifest is no evidence artifact of this image (a plain
+    image, another subject, no records layer, or gone): not ours to read, and dropped from our referrers tag
+    (``drop_not_evidence``) so that it is reported once, not on every publish."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,6 +312,7 @@ def load_evidence(client: RegistryClient, repo: Reference, subject_digest: str,
             _read_artifact(client, repo, subject_digest, descriptor, trusted, artifact)
         except (RegistryError, DigestMismatch) as exc:
             artifact.problem = str(exc)
+            artifact.not_evidence = isinstance(exc, (NotEvidence, ManifestUnknown))
             evidence.problems.append(artifact.problem)
             evidence.artifacts.append(artifact)
             continue
@@ -359,22 +371,26 @@ def _read_artifact(client: RegistryClient, repo: Reference, subject_digest: str,
     where = f"{repo.registry}/{repo.repository}@{digest}"
     reference = Reference(repo.registry, repo.repository, None, digest)
     manifest_bytes = _cached(digest, lambda: client.get_manifest(reference, accept=OCI_MANIFEST)[0])
-    manifest = image_manifest(manifest_bytes, f"{where}: the evidence manifest")
+    try:
+        manifest = image_manifest(manifest_bytes, f"{where}: the evidence manifest")
+    except RegistryError as exc:
+        raise NotEvidence(str(exc)) from None
     artifact_type = manifest.get("artifactType")
     if artifact_type not in OUR_TYPES:
-        raise RegistryError(f"{where}: artifactType {str(artifact_type)[:80]!r} is not {ARTIFACT_TYPE}")
+        raise NotEvidence(f"{where}: artifactType {str(artifact_type)[:80]!r} is not {ARTIFACT_TYPE}")
     subject = manifest.get("subject")
     if not isinstance(subject, dict) or subject.get("digest") != subject_digest:
-        raise RegistryError(f"{where}: its subject is not {subject_digest}")
+        raise NotEvidence(f"{where}: its subject is not {subject_digest}")
     layer_type = ENVELOPE_TYPE if artifact_type == ARTIFACT_TYPE else RECORDS_TYPE
     layers = [layer for layer in manifest.get("layers", []) if layer["mediaType"] == layer_type]
     if len(layers) != 1:
-        raise RegistryError(f"{where}: expected one {layer_type} layer, found {len(layers)}")
+        raise NotEvidence(f"{where}: expected one {layer_type} layer, found {len(layers)}")
     layer = layers[0]
     if layer["size"] > MAX_RECORDS_BYTES:
         raise RegistryError(f"{where}: its records layer is {layer['size']} bytes, more than records ever take")
-    # The registry client's blob read checks the digest (and bounds what it reads).
-    data = _cached(layer["digest"], lambda: client.get_blob(repo.registry, repo.repository, layer["digest"]))
+    # Streamed, refused as soon as it passes the size its descriptor gives (client.stream_blob), digest checked.
+    data = _cached(layer["digest"], lambda: client.get_blob(repo.registry, repo.repository, layer["digest"],
+                                                            size=layer["size"]))
     if artifact_type == ARTIFACT_TYPE:
         opened = signing.open_envelope(data, subject_digest, trusted)
         if opened.records is None:
@@ -474,7 +490,8 @@ def push_evidence(client: RegistryClient, repo: Reference, subject: Descriptor, 
                                            OCI_MANIFEST)
     for written in (manifest, layer):
         _keep(written)  # what this client wrote, it need not read back
-    superseded = tuple(a.descriptor["digest"] for a in whole if a.descriptor["digest"] != digest)
+    superseded = tuple(a.descriptor["digest"] for a in [*whole, *existing.not_evidence]
+                       if a.descriptor["digest"] != digest)
     signed = f"signed by {signer.keyid[:19]}"
     if answer.get("OCI-Subject", "").strip() == subject.digest:
         _WITHOUT_API.setdefault(client, set()).discard((repo.registry, repo.repository))
@@ -487,9 +504,23 @@ def push_evidence(client: RegistryClient, repo: Reference, subject: Descriptor, 
     return Pushed(digest, True, TAG, len(merged), superseded)
 
 
-def _update_referrers_tag(client: RegistryClient, repo: Reference, subject_digest: str, descriptor: dict,
+def drop_not_evidence(client: RegistryClient, repo: Reference, found: Evidence,
+                      say: Callable[[str], None] | None = None) -> list[str]:
+    """Remove from the image's referrers tag the entries of ours that are no evidence artifact (NotEvidence),
+    saying so once; their digests. A registry with the referrers API keeps its own list: nothing to drop."""
+    dropped = [a.descriptor["digest"] for a in found.not_evidence]
+    if not dropped or found.via != TAG:
+        return []
+    _update_referrers_tag(client, repo, found.subject_digest, None, set(dropped))
+    for digest in dropped:
+        (say or (lambda line: None))(f"{referrers_tag(found.subject_digest)}: dropped {digest}, listed as evidence "
+                                     "but no evidence artifact of this image")
+    return dropped
+
+
+def _update_referrers_tag(client: RegistryClient, repo: Reference, subject_digest: str, descriptor: dict | None,
                           superseded: set[str]) -> None:
-    """Add ``descriptor`` to the referrers tag's index, dropping the artifacts of ours it supersedes."""
+    """Add ``descriptor`` (if any) to the referrers tag's index, dropping the artifacts of ours it supersedes."""
     tag = repo.with_tag(referrers_tag(subject_digest))
     found = client.find_manifest(tag, accept=OCI_INDEX)
     if found is None:
@@ -501,7 +532,7 @@ def _update_referrers_tag(client: RegistryClient, repo: Reference, subject_diges
         index = image_index(body, f"{tag}: the referrers index")
     entries = [m for m in index.get("manifests", [])
                if not (m.get("artifactType") in OUR_TYPES and m.get("digest") in superseded)]
-    if not any(m.get("digest") == descriptor["digest"] for m in entries):
+    if descriptor is not None and not any(m.get("digest") == descriptor["digest"] for m in entries):
         entries.append(descriptor)
     index = {**index, "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
     body = json.dumps(index, separators=(",", ":")).encode()

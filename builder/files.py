@@ -10,8 +10,10 @@ way: a file written whole, under a temporary name no concurrent writer shares, n
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import stat
+import time
 import uuid
 from pathlib import Path
 
@@ -47,6 +49,24 @@ def _size(limit: int) -> str:
     return f"{limit // (1 << 20)} MB" if limit % (1 << 20) == 0 else f"{limit} bytes"
 
 
+# A temporary file this old is a leftover of a run that was killed (SIGKILL, a power cut): no writer takes
+# anywhere near this long, so removing it never takes a live writer's file.
+STALE_PART_S = 3600.0
+
+
+def sweep_stale_parts(path: Path) -> None:
+    """Remove the leftover temporary files of ``path`` (``.NAME.<hex>.part``, older than STALE_PART_S)."""
+    now = time.time()
+    try:
+        leftovers = list(path.parent.glob(f".{glob.escape(path.name)}.*.part"))
+    except OSError:
+        return
+    for leftover in leftovers:
+        with contextlib.suppress(OSError):
+            if leftover.is_file() and not leftover.is_symlink() and now - leftover.lstat().st_mtime > STALE_PART_S:
+                leftover.unlink()
+
+
 def write_atomically(path: Path, text: str | bytes) -> None:
     """Write ``path`` (text as UTF-8, or bytes) whole or not at all: a temporary file in the same folder, then
     ``os.replace``.
@@ -60,6 +80,7 @@ def write_atomically(path: Path, text: str | bytes) -> None:
     except OSError:
         mode = None
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    sweep_stale_parts(path)
     while True:
         temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:16]}.part")
         try:

@@ -16,13 +16,20 @@ The calls and their shapes, as GitHub documents them (API version 2022-11-28):
   ``Authorization: Bearer <token>``. https://docs.github.com/en/rest/about-the-rest-api/api-versions
 - Rate limits: a request over the primary limit is answered 403 or 429 with ``x-ratelimit-remaining: 0``
   (``x-ratelimit-reset`` is when it resets, in UTC epoch seconds); unauthenticated requests get 60 an hour.
+  Secondary rate limits (too many requests at once or per minute) are answered 403 or 429 too, without
+  ``x-ratelimit-remaining: 0``; with ``retry-after`` the client waits that many seconds before trying
+  again, without it at least a minute ("Exceeding the rate limit"). Here the wait is bounded
+  (``MAX_SECONDARY_WAIT_S``) and counts as an attempt; one that persists is named as the secondary limit.
   https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
 
 The base URL is ``GITHUB_API_URL`` (GitHub Actions sets it; GitHub Enterprise Server has another), else
 https://api.github.com. The token is ``GITHUB_TOKEN``, else ``GH_TOKEN``: sent only to the API's own
-host (a ``next`` link to another host is refused), never printed, logged or put into an error (every
-message passes through secrets.redact with it). One retry policy: 3 attempts on 5xx answers and lost
-connections; then the API is unreachable (exit 4).
+host (a ``next`` link is followed only with the API's own scheme and host: never to another host, nor
+over plain http from an https API), never printed, logged or put into an error (every message passes
+through secrets.redact with it). One retry policy: 3 attempts on 5xx answers, secondary rate limits and
+lost connections; then the API is unreachable (exit 4). Each answer is read within a wall-clock
+deadline (``TIMEOUT_S``, headers and body) and refused past ``MAX_BODY`` bytes (builder/answers.py):
+a server that drips a byte at a time, or sends gigabytes, costs one attempt, not the run or the memory.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from dataclasses import dataclass
 
 import requests
 
+from .answers import Deadline, DeadlinePassed, TooLarge, mount, read_limited
 from .errors import BuilderError, InputError, Unreachable
 from .secrets import redact
 
@@ -51,7 +59,8 @@ ATTEMPTS = 3
 TIMEOUT_S = 30.0
 MAX_PAGES = 50  # 5000 releases: far more than any repository has
 MAX_BODY = 4 << 20
-_SHA_RE = re.compile(r"^[0-9a-f]{40}\Z")
+MAX_SECONDARY_WAIT_S = 60.0  # GitHub asks for at least a minute when it sends no retry-after
+_SHA_RE = re.compile(r"^[0-9a-f]{40}\Z", re.ASCII)
 
 
 class ApiError(BuilderError):
@@ -88,7 +97,8 @@ class GitHub:
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.sleep = sleep
-        self.session = requests.Session()
+        self.scheme = parsed.scheme
+        self.session = mount(requests.Session())
         self.session.trust_env = False  # no ~/.netrc credentials: the token is the only one sent
 
     def close(self) -> None:
@@ -100,25 +110,62 @@ class GitHub:
     # -- requests ------------------------------------------------------------------------------
 
     def _get(self, url: str, accept: str, what: str, repository: str) -> requests.Response:
-        """GET under the retry policy; the errors every call shares (unreachable, token, rate limit)."""
+        """GET under the retry policy, the body read (at most MAX_BODY bytes) within the deadline; the
+        errors every call shares (unreachable, token, rate limits)."""
         headers = {"Accept": accept, "X-GitHub-Api-Version": API_VERSION, "User-Agent": "argoexec-builder"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         last = ""
+        secondary = False
         for attempt in range(1, self.attempts + 1):
-            try:
-                response = self.session.get(url, headers=headers, timeout=TIMEOUT_S, allow_redirects=False)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = exc.__class__.__name__
-            else:
-                if response.status_code < 500:
+            wait = self.backoff_s * 2 ** (attempt - 1)
+            with Deadline(TIMEOUT_S) as deadline:
+                try:
+                    response = self.session.get(url, headers=headers, timeout=TIMEOUT_S, allow_redirects=False,
+                                                stream=True)
+                    read_limited(response, MAX_BODY)
+                    deadline.check()
+                except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                        DeadlinePassed) as exc:
+                    last = str(DeadlinePassed(TIMEOUT_S)) if deadline.expired else exc.__class__.__name__
+                    response = None
+                except TooLarge:
+                    raise ApiError(self._say(f"GitHub API {self.host}: {what}: an answer of more than {MAX_BODY} "
+                                             "bytes; expected far less")) from None
+            if response is not None:
+                asked = self._secondary_limit(response)
+                if asked is not None:
+                    secondary = True
+                    last = f"the last answered {response.status_code}"
+                    wait = max(wait, asked)
+                elif response.status_code < 500:
                     return self._checked(response, what, repository)
-                last = f"the last answered {response.status_code}"
-                response.close()
+                else:
+                    last = f"the last answered {response.status_code}"
+                    secondary = False
             if attempt < self.attempts:
-                self.sleep(self.backoff_s * 2 ** (attempt - 1))
+                self.sleep(wait)
+        if secondary:
+            raise Unreachable(self._say(f"GitHub API {self.host}: {what}: still over GitHub's secondary rate limit "
+                                        f"after {self.attempts} attempts ({last}); wait a few minutes and run it "
+                                        "again, with fewer runs at once"))
         raise Unreachable(self._say(f"GitHub API {self.host}: {what} failed after {self.attempts} attempts "
                                     f"({last}); check that it is reachable (GITHUB_API_URL) and try again"))
+
+    @staticmethod
+    def _secondary_limit(response: requests.Response) -> float | None:
+        """Seconds to wait if ``response`` is a secondary rate limit (403 or 429 without
+        ``x-ratelimit-remaining: 0``, with ``retry-after`` or GitHub's message), else None."""
+        if response.status_code not in (403, 429):
+            return None
+        if response.headers.get("x-ratelimit-remaining", "").strip() == "0":
+            return None  # the primary limit: _checked names it
+        retry_after = response.headers.get("retry-after", "").strip()
+        if retry_after.isascii() and retry_after.isdigit():
+            return min(float(retry_after), MAX_SECONDARY_WAIT_S)
+        if response.status_code == 429 or b"secondary rate limit" in response.content.lower():
+            return MAX_SECONDARY_WAIT_S
+        return None
 
     def _checked(self, response: requests.Response, what: str, repository: str) -> requests.Response:
         status = response.status_code
@@ -140,11 +187,7 @@ class GitHub:
         return response
 
     def _body(self, response: requests.Response, what: str) -> bytes:
-        body = response.content
-        if len(body) > MAX_BODY:
-            raise ApiError(self._say(f"GitHub API {self.host}: {what}: an answer of {len(body)} bytes; expected "
-                                     "far less"))
-        return body
+        return response.content  # read by _get, at most MAX_BODY bytes
 
     def _url(self, path: str, query: dict[str, str] | None = None) -> str:
         return self.base_url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
@@ -167,6 +210,9 @@ class GitHub:
                 raise ApiError(self._say(f"GitHub API {self.host}: {what}: answered {response.status_code}"))
             try:
                 page = _json(self._body(response, what))
+            except RecursionError:
+                raise ApiError(self._say(f"GitHub API {self.host}: {what}: the answer is JSON nested too deeply "
+                                         "to be a list of releases")) from None
             except ValueError:
                 raise ApiError(self._say(f"GitHub API {self.host}: {what}: the answer is not JSON")) from None
             if not isinstance(page, list):
@@ -182,9 +228,12 @@ class GitHub:
             following = response.links.get("next", {}).get("url")
             if not following:
                 return found
-            if urllib.parse.urlsplit(following).netloc != self.host:
-                raise ApiError(self._say(f"GitHub API {self.host}: {what}: the next page is on another host; "
-                                         "not following it (the token goes to this host only)"))
+            following = urllib.parse.urljoin(url, following)  # a relative link is on this API
+            parts = urllib.parse.urlsplit(following)
+            if parts.scheme != self.scheme or parts.netloc != self.host:
+                raise ApiError(self._say(f"GitHub API {self.host}: {what}: the next page is not on "
+                                         f"{self.scheme}://{self.host}; not following it (the token goes to this "
+                                         "API only, never in clear)"))
             url = following
         raise ApiError(self._say(f"GitHub API {self.host}: {what}: more than {MAX_PAGES} pages"))
 

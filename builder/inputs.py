@@ -93,7 +93,7 @@ class Inputs:
         """Which inputs differ from those an image's labels record (all of them, said once, when it has none)."""
         try:
             before = json.loads(labels.get(LABEL_JSON) or "null")
-        except ValueError:
+        except (ValueError, RecursionError):
             before = None
         if not isinstance(before, dict):
             return ["it carries no inputs label (made before incremental builds, or by hand)"]

@@ -31,11 +31,11 @@ NO_LOCK = "none"
 # A lock of every base and Argo release ever would be a few KB.
 MAX_LOCK_BYTES = 1 << 20
 
-ARGO_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+(?:-rc\d+)?\Z")
-GO_VERSION_RE = re.compile(r"^1\.\d+(?:\.\d+)?\Z")
-COMMIT_RE = re.compile(r"^[0-9a-f]{40}\Z")
-OS_VERSION_RE = re.compile(r"^10\.0\.\d{1,6}\.\d{1,6}\Z")
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\Z")
+ARGO_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+(?:-rc\d+)?\Z", re.ASCII)
+GO_VERSION_RE = re.compile(r"^1\.\d+(?:\.\d+)?\Z", re.ASCII)
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}\Z", re.ASCII)
+OS_VERSION_RE = re.compile(r"^10\.0\.\d{1,6}\.\d{1,6}\Z", re.ASCII)
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\Z", re.ASCII)
 REFRESH_HINT = "run `invoke refresh` to write it again"
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,10 @@ STATUSES = ("supported", "end-of-life")
 # Tags and repositories: the grammar of image references (registry/reference.py).
 # Every pattern ends with \Z, never $: `$` also matches before a final newline, so "ltsc2022\n" would pass.
 # A mirror source: a registry host, optionally with a path prefix (mcr.microsoft.com, quay.io/argoproj).
-MIRROR_FROM_RE = re.compile(rf"^{DOMAIN}(?:/{COMPONENT})*\Z")
-RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z")
-RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\Z")
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+MIRROR_FROM_RE = re.compile(rf"^{DOMAIN}(?:/{COMPONENT})*\Z", re.ASCII)
+RELEASE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z", re.ASCII)
+RUNNER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\Z", re.ASCII)
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z", re.ASCII)
 # ARGO_TAG_RE (an Argo release tag) and GO_VERSION_RE (a go directive) come from builder/lock.py.
 # owner/name on GitHub (its rules: owner of letters, digits and single hyphens; names also with . and _).
 GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/[A-Za-z0-9._-]{1,100}\Z")
@@ -371,15 +373,31 @@ def load_matrix(path: str | Path | None = None, lock: str | Path | bool | None =
 def with_lock(matrix: Matrix, lock: Lock) -> Matrix:
     """The matrix with its lock: bases pinned to the locked digests, and the lock's Argo releases built
     (each keeps the ``bases`` the matrix gives the same version). A locked base of another build than its
-    release is refused: the matrix changed since the refresh."""
+    release is refused: the matrix changed since the refresh.
+
+    A base the matrix names that the lock does not pin (a lock edited by hand, or older than the matrix)
+    would be built from its moving tag: a warning on stderr, and under ``CI=true`` an error (exit 2)."""
+    missing = []
     for release in matrix.releases:
         for flavour in ("nanoserver", "servercore"):
             key = matrix.base_key(release, flavour)
             locked = lock.bases.get(key)
+            if locked is None:
+                missing.append(key)
             if locked is not None and compat.build_number(locked.os_version) != release.build.build:
                 raise MatrixError(lock.file, None, f"bases[\"{key}\"].os_version",
                                   f"{locked.os_version} is not of build {release.build} of release {release.name}; "
                                   "run `invoke refresh` to write it again")
+        if release.source_builder and release.source_builder not in lock.bases:
+            missing.append(release.source_builder)
+    if missing:
+        keys = list(dict.fromkeys(missing))
+        shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        problem = (f"no pin for {len(keys)} base(s) the matrix names ({shown}); they would be built from their "
+                   "moving tags; run `invoke refresh` to pin them")
+        if os.environ.get("CI", "").strip().lower() == "true":
+            raise MatrixError(lock.file, None, "bases", problem)
+        print(f"warning: {lock.file}: {problem}", file=sys.stderr)
     argo = matrix.argo
     if lock.argo is not None:
         bases = {a.tag: a.bases for a in matrix.argo}
@@ -690,7 +708,7 @@ def _hosts(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -
     return out
 
 
-PLATFORM_RE = re.compile(r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)\Z")
+PLATFORM_RE = re.compile(r"^linux/(amd64|arm64|arm/v7|ppc64le|s390x)\Z", re.ASCII)
 
 
 def _linux(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -> list[LinuxBase]:

@@ -742,7 +742,12 @@ def exchange_evidence(client, repo, images: list, connection, progress: Progress
         found = evidence.load_evidence(client, repo, entry.digest, trusted, entry.target)
         for problem in found.problems:
             progress.line(f"warning: {problem}")
-        problems.extend(found.problems)
+        # An entry that is no evidence artifact at all is reported here once and dropped from the referrers
+        # tag (or by the push below): it does not fail this publish, nor every later one.
+        foreign = {a.problem for a in found.not_evidence}
+        if not dry_run:
+            evidence.drop_not_evidence(client, repo, found, progress.line)
+        problems.extend(p for p in found.problems if p not in foreign or found.via != evidence.TAG)
         for refused in found.not_counted:
             progress.line(f"not counted: {len(refused.records)} record(s) of {refused.artifact[:19]} for "
                           f"{entry.target}: {refused.reason}")

@@ -14,9 +14,10 @@ change is printed, then a summary; ``check`` writes nothing and fails (exit 1) w
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from .compat import build_number
 from .errors import InputError, MatrixError, RegistryError, TargetFailed
@@ -29,6 +30,7 @@ from .lock import (
     LockedBase,
     chosen_lock,
     lock_path,
+    parse_lock,
     read_lock,
     write_lock,
 )
@@ -67,12 +69,21 @@ def resolve_base(client: RegistryClient, reference: Reference, build: int, key: 
         body, media_type, _ = client.get_manifest(child)
     if media_type not in MANIFEST_TYPES:
         raise RegistryError(f"{reference}: unsupported manifest type {media_type}")
+    # The image's own config says which build it is. An index entry's platform is only a claim: one that
+    # says 10.0.20348 over the 1809 image would pin 1809 as ltsc2022 (and the docker builder would use it
+    # in FROM). A tag is resolved only when it moved, so this costs one small read a month.
+    manifest = image_manifest(body, f"{reference}: the manifest")
+    config_digest = manifest["config"]["digest"]
+    config = image_config(client.get_blob(reference.registry, reference.repository, config_digest,
+                                          size=manifest["config"]["size"]),
+                          f"{reference}: the config {config_digest[:19]}")
+    actual = config.get("os.version")
     if os_version is None:
-        manifest = image_manifest(body, f"{reference}: the manifest")
-        config_digest = manifest["config"]["digest"]
-        config = image_config(client.get_blob(reference.registry, reference.repository, config_digest),
-                              f"{reference}: the config {config_digest[:19]}")
-        os_version = config.get("os.version")
+        os_version = actual
+    elif actual is not None and actual != os_version:
+        raise InputError(f"{key} (read from {reference}): its index entry claims os.version {os_version}, but the "
+                         f"image it points at ({digest[:19]}…) says {actual} in its config; not pinned. Point the "
+                         "matrix or --mirror at a faithful copy of the release's images")
     if not isinstance(os_version, str) or build_number(os_version) != build:
         raise InputError(f"{key} (read from {reference}): os.version {os_version or 'unset'} is not of build "
                          f"10.0.{build}; point the matrix or --mirror at the images of that release")
@@ -102,15 +113,22 @@ def resolve_bases(matrix: Matrix, client: RegistryClient, old: Lock | None = Non
     return bases
 
 
-def select_releases(releases: list[Release], wanted: ArgoReleases) -> list[Release]:
+def select_releases(releases: list[Release], wanted: ArgoReleases,
+                    skipped: list[str] | None = None) -> list[Release]:
     """The newest patch of each of the ``newest_minors`` newest minor series whose versions match, newest
-    first; tags that are not Argo release tags (vX.Y.Z[-rcN]) are passed over, pre-releases unless asked."""
+    first; tags that are not Argo release tags (vX.Y.Z[-rcN], ASCII digits) are passed over, each with its
+    reason appended to ``skipped``; pre-releases unless asked."""
     specifier = wanted.specifier
     newest: dict[tuple[int, int], tuple[Version, Release]] = {}
     for release in releases:
-        if not ARGO_TAG_RE.match(release.tag):
+        try:
+            version = Version(release.tag[1:]) if ARGO_TAG_RE.match(release.tag) else None
+        except InvalidVersion:
+            version = None
+        if version is None:
+            if skipped is not None:
+                skipped.append(f"release tag {ascii(release.tag[:80])} is not vX.Y.Z[-rcN]; skipped")
             continue
-        version = Version(release.tag[1:])
         if (release.prerelease or version.is_prerelease) and not wanted.prereleases:
             continue
         if not specifier.contains(version, prereleases=True):
@@ -125,12 +143,21 @@ def resolve_argo(matrix: Matrix, github: GitHub, say) -> tuple[LockedArgo, ...]:
     wanted = matrix.argo_releases
     if wanted is not None:
         repository = wanted.repository
-        chosen = select_releases(github.releases(repository), wanted)
+        skipped: list[str] = []
+        chosen = select_releases(github.releases(repository), wanted, skipped)
+        for reason in skipped:
+            say(f"argo_releases: {repository}: {reason}")
         if not chosen:
             raise InputError(f"{matrix.file}: argo_releases.versions: no release of {repository} matches "
                              f"{wanted.versions!r}{'' if wanted.prereleases else ' (pre-releases excluded)'}; "
                              "expected a specifier some release satisfies")
-        versions = [(r.tag, r.published_at) for r in chosen]
+        versions = []
+        for release in chosen:
+            published = utc_time(release.published_at)
+            if release.published_at is not None and published is None:
+                say(f"warning: argo {release.tag}: published_at {ascii(release.published_at[:40])} is not an ISO 8601 "
+                    "time with an offset; left out of the lock")
+            versions.append((release.tag, published))
     else:
         repository = DEFAULT_ARGO_REPOSITORY
         versions = [(a.tag, None) for a in sorted(matrix.argo, key=lambda a: a.version, reverse=True)]
@@ -144,6 +171,21 @@ def resolve_argo(matrix: Matrix, github: GitHub, say) -> tuple[LockedArgo, ...]:
                 "the lock's go is used")
         locked.append(LockedArgo(tag, commit, go, published))
     return tuple(locked)
+
+
+def utc_time(text: str | None) -> str | None:
+    """A release's ``published_at`` as the lock holds times: UTC, to the second, ending in ``Z``
+    (GitHub documents ISO 8601, ``YYYY-MM-DDTHH:MM:SSZ``; a server may write ``+00:00`` or another
+    offset). None when it is not an ISO 8601 time with an offset."""
+    if not isinstance(text, str) or not text.isascii():
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _short(digest: str) -> str:
@@ -214,6 +256,10 @@ def refresh(matrix: Matrix, matrix_path: Path, client: RegistryClient, check: bo
     count = f"{len(changes)} change{'s' if len(changes) != 1 else ''}" if changes else "no pin changed"
     if check:
         raise TargetFailed(f"{display} is out of date ({count}); run `invoke refresh` and commit it")
+    try:  # what every other task will read: refused here, not by each later job of the nightly
+        parse_lock(new.text(), display)
+    except MatrixError as exc:
+        raise TargetFailed(f"refresh made a lock its own reader refuses ({exc}); {display} is not written") from None
     try:
         write_lock(path, new)
     except OSError as exc:

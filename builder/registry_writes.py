@@ -52,7 +52,7 @@ def copy_blob(client: RegistryClient, blob: Blob, destination: Reference, progre
         return
     with tempfile.TemporaryDirectory(prefix="argoexec-blob-") as scratch:
         path = Path(scratch) / "blob"
-        client.download_blob(source.registry, source.repository, blob.digest, path)
+        client.download_blob(source.registry, source.repository, blob.digest, path, size=blob.size)
         client.upload_blob(destination.registry, destination.repository, blob.digest, blob.size,
                            lambda: open(path, "rb"))
     progress.line(f"{blob.digest[:19]} copied from {source.registry}/{source.repository}")
@@ -72,7 +72,8 @@ def write_layout(client: RegistryClient, out: Path, assembled: Assembled, platfo
         elif blob.data is not None:
             path.with_suffix(".part").write_bytes(blob.data)
         else:
-            client.download_blob(blob.source.registry, blob.source.repository, blob.digest, path.with_suffix(".part"))
+            client.download_blob(blob.source.registry, blob.source.repository, blob.digest, path.with_suffix(".part"),
+                                 size=blob.size)
         os.replace(path.with_suffix(".part"), path)
     write_atomically(blobs / assembled.digest[7:], assembled.manifest)
     index_path = out / "index.json"

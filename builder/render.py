@@ -48,7 +48,7 @@ WINDOWS_PATH = r"C:\app;C:\Windows\System32;C:\Windows"
 # args exist since v3.4; older releases had another image layout (kubectl, jq, docker.exe, git)
 # that this template does not build.
 MIN_ARGO = Version("3.4.0")
-_GO_DIRECTIVE_RE = re.compile(r"^go\s+(1\.\d+(?:\.\d+)?)\s*(?://.*)?$", re.MULTILINE)
+_GO_DIRECTIVE_RE = re.compile(r"^go\s+(1\.\d+(?:\.\d+)?)\s*(?://.*)?$", re.MULTILINE | re.ASCII)
 
 
 

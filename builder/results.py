@@ -36,9 +36,15 @@ def rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+# How much more than the excerpt is redacted before the final cut: a secret that straddles the cut is
+# still recognised whole (unless it is longer than this).
+REDACT_MARGIN = 4096
+
+
 def excerpt(log: str, limit: int = LOG_EXCERPT_LIMIT) -> str:
-    """The end of a log (where failures are), bounded, secrets removed."""
-    return tail(redact(log), limit)
+    """The end of a log (where failures are), bounded, secrets removed: the tail is cut before it is
+    redacted, so a log of megabytes costs what its end costs."""
+    return tail(redact(tail(log, limit + REDACT_MARGIN)), limit)
 
 
 def tail(log: str, limit: int = LOG_EXCERPT_LIMIT) -> str:

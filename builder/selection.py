@@ -87,7 +87,7 @@ def _host(host: WindowsBuild | str) -> WindowsBuild:
 def _moby_build(os_version: str | None) -> int | None:
     """The build ``checkImageCompatibility`` reads: the third dot-separated field, when it is a number."""
     parts = (os_version or "").split(".")
-    if len(parts) >= 3 and parts[2].isdigit():
+    if len(parts) >= 3 and parts[2].isascii() and parts[2].isdigit():
         return int(parts[2])
     return None
 

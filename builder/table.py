@@ -335,7 +335,7 @@ def advise(table: Table, host: HostRelease) -> list[Advice]:
 # The label the kubelet on Windows puts on its Node, "MajorVersion.MinorVersion.BuildNumber" (10.0.17763):
 # kubernetes.io docs, "Well-Known Labels, Annotations and Taints", node.kubernetes.io/windows-build.
 LABEL = "node.kubernetes.io/windows-build"
-_BUILDISH_RE = re.compile(r"^[0-9]*\.[0-9.]*$")
+_BUILDISH_RE = re.compile(r"^[0-9]*\.[0-9.]*\Z", re.ASCII)
 
 
 @dataclass(frozen=True)

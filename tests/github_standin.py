@@ -10,12 +10,17 @@ Every payload here is constructed by the tests, in the documented shape of:
 - https://docs.github.com/en/rest/repos/contents (with ``Accept: application/vnd.github.raw+json`` the raw
   file; otherwise a JSON object with base64 ``content``);
 - https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api (403 with
-  ``x-ratelimit-remaining: 0`` when the limit is used up) and the ``{"message", "documentation_url"}``
-  error objects.
+  ``x-ratelimit-remaining: 0`` when the primary limit is used up; for a secondary rate limit, section
+  "Exceeding the rate limit": 403 or 429, ``x-ratelimit-remaining`` not 0, a ``retry-after`` header in
+  seconds when GitHub gives one, and a message naming the secondary rate limit) and the
+  ``{"message", "documentation_url"}`` error objects.
 
 Nothing here was recorded from GitHub. With ``token`` set, a request must carry
 ``Authorization: Bearer <token>`` (else 401 "Bad credentials"); ``fault`` makes every answer a rate-limit
-403 (``"rate-limit"``) or a 500 (``"500"``). Every request is kept (``requests``) for the tests to read.
+403 (``"rate-limit"``) or a 500 (``"500"``); ``secondary`` answers that many requests (then the rest as usual)
+with a secondary rate limit, of status ``secondary_status`` and with ``retry-after: secondary_retry_after``
+(None: no header). ``link_base`` replaces the scheme and host of the ``link`` header's URLs ("" makes them
+relative). Every request is kept (``requests``) for the tests to read.
 """
 
 from __future__ import annotations
@@ -56,6 +61,10 @@ class GitHubState:
     token: str | None = None
     fault: str | None = None  # "rate-limit" or "500"
     page_size: int = 2  # small, so that every listing is paged
+    secondary: int = 0  # how many requests (from now) get a secondary rate limit
+    secondary_status: int = 403
+    secondary_retry_after: str | None = "1"
+    link_base: str | None = None
     requests: list[dict] = field(default_factory=list)
     commits: dict[tuple[str, str], str] = field(default_factory=dict)  # a tag moved: (repo, tag) -> commit
 
@@ -99,6 +108,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(401, "Bad credentials")
         if state.fault == "rate-limit":
             return self._error(403, "API rate limit exceeded for 127.0.0.1.", limits)
+        if state.secondary > 0:
+            state.secondary -= 1
+            headers = dict(limits)
+            if state.secondary_retry_after is not None:
+                headers["retry-after"] = state.secondary_retry_after
+            return self._error(state.secondary_status, "You have exceeded a secondary rate limit. Please wait a few "
+                                                       "minutes before you try again.", headers)
         parts = url.path.strip("/").split("/")
         if len(parts) < 4 or parts[0] != "repos":
             return self._error(404, "Not Found")
@@ -142,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = dict(limits)
         last = max(1, -(-len(ordered) // per_page))
         links = []
-        base = f"{self.server.url}/repos/{repository}/releases"
+        base = f"{self.server.url if state.link_base is None else state.link_base}/repos/{repository}/releases"
         if page < last:
             links.append(f'<{base}?per_page={per_page}&page={page + 1}>; rel="next"')
             links.append(f'<{base}?per_page={per_page}&page={last}>; rel="last"')

@@ -132,10 +132,12 @@ class Registry:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_registry(htpasswd: tuple[str, str] | None = None, foreign_urls: bool = False) -> Registry:
-    """A registry on 127.0.0.1; with ``htpasswd=(user, password)`` it demands Basic auth. With ``foreign_urls``
-    it accepts manifests whose layers have ``urls`` (foreign layers, as MCR served them), which distribution
-    refuses unless ``validation.manifests.urls.allow`` is set."""
+def start_registry(htpasswd: tuple[str, str] | None = None, token: tuple[str, str, str, Path] | None = None,
+                   foreign_urls: bool = False) -> Registry:
+    """A registry on 127.0.0.1; with ``htpasswd=(user, password)`` it demands Basic auth; with
+    ``token=(realm, service, issuer, rootcertbundle)`` the token flow (tests/token_server.py). With
+    ``foreign_urls`` it accepts manifests whose layers have ``urls`` (foreign layers, as MCR served them), which
+    distribution refuses unless ``validation.manifests.urls.allow`` is set."""
     binary = require_binary("docker-registry")
     root = Path(tempfile.mkdtemp(prefix="aeb-registry-", dir="/tmp"))
     port = free_port()
@@ -146,6 +148,10 @@ def start_registry(htpasswd: tuple[str, str] | None = None, foreign_urls: bool =
         line = subprocess.run([tool, "-Bbn", *htpasswd], check=True, capture_output=True, text=True).stdout
         (root / "htpasswd").write_text(line)
         auth = f"auth: {{htpasswd: {{realm: suite, path: {root / 'htpasswd'}}}}}\n"
+    if token:
+        realm, service, issuer, bundle = token
+        auth = (f"auth: {{token: {{realm: '{realm}', service: {service}, issuer: {issuer}, "
+                f"rootcertbundle: {bundle}}}}}\n")
     config.write_text(
         "version: 0.1\n"
         "log: {level: info, accesslog: {disabled: false}}\n"

@@ -91,7 +91,8 @@ def test_build_smoke_push_and_pull_back(docker_engine, docker_client, registry, 
     version = by_check["argoexec-version"]
     assert version["target"] == "v4.1.2-linux-amd64" and version["argo"] == "v4.1.2" and version["os"] == "linux"
     assert version["image"] == "suite/argoexec:v4.1.2-linux-amd64" and version["image_digest"] == image.id
-    assert version["runner"] == "suite" and version["engine_version"].startswith("20.10")
+    # The engine's version as its /version endpoint gives it (whatever release the machine's dockerd is).
+    assert version["runner"] == "suite" and version["engine_version"] == docker_client.version()["Version"]
     assert "Platform: linux/amd64" in version["log_excerpt"]
     assert "Hello from Linux Container!" in by_check["hello-linux"]["log_excerpt"]
     assert version["started_at"].endswith("Z") and version["duration_s"] >= 0

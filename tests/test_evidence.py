@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -513,3 +514,69 @@ def test_invoke_evidence_reports_a_bad_artifact_and_exits_1(registry, tmp_path):
     assert "1 record counted: 1 pass" in result.stdout
     assert f"warning: {registry.host}/{repo_name}@{stray}: its subject is not {subject.digest}" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: 1 evidence artifact(s) of ")
+
+
+def _list_plain_image_as_evidence(client: RegistryClient, repo: Reference, subject: Descriptor, plain: Descriptor):
+    """Constructed: a descriptor with our artifactType in the referrers tag, pointing at a plain image."""
+    tag = repo.with_tag(evidence.referrers_tag(subject.digest))
+    index = json.loads(client.get_manifest(tag)[0])
+    index["manifests"].append({**plain.to_json(), "artifactType": evidence.ARTIFACT_TYPE})
+    client.put_manifest(tag, json.dumps(index).encode(), OCI_INDEX)
+
+
+def test_an_entry_that_is_no_evidence_is_dropped_from_the_tag_by_the_next_push(registry, tmp_path):
+    """Issue 22 item 12: one bad entry in our referrers tag failed every publish."""
+    client = RegistryClient()
+    repo = Reference.parse(f"{registry.host}/suite/evidence-plain")
+    subject = push_image(registry.host, tmp_path, "suite/evidence-plain", "1", b"image plain")
+    plain = push_image(registry.host, tmp_path, "suite/evidence-plain", "2", b"another plain image")
+    good = record()
+    evidence.push_evidence(client, repo, subject, [good])
+    _list_plain_image_as_evidence(client, repo, subject, plain)
+
+    found = evidence.load_evidence(client, repo, subject.digest)
+    assert found.records == [good]
+    assert [a.descriptor["digest"] for a in found.not_evidence] == [plain.digest]
+    said: list[str] = []
+    pushed = evidence.push_evidence(client, repo, subject, [record(check="hello-windows")], say=said.append,
+                                    existing=found)
+    assert pushed.changed
+    listed = [m["digest"] for m in evidence.find_evidence(client, repo, subject.digest)]
+    assert listed == [str(pushed)]
+    assert evidence.load_evidence(client, repo, subject.digest).problems == []
+
+
+def test_an_entry_that_is_no_evidence_is_dropped_without_a_push_and_said_once(registry, tmp_path):
+    client = RegistryClient()
+    repo = Reference.parse(f"{registry.host}/suite/evidence-plain2")
+    subject = push_image(registry.host, tmp_path, "suite/evidence-plain2", "1", b"image plain 2")
+    plain = push_image(registry.host, tmp_path, "suite/evidence-plain2", "2", b"another plain image 2")
+    good = record()
+    evidence.push_evidence(client, repo, subject, [good])
+    _list_plain_image_as_evidence(client, repo, subject, plain)
+
+    said: list[str] = []
+    dropped = evidence.drop_not_evidence(client, repo, evidence.load_evidence(client, repo, subject.digest),
+                                         said.append)
+    assert dropped == [plain.digest] and len(said) == 1 and plain.digest in said[0]
+    again = evidence.load_evidence(client, repo, subject.digest)
+    assert again.problems == [] and again.records == [good]
+    assert evidence.drop_not_evidence(client, repo, again, said.append) == [] and len(said) == 1
+
+
+def test_publish_goes_on_past_an_entry_that_is_no_evidence(registry, tmp_path):
+    from builder import pipeline, store
+    from builder.progress import Progress
+
+    client = RegistryClient()
+    repo = Reference.parse(f"{registry.host}/suite/evidence-plain3")
+    subject = push_image(registry.host, tmp_path, "suite/evidence-plain3", "1", b"image plain 3")
+    plain = push_image(registry.host, tmp_path, "suite/evidence-plain3", "2", b"another plain image 3")
+    evidence.push_evidence(client, repo, subject, [record()])
+    _list_plain_image_as_evidence(client, repo, subject, plain)
+    connection = store.connect(tmp_path / "results.sqlite")
+    entry = SimpleNamespace(target=record()["target"], digest=subject.digest, media_type=subject.media_type,
+                            size=subject.size)
+    assert pipeline.exchange_evidence(client, repo, [entry], connection, Progress()) == []
+    assert pipeline.exchange_evidence(client, repo, [entry], connection, Progress()) == []
+    assert plain.digest not in [m["digest"] for m in evidence.find_evidence(client, repo, subject.digest)]

@@ -44,10 +44,17 @@ def _matrix_with_lock(tmp_path, release: str, os_version: str):
     matrix_file = tmp_path / "matrix.yaml"
     matrix_file.write_text((ROOT / "matrix.yaml").read_text())
     loaded = load_matrix(matrix_file, lock=False)
+    # A lock as refresh writes it pins every base the matrix names (one that lacks a base is an error under
+    # CI=true): each at its release's build, and ``release``'s nanoserver at ``os_version``.
+    pins = {}
+    for each in loaded.releases:
+        for flavour in ("nanoserver", "servercore"):
+            pins[loaded.base_key(each, flavour)] = LockedBase("sha256:" + "cd" * 32, f"{each.build}.1")
+        if each.source_builder:
+            pins[each.source_builder] = LockedBase("sha256:" + "ef" * 32, f"{each.build}.1")
     (found,) = [r for r in loaded.releases if r.name == release]
-    key = loaded.base_key(found, "nanoserver")
-    write_lock(tmp_path / "matrix.lock.json",
-               Lock(str(tmp_path / "matrix.lock.json"), {key: LockedBase("sha256:" + "ab" * 32, os_version)}))
+    pins[loaded.base_key(found, "nanoserver")] = LockedBase("sha256:" + "ab" * 32, os_version)
+    write_lock(tmp_path / "matrix.lock.json", Lock(str(tmp_path / "matrix.lock.json"), pins))
     return matrix_file
 
 

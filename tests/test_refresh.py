@@ -17,11 +17,13 @@ import subprocess
 import pytest
 
 from builder import github as github_mod
+from builder import refresh as refresh_mod
 from builder.errors import InputError, MatrixError, Unreachable
-from builder.github import GitHub, Release
+from builder.github import ApiError, GitHub, Release
 from builder.lock import LockedArgo, parse_lock
 from builder.matrix import ArgoReleases, load_matrix
 from builder.refresh import select_releases
+from builder.registry import INDEX_TYPES, OCI_INDEX, Reference, RegistryClient
 from tests import infra, matrix_facts, windows_images
 from tests.cli import invoke
 from tests.github_standin import ARGO, GitHubStandin, StandinRelease, argo_state, commit_of
@@ -239,7 +241,8 @@ def _with_lock(tmp_path, document: dict | None = None) -> tuple:
     return matrix, lock
 
 
-def test_matrix_with_a_lock_pins_bases_and_builds_the_locked_releases(tmp_path):
+def test_matrix_with_a_lock_pins_bases_and_builds_the_locked_releases(tmp_path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)  # the lock pins ltsc2022 only: outside CI, a warning
     matrix_path, lock_path = _with_lock(tmp_path)
     matrix = load_matrix(matrix_path, lock=lock_path)
     release = matrix.release("ltsc2022")
@@ -260,7 +263,8 @@ def test_matrix_with_a_lock_pins_bases_and_builds_the_locked_releases(tmp_path):
     assert plain.argo == matrix_facts.ARGO
 
 
-def test_plan_and_render_show_the_locked_digest(tmp_path):
+def test_plan_and_render_show_the_locked_digest(tmp_path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)  # the lock pins ltsc2022 only: outside CI, a warning
     matrix_path, lock_path = _with_lock(tmp_path)
     env = _env("http://unused.invalid", lock=None)  # the lock beside the matrix is found by itself
     result = invoke("plan", "--matrix", str(matrix_path), "--base", "ltsc2022,1809", "--json", env=env)
@@ -502,7 +506,8 @@ def test_the_committed_dockerfiles_do_not_follow_the_lock(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_binary_of_another_commit_than_the_lock_pins_is_refused(tmp_path):
+def test_a_binary_of_another_commit_than_the_lock_pins_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)  # the lock pins ltsc2022 only: outside CI, a warning
     """The tag moved upstream after the refresh: the run builds what the lock says, or nothing."""
     matrix, lock = _with_lock(tmp_path)
     exe = tmp_path / "compiled" / "dist" / "bin" / "v4.1.3" / "windows-amd64" / "argoexec.exe"
@@ -515,7 +520,122 @@ def test_a_binary_of_another_commit_than_the_lock_pins_is_refused(tmp_path):
                     "--compiled", str(tmp_path / "compiled"), "--out", str(out),
                     env={**os.environ, "ARGOEXEC_BUILDER_LOCK": str(lock)})
     assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.strip() == (f"error: v4.1.3: {lock} pins commit {'c' * 12}, but argoexec.exe was "
+    assert result.stderr.strip().splitlines()[-1] == (
+                                     f"error: v4.1.3: {lock} pins commit {'c' * 12}, but argoexec.exe was "
                                      f"compiled from {'e' * 12} (the tag moved since the refresh?); run `invoke "
                                      "refresh`, then compile again")
     assert not out.exists()  # nothing assembled
+
+
+# -- the next link and secondary rate limits (issue 22 items 8 and 13)
+
+def test_a_next_link_in_another_scheme_is_not_followed_and_gets_no_token(api):
+    api.state.link_base = api.url.replace("http://", "https://")  # same host and port, another scheme
+    with pytest.raises(ApiError, match=r"the next page is not on http://127\.0\.0\.1:\d+; not following it"):
+        GitHub(api.url, token=TOKEN).releases(ARGO)
+    assert len(api.state.requests) == 1
+
+
+def test_a_relative_next_link_is_followed_on_the_api(api):
+    api.state.link_base = ""
+    assert len(GitHub(api.url, token=TOKEN).releases(ARGO)) == 8
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_secondary_rate_limit_is_waited_out_and_retried(api, status):
+    api.state.secondary, api.state.secondary_status, api.state.secondary_retry_after = 1, status, "7"
+    waited: list[float] = []
+    found = GitHub(api.url, token=TOKEN, sleep=waited.append).releases(ARGO)
+    assert len(found) == 8
+    assert waited == [7.0]  # retry-after, not the backoff
+
+
+def test_a_secondary_rate_limit_wait_is_bounded(api):
+    api.state.secondary, api.state.secondary_retry_after = 1, "86400"
+    waited: list[float] = []
+    GitHub(api.url, token=TOKEN, sleep=waited.append).releases(ARGO)
+    assert waited == [github_mod.MAX_SECONDARY_WAIT_S]
+
+
+def test_a_secondary_rate_limit_that_persists_is_named(api):
+    api.state.secondary, api.state.secondary_retry_after = 100, None
+    waited: list[float] = []
+    with pytest.raises(Unreachable) as info:
+        GitHub(api.url, token=TOKEN, sleep=waited.append).releases(ARGO)
+    message = str(info.value)
+    assert "still over GitHub's secondary rate limit after 3 attempts (the last answered 403)" in message
+    assert "may lack read access" not in message
+    assert waited == [github_mod.MAX_SECONDARY_WAIT_S] * 2  # no retry-after: GitHub asks for at least a minute
+
+
+def test_refresh_under_a_persistent_secondary_limit_is_exit_4(api, tmp_path, monkeypatch):
+    api.state.secondary, api.state.secondary_retry_after = 100, "0"
+    result = invoke("refresh", "--matrix", str(_matrix_copy(tmp_path)), env=_env(api.url, TOKEN))
+    assert result.returncode == 4, result.stderr
+    assert "secondary rate limit" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# -- published_at as the lock holds it (issue 22 item 5)
+
+@pytest.mark.parametrize("given, locked", [
+    ("2026-01-20T00:00:00Z", "2026-01-20T00:00:00Z"),
+    ("2026-01-20T00:00:00+00:00", "2026-01-20T00:00:00Z"),
+    ("2026-01-20T02:30:00+02:30", "2026-01-20T00:00:00Z"),
+    ("2026-01-20T00:00:00.123456Z", "2026-01-20T00:00:00Z"),
+    ("2026-01-20", None), ("yesterday", None), ("2026-01-20T00:00:00", None),
+])
+def test_published_at_is_normalised_to_utc_z(given, locked):
+    assert refresh_mod.utc_time(given) == locked
+
+
+def test_a_release_published_with_an_offset_is_locked_in_a_form_the_reader_takes(api):
+    api.state.release(ARGO, "v4.1.2").published_at = "2026-01-20T05:30:00+05:30"
+    matrix = load_matrix(matrix_facts.MATRIX_FILE, lock=False)
+    said: list[str] = []
+    locked = refresh_mod.resolve_argo(matrix, GitHub(api.url, token=TOKEN), said.append)
+    lock = refresh_mod.Lock("matrix.lock.json", {}, locked)
+    parsed = parse_lock(lock.text())
+    assert {a.version: a.published_at for a in parsed.argo}["v4.1.2"] == "2026-01-20T00:00:00Z"
+
+
+def test_an_index_entry_claiming_another_build_is_not_pinned(registry, synthetic_bases):
+    """Issue 22 item 6: an index whose entry claims 10.0.20348.2966 but points at the 1809 image."""
+    prefix, _ = synthetic_bases
+    client = RegistryClient()
+    honest = Reference.parse(f"{registry.host}/{prefix}/windows/nanoserver:1809")
+    body, media_type, digest = client.get_manifest(honest)
+    if media_type in INDEX_TYPES:
+        (entry,) = [m for m in json.loads(body)["manifests"] if m["platform"]["os"] == "windows"]
+    else:
+        entry = {"mediaType": media_type, "digest": digest, "size": len(body)}
+    lie = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": entry["mediaType"], "digest": entry["digest"], "size": entry["size"],
+         "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.2966"}}]}
+    lying = Reference.parse(f"{registry.host}/{prefix}/windows/nanoserver:lying-ltsc2022")
+    client.put_manifest(lying, json.dumps(lie).encode(), OCI_INDEX)
+    with pytest.raises(InputError) as info:
+        refresh_mod.resolve_base(client, lying, 20348, "mcr.microsoft.com/windows/nanoserver:ltsc2022")
+    message = str(info.value)
+    assert "claims os.version 10.0.20348.2966" in message and "says 10.0.17763." in message
+    assert "not pinned" in message
+
+
+# -- a lock that lacks a base the matrix names (issue 22 item 11)
+
+def test_a_lock_without_a_base_of_the_matrix_warns(tmp_path):
+    matrix, _ = _with_lock(tmp_path)
+    env = {**_env("http://unused.invalid", lock=None), "CI": "false"}
+    result = invoke("plan", "--matrix", str(matrix), "--base", "ltsc2022", env=env)
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "no pin for 13 base(s) the matrix names" in warning[0]
+    assert "mcr.microsoft.com/windows/nanoserver:1809" in warning[0] and "invoke refresh" in warning[0]
+
+
+def test_a_lock_without_a_base_of_the_matrix_fails_under_ci(tmp_path):
+    matrix, lock = _with_lock(tmp_path)
+    result = invoke("plan", "--matrix", str(matrix), "--base", "ltsc2022",
+                    env={**_env("http://unused.invalid", lock=None), "CI": "true"})
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.startswith(f"error: {lock}: bases: no pin for 13 base(s)")
+    assert len(result.stderr.strip().splitlines()) == 1

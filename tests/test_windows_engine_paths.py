@@ -431,3 +431,17 @@ def test_a_smoke_failure_with_0xc0370106_is_labelled_revision_skew(tmp_path, pre
     assert len(summary) == len(records), smoked.stdout
     assert all("revision skew (0xC0370106: the image is newer than the host's patch level)" in line
                for line in summary), summary
+
+
+def test_hello_windows_fails_when_main_exits_0_without_the_greeting(tmp_path, prebuilt):
+    """Issue 22 item 14: the failing side of hello-windows. The step exits 0 and writes its exit code, but
+    its output never comes: the check fails (a judge that always passed would pass everything else here)."""
+    with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
+        assert _build(engine, tmp_path, "--base", "ltsc2022", "--argoexec-exe", str(prebuilt)).returncode == 0
+        engine.server.swallow_output = True
+        smoked = invoke("smoke", "--engine", engine.url, "--base", "ltsc2022", "--results", str(tmp_path / "results"))
+    assert smoked.returncode == 1, smoked.stdout + smoked.stderr
+    records = {r["check"]: r for r in _records(tmp_path)}
+    assert records["hello-windows"]["status"] == "fail"
+    assert "output lacks 'Hello from Windows Container!'" in smoked.stdout + records["hello-windows"]["log_excerpt"]
+    assert records["emissary-exit-code"]["status"] == "pass"  # exit codes still came through: only the greeting

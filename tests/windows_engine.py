@@ -217,6 +217,9 @@ class _Server(ThreadingHTTPServer):
         self.container_output: dict[str, str] = {}
         self.exit_codes: dict[str, int] = {}
         self.reader_fails = False  # a test sets it: the container that reads the volume fails
+        # A test sets it: emissary runs the step and exits with its code, but the step's output is lost (an
+        # executor that does not pass its child's stdout on, a step whose echo never ran): main exits 0, silent.
+        self.swallow_output = False
         self.volumes: dict[str, dict[str, str]] = {}  # volume -> {path under C:\\var\\run\\argo: content}
         # volume -> the groups its ACL grants. A new volume inherits the data root's: Administrators and SYSTEM
         # only (moby daemon/daemon_windows.go, setupDaemonRoot, SddlAdministratorsLocalSystem).
@@ -283,6 +286,7 @@ class _Server(ThreadingHTTPServer):
                 written: dict[str, str] = {}
                 code, output = self._cmd(cmd[cmd.index("--") + 1:], written)
                 files["ctr\\main\\exitcode"] = str(code)
+                output = "" if self.swallow_output else output
                 for path in self._output_parameter_paths(files.get("template", "{}")):
                     error = self._save_parameter(files, written, path)
                     if error:

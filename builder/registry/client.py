@@ -29,7 +29,7 @@ import requests
 from ..errors import DigestMismatch, ManifestUnknown, RegistryError
 from .credentials import Credentials
 from .documents import image_index, parse_json
-from .reference import Reference, sha256_digest
+from .reference import DIGEST_RE, Reference, sha256_digest
 from .transport import READ_CHUNK, Stats, Transport, TryAgain
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -46,6 +46,8 @@ MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT_ALL = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES))
 # A referrers list longer than this many pages is no registry's honest answer.
 MAX_REFERRER_PAGES = 100
+# A blob read into memory without its descriptor's size (image configs): no config comes near this.
+MAX_IN_MEMORY = 16 << 20
 _LINK_NEXT_RE = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?')
 
 
@@ -100,7 +102,7 @@ class RegistryClient:
         if ref.digest and ref.digest != digest:
             raise DigestMismatch(f"{ref}: the registry sent a manifest whose digest is {digest}")
         answered = response.headers.get("Docker-Content-Digest", "").strip()
-        if answered and not _digest_matches(answered, body):
+        if _well_formed(answered) and not _digest_matches(answered, body):
             raise DigestMismatch(f"{ref}: the registry sent a manifest whose digest is {digest}, not the "
                                  f"{answered} it names in Docker-Content-Digest")
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
@@ -114,8 +116,11 @@ class RegistryClient:
         response.close()
         if response.status_code != 200:
             return None
-        # Docker-Content-Digest is a SHOULD of the spec: without it, the digest of the manifest's bytes.
-        return response.headers.get("Docker-Content-Digest") or self.get_manifest(ref, accept)[2]
+        # Docker-Content-Digest is a SHOULD of the spec: without it, the digest of the manifest's bytes. A
+        # header that is no sha256 digest (the OCI grammar; the one algorithm the tool handles) counts as none:
+        # what this returns goes into tags, Helm values and tables as it is.
+        answered = response.headers.get("Docker-Content-Digest", "").strip()
+        return answered if DIGEST_RE.match(answered) else self.get_manifest(ref, accept)[2]
 
     def put_manifest(self, ref: Reference, body: bytes, media_type: str) -> str:
         return self.put_manifest_answer(ref, body, media_type)[0]
@@ -179,17 +184,19 @@ class RegistryClient:
         response.close()
         return response.status_code == 200
 
-    def get_blob(self, registry: str, repository: str, digest: str) -> bytes:
-        return b"".join(self.stream_blob(registry, repository, digest))
+    def get_blob(self, registry: str, repository: str, digest: str, size: int | None = None) -> bytes:
+        """A blob read into memory: at most ``size`` bytes (its descriptor's), else at most MAX_IN_MEMORY."""
+        return b"".join(self.stream_blob(registry, repository, digest, size=MAX_IN_MEMORY if size is None else size))
 
     def stream_blob(self, registry: str, repository: str, digest: str,
-                    chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+                    chunk_size: int = READ_CHUNK, size: int | None = None) -> Iterator[bytes]:
         """The blob's bytes as they arrive; the digest is checked at the end (DigestMismatch if wrong).
 
         A read cut off midway is resumed by the transport; the digest covers exactly the bytes
-        yielded here, whichever answers they came from."""
+        yielded here, whichever answers they came from. With ``size``, a longer blob is refused as it
+        passes that size, and the read has a deadline (transport.Transport.read)."""
         chunks = self.transport.read(registry, f"/v2/{repository}/blobs/{digest}", repository,
-                                     what=f"get blob {digest[:19]}", chunk_size=chunk_size)
+                                     what=f"get blob {digest[:19]}", chunk_size=chunk_size, size=size)
         hasher = hashlib.sha256()
         try:
             for chunk in chunks:
@@ -200,10 +207,10 @@ class RegistryClient:
         if "sha256:" + hasher.hexdigest() != digest:
             raise DigestMismatch(f"{registry}/{repository}: blob {digest} arrived with another digest")
 
-    def download_blob(self, registry: str, repository: str, digest: str, path: Path) -> None:
-        """Write a blob to ``path`` (digest checked before this returns)."""
+    def download_blob(self, registry: str, repository: str, digest: str, path: Path, size: int | None = None) -> None:
+        """Write a blob to ``path`` (digest checked before this returns; at most ``size`` bytes if given)."""
         with open(path, "wb") as out:
-            for chunk in self.stream_blob(registry, repository, digest):
+            for chunk in self.stream_blob(registry, repository, digest, size=size):
                 out.write(chunk)
 
     def mount_blob(self, registry: str, repository: str, digest: str, from_repository: str) -> bool:
@@ -278,6 +285,20 @@ class RegistryClient:
 _DIGEST_ALGORITHMS = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
 
+# The OCI image spec's digest grammar ("Digests"), and the encoding of its registered algorithms: lowercase
+# hex of 64 (sha256) or 128 (sha512) digits. A header outside it is no digest at all, and counts as none.
+_DIGEST_GRAMMAR_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+\Z", re.ASCII)
+_ENCODED_RE = {"sha256": re.compile(r"^[a-f0-9]{64}\Z", re.ASCII), "sha512": re.compile(r"^[a-f0-9]{128}\Z", re.ASCII)}
+
+
+def _well_formed(digest: str) -> bool:
+    if not _DIGEST_GRAMMAR_RE.match(digest):
+        return False
+    algorithm, _, encoded = digest.partition(":")
+    pattern = _ENCODED_RE.get(algorithm)
+    return pattern is None or pattern.match(encoded) is not None
+
+
 def _digest_matches(digest: str, body: bytes) -> bool:
     algorithm, _, encoded = digest.partition(":")
     hasher = _DIGEST_ALGORITHMS.get(algorithm)
@@ -288,7 +309,7 @@ def _error_text(response: requests.Response) -> str:
     """The registry's error codes and messages (the spec's error body), else the HTTP reason."""
     try:
         answer = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         answer = None
     errors = answer.get("errors") if isinstance(answer, dict) else None
     text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)) \

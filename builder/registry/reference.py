@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from ..errors import InputError
 
 # \Z rather than $: `$` also matches before a trailing newline, which must never pass.
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z", re.ASCII)
 COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?)"
-REPO_RE = re.compile(rf"^(?:{DOMAIN}/)?{COMPONENT}(?:/{COMPONENT})*\Z")
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z")
+REPO_RE = re.compile(rf"^(?:{DOMAIN}/)?{COMPONENT}(?:/{COMPONENT})*\Z", re.ASCII)
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z", re.ASCII)
 DOCKER_HUB = "registry-1.docker.io"
 _DOCKER_HUB_NAMES = ("docker.io", "index.docker.io", DOCKER_HUB)
 

@@ -20,6 +20,12 @@
   or before N continues the bytes already delivered, any other answer is the blob from the start
   again, of which the first N bytes are skipped. The caller sees each byte once, in order, and
   checks the digest over all of them (client.stream_blob).
+- Every answer is bounded (builder/answers.py): a document (manifest, index, referrers page, token,
+  error) is read up to ``MAX_ANSWER`` bytes and refused past it, a blob up to the size its descriptor
+  gives. Each attempt has a wall-clock deadline besides the timeout between two reads: the timeout for
+  a document; for a blob, the timeout plus the time its size takes at ``MIN_BLOB_RATE`` (a registry that
+  drips a byte now and then is a lost attempt, not a hung run). A blob read without a known size
+  (streamed to disk) is bounded by the timeout between reads only.
 - TLS is verified; plain http only for loopback or a registry named insecure.
 """
 
@@ -38,6 +44,7 @@ from typing import IO, TypeVar
 
 import requests
 
+from ..answers import Deadline, DeadlinePassed, TooLarge, mount, read_limited
 from ..errors import BuilderError, InputError, RegistryDenied, RegistryError, Unreachable
 from ..secrets import strip_userinfo
 from .credentials import Credentials, docker_credentials
@@ -47,9 +54,13 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 DEFAULT_TIMEOUT_S = 60.0
 TIMEOUT_ENV = "ARGOEXEC_BUILDER_REGISTRY_TIMEOUT"
 MAX_RETRY_AFTER_S = 30.0
-_CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
-_CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"', re.ASCII)
+_CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)\Z", re.ASCII)
 READ_CHUNK = 1 << 16
+# distribution's own limit on a manifest it accepts is 4 MiB (registry/handlers/manifests.go,
+# maxManifestBodySize); a token, an error or a page of referrers is far smaller.
+MAX_ANSWER = 4 << 20
+MIN_BLOB_RATE = 256 << 10  # bytes per second a blob read may not fall below on average
 _LOST = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 T = TypeVar("T")
@@ -131,7 +142,7 @@ def retry_after_s(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -151,7 +162,7 @@ class Transport:
         self.insecure = set(insecure)
         self.credentials = credentials or docker_credentials
         self.timeout_s = timeout_s
-        self.session = session or requests.Session()
+        self.session = mount(session or requests.Session())
         self.session.headers["User-Agent"] = "argoexec-builder"
         self.stats = Stats()
         self.policy = RetryPolicy(attempts, backoff_s, self.stats)
@@ -169,10 +180,34 @@ class Transport:
         """``send`` under the retry policy; ``data`` may be a factory so that each attempt sends the body anew."""
         return self.policy.run(lambda: self.send(method, registry, path, repository, **options))
 
-    def send(self, method: str, registry: str, path: str, repository: str, *, scope_actions: str = "pull",
-             extra_scopes: tuple[str, ...] = (), headers: dict | None = None,
-             data: bytes | Callable[[], IO[bytes] | bytes] | None = None, stream: bool = False,
-             ok: tuple[int, ...] = (200,), what: str = "", denied_is_answer: bool = False) -> requests.Response:
+    def send(self, method: str, registry: str, path: str, repository: str, *, stream: bool = False,
+             limit: int = MAX_ANSWER, **options) -> requests.Response:
+        """One attempt (``_send``); unless ``stream``, its answer is read whole, at most ``limit`` bytes,
+        within the deadline (``timeout_s``). An answer cut off by the deadline is a lost attempt."""
+        if stream:
+            return self._send(method, registry, path, repository, stream=True, **options)
+        what = _what(method, path, options.get("what", ""))
+        # An upload's deadline counts from when its body has gone: the answer is what it bounds.
+        with Deadline(self.timeout_s, from_answer=options.get("data") is not None) as deadline:
+            try:
+                response = self._send(method, registry, path, repository, **options)
+                read_limited(response, limit)
+                deadline.check()
+            except TryAgain:
+                if deadline.expired:
+                    raise lost(registry, what, DeadlinePassed(self.timeout_s)) from None
+                raise
+            except (*_LOST, DeadlinePassed) as exc:
+                raise lost(registry, what, DeadlinePassed(self.timeout_s) if deadline.expired else exc) from None
+            except TooLarge:
+                raise RegistryError(f"registry {registry}: {what}: an answer of more than {limit} bytes; expected "
+                                    "far less (is it a registry?)") from None
+        return response
+
+    def _send(self, method: str, registry: str, path: str, repository: str, *, scope_actions: str = "pull",
+              extra_scopes: tuple[str, ...] = (), headers: dict | None = None,
+              data: bytes | Callable[[], IO[bytes] | bytes] | None = None, stream: bool = False,
+              ok: tuple[int, ...] = (200,), what: str = "", denied_is_answer: bool = False) -> requests.Response:
         """One attempt, with authentication: ``TryAgain`` if the connection fails or the registry is busy.
 
         ``extra_scopes``: more token scopes the operation needs (a mount pulls from its source).
@@ -181,7 +216,7 @@ class Transport:
         other answers outside ``ok`` are returned too (the caller decides about 404 and friends)."""
         url = path if path.startswith("http") else self.base_url(registry) + path
         scope = " ".join((f"repository:{repository}:{scope_actions}", *extra_scopes))
-        what = what or f"{method} {urllib.parse.urlparse(url).path}"
+        what = _what(method, url, what)
         same_host = urllib.parse.urlparse(url).netloc == urllib.parse.urlparse(self.base_url(registry)).netloc
         authenticated = False
         while True:
@@ -191,7 +226,7 @@ class Transport:
                 request_headers["Authorization"] = auth
             body = data() if callable(data) else data
             try:
-                response = self.session.request(method, url, headers=request_headers, data=body, stream=stream,
+                response = self.session.request(method, url, headers=request_headers, data=body, stream=True,
                                                 timeout=self.timeout_s, allow_redirects=True)
             except _LOST as exc:
                 raise lost(registry, what, exc) from None
@@ -217,25 +252,38 @@ class Transport:
             return response
 
     def read(self, registry: str, path: str, repository: str, what: str,
-             chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+             chunk_size: int = READ_CHUNK, size: int | None = None) -> Iterator[bytes]:
         """The body of a GET as it arrives, each byte once, resumed across cut-off connections
         (see the module's docstring); any attempt, the first or a resumption, counts against the policy.
+
+        With ``size`` (the descriptor's), a body longer than that is refused one chunk past it (at most
+        ``size`` + 1 bytes when the size is below a chunk), and each attempt has a deadline: the timeout
+        plus the time ``size`` takes at MIN_BLOB_RATE.
 
         urllib3 drops a chunk it had only partly read when the connection breaks, so a cut costs
         up to ``chunk_size`` bytes read again: hence small chunks."""
         delivered = 0
         use_range = True
         number = 0
+        if size is not None:
+            chunk_size = max(1, min(chunk_size, size + 1))
         while True:
             number += 1
+            deadline = Deadline(self.timeout_s + size / MIN_BLOB_RATE) if size is not None else None
             # Offsets count the bytes on the wire: no content coding may change them.
             headers = {"Accept-Encoding": "identity"}
             if delivered and use_range:
                 headers["Range"] = f"bytes={delivered}-"
             response = None
             try:
-                response = self.send("GET", registry, path, repository, headers=headers, stream=True,
-                                     ok=(200, 206), what=what)
+                if deadline is not None:
+                    deadline.start()
+                    with deadline.registering():
+                        response = self.send("GET", registry, path, repository, headers=headers, stream=True,
+                                             ok=(200, 206), what=what)
+                else:
+                    response = self.send("GET", registry, path, repository, headers=headers, stream=True,
+                                         ok=(200, 206), what=what)
                 if response.status_code == 416 and "Range" in headers:
                     use_range = False  # the registry cannot serve the rest: start over
                     raise lost(registry, what, RegistryError("416 to a Range request"))
@@ -255,15 +303,27 @@ class Transport:
                             if not chunk:
                                 continue
                         delivered += len(chunk)
+                        if size is not None and delivered > size:
+                            raise RegistryError(f"{registry}/{repository}: {what}: the blob is longer than the "
+                                                f"{size} bytes its descriptor gives; refused")
                         yield chunk
-                except _LOST as exc:
-                    raise lost(registry, f"{what} (cut off after {delivered} bytes)", exc) from None
+                    if deadline is not None:
+                        deadline.check()
+                except (*_LOST, DeadlinePassed) as exc:
+                    cause = DeadlinePassed(deadline.seconds) if deadline is not None and deadline.expired else exc
+                    raise lost(registry, f"{what} (cut off after {delivered} bytes)", cause) from None
                 if skip:  # the whole answer was shorter than what we had: not the same blob
                     raise RegistryError(f"{registry}/{repository}: {what} answered fewer bytes than it sent before")
                 return
             except TryAgain as failure:
-                self.policy.failed(number, failure)
+                if deadline is not None and deadline.expired:
+                    self.policy.failed(number, lost(registry, f"{what} (cut off after {delivered} bytes)",
+                                                    DeadlinePassed(deadline.seconds)))
+                else:
+                    self.policy.failed(number, failure)
             finally:
+                if deadline is not None:
+                    deadline.cancel()
                 if response is not None:
                     response.close()
 
@@ -309,12 +369,16 @@ class Transport:
                 response = self.session.post(realm, data=[*query, ("grant_type", "refresh_token"),
                                                           ("refresh_token", creds.identity_token),
                                                           ("client_id", "argoexec-builder")],
-                                             timeout=self.timeout_s)
+                                             timeout=self.timeout_s, stream=True)
             else:
                 auth = (creds.username, creds.password or "") if creds and creds.username is not None else None
-                response = self.session.get(realm, params=query, auth=auth, timeout=self.timeout_s)
+                response = self.session.get(realm, params=query, auth=auth, timeout=self.timeout_s, stream=True)
+            read_limited(response, MAX_ANSWER)
         except _LOST as exc:
             raise lost(registry, what, exc) from None
+        except TooLarge:
+            raise RegistryError(f"registry {registry}: its token service answered more than {MAX_ANSWER} bytes; "
+                                "expected a token") from None
         if response.status_code in RETRY_STATUSES:
             raise busy(registry, what, response)
         if response.status_code != 200:
@@ -323,7 +387,7 @@ class Transport:
                                  f"log in with `docker login {registry}`")
         try:
             answer = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = None
         token = (answer.get("token") or answer.get("access_token")) if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
@@ -331,7 +395,13 @@ class Transport:
         self._tokens[(registry, scope)] = token
 
 
+def _what(method: str, url: str, what: str) -> str:
+    return what or f"{method} {urllib.parse.urlparse(url).path}"
+
+
 def reason(exc: Exception) -> str:
+    if isinstance(exc, DeadlinePassed):
+        return str(exc)
     text = str(exc)
     match = re.search(r"(Connection refused|Connection reset by peer|Connection aborted|timed out|"
                       r"Name or service not known|Remote end closed connection[^'\")]*|IncompleteRead[^'\")]*)", text)
