@@ -15,6 +15,7 @@ Every answer here is constructed. The modes:
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -144,3 +145,34 @@ def elapsed(function) -> tuple[float, object]:
     except Exception as exc:  # noqa: BLE001 - the caller inspects it
         result = exc
     return time.monotonic() - started, result
+
+
+class SilentServer:
+    """A listening socket (TCP on 127.0.0.1, or a unix socket) that accepts every connection and never answers:
+    an engine that hangs, or a registry behind a stuck proxy. ``accepted`` is set once a client connected."""
+
+    def __init__(self, unix_path=None):
+        if unix_path is None:
+            self.server = socket.create_server(("127.0.0.1", 0))
+            self.port = self.server.getsockname()[1]
+        else:
+            self.server = socket.socket(socket.AF_UNIX)
+            self.server.bind(str(unix_path))
+            self.server.listen(8)
+        self.accepted = threading.Event()
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.held.append(connection)
+            self.accepted.set()
+
+    def close(self):
+        self.server.close()
+        for connection in self.held:
+            connection.close()

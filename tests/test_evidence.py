@@ -531,19 +531,18 @@ def test_an_entry_that_is_no_evidence_is_dropped_from_the_tag_by_the_next_push(r
     subject = push_image(registry.host, tmp_path, "suite/evidence-plain", "1", b"image plain")
     plain = push_image(registry.host, tmp_path, "suite/evidence-plain", "2", b"another plain image")
     good = record()
-    evidence.push_evidence(client, repo, subject, [good])
+    push(client, repo, subject, [good])
     _list_plain_image_as_evidence(client, repo, subject, plain)
 
-    found = evidence.load_evidence(client, repo, subject.digest)
+    found = evidence.load_evidence(client, repo, subject.digest, evidence_keys.TRUSTED)
     assert found.records == [good]
     assert [a.descriptor["digest"] for a in found.not_evidence] == [plain.digest]
     said: list[str] = []
-    pushed = evidence.push_evidence(client, repo, subject, [record(check="hello-windows")], say=said.append,
-                                    existing=found)
+    pushed = push(client, repo, subject, [record(check="hello-windows")], say=said.append, existing=found)
     assert pushed.changed
     listed = [m["digest"] for m in evidence.find_evidence(client, repo, subject.digest)]
     assert listed == [str(pushed)]
-    assert evidence.load_evidence(client, repo, subject.digest).problems == []
+    assert evidence.load_evidence(client, repo, subject.digest, evidence_keys.TRUSTED).problems == []
 
 
 def test_an_entry_that_is_no_evidence_is_dropped_without_a_push_and_said_once(registry, tmp_path):
@@ -552,14 +551,14 @@ def test_an_entry_that_is_no_evidence_is_dropped_without_a_push_and_said_once(re
     subject = push_image(registry.host, tmp_path, "suite/evidence-plain2", "1", b"image plain 2")
     plain = push_image(registry.host, tmp_path, "suite/evidence-plain2", "2", b"another plain image 2")
     good = record()
-    evidence.push_evidence(client, repo, subject, [good])
+    push(client, repo, subject, [good])
     _list_plain_image_as_evidence(client, repo, subject, plain)
 
     said: list[str] = []
-    dropped = evidence.drop_not_evidence(client, repo, evidence.load_evidence(client, repo, subject.digest),
-                                         said.append)
+    found = evidence.load_evidence(client, repo, subject.digest, evidence_keys.TRUSTED)
+    dropped = evidence.drop_not_evidence(client, repo, found, said.append)
     assert dropped == [plain.digest] and len(said) == 1 and plain.digest in said[0]
-    again = evidence.load_evidence(client, repo, subject.digest)
+    again = evidence.load_evidence(client, repo, subject.digest, evidence_keys.TRUSTED)
     assert again.problems == [] and again.records == [good]
     assert evidence.drop_not_evidence(client, repo, again, said.append) == [] and len(said) == 1
 
@@ -572,11 +571,12 @@ def test_publish_goes_on_past_an_entry_that_is_no_evidence(registry, tmp_path):
     repo = Reference.parse(f"{registry.host}/suite/evidence-plain3")
     subject = push_image(registry.host, tmp_path, "suite/evidence-plain3", "1", b"image plain 3")
     plain = push_image(registry.host, tmp_path, "suite/evidence-plain3", "2", b"another plain image 3")
-    evidence.push_evidence(client, repo, subject, [record()])
+    push(client, repo, subject, [record()])
     _list_plain_image_as_evidence(client, repo, subject, plain)
     connection = store.connect(tmp_path / "results.sqlite")
     entry = SimpleNamespace(target=record()["target"], digest=subject.digest, media_type=subject.media_type,
                             size=subject.size)
-    assert pipeline.exchange_evidence(client, repo, [entry], connection, Progress()) == []
-    assert pipeline.exchange_evidence(client, repo, [entry], connection, Progress()) == []
+    keys = {"signer": evidence_keys.SIGNER, "trusted": evidence_keys.TRUSTED}
+    assert pipeline.exchange_evidence(client, repo, [entry], connection, Progress(), **keys) == []
+    assert pipeline.exchange_evidence(client, repo, [entry], connection, Progress(), **keys) == []
     assert plain.digest not in [m["digest"] for m in evidence.find_evidence(client, repo, subject.digest)]

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -20,6 +18,7 @@ import pytest
 from builder.table_formats import README_END, README_START
 from tests import matrix_facts
 from tests.cli import ROOT, invoke
+from tests.hostile_http import SilentServer
 
 MATRIX = matrix_facts.TEXT
 NEWEST = matrix_facts.MATRIX.newest_argo.tag
@@ -102,34 +101,8 @@ def test_a_fifo_docker_config_is_refused_before_the_engine_waits_on_it(tmp_path)
 # -- item 4: Ctrl-C ------------------------------------------------------------------------------------
 
 
-class _StalledEngine:
-    """A unix socket that accepts connections and never answers: an engine that hangs."""
-
-    def __init__(self, path):
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(str(path))
-        self.server.listen(8)
-        self.accepted = threading.Event()
-        self.connections = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections.append(connection)
-            self.accepted.set()
-
-    def close(self):
-        self.server.close()
-        for connection in self.connections:
-            connection.close()
-
-
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
-    engine = _StalledEngine(tmp_path / "engine.sock")
+    engine = SilentServer(tmp_path / "engine.sock")  # an engine that hangs
     try:
         process = subprocess.Popen([sys.executable, "-m", "invoke", "build", "--base", "1809", "--engine",
                                     f"unix://{tmp_path / 'engine.sock'}"], cwd=ROOT, stdout=subprocess.PIPE,

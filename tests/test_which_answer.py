@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 
 import pytest
@@ -13,6 +12,7 @@ from builder import store
 from builder import table as table_mod
 from tests import matrix_facts
 from tests.cli import invoke
+from tests.hostile_http import SilentServer
 
 M = matrix_facts.MATRIX
 
@@ -95,33 +95,8 @@ def test_one_vocabulary_for_base_node_host_and_image(alias, release, db):
     assert table.returncode == 0 and table.stdout.splitlines()[0].endswith(f"build {build}:")
 
 
-class SilentRegistry:
-    """A TCP server on 127.0.0.1 that accepts connections and never answers: a registry behind a stuck proxy."""
-
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.held: list[socket.socket] = []
-        self.accepted = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.held.append(connection)
-            self.accepted.set()
-
-    def close(self):
-        self.server.close()
-        for connection in self.held:
-            connection.close()
-
-
 def test_which_against_a_registry_that_never_answers_returns_within_6_s(tmp_path, db):
-    silent = SilentRegistry()
+    silent = SilentServer()  # a registry behind a stuck proxy
     try:
         matrix = tmp_path / "matrix.yaml"
         matrix.write_text(matrix_facts.TEXT.replace("  publish: local\n",
