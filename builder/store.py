@@ -79,11 +79,23 @@ def connect(path: Path = DEFAULT_DB) -> sqlite3.Connection:
 
 
 def _add_columns(connection: sqlite3.Connection) -> None:
-    """A database made by an older version lacks the columns added since: add them (NULL for old rows)."""
+    """A database made by an older version lacks the columns added since: add them (NULL for old rows).
+
+    Under a write lock (BEGIN IMMEDIATE): two processes opening one database at once would otherwise both see a
+    column missing, and the second ALTER would fail with "duplicate column name"."""
     present = {row[1] for row in connection.execute("PRAGMA table_info(records)")}
-    for name in ADDED_FIELDS:
-        if name not in present:
-            connection.execute(f'ALTER TABLE records ADD COLUMN "{name}" TEXT')
+    if all(name in present for name in ADDED_FIELDS):
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        present = {row[1] for row in connection.execute("PRAGMA table_info(records)")}
+        for name in ADDED_FIELDS:
+            if name not in present:
+                connection.execute(f'ALTER TABLE records ADD COLUMN "{name}" TEXT')
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
 
 
 def scratch_copy(path: Path) -> sqlite3.Connection:
