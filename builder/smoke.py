@@ -28,7 +28,7 @@ from .targets import Target
 DEFAULT_TIMEOUT_S = 120
 
 
-@dataclass
+@dataclass(frozen=True)
 class SmokeOptions:
     repo: str  # the repository holding the images, as <repo>:<target-id>
     results_dir: Path = results.DEFAULT_DIR
