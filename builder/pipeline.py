@@ -35,7 +35,6 @@ def finish(progress: Progress, heading: str, statuses: list[str]) -> None:
         raise TargetFailed(f"{len(failed)} of {len(statuses)} {heading.lower()} failed; see the records in results/")
 
 
-
 # ---------------------------------------------------------------------------------------------
 # The tasks
 
@@ -115,6 +114,7 @@ def _connect(url: str | None, progress: Progress):
     connected = engine_mod.connect(url)
     progress.console.print(f"engine: {connected.describe()}", markup=False)
     return connected
+
 
 def build_task(selection: Selection, flags: EngineFlags, builder: str = plan.BUILDER_AUTO,
                argoexec_exe: str | None = None, sevenzip_exe: str | None = None, argo_git: str | None = None,
@@ -261,6 +261,7 @@ def compile_task(argo: str | None, go: str = "auto", source: str | None = None, 
           f"{made.tree_state}, {made.go_version} via {made.go_how})")
     if loaded is not None:
         locked_commit(loaded, tag, made.commit)
+
 
 def locked_commit(loaded: Matrix, tag: str, commit: str | None) -> None:
     """A binary compiled from another commit than the lock pins for its tag (the tag moved upstream since

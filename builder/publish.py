@@ -43,7 +43,6 @@ def malformed(problems: list[str]) -> None:
         raise TargetFailed(f"{len(problems)} result record(s) were malformed and skipped; see above")
 
 
-
 def publish(run: PublishRun) -> None:
     """Publish as ``run`` says. ``run.dry_run``: the same reads and decisions, said as what would be written;
     nothing is written anywhere."""
