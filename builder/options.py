@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import compat, plan, targets
 from . import matrix as matrix_mod
@@ -23,6 +24,9 @@ from .matrix import REPO_RE, Matrix
 from .registry import Reference, is_registry_host
 from .secrets import has_userinfo, hide_userinfo
 from .source import ARGO_GIT
+
+if TYPE_CHECKING:  # smoke imports the Docker SDK: not loaded for the tasks that need no engine
+    from .smoke import SmokeOptions
 
 Flag = Iterable[str] | str | None
 
@@ -249,6 +253,77 @@ def build_run(selection: Selection, flags: EngineFlags, builder: str = plan.BUIL
         to=Reference.parse(destination(loaded, to)) if to else None, out=Path(out or DEFAULT_LAYOUT), force=force)
     return BuildRun(loaded, tuple(selected), builder, offered, flags.engine, options, sevenzip, go,
                     Path(dist or "."), Path(compiled) if compiled else None, tuple(insecure_registry or ()), dry_run)
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    """`invoke smoke` on an engine as asked: the flags checked before the engine is asked."""
+
+    matrix: Matrix
+    selected: tuple[targets.Target, ...]
+    offered: tuple[str, ...]
+    engine: str | None
+    options: SmokeOptions  # what smoke.smoke_targets reads
+    repo: Reference  # where the images are, and (--skip-verified) their evidence
+    skip_verified: bool = False
+    insecure_registry: tuple[str, ...] = ()
+
+
+def smoke_run(selection: Selection, flags: EngineFlags, timeout: str = "120", skip_verified: bool = False,
+              insecure_registry: Flag = None) -> SmokeRun:
+    """The flags of `invoke smoke` (without --cluster), each checked, as one frozen value."""
+    from .smoke import SmokeOptions
+
+    seconds = timeout_seconds(timeout)
+    loaded, selected = selection.resolve(default_bases=None)
+    _, offered = host_flags(None, flags.host_isolation)
+    smoke = SmokeOptions(repo=local_repo(loaded, flags.repo), results_dir=Path(flags.results or "results"),
+                         runner=flags.runner or "local", network_mode=flags.network or None, timeout_s=seconds)
+    repo = Reference.parse(smoke.repo)
+    if skip_verified and not repo.registry_named:
+        raise InputError(f"--skip-verified reads the evidence kept in a registry: --repo {smoke.repo} names none; "
+                         "pass --repo REGISTRY/REPO")
+    return SmokeRun(loaded, tuple(selected), offered, flags.engine, smoke, repo, skip_verified,
+                    tuple(insecure_registry or ()))
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """`invoke smoke --cluster` as asked: the flags checked before the registry or the cluster is asked."""
+
+    matrix: Matrix
+    selected: tuple[targets.Target, ...]
+    repo: Reference  # where the published per-base images are (--repo, else registries.publish)
+    cluster: ClusterFlags
+    timeout_s: float
+    runner: str  # the runner name of the records
+    results_dir: Path = Path("results")
+    insecure_registry: tuple[str, ...] = ()
+
+
+def cluster_run(selection: Selection, flags: EngineFlags, timeout: str | None, cluster: ClusterFlags,
+                skip_verified: bool = False, insecure_registry: Flag = None) -> ClusterRun:
+    """The flags of `invoke smoke --cluster`, each checked, as one frozen value."""
+    import urllib.parse
+
+    from .cluster import DEFAULT_TIMEOUT_S
+
+    if skip_verified:
+        raise InputError("--skip-verified skips the checks on an engine whose evidence is in the registry; a "
+                         "--cluster run submits its workflow every time: drop one of them")
+    seconds = timeout_seconds(timeout or str(DEFAULT_TIMEOUT_S))
+    if flags.engine or flags.network or flags.host_isolation:
+        raise InputError("--cluster runs hello-windows on the cluster: --engine, --network and --host-isolation "
+                         "do not apply")
+    loaded, selected = selection.resolve(default_bases=None)
+    where = flags.repo or loaded.registries.publish
+    repo = Reference.parse(where) if where else None
+    if repo is None or not repo.registry_named:
+        raise InputError(f"--cluster runs the published image under test, pinned by digest: --repo {where or '(none)'} "
+                         "names no registry; pass --repo REGISTRY/REPO (or set registries.publish in the matrix)")
+    runner = cluster.name or flags.runner or urllib.parse.urlsplit(cluster.url).hostname or "cluster"
+    return ClusterRun(loaded, tuple(selected), repo, cluster, seconds, runner, Path(flags.results or "results"),
+                      tuple(insecure_registry or ()))
 
 
 @dataclass(frozen=True)

@@ -274,28 +274,19 @@ def locked_commit(loaded: Matrix, tag: str, commit: str | None) -> None:
 
 def smoke_task(selection: Selection, flags: EngineFlags, timeout: str = "120", skip_verified: bool = False,
                insecure_registry: Flag = None) -> None:
+    """The smoke checks of each selected target on an engine (with --skip-verified: those not verified there)."""
     from .engine import redact_url
-    from .registry import Reference
-    from .smoke import SmokeOptions, smoke_targets
+    from .smoke import smoke_targets
 
-    seconds = options.timeout_seconds(timeout)
-    loaded, selected = selection.resolve(default_bases=None)
-    _, offered = options.host_flags(None, flags.host_isolation)
-    smoke_options = SmokeOptions(repo=options.local_repo(loaded, flags.repo),
-                                 results_dir=Path(flags.results or "results"), runner=flags.runner or "local",
-                                 network_mode=flags.network or None, timeout_s=seconds)
-    repo = Reference.parse(smoke_options.repo)
-    if skip_verified and not repo.registry_named:
-        raise InputError(f"--skip-verified reads the evidence kept in a registry: --repo {smoke_options.repo} names "
-                         "none; pass --repo REGISTRY/REPO")
+    run = options.smoke_run(selection, flags, timeout, skip_verified, insecure_registry)
     progress = Progress()
-    connected = _connect(flags.engine, progress)
+    connected = _connect(run.engine, progress)
     try:
-        plans = plan.plan_smoke(loaded, selected, connected.facts, offered, redact_url(connected.url))
-        if skip_verified:
-            plans = unverified(plans, options.registry_client(insecure_registry), repo, smoke_options.runner,
-                               connected.facts, progress, options.trusted_keys(loaded))
-        records = smoke_targets(connected, plans, smoke_options, progress)
+        plans = plan.plan_smoke(run.matrix, run.selected, connected.facts, run.offered, redact_url(connected.url))
+        if run.skip_verified:
+            plans = unverified(plans, options.registry_client(run.insecure_registry), run.repo, run.options.runner,
+                               connected.facts, progress, options.trusted_keys(run.matrix))
+        records = smoke_targets(connected, plans, run.options, progress)
     finally:
         connected.close()
     finish(progress, "Checks", [r.status for r in records])
@@ -305,41 +296,24 @@ def cluster_smoke_task(selection: Selection, flags: EngineFlags, timeout: str | 
                        skip_verified: bool = False, insecure_registry: Flag = None) -> None:
     """The cluster check of each selected target's published per-base image, pinned by digest: from ``--repo``,
     else the matrix's publish repository (a target not published there is refused before anything is submitted)."""
-    import urllib.parse
+    from .cluster import cluster_smoke
 
-    from .cluster import DEFAULT_TIMEOUT_S, cluster_smoke
-    from .registry import Reference
-
-    if skip_verified:
-        raise InputError("--skip-verified skips the checks on an engine whose evidence is in the registry; a "
-                         "--cluster run submits its workflow every time: drop one of them")
-    seconds = options.timeout_seconds(timeout or str(DEFAULT_TIMEOUT_S))
-    if flags.engine or flags.network or flags.host_isolation:
-        raise InputError("--cluster runs hello-windows on the cluster: --engine, --network and --host-isolation "
-                         "do not apply")
-    loaded, selected = selection.resolve(default_bases=None)
-    plans = plan.make_plan(loaded, selected)
-    where = flags.repo or loaded.registries.publish
-    repo = Reference.parse(where) if where else None
-    if repo is None or not repo.registry_named:
-        raise InputError(f"--cluster runs the published image under test, pinned by digest: --repo {where or '(none)'} "
-                         "names no registry; pass --repo REGISTRY/REPO (or set registries.publish in the matrix)")
-    client = options.registry_client(insecure_registry)
+    run = options.cluster_run(selection, flags, timeout, cluster, skip_verified, insecure_registry)
+    plans = plan.make_plan(run.matrix, run.selected)
+    client = options.registry_client(run.insecure_registry)
     executors: dict[str, tuple[str, str]] = {}
     for planned in plans:
         if planned.target.is_windows:
-            tagged = repo.with_tag(planned.target.id)
+            tagged = run.repo.with_tag(planned.target.id)
             digest = client.head_manifest(tagged)
             if digest is None:
-                raise InputError(f"{tagged}: not published; push it first (invoke build --to {repo}) or pass --repo "
-                                 "where it is")
+                raise InputError(f"{tagged}: not published; push it first (invoke build --to {run.repo}) or pass "
+                                 "--repo where it is")
             executors[planned.target.id] = (str(tagged), digest)
-    runner = cluster.name or flags.runner or urllib.parse.urlsplit(cluster.url).hostname or "cluster"
     progress = Progress()
     records = cluster_smoke(plans, url=cluster.url, token_env=cluster.token_env, insecure=cluster.insecure,
-                            namespace=cluster.namespace, hybrid=cluster.hybrid, timeout_s=seconds,
-                            runner=runner, results_dir=Path(flags.results or "results"),
-                            progress=progress, executors=executors)
+                            namespace=cluster.namespace, hybrid=cluster.hybrid, timeout_s=run.timeout_s,
+                            runner=run.runner, results_dir=run.results_dir, progress=progress, executors=executors)
     finish(progress, "Checks", [r.status for r in records])
 
 
