@@ -24,8 +24,6 @@ from .progress import Progress
 from .secrets import has_userinfo, hide_userinfo
 from .verified import unverified
 
-__all__ = ["ClusterFlags", "EngineFlags", "Selection"]  # the flags tasks.py hands over (builder.options)
-
 
 def finish(progress: Progress, heading: str, statuses: list[str]) -> None:
     """The summary of a run; exit 1 when any target failed (not-runnable is the rules' word, not a failure)."""
