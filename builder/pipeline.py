@@ -3,7 +3,7 @@
 tasks.py only declares the flags and calls these. Each function has the flags read and checked once
 (``options``: bad input is an ``InputError`` naming the flag, before anything is touched), asks the
 planner once, hands the plan to the step that does the work, and prints. What a step does lives in its
-own module (render, builders, smoke, engine_push, publish, answer, evidence_view); this module decides
+own module (render, builders, smoke, engine_push, publish, which, evidence_view); this module decides
 only which of them run, with what, and in which order.
 """
 
@@ -356,8 +356,8 @@ def publish_task(to: str | None = None, argo: Flag = None, matrix: str | None = 
 
 def table_task(matrix: str | None = None, db: str | None = None, argo: Flag = None, host: str | None = None,
                format: str = "text", offline: bool = False, insecure_registry: Flag = None) -> None:
-    """The compatibility table (builder/answer.py); with --host, which_task's answer for that node."""
-    from .answer import TABLE_FORMATS, WHICH_FORMATS, table
+    """The compatibility table (builder/which.py); with --host, which_task's answer for that node."""
+    from .which import TABLE_FORMATS, WHICH_FORMATS, table
 
     if format not in TABLE_FORMATS:
         raise InputError(f"--format {format}: expected {', '.join(TABLE_FORMATS[:-1])} or {TABLE_FORMATS[-1]}")
@@ -375,16 +375,16 @@ def which_task(node: str | None, argo: Flag = None, format: str = "text", matrix
                insecure_registry: Flag = None, verbose: bool = False) -> None:
     """``invoke which``: for a node (a build, a release name or its node.kubernetes.io/windows-build label), per
     Argo version the image to use, how, how sure, and the entry of the one tag Docker Engine and containerd take
-    (builder/answer.py)."""
-    from .answer import WHICH_FORMATS, which
+    (builder/which.py)."""
     from .table import LABEL
+    from .which import WHICH_FORMATS, answer
 
     if format not in WHICH_FORMATS:
         raise InputError(f"--format {format}: expected text, json or helm")
     if not node:
         raise InputError(f"{flag} is required: a build (10.0.17763), a release (2019, ltsc2022) or the value of a "
                          f"node's {LABEL} label")
-    which(node, argo, format, matrix, db, flag, offline, insecure_registry, verbose)
+    answer(node, argo, format, matrix, db, flag, offline, insecure_registry, verbose)
 
 
 def refresh_task(matrix: str | None = None, check: bool = False, mirror: Flag = None,

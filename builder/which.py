@@ -3,7 +3,7 @@
 tag each runtime takes), with the digests the published tags have now when the registry answers in time.
 
 The pipeline checks the flags (``pipeline.table_task``, ``pipeline.which_task``) and calls ``table`` or
-``which`` here; the words and layouts are ``table_formats``'.
+``answer`` here; the words and layouts are ``table_formats``'.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def table(matrix: str | None, db: str | None, argo: Flag, format: str) -> None:
 WHICH_FORMATS = ("text", "json", "helm")
 
 
-def which(node: str, argo: Flag = None, format: str = "text", matrix: str | None = None, db: str | None = None,
+def answer(node: str, argo: Flag = None, format: str = "text", matrix: str | None = None, db: str | None = None,
           flag: str = "--node", offline: bool = False, insecure_registry: Flag = None, verbose: bool = False) -> None:
     """For a node (a build, a release name or its node.kubernetes.io/windows-build label), per Argo version the
     image to use, how, how sure, and the entry of the one tag Docker Engine and containerd take."""
