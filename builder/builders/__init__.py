@@ -16,15 +16,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .. import checks, inputs, results
 from ..binaries import COMPILED, WINDOWS_SOURCE, Binary
+from ..matrix import Matrix
 from ..plan import BUILDER_DOCKER, BUILDER_OCI, PlannedTarget
 from ..progress import Progress
 from ..registry import Reference, RegistryClient
 from ..secrets import strip_userinfo
 from ..source import ARGO_GIT, cache_dir
+
+if TYPE_CHECKING:  # the engine module imports the Docker SDK: only the docker builder needs it at run time
+    from ..engine import Engine
 
 DEFAULT_LAYOUT = Path("dist/oci")
 
@@ -99,15 +103,16 @@ def would_build(builder: Builder, plans: list[PlannedTarget], options: BuildOpti
     return []
 
 
-def make_builders(loaded, connected, options: BuildOptions, client: RegistryClient, plans: list[PlannedTarget],
-                  progress: Progress) -> list[Builder]:
+def make_builders(loaded: Matrix, connected: Engine | None, options: BuildOptions, client: RegistryClient,
+                  plans: list[PlannedTarget], progress: Progress) -> list[Builder]:
     """The builders this run needs (each a ``builders.Builder``), in the order they run (the engine's first)."""
     from .docker import DockerBuilder
     from .oci import OciBuilder
 
     needed = {p.builder for p in plans}
-    builders = []
+    builders: list[Builder] = []
     if BUILDER_DOCKER in needed:
+        assert connected is not None, "plan.plan_build routes a target to docker only with an engine's facts"
         builders.append(DockerBuilder(connected, loaded, options, progress, client))
     if BUILDER_OCI in needed:
         builders.append(OciBuilder(loaded, client, options, progress))
