@@ -59,7 +59,7 @@ from builder.errors import (  # noqa: E402
     BuilderError,
     Terminated,
 )
-from builder.pipeline import ClusterFlags, EngineFlags, Selection  # noqa: E402
+from builder.options import ClusterFlags, EngineFlags, Selection  # noqa: E402
 from builder.secrets import flag_secrets, redact  # noqa: E402
 
 # Long flags only: with this many options invoke's automatic one-letter flags collide between tasks

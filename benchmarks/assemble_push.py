@@ -27,7 +27,7 @@ from builder import matrix as matrix_mod  # noqa: E402
 from builder.builders import BuildOptions  # noqa: E402
 from builder.builders.oci import OciBuilder  # noqa: E402
 from builder.oci import windows_layer  # noqa: E402
-from builder.plan import OCI, plan_build  # noqa: E402
+from builder.plan import BUILDER_OCI, plan_build  # noqa: E402
 from builder.progress import Progress  # noqa: E402
 from builder.registry import Reference, RegistryClient  # noqa: E402
 from builder.targets import select  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> None:
         matrix = matrix_mod.load_matrix()
         matrix = type(matrix)(**{**matrix.__dict__, "mirrors": {"mcr.microsoft.com": f"{registry.host}/mcr"}})
         targets = select(matrix, "all")
-        plans = plan_build(matrix, targets, None, OCI)
+        plans = plan_build(matrix, targets, None, BUILDER_OCI)
 
         full, again, floor = [], [], []
         stats = None

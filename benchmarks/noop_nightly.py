@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from builder import pipeline  # noqa: E402
 from builder.matrix import load_matrix  # noqa: E402
-from builder.pipeline import EngineFlags, Selection  # noqa: E402
+from builder.options import EngineFlags, Selection  # noqa: E402
 from builder.targets import all_targets  # noqa: E402
 from tests import evidence_keys, infra, windows_images  # noqa: E402
 from tests.faulty_proxy import FaultyProxy  # noqa: E402

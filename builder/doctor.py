@@ -427,3 +427,14 @@ def without_engine(matrix: Matrix, selected: tuple[int, Runner] | None, reason: 
 
 def failed(results: list[Result]) -> list[Result]:
     return [r for r in results if r.status == FAIL]
+
+
+def print_results(results: list[Result], as_json: bool) -> None:
+    """What `invoke doctor` prints: one line per check, or the JSON list."""
+    from . import report
+
+    if as_json:
+        print(report.dumps([r.to_json() for r in results]))
+    else:
+        for result in results:
+            print(result.line())

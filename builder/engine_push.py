@@ -1,9 +1,8 @@
 """Engine push: the docker builder's per-base tags pushed by the Docker engine (credentials from the
-Docker config); and ``destination``, the one reading of ``--to`` that every push shares."""
+Docker config). ``--to`` is read by ``options.destination``, which every builder, push and publish share."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import docker.errors
@@ -12,10 +11,8 @@ import requests
 from . import checks
 from .engine import Engine, redact_url
 from .errors import BuilderError, InputError, PushDenied, Unreachable
-from .matrix import REPO_RE, Matrix
 from .progress import Progress
-from .registry import is_registry_host
-from .secrets import has_userinfo, hide_userinfo, redact
+from .secrets import redact
 from .targets import Target
 
 _UNREACHABLE_HINTS = ("connection refused", "no such host", "i/o timeout", "dial tcp", "no route to host",
@@ -28,45 +25,6 @@ class Pushed:
     target: Target
     reference: str
     digest: str
-
-
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,15})://", re.ASCII)
-
-
-def refuse_scheme(flag: str, value: str) -> None:
-    """An image reference has no URL scheme: ``https://registry.example/argoexec`` is refused naming the scheme
-    as the fault (before any other check, whose complaint about case or tags would mislead)."""
-    found = _SCHEME_RE.match(value)
-    if found:
-        rest = hide_userinfo(value[found.end():])
-        raise InputError(f"{flag} {hide_userinfo(value)}: an image reference has no scheme; drop "
-                         f"'{found.group(1)}://' and give {rest or 'REGISTRY/REPO'} (plain http is "
-                         "--insecure-registry REGISTRY)")
-
-
-def destination(matrix: Matrix, to: str) -> str:
-    """``--to``: a destination name from matrix.yaml or a repository ``REGISTRY/REPO``.
-
-    The registry must be named (a host with a dot or a port, or localhost): a bare word is a typo of
-    a destination far more often than a wish to push to Docker Hub."""
-    if has_userinfo(to):  # refused without showing it: it would be in this message, and in every log after
-        raise InputError(f"--to {hide_userinfo(to)}: give the repository without user:password@; credentials "
-                         "come from the Docker config (docker login)")
-    refuse_scheme("--to", to)
-    known = ", ".join(matrix.registries.destinations) or "none"
-    repo = matrix.registries.destinations.get(to, to)
-    registry, slash, path = repo.partition("/")
-    if not slash or not path:
-        raise InputError(f"--to {to}: not a destination of {matrix.file} ({known}) nor a REGISTRY/REPO")
-    if not is_registry_host(registry):
-        raise InputError(f"--to {to}: {registry!r} is not a registry host (it needs a dot or a port, e.g. "
-                         f"registry.example:5000/{path}); destinations of {matrix.file}: {known}")
-    if "@" in repo or ":" in path:
-        raise InputError(f"--to {to}: give the repository without a tag or digest; tags are the target ids")
-    if not REPO_RE.match(repo):
-        raise InputError(f"--to {to}: not a valid repository (the path must be lowercase letters, digits and "
-                         "separators . _ -)")
-    return repo
 
 
 def push_targets(engine: Engine, targets: list[Target], repo: str, local_repo: str,

@@ -31,12 +31,12 @@ from .targets import Target
 
 LOCAL = "local"
 LINUX = "linux"
-BUILD_DOCKER = "docker"  # a Linux target on a Linux engine
+BUILD_LINUX = "docker"  # a Linux target on a Linux engine
 DEFAULT_ISOLATION = "default"  # a Linux container: the engine's own, nothing to choose
 
 # Which builder serves a target (``--builder``): the Docker engine, or daemonless assembly.
-AUTO, DOCKER, OCI = "auto", "docker", "oci"
-BUILDERS = (AUTO, DOCKER, OCI)
+BUILDER_AUTO, BUILDER_DOCKER, BUILDER_OCI = "auto", "docker", "oci"
+BUILDERS = (BUILDER_AUTO, BUILDER_DOCKER, BUILDER_OCI)
 
 # Where a target builds (``PlannedTarget.build_site``) when it is no runner of the matrix: the nightly's Linux job
 # that runs the oci builder for the bases no runner builds, any machine (an oci build on a plan for one host: no
@@ -66,13 +66,13 @@ class SmokeSite:
 class PlannedTarget:
     target: Target
     base_image: str
-    build: str  # compat.BUILD_PROCESS, BUILD_HYPERV, BUILD_NONE, or BUILD_DOCKER (Linux)
+    build: str  # compat.BUILD_PROCESS, BUILD_HYPERV, BUILD_NONE, or BUILD_LINUX (Linux)
     isolation: str | None
     runner: str | None
     host_build: WindowsBuild | None
     smoke: tuple[SmokeSite, ...]
     reason: str | None
-    builder: str = DOCKER  # DOCKER or OCI: the builder that serves this target
+    builder: str = BUILDER_DOCKER  # BUILDER_DOCKER or BUILDER_OCI: the builder that serves this target
     not_runnable: str | None = None  # why no smoke site can run it (the rule that forbids it)
     base_tag: str | None = None  # the base by tag, for labels and display, when base_image is pinned by digest
     # Who builds it: a runner's name, ASSEMBLE, ANYWHERE, LOCAL or LINUX (None: nobody, on an engine that cannot).
@@ -85,7 +85,7 @@ class PlannedTarget:
     @property
     def built_by(self) -> str:
         """The build it gets: ``oci`` when the daemonless builder serves it, else the engine's method (``build``)."""
-        return OCI if self.builder == OCI else self.build
+        return BUILDER_OCI if self.builder == BUILDER_OCI else self.build
 
     @property
     def smoke_here(self) -> SmokeSite | None:
@@ -120,7 +120,7 @@ class PlannedTarget:
 
 def _default_builder(build: str) -> str:
     """What ``--builder auto`` does with a plan: docker where an engine can build it natively, else oci."""
-    return OCI if build == compat.BUILD_NONE else DOCKER
+    return BUILDER_OCI if build == compat.BUILD_NONE else BUILDER_DOCKER
 
 
 def _best_runner(matrix: Matrix, image: WindowsBuild) -> tuple[Runner | None, str, str | None, str]:
@@ -145,7 +145,7 @@ def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None 
     """One target, planned for the CI runners or (``host_build``) for one Windows host."""
     if not target.is_windows:
         # Linux flavours build on any Linux engine, with no isolation choice to make.
-        return PlannedTarget(target, matrix.mirrored(target.release.base_image), BUILD_DOCKER, None, None, None,
+        return PlannedTarget(target, matrix.mirrored(target.release.base_image), BUILD_LINUX, None, None, None,
                              (SmokeSite(LINUX, None, None),), None, build_site=LINUX)
     image = target.release.build
     base_image = matrix.base_image(target.release)
@@ -220,7 +220,7 @@ def _on_engine(matrix: Matrix, target: Target, facts: HostFacts, offered: tuple[
                       f"--engine (or DOCKER_HOST) at a Windows host that runs {target.release.build.base} images")
             cannot_run = f"a {facts.os_type} engine cannot run Windows images"
         return dataclasses.replace(planned, build=compat.BUILD_NONE, isolation=None, runner=None, host_build=None,
-                                   smoke=(), reason=reason, builder=OCI, not_runnable=cannot_run,
+                                   smoke=(), reason=reason, builder=BUILDER_OCI, not_runnable=cannot_run,
                                    build_site=ANYWHERE)
     planned = plan_target(matrix, target)
     if facts.is_windows:
@@ -238,40 +238,39 @@ def plan_smoke(matrix: Matrix, targets: Iterable[Target], facts: HostFacts,
     return [_on_engine(matrix, target, facts, tuple(offered), where) for target in targets]
 
 
-def plan_build(matrix: Matrix, targets: Iterable[Target], facts: HostFacts | None, builder: str = AUTO,
+def plan_build(matrix: Matrix, targets: Iterable[Target], facts: HostFacts | None, builder: str = BUILDER_AUTO,
                offered: Iterable[str] = compat.ISOLATIONS, where: str = "the engine") -> list[PlannedTarget]:
     """Plan a build run: which builder serves each target and how. ``facts`` is None without an engine.
 
+    ``builder`` is one of ``BUILDERS`` (``--builder`` is checked once, by ``options.builder_choice``).
     ``docker`` refuses (exit 2, before anything is built) a target the engine cannot build; ``oci``
     takes Windows targets only; ``auto`` uses the engine where its host builds the base natively
     (a Linux engine for Linux targets) and the daemonless oci builder for the other Windows bases.
     """
-    if builder not in BUILDERS:
-        raise InputError(f"--builder {builder}: expected one of: {', '.join(BUILDERS)}")
     offered = tuple(offered)
     targets = list(targets)
-    if builder == OCI:
+    if builder == BUILDER_OCI:
         linux = [t.id for t in targets if not t.is_windows]
         if linux:
             raise InputError(f"{', '.join(linux)}: the oci builder assembles Windows images; build Linux targets "
                              "with --builder docker")
-        return [dataclasses.replace(plan_target(matrix, t), builder=OCI, build_site=LOCAL) for t in targets]
+        return [dataclasses.replace(plan_target(matrix, t), builder=BUILDER_OCI, build_site=LOCAL) for t in targets]
     plans = []
     for target in targets:
         if facts is None:
-            if builder == DOCKER:
+            if builder == BUILDER_DOCKER:
                 raise InputError(f"{target.id}: --builder docker needs a Docker engine; pass --engine URL")
             if not target.is_windows:
                 raise InputError(f"{target.id}: a Linux target needs a Linux Docker engine; none is reachable "
                                  "(pass --engine URL)")
-            plans.append(dataclasses.replace(plan_target(matrix, target), builder=OCI, build_site=LOCAL))
+            plans.append(dataclasses.replace(plan_target(matrix, target), builder=BUILDER_OCI, build_site=LOCAL))
             continue
         planned = _on_engine(matrix, target, facts, offered, where)
         if planned.build != compat.BUILD_NONE:
-            plans.append(dataclasses.replace(planned, builder=DOCKER))
-        elif builder == AUTO and target.is_windows:
-            plans.append(dataclasses.replace(plan_target(matrix, target), builder=OCI, build_site=LOCAL))
-        elif not target.is_windows and builder == AUTO:
+            plans.append(dataclasses.replace(planned, builder=BUILDER_DOCKER))
+        elif builder == BUILDER_AUTO and target.is_windows:
+            plans.append(dataclasses.replace(plan_target(matrix, target), builder=BUILDER_OCI, build_site=LOCAL))
+        elif not target.is_windows and builder == BUILDER_AUTO:
             raise InputError(f"{target.id}: a Linux target needs a Linux Docker engine; none is reachable "
                              "(pass --engine URL)")
         elif target.is_windows and facts.is_windows and facts.build is not None:

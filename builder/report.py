@@ -52,7 +52,7 @@ _SITE_CELLS = {plan_mod.ASSEMBLE: "assemble (nightly, Linux)", plan_mod.ANYWHERE
 
 
 def _build_cell(entry: PlannedTarget) -> str:
-    if entry.builder == plan_mod.OCI and entry.build_site == plan_mod.ANYWHERE:
+    if entry.builder == plan_mod.BUILDER_OCI and entry.build_site == plan_mod.ANYWHERE:
         return f"{entry.built_by} ({plan_mod.SITES[plan_mod.ANYWHERE]})"
     return entry.built_by
 

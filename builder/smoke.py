@@ -28,7 +28,7 @@ from .targets import Target
 DEFAULT_TIMEOUT_S = 120
 
 
-@dataclass
+@dataclass(frozen=True)
 class SmokeOptions:
     repo: str  # the repository holding the images, as <repo>:<target-id>
     results_dir: Path = results.DEFAULT_DIR
@@ -267,42 +267,47 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
             why = f"could not start: {read_unstarted}" if read_unstarted else \
                 "timed out" if read_code is None else f"exit code {read_code}"
             return PodRun(checks.ERROR, f"read: the volume could not be read ({why})", "\n".join(logs))
-        listing, _, parameter = listing.partition(PARAMETER_START)
-        files, _, exitcode = listing.partition(LISTING_END)
-        if LISTING_FAILED in files:
-            # The reader could not list the volume: nothing can be said of what init left there.
-            said = " ".join(files.replace(LISTING_FAILED, "").split())[:200]
-            return PodRun(checks.ERROR, f"read: the volume could not be listed ({said or 'no reason given'})",
-                          "\n".join(logs))
-        present = {line.strip() for line in files.splitlines()}
-        missing = [name for name in ("argoexec", "template") if name not in present]
-        if missing:
-            return PodRun(checks.FAIL, f"init: exit 0 but left no {' and no '.join(missing)} in {ARGO_DIR}",
-                          "\n".join(logs))
-        if main_unstarted:
-            return PodRun(checks.FAIL, f"main: could not start {IN_POD_ARGOEXEC}: {main_unstarted}", "\n".join(logs))
-        status, why = check.judge(target, main_code, main_output)
-        if status != checks.PASS:
-            if check.output_parameter is not None and main_output.strip():
-                why += f" ({main_output.strip().splitlines()[-1].strip()[:200]})"  # e.g. saveParameter's error
-            return PodRun(status, f"main: {why}", "\n".join(logs))
-        if check.emissary:
-            written = exitcode.strip()
-            if written != str(check.exit_code):
-                return PodRun(checks.FAIL, f"main: emissary wrote {written or 'no'} ctr/main/exitcode, expected "
-                                           f"{check.exit_code}", "\n".join(logs))
-        if check.output_parameter is not None:
-            path, value = check.output_parameter(target)
-            if parameter.strip() != value:
-                found = f"found {parameter.strip()[:60]!r}" if parameter.strip() else "found nothing"
-                return PodRun(checks.FAIL, f"main: emissary did not save output parameter {path} at "
-                                           f"{saved_parameter_path(target, path)} ({found})", "\n".join(logs))
-        return PodRun(checks.PASS, "", "\n".join(logs))
+        return _judge_pod(target, check, (main_code, main_output, main_unstarted), listing, "\n".join(logs))
     finally:
         try:
             volume.remove(force=True)
         except docker.errors.APIError as exc:
             print(f"warning: could not remove volume {volume.name}: {exc.explanation or exc}")
+
+
+def _judge_pod(target: Target, check: Check, main: tuple[int | None, str, str], listing: str, log: str) -> PodRun:
+    """A pod check's verdict from what the reader found on the volume (the files init left, emissary's exit code
+    file, the saved output parameter) and the main step's (exit code, output, why it could not start)."""
+    main_code, main_output, main_unstarted = main
+    listing, _, parameter = listing.partition(PARAMETER_START)
+    files, _, exitcode = listing.partition(LISTING_END)
+    if LISTING_FAILED in files:
+        # The reader could not list the volume: nothing can be said of what init left there.
+        said = " ".join(files.replace(LISTING_FAILED, "").split())[:200]
+        return PodRun(checks.ERROR, f"read: the volume could not be listed ({said or 'no reason given'})", log)
+    present = {line.strip() for line in files.splitlines()}
+    missing = [name for name in ("argoexec", "template") if name not in present]
+    if missing:
+        return PodRun(checks.FAIL, f"init: exit 0 but left no {' and no '.join(missing)} in {ARGO_DIR}", log)
+    if main_unstarted:
+        return PodRun(checks.FAIL, f"main: could not start {IN_POD_ARGOEXEC}: {main_unstarted}", log)
+    status, why = check.judge(target, main_code, main_output)
+    if status != checks.PASS:
+        if check.output_parameter is not None and main_output.strip():
+            why += f" ({main_output.strip().splitlines()[-1].strip()[:200]})"  # e.g. saveParameter's error
+        return PodRun(status, f"main: {why}", log)
+    if check.emissary:
+        written = exitcode.strip()
+        if written != str(check.exit_code):
+            return PodRun(checks.FAIL, f"main: emissary wrote {written or 'no'} ctr/main/exitcode, expected "
+                                       f"{check.exit_code}", log)
+    if check.output_parameter is not None:
+        path, value = check.output_parameter(target)
+        if parameter.strip() != value:
+            found = f"found {parameter.strip()[:60]!r}" if parameter.strip() else "found nothing"
+            return PodRun(checks.FAIL, f"main: emissary did not save output parameter {path} at "
+                                       f"{saved_parameter_path(target, path)} ({found})", log)
+    return PodRun(checks.PASS, "", log)
 
 
 def _remove(container) -> None:

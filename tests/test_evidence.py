@@ -564,7 +564,7 @@ def test_an_entry_that_is_no_evidence_is_dropped_without_a_push_and_said_once(re
 
 
 def test_publish_goes_on_past_an_entry_that_is_no_evidence(registry, tmp_path):
-    from builder import pipeline, store
+    from builder import publish, store
     from builder.progress import Progress
 
     client = RegistryClient()
@@ -577,6 +577,6 @@ def test_publish_goes_on_past_an_entry_that_is_no_evidence(registry, tmp_path):
     entry = SimpleNamespace(target=record()["target"], digest=subject.digest, media_type=subject.media_type,
                             size=subject.size)
     keys = {"signer": evidence_keys.SIGNER, "trusted": evidence_keys.TRUSTED}
-    assert pipeline.exchange_evidence(client, repo, [entry], connection, Progress(), **keys) == []
-    assert pipeline.exchange_evidence(client, repo, [entry], connection, Progress(), **keys) == []
+    assert publish.exchange_evidence(client, repo, [entry], connection, Progress(), **keys) == []
+    assert publish.exchange_evidence(client, repo, [entry], connection, Progress(), **keys) == []
     assert plain.digest not in [m["digest"] for m in evidence.find_evidence(client, repo, subject.digest)]

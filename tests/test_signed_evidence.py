@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from builder import evidence, pipeline, signing, store
+from builder import evidence, publish, signing, store
 from builder import table as table_mod
 from builder.registry import OCI_INDEX, OCI_MANIFEST, Reference, RegistryClient, sha256_digest
 from tests import evidence_keys
@@ -161,7 +161,7 @@ def _cell(repo: Reference, subject: evidence.Descriptor, client: RegistryClient,
     connection = store.connect(db)
     entry = types.SimpleNamespace(target=TARGET, digest=subject.digest, media_type=subject.media_type,
                                   size=subject.size)
-    problems = pipeline.exchange_evidence(client, repo, [entry], connection, progress, signer=None,
+    problems = publish.exchange_evidence(client, repo, [entry], connection, progress, signer=None,
                                           trusted=evidence_keys.TRUSTED)
     assert problems == []
     publication = table_mod.Publication(str(repo))

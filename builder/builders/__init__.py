@@ -7,30 +7,36 @@ hands every builder its share of the plan, in plan order. A builder turns planne
 - ``docker``: renders the target's Dockerfile and builds it on a Docker engine (``builders.docker``);
 - ``oci``: assembles Windows images from registries with no engine at all (``builders.oci``).
 
-A third builder is one module with a class that has ``name`` and ``build(plans, progress)``, and
-one line in ``pipeline.make_builders``.
+Both implement ``Builder``: ``name``, ``done``, ``inputs``, ``content`` and
+``build(plans, progress, *, dry_run)``. A third builder is one module with a class that implements it,
+and one line in ``make_builders``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .. import checks, results
-from ..binaries import COMPILED, Binary
-from ..plan import PlannedTarget
+from .. import checks, inputs, results
+from ..binaries import COMPILED, WINDOWS_SOURCE, Binary
+from ..matrix import Matrix
+from ..plan import BUILDER_DOCKER, BUILDER_OCI, PlannedTarget
 from ..progress import Progress
-from ..registry import Reference
+from ..registry import Reference, RegistryClient
 from ..secrets import strip_userinfo
 from ..source import ARGO_GIT, cache_dir
+
+if TYPE_CHECKING:  # the engine module imports the Docker SDK: only the docker builder needs it at run time
+    from ..engine import Engine
 
 DEFAULT_LAYOUT = Path("dist/oci")
 
 
-@dataclass
+@dataclass(frozen=True)
 class BuildOptions:
-    """What the user asked of a build run; each builder reads the part it needs."""
+    """What the user asked of a build run (made once by ``options.build_run``, never changed after: the
+    binaries made for the run are a new value, ``dataclasses.replace``); each builder reads the part it needs."""
 
     repo: str  # docker: the local repository images are tagged in, as <repo>:<target-id>
     results_dir: Path = results.DEFAULT_DIR
@@ -43,6 +49,7 @@ class BuildOptions:
     to: Reference | None = None  # oci: push to this repository (no tag) ...
     out: Path = DEFAULT_LAYOUT  # ... else write this OCI image layout
     work: Path = field(default_factory=lambda: cache_dir() / "layers")  # oci: the layer cache
+    force: bool = False  # with ``to``: build every target, even those published with the same inputs
 
 
 @dataclass
@@ -58,11 +65,58 @@ class Outcome:
 
 
 class Builder(Protocol):
+    """What the pipeline asks of a builder (``DockerBuilder``, ``OciBuilder``)."""
+
     name: str  # the value of PlannedTarget.builder (and --builder) that selects it
     done: str  # the line printed for a finished target, with {image} and {digest}
 
-    def build(self, plans: list[PlannedTarget], progress: Progress) -> list[Outcome]:
-        """Build each planned target, recording each; the next target goes on after a failure."""
+    def inputs(self, planned: PlannedTarget) -> inputs.Inputs:
+        """What the target's image is made from (``build --to`` skips it when the published one says the same)."""
+
+    def content(self, planned: PlannedTarget, found: inputs.Published, client: RegistryClient,
+                repo: Reference) -> str | None:
+        """Why the published image is not what its inputs make (None when it is): ``inputs.check_content``."""
+
+    def build(self, plans: list[PlannedTarget], progress: Progress, *, dry_run: bool = False) -> list[Outcome]:
+        """Build each planned target, recording each; the next target goes on after a failure. ``dry_run``:
+        say what would be built (with ``to``: and what skipped), read what exists, make and write nothing."""
+
+
+def would_build(builder: Builder, plans: list[PlannedTarget], options: BuildOptions, client: RegistryClient,
+                progress: Progress) -> list[Outcome]:
+    """A dry run of ``builder``: what it would do with each target, build it (and how) or, with ``options.to``,
+    skip it as unchanged. The inputs are known once every Windows target's argoexec.exe exists. No outcome."""
+    def how(planned: PlannedTarget) -> str:
+        where = f", {planned.isolation} isolation" if planned.isolation and builder.name == BUILDER_DOCKER else ""
+        return f"{builder.name} builder{where}"
+
+    known = options.binary != WINDOWS_SOURCE and all(
+        p.target.argo.tag in options.binaries for p in plans if p.target.is_windows)
+    if options.to is None or not known:
+        for planned in plans:
+            reason = "" if options.to is None else "; its inputs are known once argoexec.exe exists"
+            progress.say(f"would build {planned.target.id} ({how(planned)}){reason}")
+        return []
+    for planned in inputs.split(plans, builder.inputs, client, options.to, options.force, progress, dry_run=True,
+                                content_of=builder.content):
+        progress.say(f"  ({how(planned)}, pushed to {options.to}:{planned.target.id})")
+    return []
+
+
+def make_builders(loaded: Matrix, connected: Engine | None, options: BuildOptions, client: RegistryClient,
+                  plans: list[PlannedTarget], progress: Progress) -> list[Builder]:
+    """The builders this run needs (each a ``builders.Builder``), in the order they run (the engine's first)."""
+    from .docker import DockerBuilder
+    from .oci import OciBuilder
+
+    needed = {p.builder for p in plans}
+    builders: list[Builder] = []
+    if BUILDER_DOCKER in needed:
+        assert connected is not None, "plan.plan_build routes a target to docker only with an engine's facts"
+        builders.append(DockerBuilder(connected, loaded, options, progress, client))
+    if BUILDER_OCI in needed:
+        builders.append(OciBuilder(loaded, client, options, progress))
+    return builders
 
 
 def image_labels(planned: PlannedTarget, source_url: str, revision: str | None, base_digest: str | None,

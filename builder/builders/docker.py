@@ -21,9 +21,10 @@ from ..errors import BaseUnavailable, InputError, Unreachable
 from ..matrix import Matrix
 from ..plan import PlannedTarget
 from ..progress import Progress
+from ..registry import RegistryClient
 from ..source import BuildContext, argo_source, prebuilt
 from ..targets import Target
-from . import BuildOptions, Outcome, image_labels
+from . import BuildOptions, Outcome, image_labels, would_build
 
 TARGET_STAGE = "argoexec"
 
@@ -77,8 +78,10 @@ class DockerBuilder:
     name = "docker"
     done = "built {image} {digest}"
 
-    def __init__(self, engine: Engine, matrix: Matrix, options: BuildOptions, progress: Progress):
+    def __init__(self, engine: Engine, matrix: Matrix, options: BuildOptions, progress: Progress,
+                 client: RegistryClient | None = None):
         self.engine = engine
+        self.client = client  # the run's registry client: a dry run reads what --to holds through it
         self.matrix = matrix
         self.options = options
         self.progress = progress
@@ -86,11 +89,18 @@ class DockerBuilder:
         self._inputs: dict[str, inputs.Inputs] = {}
         self._bases: dict[str, str | None] = {}  # base reference -> its registry digest on the engine
         self._scratch = tempfile.TemporaryDirectory(prefix="argoexec-context-")
-        self.dry_run = False  # set by the pipeline: read what exists, pull and build nothing
+        self._dry_run = False  # a dry run: read what exists, pull and build nothing
 
-    def build(self, plans: list[PlannedTarget], progress: Progress) -> list[Outcome]:
-        """Build one target after another; the Argo source and prebuilt contexts are shared between them."""
+    def build(self, plans: list[PlannedTarget], progress: Progress, *, dry_run: bool = False) -> list[Outcome]:
+        """Build one target after another; the Argo source and prebuilt contexts are shared between them.
+        ``dry_run``: say what would be built (a missing base is not pulled: its inputs are unknown)."""
         self.progress = progress
+        if dry_run:
+            self._dry_run = True
+            try:
+                return would_build(self, plans, self.options, self.client, progress)
+            finally:
+                self._dry_run = False
         try:
             return [self.build_one(planned, self._context(planned.target, Path(self._scratch.name)), progress)
                     for planned in plans]
@@ -111,7 +121,7 @@ class DockerBuilder:
             locked = self.matrix.locked_base(target.release, "nanoserver")
             if locked is not None:
                 return locked.digest
-        if self.dry_run:
+        if self._dry_run:
             try:
                 return _repo_digest(self.engine.api.inspect_image(planned.base_image))
             except docker.errors.ImageNotFound:

@@ -37,7 +37,7 @@ from ..registry import Reference, RegistryClient
 from ..registry_writes import push, write_layout
 from ..source import cache_dir
 from ..targets import Target
-from . import BuildOptions, Outcome, image_labels
+from . import BuildOptions, Outcome, image_labels, would_build
 
 NETAPI32 = "Files/Windows/System32/netapi32.dll"
 # The cache of netapi32.dll and its records, by servercore digest. v2: a hard-linked DLL has its target's
@@ -203,8 +203,11 @@ class OciBuilder:
             return None
         return f"assembled from these inputs it is {digest[:19]}, the registry holds {found.digest[:19]}"
 
-    def build(self, plans: list[PlannedTarget], progress: Progress) -> list[Outcome]:
-        """Assemble each Windows target; a failed target is recorded and the others go on."""
+    def build(self, plans: list[PlannedTarget], progress: Progress, *, dry_run: bool = False) -> list[Outcome]:
+        """Assemble each Windows target; a failed target is recorded and the others go on. ``dry_run``: say
+        what would be assembled (with --to: and what skipped), upload and write nothing."""
+        if dry_run:
+            return would_build(self, plans, self.options, self.client, progress)
         options = self.options
         assembler = self.assembler
         outcomes = []
