@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import cache_root
 from .errors import InputError
 from .matrix import Matrix
-from .source import cache_dir
 
 AUTO, COMPILED, UPSTREAM, WINDOWS_SOURCE, PREBUILT = "auto", "compiled", "upstream", "windows-source", "prebuilt"
 CHOICES = (AUTO, COMPILED, UPSTREAM, WINDOWS_SOURCE)
@@ -143,12 +143,12 @@ def from_compiled(folder: Path, tag: str, sevenzip: Path | None) -> Binary:
 def upstream(matrix: Matrix, client, tag: str, say: Callable[[str], None]) -> Binary:
     """argoexec.exe (and 7za.exe when there) from upstream's ``argoexec:<tag>-windows``, cached by digest."""
     from .files import write_atomically
-    from .oci import extract_files, resolve
+    from .oci.remote import extract_files, resolve
     from .registry import Reference
 
     reference = Reference.parse(matrix.mirrored(f"{matrix.registries.argoexec}:{tag}-windows"))
     image = resolve(client, reference)
-    folder = cache_dir() / "upstream" / image.manifest_digest.replace(":", "-")
+    folder = cache_root() / "upstream" / image.manifest_digest.replace(":", "-")
     index = folder / "files.json"
     if not index.is_file():
         say(f"reading argoexec.exe from {reference}")

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from builder.matrix import load_matrix
-from builder.oci import WINDOWS_RAWSD
+from builder.oci.layer import WINDOWS_RAWSD
 from tests import argo_standin, infra, matrix_facts, windows_images
 from tests.cli import ROOT, invoke
 from tests.faulty_proxy import Fault, FaultyProxy

@@ -19,11 +19,12 @@ from typing import Protocol
 
 from .. import checks, results
 from ..binaries import COMPILED, Binary
+from ..cache import cache_root
 from ..plan import PlannedTarget
 from ..progress import Progress
 from ..registry import Reference
 from ..secrets import strip_userinfo
-from ..source import ARGO_GIT, cache_dir
+from ..source import ARGO_GIT
 
 DEFAULT_LAYOUT = Path("dist/oci")
 
@@ -42,7 +43,7 @@ class BuildOptions:
     network_mode: str | None = None  # docker: for the build containers
     to: Reference | None = None  # oci: push to this repository (no tag) ...
     out: Path = DEFAULT_LAYOUT  # ... else write this OCI image layout
-    work: Path = field(default_factory=lambda: cache_dir() / "layers")  # oci: the layer cache
+    work: Path = field(default_factory=lambda: cache_root() / "layers")  # oci: the layer cache
 
 
 @dataclass

@@ -14,28 +14,20 @@ import tarfile
 
 from .. import checks, inputs, results
 from ..binaries import Binary
+from ..cache import cache_root
 from ..errors import BuilderError, InputError, RegistryDenied, Unreachable, in_words
 from ..files import write_atomically
-from ..foreign import CACHE_FOLDER as FOREIGN_CACHE
-from ..foreign import ForeignLayers
 from ..matrix import Matrix
-from ..oci import (
-    RAWSD,
-    Assembled,
-    Image,
-    Layer,
-    assemble,
-    check_same_build,
-    created_time,
-    extract_files,
-    resolve,
-    windows_layer,
-)
+from ..oci.assembly import Assembled, assemble, created_time
+from ..oci.blob import Layer
+from ..oci.foreign import CACHE_FOLDER as FOREIGN_CACHE
+from ..oci.foreign import ForeignLayers
+from ..oci.layer import RAWSD, windows_layer
+from ..oci.remote import Image, check_same_build, extract_files, resolve
+from ..oci.write import push, write_layout
 from ..plan import PlannedTarget
 from ..progress import Progress
 from ..registry import Reference, RegistryClient
-from ..registry_writes import push, write_layout
-from ..source import cache_dir
 from ..targets import Target
 from . import BuildOptions, Outcome, image_labels
 
@@ -94,13 +86,13 @@ class Assembler:
             reference = Reference.parse(self.matrix.base_image(release, "servercore"))
             servercore = resolve(self.client, reference, build=release.build.build)
             check_same_build(target.id, "servercore", servercore, release.build.build)
-            cached = cache_dir() / NETAPI32_CACHE / f"{servercore.manifest_digest.replace(':', '-')}.dll"
+            cached = cache_root() / NETAPI32_CACHE / f"{servercore.manifest_digest.replace(':', '-')}.dll"
             attributes = cached.with_suffix(".pax.json")
             if not (cached.is_file() and attributes.is_file()):
                 self.progress.line(f"reading netapi32.dll from {reference} ({servercore.os_version})")
                 # Bases published before June 2023 (1903, 1909, 2004, 20H2) keep MCR's foreign layers: read
-                # from the mirror or their urls (builder/foreign.py).
-                foreign = ForeignLayers(self.client, cache_dir() / FOREIGN_CACHE, self.matrix.mirrored,
+                # from the mirror or their urls (builder/oci/foreign.py).
+                foreign = ForeignLayers(self.client, cache_root() / FOREIGN_CACHE, self.matrix.mirrored,
                                         self.progress.line)
                 found = extract_files(self.client, servercore, {NETAPI32: "dll"}, folders=True, foreign=foreign)
                 if "dll" not in found.files:
@@ -220,7 +212,7 @@ class OciBuilder:
                     digest = push(self.client, options.to, assembled, progress)
                 else:
                     os_version = json.loads(assembled.config.data)["os.version"]
-                    write_layout(self.client, options.out, assembled,
+                    write_layout(options.out, assembled,
                                  {"architecture": "amd64", "os": "windows", "os.version": os_version})
                     digest = assembled.digest
                 status = checks.PASS
