@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import stat
 import time
@@ -49,6 +50,18 @@ def read_small_text(path: Path | str, limit: int) -> str:
 
 def _size(limit: int) -> str:
     return f"{limit // (1 << 20)} MB" if limit % (1 << 20) == 0 else f"{limit} bytes"
+
+
+CACHE_JSON_LIMIT = 1 << 20  # a cache's index or records: far larger is no file of ours
+
+
+def read_cached_json(path: Path, limit: int = CACHE_JSON_LIMIT) -> object | None:
+    """The JSON a cache file holds, or None when there is none or it cannot be read as JSON (half a file of an
+    older version, a folder, something too large): a cache, whose caller then makes the entry again."""
+    try:
+        return json.loads(read_small_text(path, limit))
+    except (OSError, FileRefused, UnicodeDecodeError, ValueError, RecursionError):
+        return None
 
 
 # A temporary file this old is a leftover of a run that was killed (SIGKILL, a power cut): no writer takes

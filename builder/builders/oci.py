@@ -16,7 +16,7 @@ from .. import checks, inputs, results
 from ..binaries import Binary
 from ..cache import cache_root
 from ..errors import BuilderError, InputError, RegistryDenied, Unreachable, in_words
-from ..files import write_atomically
+from ..files import read_cached_json, write_atomically
 from ..matrix import Matrix
 from ..oci.assembly import Assembled, assemble, created_time
 from ..oci.blob import Layer
@@ -43,6 +43,16 @@ NETAPI32_PATHS = tuple("/".join(NETAPI32.split("/")[:i]) for i in range(1, NETAP
 def _drive_path(layer_path: str) -> str:
     """``Files/Windows`` -> ``C:\\Windows``."""
     return "C:\\" + "\\".join(layer_path.split("/")[1:])
+
+
+def _cached_records(path) -> dict[str, dict[str, str]] | None:
+    """The cached Windows records of netapi32.dll and its folders; None if they cannot be read (read them again)."""
+    records = read_cached_json(path)
+    if not (isinstance(records, dict) and all(
+            isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+            for value in records.values())):
+        return None
+    return records
 
 
 class Assembler:
@@ -88,7 +98,8 @@ class Assembler:
             check_same_build(target.id, "servercore", servercore, release.build.build)
             cached = cache_root() / NETAPI32_CACHE / f"{servercore.manifest_digest.replace(':', '-')}.dll"
             attributes = cached.with_suffix(".pax.json")
-            if not (cached.is_file() and attributes.is_file()):
+            records = _cached_records(attributes) if cached.is_file() else None
+            if records is None:
                 self.progress.line(f"reading netapi32.dll from {reference} ({servercore.os_version})")
                 # Bases published before June 2023 (1903, 1909, 2004, 20H2) keep MCR's foreign layers: read
                 # from the mirror or their urls (builder/oci/foreign.py).
@@ -109,12 +120,14 @@ class Assembler:
                                      "to put one of its own over it")
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 write_atomically(cached, found.files["dll"])
-                write_atomically(attributes, json.dumps(found.windows_pax, sort_keys=True).encode())
+                text = json.dumps(found.windows_pax, sort_keys=True)
+                write_atomically(attributes, text.encode())
+                records = json.loads(text)  # in the order a cached read gives: the layer's bytes do not depend on it
             # The DLL and its folders keep servercore's security descriptors (C:\, C:\Windows and System32
             # must not change).
             self._netapi_layers[release.name] = windows_layer(
                 {"Windows/System32/netapi32.dll": cached}, self.options.work,
-                windows_pax=json.loads(attributes.read_text()))
+                windows_pax=records)
         return self._netapi_layers[release.name]
 
     def base_digest(self, release, flavour: str) -> str:

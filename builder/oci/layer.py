@@ -25,7 +25,7 @@ import struct
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from ..files import FileRefused, atomic_output, read_small_text, write_atomically
+from ..files import atomic_output, read_cached_json, write_atomically
 from ..pgzip import ParallelGzipWriter
 from ..registry import OCI_LAYER_GZIP
 from .blob import FileBlob, Layer
@@ -117,10 +117,7 @@ _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z", re.ASCII)
 
 def _cached(index: Path, media_type: str) -> Layer | None:
     """The layer an index names, if the index reads as one and its file is there whole; else None (a miss)."""
-    try:
-        known = json.loads(read_small_text(index, INDEX_LIMIT))
-    except (OSError, FileRefused, UnicodeDecodeError, ValueError, RecursionError):
-        return None  # none yet, half a file from an older version, or no file at all: make the layer again
+    known = read_cached_json(index, INDEX_LIMIT)  # None: none yet, or half a file of an older version
     if not isinstance(known, dict):
         return None
     digest, size, diff_id = known.get("digest"), known.get("size"), known.get("diff_id")
