@@ -122,7 +122,7 @@ class Assembler:
                 write_atomically(cached, found.files["dll"])
                 text = json.dumps(found.windows_pax, sort_keys=True)
                 write_atomically(attributes, text.encode())
-                records = json.loads(text)  # in the order a cached read gives: the layer's bytes do not depend on it
+                records = json.loads(text)  # keys sorted, as a cached read gives them: the same layer bytes either way
             # The DLL and its folders keep servercore's security descriptors (C:\, C:\Windows and System32
             # must not change).
             self._netapi_layers[release.name] = windows_layer(
