@@ -26,7 +26,7 @@ from builder import binaries  # noqa: E402
 from builder import matrix as matrix_mod  # noqa: E402
 from builder.builders import BuildOptions  # noqa: E402
 from builder.builders.oci import OciBuilder  # noqa: E402
-from builder.oci import windows_layer  # noqa: E402
+from builder.oci.layer import windows_layer  # noqa: E402
 from builder.plan import BUILDER_OCI, plan_build  # noqa: E402
 from builder.progress import Progress  # noqa: E402
 from builder.registry import Reference, RegistryClient  # noqa: E402

@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import cache_root
 from .errors import InputError
 from .matrix import Matrix
-from .source import cache_dir
 
 AUTO, COMPILED, UPSTREAM, WINDOWS_SOURCE, PREBUILT = "auto", "compiled", "upstream", "windows-source", "prebuilt"
 CHOICES = (AUTO, COMPILED, UPSTREAM, WINDOWS_SOURCE)
@@ -142,15 +142,17 @@ def from_compiled(folder: Path, tag: str, sevenzip: Path | None) -> Binary:
 
 def upstream(matrix: Matrix, client, tag: str, say: Callable[[str], None]) -> Binary:
     """argoexec.exe (and 7za.exe when there) from upstream's ``argoexec:<tag>-windows``, cached by digest."""
-    from .files import write_atomically
-    from .oci import extract_files, resolve
+    from .files import read_cached_json, write_atomically
+    from .oci.remote import extract_files, resolve
     from .registry import Reference
 
     reference = Reference.parse(matrix.mirrored(f"{matrix.registries.argoexec}:{tag}-windows"))
     image = resolve(client, reference)
-    folder = cache_dir() / "upstream" / image.manifest_digest.replace(":", "-")
+    folder = cache_root() / "upstream" / image.manifest_digest.replace(":", "-")
     index = folder / "files.json"
-    if not index.is_file():
+    names = read_cached_json(index)
+    if not (isinstance(names, list) and "argoexec.exe" in names and set(names) <= set(UPSTREAM_FILES.values())
+            and all((folder / name).is_file() for name in names)):  # none yet, or a cache that cannot be read
         say(f"reading argoexec.exe from {reference}")
         found = extract_files(client, image, UPSTREAM_FILES).files
         if "argoexec.exe" not in found:
@@ -158,8 +160,8 @@ def upstream(matrix: Matrix, client, tag: str, say: Callable[[str], None]) -> Bi
         folder.mkdir(parents=True, exist_ok=True)
         for name, content in found.items():
             write_atomically(folder / name, content)
-        write_atomically(index, json.dumps(sorted(found)).encode())
-    names = json.loads(index.read_text())
+        names = sorted(found)
+        write_atomically(index, json.dumps(names).encode())
     exe = folder / "argoexec.exe"
     return Binary(UPSTREAM, exe, folder / "7za.exe" if "7za.exe" in names else None, sha256_file(exe),
                   f"{reference}@{image.manifest_digest}", version=argoexec_version(exe))

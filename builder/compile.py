@@ -62,11 +62,12 @@ from typing import TYPE_CHECKING
 from packaging.version import InvalidVersion, Version
 
 from . import __version__
+from .cache import cache_root
 from .errors import BuilderError, InputError, TargetFailed, Unreachable
 from .files import write_atomically
 from .render import go_directive
 from .secrets import redact, strip_userinfo
-from .source import ARGO_GIT, WITHOUT_SOURCE, argo_source, cache_dir
+from .source import ARGO_GIT, WITHOUT_SOURCE, argo_source
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -185,7 +186,7 @@ def _compile(tag: str, tree: Tree, tool: GoTool, output: Path, cache: Path | Non
     out_dir = output / "dist" / "bin" / tag / "windows-amd64"
     key = {"commit": tree.commit, "tag": tree.tag, "go": tool.version, "tool": __version__,
            "tree_state": tree.tree_state, "platform": PLATFORM}
-    entry = (cache or cache_dir() / "argoexec-bin") / hashlib.sha256(
+    entry = (cache or cache_root() / "argoexec-bin") / hashlib.sha256(
         json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
     if tree.tree_state == "clean" and _cache_hit(entry):

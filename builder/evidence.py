@@ -63,7 +63,7 @@ reader takes the union of every artifact with the same rule, which gives the sam
 Reading validates every record (``store.validate``); an artifact that is not one of ours of the
 expected shape, or holds a bad record, is reported by digest and skipped, the others read. Artifact
 manifests and layers are content-addressed, so they are cached by digest under
-``source.cache_dir()/evidence`` (checked against their digest when read back): reading the evidence
+``cache.cache_root()/evidence`` (checked against their digest when read back): reading the evidence
 of an image again costs the listing alone.
 """
 
@@ -415,9 +415,9 @@ def _read_artifact(client: RegistryClient, repo: Reference, subject_digest: str,
 # -- the cache of artifact manifests and layers, by digest
 
 def cache_folder() -> Path:
-    from .source import cache_dir
+    from .cache import cache_root
 
-    return cache_dir() / "evidence" / "sha256"
+    return cache_root() / "evidence" / "sha256"
 
 
 def _cached(digest: str, fetch: Callable[[], bytes]) -> bytes:

@@ -3,18 +3,21 @@
 A path a user gives may name a FIFO (opening it waits for a writer, and reading it may never end), a
 device (``/dev/zero`` never ends), a folder, or a regular file far larger than any real input.
 ``read_small_text`` reads a regular file of at most ``limit`` bytes and refuses anything else with a
-phrase a one-line message can carry, before reading a byte of it. ``write_atomically`` is the other
-way: a file written whole, under a temporary name no concurrent writer shares, never through a link.
+phrase a one-line message can carry, before reading a byte of it. ``atomic_output`` (and
+``write_atomically`` over it) is the other way: a file written whole, under a temporary name no concurrent
+writer shares, never through a link. It is the one writer of every output and cache file of the project.
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import stat
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -49,6 +52,18 @@ def _size(limit: int) -> str:
     return f"{limit // (1 << 20)} MB" if limit % (1 << 20) == 0 else f"{limit} bytes"
 
 
+CACHE_JSON_LIMIT = 1 << 20  # a cache's index or records: far larger is no file of ours
+
+
+def read_cached_json(path: Path, limit: int = CACHE_JSON_LIMIT) -> object | None:
+    """The JSON a cache file holds, or None when there is none or it cannot be read as JSON (half a file of an
+    older version, a folder, something too large): a cache, whose caller then makes the entry again."""
+    try:
+        return json.loads(read_small_text(path, limit))
+    except (OSError, FileRefused, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
 # A temporary file this old is a leftover of a run that was killed (SIGKILL, a power cut): no writer takes
 # anywhere near this long, so removing it never takes a live writer's file.
 STALE_PART_S = 3600.0
@@ -67,18 +82,28 @@ def sweep_stale_parts(path: Path) -> None:
                 leftover.unlink()
 
 
-def write_atomically(path: Path, text: str | bytes) -> None:
-    """Write ``path`` (text as UTF-8, or bytes) whole or not at all: a temporary file in the same folder, then
-    ``os.replace``.
+class AtomicOutput:
+    """The file an ``atomic_output`` block writes: ``write`` goes to its temporary file; ``path`` is the name it
+    gets when the block ends, and a writer that learns the name from the bytes (a digest) sets it before then."""
 
-    Readers never see half a file. The temporary name is unique (created with O_EXCL), so writers running
-    at once never write into each other's file; the last replace wins, whole. A symbolic link at ``path``
-    is replaced, never followed. The file keeps the mode of the one it replaces, else gets a new file's
-    (0666 less the umask), as a plain write would."""
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        mode = None
+    def __init__(self, path: Path, handle):
+        self.path = path
+        self._handle = handle
+
+    def write(self, data) -> int:
+        return self._handle.write(data)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[AtomicOutput]:
+    """A binary file written whole or not at all: a temporary file beside ``path``, renamed onto ``out.path``
+    (``path`` unless the block changes it, in the same folder) when the block ends without an exception, and
+    removed when it raises (or is interrupted).
+
+    Readers never see half a file. The temporary name (``.NAME.<hex>.part``) is unique (created with O_EXCL),
+    so writers running at once never write into each other's file; the last replace wins, whole. A symbolic
+    link at the final path is replaced, never followed. The file keeps the mode of the one it replaces, else
+    gets a new file's (0666 less the umask), as a plain write would."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     sweep_stale_parts(path)
     while True:
@@ -89,12 +114,25 @@ def write_atomically(path: Path, text: str | bytes) -> None:
         except FileExistsError:  # pragma: no cover - 64 random bits
             continue
     try:
-        with (os.fdopen(fd, "w", encoding="utf-8") if isinstance(text, str) else os.fdopen(fd, "wb")) as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            out = AtomicOutput(path, handle)
+            yield out
+        try:
+            mode = stat.S_IMODE(os.stat(out.path).st_mode)
+        except OSError:
+            mode = None
         if mode is not None:
             os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        os.replace(temporary, out.path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Write ``path`` (text as UTF-8, or bytes) whole or not at all, through ``atomic_output``."""
+    if isinstance(text, str):
+        text = text.replace("\n", os.linesep).encode("utf-8")  # what a text-mode write does
+    with atomic_output(path) as out:
+        out.write(text)

@@ -23,7 +23,8 @@ from . import checks
 from .compat import build_number
 from .errors import IndexIncomplete, NothingSelected, RegistryError
 from .matrix import Matrix
-from .oci import Blob
+from .oci.blob import RemoteBlob
+from .oci.write import copy_blob
 from .progress import Progress
 from .registry import (
     INDEX_TYPES,
@@ -36,7 +37,6 @@ from .registry import (
     image_manifest,
     sha256_digest,
 )
-from .registry_writes import copy_blob
 
 LINUX_PLATFORMS = (("linux", "amd64"), ("linux", "arm64"))
 
@@ -160,7 +160,8 @@ def linux_entries(client: RegistryClient, matrix: Matrix, repo: Reference, argo:
 
 
 def _copy(client: RegistryClient, source: Reference, destination: Reference, blob: dict, progress: Progress) -> None:
-    copy_blob(client, Blob(blob["digest"], blob["size"], blob["mediaType"], source=source), destination, progress)
+    copy_blob(client, RemoteBlob(blob["digest"], blob["size"], blob["mediaType"], source, client), destination,
+              progress)
 
 
 def index_bytes(entries: list[Entry]) -> bytes:

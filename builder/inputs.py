@@ -45,8 +45,9 @@ LABEL = "io.argoexec-builder.inputs"
 LABEL_JSON = "io.argoexec-builder.inputs.json"
 # The modules whose code decides an image's bytes or labels (the templates are in the docker recipe, as the
 # rendered Dockerfile).
-SHAPING_MODULES = ("oci.py", "pgzip.py", "registry_writes.py", "render.py", "builders/__init__.py",
-                   "builders/oci.py", "builders/docker.py", "binaries.py", "inputs.py")
+SHAPING_MODULES = ("oci/blob.py", "oci/remote.py", "oci/layer.py", "oci/assembly.py", "oci/write.py", "pgzip.py",
+                   "render.py", "builders/__init__.py", "builders/oci.py", "builders/docker.py", "binaries.py",
+                   "inputs.py")
 PACKAGE = Path(__file__).resolve().parent
 
 

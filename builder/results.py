@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .files import write_atomically
 from .secrets import redact
 
 if TYPE_CHECKING:
@@ -119,9 +118,5 @@ def write(record: Record, directory: Path) -> Path:
     stamp = record.started_at.replace(":", "").replace("-", "")
     name = "--".join(_SAFE_RE.sub("_", part) for part in (record.target, record.check, record.runner, stamp))
     path = directory / f"{name}.json"
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".record-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(record.to_json(), out, indent=2, sort_keys=True)
-        out.write("\n")
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
     return path

@@ -1,7 +1,6 @@
 """Build contexts: the Argo source tree at a tag (fetched once, cached) or a prebuilt binary.
 
-The source tree is a shallow git clone of the tag, kept under the cache folder
-(``$ARGOEXEC_BUILDER_CACHE``, else ``$XDG_CACHE_HOME/argoexec-builder``, else ``~/.cache/...``),
+The source tree is a shallow git clone of the tag, kept under the cache folder (builder/cache.py),
 and reused by every base of the same Argo version: the source is the same, only the base differs.
 """
 
@@ -15,18 +14,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import cache_root
 from .errors import InputError, Unreachable
 from .render import COPY, WINDOWS_SOURCE, go_directive
 from .secrets import redact, strip_userinfo
 
 ARGO_GIT = "https://github.com/argoproj/argo-workflows.git"
-
-
-def cache_dir() -> Path:
-    if os.environ.get("ARGOEXEC_BUILDER_CACHE"):
-        return Path(os.environ["ARGOEXEC_BUILDER_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "argoexec-builder"
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,7 @@ def argo_source(tag: str, url: str = ARGO_GIT, cache: Path | None = None,
     do without the clone, for the error when it cannot be made (a hint names only flags the task has)."""
     # Keyed by URL and tag: another --argo-git never reuses a tree cloned from elsewhere.
     origin = hashlib.sha256(strip_userinfo(url).encode()).hexdigest()[:12]
-    folder = (cache or cache_dir()) / "argo-src" / (tag if url == ARGO_GIT else f"{tag}-{origin}")
+    folder = (cache or cache_root()) / "argo-src" / (tag if url == ARGO_GIT else f"{tag}-{origin}")
     if not (folder / ".git").exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{tag}-", dir=folder.parent))

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from builder.matrix import load_matrix
-from builder.oci import WINDOWS_RAWSD
+from builder.oci.layer import WINDOWS_RAWSD
 from tests import argo_standin, infra, matrix_facts, windows_images
 from tests.cli import ROOT, invoke
 from tests.faulty_proxy import Fault, FaultyProxy
@@ -757,3 +757,27 @@ def test_every_base_carries_the_one_compiled_binary(registry, mirrors, isolated_
     records = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
     assert len(records) == len(matrix_facts.RELEASE_NAMES)
     assert all(r["argoexec"].startswith(f"compiled argoexec sha256:{sha}") for r in records)
+
+
+def test_cache_files_that_cannot_be_read_are_made_again(registry, mirrors, isolated_cache, tmp_path):
+    """Half-written cache files (a run of an older version killed while writing them) are misses: the build reads
+    upstream's binary and servercore's netapi32.dll again and makes the same image, with no traceback."""
+    def build(out: str):
+        return invoke("build", "--builder", "oci", "--base", "ltsc2022", "--out", str(tmp_path / out),
+                      "--binary", "upstream", "--results", str(tmp_path / "results"), *mirrors, env=isolated_cache)
+
+    first = build("first")
+    assert first.returncode == 0, first.stdout + first.stderr
+    cache = tmp_path / "cache"
+    damaged = [*cache.glob("upstream/*/files.json"), *cache.glob("netapi32-v2/*.pax.json"),
+               *cache.glob("layers/*.json")]
+    assert len(damaged) == 4  # upstream's files, netapi32's records, the netapi32 and app layers' indexes
+    for path in damaged:
+        path.write_text(path.read_text()[:9])
+    again = build("again")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Traceback" not in again.stdout + again.stderr
+    assert "reading argoexec.exe from" in again.stdout and "reading netapi32.dll from" in again.stdout
+    manifests = [json.loads((tmp_path / out / "index.json").read_text())["manifests"] for out in ("first", "again")]
+    assert manifests[0] == manifests[1]
+    assert all(json.loads(path.read_text()) for path in damaged)  # and written whole again

@@ -16,7 +16,7 @@ import zlib
 import pytest
 
 from builder import pgzip
-from builder.oci import windows_layer
+from builder.oci.layer import windows_layer
 from tests import infra
 
 B = pgzip.BLOCK_SIZE

@@ -14,7 +14,8 @@ import tarfile
 
 import pytest
 
-from builder.oci import WINDOWS_RAWSD, Image, extract_files, windows_layer
+from builder.oci.layer import WINDOWS_RAWSD, windows_layer
+from builder.oci.remote import Image, extract_files
 from builder.registry import Reference
 from tests import windows_images
 

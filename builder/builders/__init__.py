@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from .. import checks, inputs, results
 from ..binaries import COMPILED, WINDOWS_SOURCE, Binary
+from ..cache import cache_root
 from ..matrix import Matrix
 from ..plan import BUILDER_DOCKER, BUILDER_OCI, PlannedTarget
 from ..progress import Progress
 from ..registry import Reference, RegistryClient
 from ..secrets import strip_userinfo
-from ..source import ARGO_GIT, cache_dir
+from ..source import ARGO_GIT
 
 if TYPE_CHECKING:  # the engine module imports the Docker SDK: only the docker builder needs it at run time
     from ..engine import Engine
@@ -48,7 +49,7 @@ class BuildOptions:
     network_mode: str | None = None  # docker: for the build containers
     to: Reference | None = None  # oci: push to this repository (no tag) ...
     out: Path = DEFAULT_LAYOUT  # ... else write this OCI image layout
-    work: Path = field(default_factory=lambda: cache_dir() / "layers")  # oci: the layer cache
+    work: Path = field(default_factory=lambda: cache_root() / "layers")  # oci: the layer cache
     force: bool = False  # with ``to``: build every target, even those published with the same inputs
 
 

@@ -14,28 +14,20 @@ import tarfile
 
 from .. import checks, inputs, results
 from ..binaries import Binary
+from ..cache import cache_root
 from ..errors import BuilderError, InputError, RegistryDenied, Unreachable, in_words
-from ..files import write_atomically
-from ..foreign import CACHE_FOLDER as FOREIGN_CACHE
-from ..foreign import ForeignLayers
+from ..files import read_cached_json, write_atomically
 from ..matrix import Matrix
-from ..oci import (
-    RAWSD,
-    Assembled,
-    Image,
-    Layer,
-    assemble,
-    check_same_build,
-    created_time,
-    extract_files,
-    resolve,
-    windows_layer,
-)
+from ..oci.assembly import Assembled, assemble, created_time
+from ..oci.blob import Layer
+from ..oci.foreign import CACHE_FOLDER as FOREIGN_CACHE
+from ..oci.foreign import ForeignLayers
+from ..oci.layer import RAWSD, windows_layer
+from ..oci.remote import Image, check_same_build, extract_files, resolve
+from ..oci.write import push, write_layout
 from ..plan import PlannedTarget
 from ..progress import Progress
 from ..registry import Reference, RegistryClient
-from ..registry_writes import push, write_layout
-from ..source import cache_dir
 from ..targets import Target
 from . import BuildOptions, Outcome, image_labels, would_build
 
@@ -51,6 +43,16 @@ NETAPI32_PATHS = tuple("/".join(NETAPI32.split("/")[:i]) for i in range(1, NETAP
 def _drive_path(layer_path: str) -> str:
     """``Files/Windows`` -> ``C:\\Windows``."""
     return "C:\\" + "\\".join(layer_path.split("/")[1:])
+
+
+def _cached_records(path) -> dict[str, dict[str, str]] | None:
+    """The cached Windows records of netapi32.dll and its folders; None if they cannot be read (read them again)."""
+    records = read_cached_json(path)
+    if not (isinstance(records, dict) and all(
+            isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+            for value in records.values())):
+        return None
+    return records
 
 
 class Assembler:
@@ -94,13 +96,14 @@ class Assembler:
             reference = Reference.parse(self.matrix.base_image(release, "servercore"))
             servercore = resolve(self.client, reference, build=release.build.build)
             check_same_build(target.id, "servercore", servercore, release.build.build)
-            cached = cache_dir() / NETAPI32_CACHE / f"{servercore.manifest_digest.replace(':', '-')}.dll"
+            cached = cache_root() / NETAPI32_CACHE / f"{servercore.manifest_digest.replace(':', '-')}.dll"
             attributes = cached.with_suffix(".pax.json")
-            if not (cached.is_file() and attributes.is_file()):
+            records = _cached_records(attributes) if cached.is_file() else None
+            if records is None:
                 self.progress.line(f"reading netapi32.dll from {reference} ({servercore.os_version})")
                 # Bases published before June 2023 (1903, 1909, 2004, 20H2) keep MCR's foreign layers: read
-                # from the mirror or their urls (builder/foreign.py).
-                foreign = ForeignLayers(self.client, cache_dir() / FOREIGN_CACHE, self.matrix.mirrored,
+                # from the mirror or their urls (builder/oci/foreign.py).
+                foreign = ForeignLayers(self.client, cache_root() / FOREIGN_CACHE, self.matrix.mirrored,
                                         self.progress.line)
                 found = extract_files(self.client, servercore, {NETAPI32: "dll"}, folders=True, foreign=foreign)
                 if "dll" not in found.files:
@@ -117,12 +120,14 @@ class Assembler:
                                      "to put one of its own over it")
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 write_atomically(cached, found.files["dll"])
-                write_atomically(attributes, json.dumps(found.windows_pax, sort_keys=True).encode())
+                text = json.dumps(found.windows_pax, sort_keys=True)
+                write_atomically(attributes, text.encode())
+                records = json.loads(text)  # keys sorted, as a cached read gives them: the same layer bytes either way
             # The DLL and its folders keep servercore's security descriptors (C:\, C:\Windows and System32
             # must not change).
             self._netapi_layers[release.name] = windows_layer(
                 {"Windows/System32/netapi32.dll": cached}, self.options.work,
-                windows_pax=json.loads(attributes.read_text()))
+                windows_pax=records)
         return self._netapi_layers[release.name]
 
     def base_digest(self, release, flavour: str) -> str:
@@ -223,7 +228,7 @@ class OciBuilder:
                     digest = push(self.client, options.to, assembled, progress)
                 else:
                     os_version = json.loads(assembled.config.data)["os.version"]
-                    write_layout(self.client, options.out, assembled,
+                    write_layout(options.out, assembled,
                                  {"architecture": "amd64", "os": "windows", "os.version": os_version})
                     digest = assembled.digest
                 status = checks.PASS

@@ -19,23 +19,22 @@ Every read goes through the registry transport (its retry policy, timeouts and s
 plain http only for loopback or an insecure registry) and is checked against the layer's digest;
 a source that serves other bytes is refused and the next is tried. A layer read once is kept in
 the cache by digest (written whole, only once verified). The image written keeps the layer as it
-was: foreign, with its urls (oci.assemble, registry_writes.push).
+was: foreign, with its urls (oci/assembly.py, oci/write.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DigestMismatch, RegistryDenied, RegistryError, Unreachable
-from .registry import DOCKER_FOREIGN_LAYER, RegistryClient
-from .secrets import strip_userinfo
+from ..errors import DigestMismatch, RegistryDenied, RegistryError, Unreachable
+from ..files import atomic_output
+from ..registry import DOCKER_FOREIGN_LAYER, RegistryClient
+from ..secrets import strip_userinfo
 
 CACHE_FOLDER = "foreign-layers"
 _BLOB_PATH_RE = re.compile(r"^/v2/(?P<repository>[a-z0-9._/-]+)/blobs/(?P<digest>sha256:[a-f0-9]{64})\Z", re.ASCII)
@@ -118,21 +117,15 @@ class ForeignLayers:
         repository = blob["repository"] if blob else ""
         chunks = self.client.transport.read(parts.netloc, url, repository, what=f"get foreign layer {digest[:19]}")
         hasher = hashlib.sha256()
-        fd, temporary = tempfile.mkstemp(dir=self.cache, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                try:
-                    for chunk in chunks:
-                        hasher.update(chunk)
-                        out.write(chunk)
-                finally:
-                    chunks.close()
+        with atomic_output(cached) as out:  # kept only when whole and of the right digest
+            try:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    out.write(chunk)
+            finally:
+                chunks.close()
             if "sha256:" + hasher.hexdigest() != digest:
                 raise DigestMismatch(f"{strip_userinfo(url)} served sha256:{hasher.hexdigest()}")
-            os.replace(temporary, cached)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
 
 
 def _why(exc: Exception) -> str:

@@ -1,34 +1,38 @@
-"""Registry writes: where an assembled image (or a blob of one) goes.
+"""Where an assembled image (or a blob of one) goes.
 
 - ``push``: to a registry, blobs first (each once: HEAD, then a mount, then an upload) and the
   manifest last, so a crash never leaves a tag pointing at missing blobs;
 - ``copy_blob``: one blob from the repository that has it into another (mount within a
   registry, else download and upload); the index tag uses it for upstream's linux entries;
-- ``write_layout``: to an OCI image layout on disk (``blobs/``, ``index.json``, ``oci-layout``).
+- ``write_layout``: to an OCI image layout on disk (``blobs/``, ``index.json``, ``oci-layout``),
+  every file written through files.atomic_output.
+
+A foreign layer (``ForeignBlob``) is served at its urls: it is never pushed, copied or written.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from .files import write_atomically
-from .oci import Assembled, Blob
-from .progress import Progress
-from .registry import Reference, RegistryClient
+from ..files import atomic_output, write_atomically
+from ..progress import Progress
+from ..registry import Reference, RegistryClient
+from .assembly import Assembled
+from .blob import ForeignBlob, RemoteBlob
 
 REF_NAME = "org.opencontainers.image.ref.name"
+COPY_CHUNK = 1 << 20
 
 
 def push(client: RegistryClient, destination: Reference, assembled: Assembled, progress: Progress) -> str:
     """Push ``assembled`` as ``<destination>:<target-id>``; its digest."""
     for blob in assembled.blobs:
-        if blob.urls:
+        if isinstance(blob, ForeignBlob):
             continue  # a foreign layer is fetched from its urls by the node, never pushed
-        if blob.source is not None and blob.path is None and blob.data is None:
+        if isinstance(blob, RemoteBlob):
             copy_blob(client, blob, destination, progress)
         else:
             state = client.push_blob(destination.registry, destination.repository, blob.digest, blob.size, blob.open)
@@ -40,7 +44,9 @@ def push(client: RegistryClient, destination: Reference, assembled: Assembled, p
     return client.put_manifest(tagged, assembled.manifest, assembled.media_type)
 
 
-def copy_blob(client: RegistryClient, blob: Blob, destination: Reference, progress: Progress) -> None:
+def copy_blob(client: RegistryClient, blob: RemoteBlob, destination: Reference, progress: Progress) -> None:
+    """``blob`` into ``destination``'s repository, unless it is there: mounted within a registry, else read from
+    its repository (digest checked) and uploaded."""
     if client.blob_exists(destination.registry, destination.repository, blob.digest):
         client.stats.existing += 1
         progress.line(f"{blob.digest[:19]} exists")
@@ -52,29 +58,24 @@ def copy_blob(client: RegistryClient, blob: Blob, destination: Reference, progre
         return
     with tempfile.TemporaryDirectory(prefix="argoexec-blob-") as scratch:
         path = Path(scratch) / "blob"
-        client.download_blob(source.registry, source.repository, blob.digest, path, size=blob.size)
+        with blob.open() as read, open(path, "wb") as out:
+            shutil.copyfileobj(read, out, COPY_CHUNK)
         client.upload_blob(destination.registry, destination.repository, blob.digest, blob.size,
                            lambda: open(path, "rb"))
     progress.line(f"{blob.digest[:19]} copied from {source.registry}/{source.repository}")
 
 
-def write_layout(client: RegistryClient, out: Path, assembled: Assembled, platform: dict) -> None:
+def write_layout(out: Path, assembled: Assembled, platform: dict) -> None:
     """Add the image to an OCI image layout (blobs/, index.json with its ref.name, oci-layout)."""
     blobs = out / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
-    (out / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    write_atomically(out / "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}))
     for blob in assembled.blobs:
         path = blobs / blob.digest[7:]
-        if path.exists() or blob.urls:
+        if path.exists() or isinstance(blob, ForeignBlob):
             continue
-        if blob.path is not None:
-            shutil.copyfile(blob.path, path.with_suffix(".part"))
-        elif blob.data is not None:
-            path.with_suffix(".part").write_bytes(blob.data)
-        else:
-            client.download_blob(blob.source.registry, blob.source.repository, blob.digest, path.with_suffix(".part"),
-                                 size=blob.size)
-        os.replace(path.with_suffix(".part"), path)
+        with atomic_output(path) as written, blob.open() as read:
+            shutil.copyfileobj(read, written, COPY_CHUNK)
     write_atomically(blobs / assembled.digest[7:], assembled.manifest)
     index_path = out / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {"schemaVersion": 2, "manifests": []}
