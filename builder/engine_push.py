@@ -14,7 +14,7 @@ from .engine import Engine, redact_url
 from .errors import BuilderError, InputError, PushDenied, Unreachable
 from .matrix import REPO_RE, Matrix
 from .progress import Progress
-from .registry import is_registry_host
+from .reference import is_registry_host
 from .secrets import has_userinfo, hide_userinfo, redact
 from .targets import Target
 

@@ -346,7 +346,7 @@ HELM_SOURCE = "argoproj/argo-helm charts/argo-workflows (values.yaml executor.im
 
 def which_helm(node: Node, resolution: Resolution, repository: str) -> str:
     """The argo-workflows chart's values that make the one multi-platform tag the executor image."""
-    from .registry.reference import DOCKER_HUB, Reference
+    from .reference import DOCKER_HUB, Reference
 
     ref = Reference.parse(repository)
     registry = "docker.io" if ref.registry == DOCKER_HUB else ref.registry

@@ -21,7 +21,7 @@ from .. import checks, results
 from ..binaries import COMPILED, Binary
 from ..plan import PlannedTarget
 from ..progress import Progress
-from ..registry import Reference
+from ..reference import Reference
 from ..secrets import strip_userinfo
 from ..source import ARGO_GIT, cache_dir
 
