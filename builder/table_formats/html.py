@@ -47,7 +47,7 @@ class _JoinedLines(jinja2.BaseLoader):
     """The package's templates with their lines joined: a line break and the indentation around it vanish."""
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, None, None]:
-        path = resources.files(PACKAGE).joinpath("templates", template)
+        path = resources.files(PACKAGE) / "templates" / template
         try:
             source = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -58,7 +58,7 @@ class _JoinedLines(jinja2.BaseLoader):
 def static(name: str) -> str:
     """A static file of the page (``page.css``, ``page.js``) as the page inlines it; it must not be able to end
     its ``<style>`` or ``<script>`` element early."""
-    text = resources.files(PACKAGE).joinpath("static", name).read_text(encoding="utf-8")
+    text = (resources.files(PACKAGE) / "static" / name).read_text(encoding="utf-8")
     if re.search(r"</(style|script)", text, re.IGNORECASE):
         raise ValueError(f"static/{name} holds a closing style or script tag; it would end its element early")
     return text
