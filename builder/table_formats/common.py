@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from .. import checks as checks_mod
+from ..matrix import HostRelease
 from ..selection import CONTAINERD, DOCKER
 from ..table import (
     CANNOT_RUN,
@@ -54,7 +55,7 @@ def pull_lines(table: Table, argo: str) -> list[str]:
     return lines
 
 
-def column_resolutions(table: Table, argo: str) -> list[tuple[object, Resolution]]:
+def column_resolutions(table: Table, argo: str) -> list[tuple[HostRelease, Resolution]]:
     """Per host column, the resolution of the one tag of ``argo`` on a node of that column."""
     return [(host, resolve(table, Node(host.build, host, host.name), argo)[0]) for host in table.hosts]
 

@@ -138,10 +138,10 @@ def which_json(node: Node, resolutions: list[Resolution], oldest: WindowsBuild |
     answers = []
     for res, answer in zip(resolutions, which_answers(node, resolutions, oldest, notes), strict=True):
         answers.append({**res.to_json(), "warnings": answer.warnings})
-    answer = {"schema": 1, "node": node.to_json(), "label": LABEL,
-              "supported": not (oldest is not None and node.build.build < oldest.build),
-              "preferences": list(PREFERENCES), "answers": answers}
-    return json.dumps(answer, indent=2, ensure_ascii=False) + "\n"
+    document = {"schema": 1, "node": node.to_json(), "label": LABEL,
+                "supported": not (oldest is not None and node.build.build < oldest.build),
+                "preferences": list(PREFERENCES), "answers": answers}
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 # argoproj/argo-helm, charts/argo-workflows: values.yaml `executor.image.registry`, `.repository`, `.tag`; the
