@@ -48,7 +48,7 @@ from .checks import ERROR, FAIL, HELLO_LINUX, HELLO_WINDOWS, PASS
 from .compat import PROCESS, HostFacts, WindowsBuild
 from .errors import BuilderError, ClusterDenied, ClusterError, InputError, Unreachable
 from .progress import Progress
-from .registry.reference import is_loopback
+from .reference import is_loopback
 from .secrets import redact, redact_userinfo
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from . import compat
 from .compat import HostFacts
 from .errors import InputError
 from .matrix import Matrix, Runner
-from .registry.reference import is_loopback
+from .reference import is_loopback
 
 OK, WARN, FAIL, SKIPPED = "ok", "warn", "fail", "skipped"
 STATUSES = (OK, WARN, FAIL, SKIPPED)

@@ -18,7 +18,7 @@ import requests
 
 from .compat import HostFacts, host_facts_from_info
 from .errors import InputError, Unreachable
-from .registry import Reference
+from .reference import Reference
 from .registry.credentials import check_docker_config
 from .secrets import redact_userinfo
 

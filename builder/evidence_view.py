@@ -104,7 +104,7 @@ def _print_evidence(reference, part: dict) -> None:
 
 
 def _print_index_evidence(repo, shown, images: list[dict]) -> None:
-    from .registry import Reference
+    from .reference import Reference
 
     print(f"{shown} is an index with {len(images)} Windows image(s)")
     for image in images:

@@ -23,7 +23,7 @@ from typing import Any
 
 from .errors import InputError, MatrixError
 from .files import FileRefused, read_small_text, write_atomically
-from .registry.reference import DIGEST_RE, Reference
+from .reference import DIGEST_RE, Reference
 
 SCHEMA = 1
 LOCK_ENV = "ARGOEXEC_BUILDER_LOCK"  # `none`: ignore any lock; a path: read (and refresh) that lock file

@@ -25,8 +25,8 @@ from .compat import WindowsBuild
 from .errors import InputError, MatrixError
 from .files import FileRefused, read_small_text
 from .lock import ARGO_TAG_RE, GO_VERSION_RE, Lock, LockedBase, chosen_lock, read_lock
-from .registry.reference import COMPONENT, DOMAIN, REPO_RE, TAG_RE, Reference
-from .registry.reference import split as split_reference
+from .reference import COMPONENT, DOMAIN, REPO_RE, TAG_RE, Reference
+from .reference import split as split_reference
 from .secrets import hide_userinfo
 from .yamlsrc import LocatedDict, LocatedList, join_path, load_located
 
@@ -37,7 +37,7 @@ MAX_MATRIX_BYTES = 1 << 20
 
 STATUSES = ("supported", "end-of-life")
 
-# Tags and repositories: the grammar of image references (registry/reference.py).
+# Tags and repositories: the grammar of image references (reference.py).
 # Every pattern ends with \Z, never $: `$` also matches before a final newline, so "ltsc2022\n" would pass.
 # A mirror source: a registry host, optionally with a path prefix (mcr.microsoft.com, quay.io/argoproj).
 MIRROR_FROM_RE = re.compile(rf"^{DOMAIN}(?:/{COMPONENT})*\Z", re.ASCII)

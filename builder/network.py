@@ -20,7 +20,7 @@ def network_needs(run: BuildRun, plans: list[plan.PlannedTarget]) -> list[str]:
     """What a build run reads from (or writes to) the network, each with how to do without it: said by
     ``--dry-run``, and with the first unreachable one, so that an offline build learns everything it needs at once."""
     from . import binaries
-    from .registry import Reference
+    from .reference import Reference
 
     loaded, options, binary, go = run.matrix, run.options, run.options.binary, run.go
     needs = []

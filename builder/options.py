@@ -21,7 +21,7 @@ from .builders import DEFAULT_LAYOUT, BuildOptions
 from .compat import WindowsBuild
 from .errors import InputError
 from .matrix import REPO_RE, Matrix
-from .registry import Reference, is_registry_host
+from .reference import Reference, is_registry_host
 from .secrets import has_userinfo, hide_userinfo
 from .source import ARGO_GIT
 

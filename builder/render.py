@@ -25,7 +25,7 @@ from .errors import InputError
 from .files import write_atomically
 from .matrix import ARGO_TAG_RE, GO_VERSION_RE, Matrix
 from .plan import PlannedTarget
-from .registry import Reference
+from .reference import Reference
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "dockerfiles"
 WINDOWS_TEMPLATE = "Dockerfile.windows.j2"

@@ -22,7 +22,7 @@ from .engine import Engine, pull, redact_url
 from .errors import Unreachable
 from .plan import DEFAULT_ISOLATION, PlannedTarget
 from .progress import Progress
-from .registry import Reference
+from .reference import Reference
 from .targets import Target
 
 DEFAULT_TIMEOUT_S = 120

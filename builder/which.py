@@ -64,7 +64,7 @@ def published_digests(publication, windows: list[targets.Target], insecure_regis
     import threading
 
     from .errors import BuilderError, in_words
-    from .registry import Reference
+    from .reference import Reference
 
     repo = Reference.parse(publication.repository)
     # Each request may take longer than the deadline: the deadline below, not a request timeout, ends the wait.

@@ -24,7 +24,8 @@ from ..cache import cache_root
 from ..matrix import Matrix
 from ..plan import BUILDER_DOCKER, BUILDER_OCI, PlannedTarget
 from ..progress import Progress
-from ..registry import Reference, RegistryClient
+from ..reference import Reference
+from ..registry import RegistryClient
 from ..secrets import strip_userinfo
 from ..source import ARGO_GIT
 

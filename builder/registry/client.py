@@ -27,9 +27,9 @@ from typing import IO
 import requests
 
 from ..errors import DigestMismatch, ManifestUnknown, RegistryError
+from ..reference import DIGEST_RE, Reference, sha256_digest
 from .credentials import Credentials
 from .documents import image_index, parse_json
-from .reference import DIGEST_RE, Reference, sha256_digest
 from .transport import READ_CHUNK, Stats, Transport, TryAgain
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

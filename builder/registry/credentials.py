@@ -33,8 +33,8 @@ from pathlib import Path
 
 from ..errors import CredentialsError
 from ..files import FileRefused, read_small_text
+from ..reference import DOCKER_HUB
 from ..secrets import CONFIG_LIMIT, docker_config_path
-from .reference import DOCKER_HUB
 
 
 @dataclass

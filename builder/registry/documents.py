@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from ..errors import RegistryError
-from .reference import DIGEST_RE
+from ..reference import DIGEST_RE
 
 
 def parse_json(body: bytes, what: str) -> dict:

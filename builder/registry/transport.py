@@ -46,9 +46,9 @@ import requests
 
 from ..answers import Deadline, DeadlinePassed, TooLarge, mount, read_limited
 from ..errors import BuilderError, InputError, RegistryDenied, RegistryError, Unreachable
+from ..reference import is_loopback
 from ..secrets import strip_userinfo
 from .credentials import Credentials, docker_credentials
-from .reference import is_loopback
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 DEFAULT_TIMEOUT_S = 60.0

@@ -12,6 +12,10 @@ joined by ``.``, ``_``, ``__`` or runs of ``-``. A tag is the OCI distribution s
 Which first component names a registry follows the Docker CLI (``splitDockerDomain``): one with a
 dot or a port, or ``localhost``; anything else is a path on Docker Hub, whose ``library/``
 holds the one-component names.
+
+A leaf: it imports only ``errors``. The registry client (``registry/``) imports it, and so do the
+modules that only name images (matrix, lock, render, the table and its formats), which therefore
+never load the HTTP client.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from ..errors import InputError
+from .errors import InputError
 
 # \Z rather than $: `$` also matches before a trailing newline, which must never pass.
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z", re.ASCII)
