@@ -8,7 +8,6 @@ check is recorded as ``not-runnable`` with the rule that forbids it, and not att
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +18,17 @@ import requests
 from . import checks, node_notes, results
 from .checks import Check
 from .engine import Engine, pull, redact_url
-from .errors import Unreachable
+from .errors import BuilderError, Unreachable
 from .plan import DEFAULT_ISOLATION, PlannedTarget
 from .progress import Progress
 from .registry import Reference
+from .retry import RetryPolicy, TryAgain
 from .targets import Target
 
 DEFAULT_TIMEOUT_S = 120
+# Removing a check's container: Windows' HCS can hold on to it for a few seconds after it exits.
+REMOVE_ATTEMPTS = 4
+REMOVE_PAUSE_S = 1.0
 
 
 @dataclass
@@ -306,20 +309,22 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
 
 
 def _remove(container) -> None:
-    """Remove a check's container; a refusal (HCS can be slow to let go) is retried, and never
-    changes the check's result."""
-    for attempt in range(3):
+    """Remove a check's container; a refusal (HCS can be slow to let go) is retried under the project's one
+    retry policy (REMOVE_ATTEMPTS, from REMOVE_PAUSE_S doubling), and never changes the check's result."""
+    def attempt() -> None:
         try:
             container.remove(force=True)
-            return
         except docker.errors.NotFound:
             return
-        except docker.errors.APIError:
-            time.sleep(1 + attempt)
+        except docker.errors.APIError as exc:
+            why = exc.explanation or exc
+            raise TryAgain(lambda n: BuilderError(f"could not remove container {container.id[:12]} after {n} "
+                                                  f"attempts: {why}")) from None
+
     try:
-        container.remove(force=True)
-    except docker.errors.APIError as exc:
-        print(f"warning: could not remove container {container.id[:12]}: {exc.explanation or exc}")
+        RetryPolicy(REMOVE_ATTEMPTS, REMOVE_PAUSE_S).run(attempt)
+    except BuilderError as exc:
+        print(f"warning: {exc}")
 
 
 def _image_for_check(engine: Engine, image: str, progress: Progress) -> str | None:
