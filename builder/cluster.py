@@ -234,7 +234,7 @@ class _Bearer(requests.auth.AuthBase):
 
 
 def _is_loopback_host(host: str | None) -> bool:
-    return bool(host) and is_loopback(host)  # the registry client's test: localhost, 127/8, ::1
+    return is_loopback(host) if host else False  # the registry client's test: localhost, 127/8, ::1
 
 
 class ArgoClient:
@@ -748,7 +748,7 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
             progress.begin(f"cluster {target.id}: {CHECK}")
             image, digest = (executors or {}).get(target.id, (planned.base_image, None))
             pinned = f"{image.rsplit(':', 1)[0]}@{digest}" if digest else None
-            workflow = hello_windows_workflow(target.release.build.base, planned.base_image, hybrid, linux_image,
+            workflow = hello_windows_workflow(target.windows.build.base, planned.base_image, hybrid, linux_image,
                                               deadline_s=deadline, executor_image=pinned)
             if pinned:
                 progress.line(f"executor {pinned}")
@@ -774,7 +774,7 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
                 node = next((n.host for n in result.nodes if n.template == WINDOWS_TEMPLATE and n.host), None)
             # The host is the build the nodeSelector names (the kubelet's node.kubernetes.io/windows-build label),
             # the isolation the one Kubernetes runs Windows pods with (process; Hyper-V is not offered).
-            built = WindowsBuild.parse(target.release.build.base)
+            built = WindowsBuild.parse(target.windows.build.base)
             host = HostFacts("windows", built, PROCESS, None, None) if digest else None
             record = results.Record.of(planned, check=CHECK, status=status, started=started, image=image,
                                        image_digest=digest, runner=runner, log=log, host=host,

@@ -89,8 +89,12 @@ def write_atomically(path: Path, text: str | bytes) -> None:
         except FileExistsError:  # pragma: no cover - 64 random bits
             continue
     try:
-        with (os.fdopen(fd, "w", encoding="utf-8") if isinstance(text, str) else os.fdopen(fd, "wb")) as out:
-            out.write(text)
+        if isinstance(text, str):
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+        else:
+            with os.fdopen(fd, "wb") as binary:
+                binary.write(text)
         if mode is not None:
             os.chmod(temporary, mode)
         os.replace(temporary, path)

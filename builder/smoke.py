@@ -11,6 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 import requests
@@ -45,7 +46,7 @@ def run_container(engine: Engine, image: str, entrypoint: list[str] | None, comm
                   environment: dict[str, str] | None = None, mounts: list | None = None,
                   user: str | None = None) -> tuple[int | None, str]:
     """Run one container to completion (or the timeout) and return (exit code, output); always remove it."""
-    options = {"command": command, "detach": True}
+    options: dict[str, Any] = {"command": command, "detach": True}
     if user:
         options["user"] = user
     if entrypoint is not None:
@@ -151,7 +152,7 @@ def pod_environment(target: Target, container: str, template: str, names: dict[s
 
 def pod_template(target: Target, check: Check) -> str:
     """The template JSON init writes to /var/run/argo/template: the step as the workflow declares it."""
-    command = check.command(target)
+    command = check.argv(target)
     template = {"name": "main", "container": {"image": "stock-base", "command": command[:1], "args": command[1:]}}
     if check.output_parameter is not None:
         path, _ = check.output_parameter(target)
@@ -260,7 +261,7 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
             why = f"could not start: {unstarted}" if unstarted else "timed out" if code is None else f"exit code {code}"
             return PodRun(checks.FAIL if code is not None or unstarted else checks.ERROR, f"init: {why}",
                           "\n".join(logs))
-        command = check.command(target)
+        command = check.argv(target)
         main_command = ["emissary", *LOG_FLAGS, "--", *command] if check.emissary else command
         main_code, main_output, main_unstarted = step("main", base_image, [IN_POD_ARGOEXEC], main_command,
                                                       pod_environment(target, "main", template, names))
@@ -390,7 +391,7 @@ def smoke_targets(engine: Engine, plans: list[PlannedTarget], options: SmokeOpti
                                       options.network_mode, options.timeout_s)
                         status, detail, log = pod.status, pod.detail, pod.log
                     else:
-                        exit_code, log = run_check(engine, image, check, check.command(target), here.isolation,
+                        exit_code, log = run_check(engine, image, check, check.argv(target), here.isolation,
                                                    options.network_mode, options.timeout_s)
                         status, detail = check.judge(target, exit_code, log)
                     for line in log.splitlines():

@@ -84,7 +84,7 @@ def image_labels(planned: PlannedTarget, source_url: str, revision: str | None, 
     if base_digest:
         labels["org.opencontainers.image.base.digest"] = base_digest
     if target.is_windows:
-        labels["io.argoexec-builder.os.version"] = target.release.build.base
+        labels["io.argoexec-builder.os.version"] = target.windows.build.base
     if binary is not None:
         labels.update(binary.labels)
     return labels

@@ -36,7 +36,7 @@ import base64
 import os
 import re
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -167,7 +167,7 @@ class Transport:
             except _LOST as exc:
                 raise lost(registry, what, exc) from None
             finally:
-                if hasattr(body, "close"):
+                if body is not None and not isinstance(body, bytes):
                     body.close()
             if response.status_code == 401 and not authenticated and same_host:
                 authenticated = True
@@ -188,7 +188,7 @@ class Transport:
             return response
 
     def read(self, registry: str, path: str, repository: str, what: str,
-             chunk_size: int = READ_CHUNK, size: int | None = None) -> Iterator[bytes]:
+             chunk_size: int = READ_CHUNK, size: int | None = None) -> Generator[bytes, None, None]:
         """The body of a GET as it arrives, each byte once, resumed across cut-off connections
         (see the module's docstring); any attempt, the first or a resumption, counts against the policy.
 
