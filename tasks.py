@@ -14,11 +14,22 @@ import threading
 import invoke
 from invoke import Collection, Exit
 
-# The project's own dependencies (pyproject.toml), by the module each installs. An `invoke` of another environment
-# (a system one, another project's venv) loads this file too: it is told in one line which `invoke` to run and what
-# could not be imported, instead of a traceback from the first task that needs the module.
-PROJECT_MODULES = ("builder", "docker", "paramiko", "jinja2", "requests", "packaging", "yaml", "rich",
-                   "securesystemslib", "cryptography")
+# The project's own dependencies (pyproject.toml's, each by the modules it installs; tests/test_tasks_imports.py
+# keeps the two lists the same). An `invoke` of another environment (a system one, another project's venv) loads
+# this file too: it is told in one line which `invoke` to run and what could not be imported, instead of a
+# traceback from the first task that needs the module.
+DEPENDENCY_MODULES = {
+    "docker[ssh]": ("docker", "paramiko"),  # the ssh extra: paramiko, for ssh:// engines
+    "jinja2": ("jinja2",),
+    "invoke": ("invoke",),
+    "requests": ("requests",),
+    "packaging": ("packaging",),
+    "pyyaml": ("yaml",),
+    "rich": ("rich",),
+    "securesystemslib": ("securesystemslib",),
+    "cryptography": ("cryptography",),
+}
+PROJECT_MODULES = ("builder", *(module for modules in DEPENDENCY_MODULES.values() for module in modules))
 EXIT_WRONG_ENVIRONMENT = 2  # builder.errors.EXIT_BAD_INPUT, which cannot be imported when this applies
 
 

@@ -38,7 +38,7 @@ MB = 1 << 20
 def _child(name: str, url: str, host: str, timeout: float) -> dict:
     """Run one scenario here (in the child process); what it measured."""
     from builder import github
-    from builder.cluster import ArgoServer
+    from builder.cluster import ArgoClient
     from builder.registry import Reference, RegistryClient
 
     started = time.monotonic()
@@ -55,7 +55,7 @@ def _child(name: str, url: str, host: str, timeout: float) -> dict:
         elif name == "github-drip":
             github.GitHub(base_url=url, token=None).releases("argoproj/argo-workflows")
         elif name == "argo-log-20MB-one-line":
-            outcome = ArgoServer(url, None).logs("hello-windows-abc").problem or ""
+            outcome = ArgoClient(url, None).logs("hello-windows-abc").problem or ""
         elif name == "redact-40000":
             from builder.secrets import flag_secrets, has_userinfo, redact
 

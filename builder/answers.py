@@ -203,7 +203,7 @@ class _Watched:
     def getresponse(self, *args, **kwargs):
         for deadline in _stack():
             deadline.watch(getattr(self, "sock", None))
-        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        return super().getresponse(*args, **kwargs)
 
 
 class _WatchedHTTPConnection(_Watched, HTTPConnection):
@@ -253,5 +253,5 @@ def read_limited(response: requests.Response, limit: int) -> bytes:
     response's content (``.content``, ``.json()`` and ``.text`` then read it from memory)."""
     body = b"".join(iter_limited(response, limit))
     response._content = body  # requests' own cache of a read body
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]  # private to requests: not in its stubs
     return body

@@ -58,6 +58,12 @@ class Check:
     def applies(self, target: Target) -> bool:
         return target.os in self.oses
 
+    def argv(self, target: Target) -> list[str]:
+        """What the check runs for ``target``; only a check with a ``command`` runs in a container."""
+        if self.command is None:
+            raise TypeError(f"check {self.name} runs no command")
+        return self.command(target)
+
     def judge(self, target: Target, exit_code: int | None, output: str) -> Verdict:
         """(status, why) of one run from the container's exit code and output."""
         if exit_code is None:

@@ -21,7 +21,7 @@ The API shapes are the Argo Server's OpenAPI spec (argoproj/argo-workflows, api/
 
 The token comes from an environment variable the user names (``--token-env``); it is sent as
 ``Authorization: Bearer`` and never appears in a message, record, exception or progress line: every
-text this module produces goes through ``ArgoServer.clean``, which redacts it whatever the variable's
+text this module produces goes through ``ArgoClient.clean``, which redacts it whatever the variable's
 name (``secrets.redact`` only knows variables named like ``*TOKEN*``).
 """
 
@@ -49,6 +49,7 @@ from .compat import PROCESS, HostFacts, WindowsBuild
 from .errors import BuilderError, ClusterDenied, ClusterError, InputError, Unreachable
 from .progress import Progress
 from .reference import is_loopback
+from .retry import RetryPolicy, TryAgain
 from .secrets import redact, redact_userinfo
 
 if TYPE_CHECKING:
@@ -233,11 +234,11 @@ class _Bearer(requests.auth.AuthBase):
 
 
 def _is_loopback_host(host: str | None) -> bool:
-    return bool(host) and is_loopback(host)  # the registry client's test: localhost, 127/8, ::1
+    return is_loopback(host) if host else False  # the registry client's test: localhost, 127/8, ::1
 
 
-class ArgoServer:
-    """The few Argo Server endpoints the cluster check needs, over requests.
+class ArgoClient:
+    """A client of the Argo Server: the few endpoints the cluster check needs, over requests.
 
     TLS is verified (requests' CA bundle, or ``REQUESTS_CA_BUNDLE``) unless ``insecure``. Every error
     is one line, redacted, of a ``builder.errors`` kind: ``Unreachable`` (exit 4) when the server
@@ -269,7 +270,7 @@ class ArgoServer:
         self._session.headers["Accept"] = "application/json"
 
     def __repr__(self) -> str:
-        return f"ArgoServer({self.shown!r}, namespace={self.namespace!r})"
+        return f"ArgoClient({self.shown!r}, namespace={self.namespace!r})"
 
     def close(self) -> None:
         self._session.close()
@@ -285,51 +286,55 @@ class ArgoServer:
               ) -> requests.Response:
         """One request and (unless ``stream``) its whole answer, within a wall-clock deadline of
         ``timeout_s`` and at most MAX_ANSWER_BYTES; a streamed read is bounded by its caller."""
-        attempt = 0
-        while True:
-            with Deadline(self.timeout_s) as deadline:
-                try:
-                    with warnings.catch_warnings():
-                        if self.insecure:  # the user chose --insecure; urllib3 would repeat it on every poll
-                            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                        # verify per request: requests lets REQUESTS_CA_BUNDLE override a session's verify=False
-                        response = self._session.request(method, self.url + path, params=params, json=body,
-                                                         stream=True, verify=not self.insecure,
-                                                         timeout=(min(10.0, self.timeout_s), self.timeout_s))
-                        if not stream or response.status_code >= 400:
-                            read_limited(response, MAX_ANSWER_BYTES)
-                        deadline.check()
-                except requests.exceptions.SSLError as exc:
-                    raise Unreachable(self.clean(
-                        f"cannot reach the Argo Server at {self.shown} over TLS ({_reason(exc)}) {what}; make this "
-                        "machine trust its certificate (REQUESTS_CA_BUNDLE=ca.pem) or pass --insecure")) from None
-                except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                        DeadlinePassed) as exc:
-                    if deadline.expired:  # a server that drips its answer is not a passing trouble
-                        raise Unreachable(self.clean(
-                            f"the Argo Server at {self.shown} sent no whole answer within {self.timeout_s:g} s "
-                            f"{what}; check --cluster and the server (or a proxy in front of it)")) from None
-                    if attempt < retries:
-                        attempt += 1
-                        time.sleep(RETRY_PAUSE_S * attempt)
-                        continue
-                    raise Unreachable(self.clean(f"cannot reach the Argo Server at {self.shown} ({_reason(exc)}) "
-                                                 f"{what}; check --cluster and that the server is up")) from None
-                except TooLarge:
-                    raise ClusterError(self.clean(f"the Argo Server at {self.shown} answered more than "
-                                                  f"{MAX_ANSWER_BYTES} bytes {what}; is --cluster the Argo Server's "
-                                                  "URL?")) from None
-            # A proxy or ingress in front of the server answers 502-504 while it restarts: retried on polls.
-            if response.status_code in (502, 503, 504) and attempt < retries:
-                attempt += 1
-                response.close()
-                time.sleep(RETRY_PAUSE_S * attempt)
-                continue
-            if response.status_code >= 400:
-                self._refused(response, what, not_found)
-            return response
+        # A dropped connection, or a proxy or ingress in front of the server answering 502-504 while it
+        # restarts, is tried again (``retries`` times) under the project's one retry policy.
+        policy = RetryPolicy(retries + 1, RETRY_PAUSE_S)
+        return policy.run(lambda: self._attempt(method, path, what, params, body, stream, retries > 0, not_found))
 
-    def _refused(self, response: requests.Response, what: str, not_found: str | None) -> None:
+    def _attempt(self, method: str, path: str, what: str, params: dict[str, str] | None, body: dict | None,
+                 stream: bool, retried: bool, not_found: str | None) -> requests.Response:
+        """One request of ``_call``: its answer, or ``TryAgain`` (when ``retried``) for a lost connection or
+        a 502-504, whose ``give_up`` is the error this attempt would raise alone."""
+        with Deadline(self.timeout_s) as deadline:
+            try:
+                with warnings.catch_warnings():
+                    if self.insecure:  # the user chose --insecure; urllib3 would repeat it on every poll
+                        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                    # verify per request: requests lets REQUESTS_CA_BUNDLE override a session's verify=False
+                    response = self._session.request(method, self.url + path, params=params, json=body,
+                                                     stream=True, verify=not self.insecure,
+                                                     timeout=(min(10.0, self.timeout_s), self.timeout_s))
+                    if not stream or response.status_code >= 400:
+                        read_limited(response, MAX_ANSWER_BYTES)
+                    deadline.check()
+            except requests.exceptions.SSLError as exc:
+                raise Unreachable(self.clean(
+                    f"cannot reach the Argo Server at {self.shown} over TLS ({_reason(exc)}) {what}; make this "
+                    "machine trust its certificate (REQUESTS_CA_BUNDLE=ca.pem) or pass --insecure")) from None
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    DeadlinePassed) as exc:
+                if deadline.expired:  # a server that drips its answer is not a passing trouble
+                    raise Unreachable(self.clean(
+                        f"the Argo Server at {self.shown} sent no whole answer within {self.timeout_s:g} s "
+                        f"{what}; check --cluster and the server (or a proxy in front of it)")) from None
+                lost = Unreachable(self.clean(f"cannot reach the Argo Server at {self.shown} ({_reason(exc)}) "
+                                              f"{what}; check --cluster and that the server is up"))
+                if retried:
+                    raise TryAgain(lambda _attempts: lost) from None
+                raise lost from None
+            except TooLarge:
+                raise ClusterError(self.clean(f"the Argo Server at {self.shown} answered more than "
+                                              f"{MAX_ANSWER_BYTES} bytes {what}; is --cluster the Argo Server's "
+                                              "URL?")) from None
+        if response.status_code >= 400:
+            refused = self._refusal(response, what, not_found)
+            if response.status_code in (502, 503, 504) and retried:
+                raise TryAgain(lambda _attempts: refused)
+            raise refused
+        return response
+
+    def _refusal(self, response: requests.Response, what: str, not_found: str | None) -> BuilderError:
+        """The error an answer of 400 or more is, its body read and the response closed."""
         code = response.status_code
         message = self.clean(_server_message(response))
         response.close()
@@ -338,20 +343,20 @@ class ArgoServer:
             # The gatekeeper (server/auth/gatekeeper.go) answers "token not valid" itself; in client auth
             # mode Kubernetes refuses the token on the first call that uses it ("Unauthorized").
             hint = "check it and its RBAC" if self.token_name else "pass --token-env NAME"
-            raise ClusterDenied(f"{token} was refused (401: {message}) {what}; {hint}")
+            return ClusterDenied(f"{token} was refused (401: {message}) {what}; {hint}")
         if code == 403:
             # Kubernetes' RBAC answer; the server passes it on as PermissionDenied (server/utils/errors.go).
             # RBAC is checked before the namespace is looked up, so a namespace-bound token gets this
             # for a namespace that does not exist too.
-            raise ClusterDenied(f"{token} was refused (403: {message}) {what}; check its RBAC in namespace "
-                                f"{self.namespace} (create and get workflows, read pod logs) and that the "
-                                "namespace exists")
+            return ClusterDenied(f"{token} was refused (403: {message}) {what}; check its RBAC in namespace "
+                                 f"{self.namespace} (create and get workflows, read pod logs) and that the "
+                                 "namespace exists")
         if code == 404 and _NO_NAMESPACE_RE.search(message):
-            raise ClusterDenied(f"no namespace {self.namespace} on the cluster (404: {message}); pass --namespace "
-                                "with one the workflow controller watches")
+            return ClusterDenied(f"no namespace {self.namespace} on the cluster (404: {message}); pass --namespace "
+                                 "with one the workflow controller watches")
         if code == 404 and not_found:
-            raise ClusterError(self.clean(not_found))
-        raise ClusterError(self.clean(f"the Argo Server at {self.shown} answered {code} {what}: {message}"))
+            return ClusterError(self.clean(not_found))
+        return ClusterError(self.clean(f"the Argo Server at {self.shown} answered {code} {what}: {message}"))
 
     def _json(self, response: requests.Response, what: str) -> dict:
         try:
@@ -638,7 +643,7 @@ def _selectors(workflow: dict) -> dict[str, dict[str, str]]:
     return {t["name"]: dict(t.get("nodeSelector") or {}) for t in templates if isinstance(t, dict) and "name" in t}
 
 
-def run_workflow(server: ArgoServer, workflow: dict, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+def run_workflow(server: ArgoClient, workflow: dict, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  poll_s: float = DEFAULT_POLL_S, progress: Progress | None = None, server_version: str | None = None,
                  expect: Sequence[str] = ()) -> WorkflowResult:
     """Submit a workflow and follow it to a final phase or ``timeout_s``; then read its main containers' log.
@@ -718,7 +723,7 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
     progress = progress or Progress()
     token = read_token(token_env)
     # Each request within the run's own timeout too (--timeout 15 is not held up by a 30 s answer).
-    server = ArgoServer(url, token, insecure=insecure, namespace=namespace, token_name=token_env,
+    server = ArgoClient(url, token, insecure=insecure, namespace=namespace, token_name=token_env,
                         timeout_s=min(REQUEST_TIMEOUT_S, max(5.0, timeout_s)))
     records: list[results.Record] = []
     try:
@@ -743,7 +748,7 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
             progress.begin(f"cluster {target.id}: {CHECK}")
             image, digest = (executors or {}).get(target.id, (planned.base_image, None))
             pinned = f"{image.rsplit(':', 1)[0]}@{digest}" if digest else None
-            workflow = hello_windows_workflow(target.release.build.base, planned.base_image, hybrid, linux_image,
+            workflow = hello_windows_workflow(target.windows.build.base, planned.base_image, hybrid, linux_image,
                                               deadline_s=deadline, executor_image=pinned)
             if pinned:
                 progress.line(f"executor {pinned}")
@@ -769,7 +774,7 @@ def cluster_smoke(planned_targets: Iterable[PlannedTarget], *, url: str, token_e
                 node = next((n.host for n in result.nodes if n.template == WINDOWS_TEMPLATE and n.host), None)
             # The host is the build the nodeSelector names (the kubelet's node.kubernetes.io/windows-build label),
             # the isolation the one Kubernetes runs Windows pods with (process; Hyper-V is not offered).
-            built = WindowsBuild.parse(target.release.build.base)
+            built = WindowsBuild.parse(target.windows.build.base)
             host = HostFacts("windows", built, PROCESS, None, None) if digest else None
             record = results.Record.of(planned, check=CHECK, status=status, started=started, image=image,
                                        image_digest=digest, runner=runner, log=log, host=host,

@@ -247,6 +247,7 @@ def _git(path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _tree(tag: str, source: Path | None, argo_git: str, instead: str | None = None) -> Tree:
+    url: str | None
     if source is None:
         context = argo_source(tag, argo_git, instead=instead or WITHOUT_SOURCE)
         path, tag_used, tag_from, url = context.path, tag, "cached clone", strip_userinfo(argo_git)

@@ -75,7 +75,7 @@ def needed_space(matrix: Matrix, runner: Runner | None, facts: HostFacts, offere
         for planned in plan_mod.make_plan(matrix, all_targets(matrix)):
             if not planned.target.is_windows:
                 continue
-            release = planned.target.release
+            release = planned.target.windows
             if planned.runner == runner.name and planned.build_site != plan_mod.ASSEMBLE:
                 for flavour in ("nanoserver", "servercore"):
                     bases[matrix.base_image(release, flavour)] = flavour

@@ -70,6 +70,7 @@ of an image again costs the listing alone.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -324,7 +325,8 @@ def load_evidence(client: RegistryClient, repo: Reference, subject_digest: str,
             artifact.records = []
             evidence.artifacts.append(artifact)
             continue
-        counted, refused = [], {}
+        counted: list[dict] = []
+        refused: dict[str, list[dict]] = {}
         for record in artifact.held:
             why = _record_refused(record, subject_digest, target, latest)
             if why:
@@ -483,7 +485,8 @@ def push_evidence(client: RegistryClient, repo: Reference, subject: Descriptor, 
         say(f"evidence {sha256_digest(manifest)} for {subject.digest}: {len(merged)} records would be pushed")
         return Pushed(sha256_digest(manifest), True, None, len(merged))
     for blob in (EMPTY_BLOB, layer):
-        state = client.push_blob(repo.registry, repo.repository, sha256_digest(blob), len(blob), lambda b=blob: b)
+        state = client.push_blob(repo.registry, repo.repository, sha256_digest(blob), len(blob),
+                                  functools.partial(bytes, blob))
         say(f"{sha256_digest(blob)[:19]} {state}")
     digest = sha256_digest(manifest)
     _, answer = client.put_manifest_answer(Reference(repo.registry, repo.repository, None, digest), manifest,

@@ -50,7 +50,7 @@ def show(client, reference, trusted: tuple, format: str = "text") -> None:
     if format == "json":
         print(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
     elif "images" in document:
-        _print_index_evidence(repo, shown, document["images"])
+        _print_index_evidence(repo, shown, list(document["images"]))
     else:
         _print_evidence(Reference(repo.registry, repo.repository, reference.tag, digest), document)
     if problems:

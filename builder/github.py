@@ -26,9 +26,10 @@ The base URL is ``GITHUB_API_URL`` (GitHub Actions sets it; GitHub Enterprise Se
 https://api.github.com. The token is ``GITHUB_TOKEN``, else ``GH_TOKEN``: sent only to the API's own
 host (a ``next`` link is followed only with the API's own scheme and host: never to another host, nor
 over plain http from an https API), never printed, logged or put into an error (every message passes
-through secrets.redact with it). One retry policy: 3 attempts on 5xx answers, secondary rate limits and
-lost connections; then the API is unreachable (exit 4). Each answer is read within a wall-clock
-deadline (``TIMEOUT_S``, headers and body) and refused past ``MAX_BODY`` bytes (builder/answers.py):
+through secrets.redact with it). The project's one retry policy (builder/retry.py): 3 attempts on 5xx answers,
+secondary rate limits and lost connections, with exponential backoff (at least what a secondary limit asks);
+then the API is unreachable (exit 4), and the message says after how many attempts. Each answer is read
+within a wall-clock deadline (``TIMEOUT_S``, headers and body) and refused past ``MAX_BODY`` bytes (builder/answers.py):
 a server that drips a byte at a time, or sends gigabytes, costs one attempt, not the run or the memory.
 """
 
@@ -47,6 +48,7 @@ import requests
 
 from .answers import Deadline, DeadlinePassed, TooLarge, mount, read_limited
 from .errors import BuilderError, InputError, Unreachable
+from .retry import RetryPolicy, TryAgain
 from .secrets import redact
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -115,42 +117,38 @@ class GitHub:
         headers = {"Accept": accept, "X-GitHub-Api-Version": API_VERSION, "User-Agent": "argoexec-builder"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        last = ""
-        secondary = False
-        for attempt in range(1, self.attempts + 1):
-            wait = self.backoff_s * 2 ** (attempt - 1)
-            with Deadline(TIMEOUT_S) as deadline:
-                try:
-                    response = self.session.get(url, headers=headers, timeout=TIMEOUT_S, allow_redirects=False,
-                                                stream=True)
-                    read_limited(response, MAX_BODY)
-                    deadline.check()
-                except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                        DeadlinePassed) as exc:
-                    last = str(DeadlinePassed(TIMEOUT_S)) if deadline.expired else exc.__class__.__name__
-                    response = None
-                except TooLarge:
-                    raise ApiError(self._say(f"GitHub API {self.host}: {what}: an answer of more than {MAX_BODY} "
-                                             "bytes; expected far less")) from None
-            if response is not None:
-                asked = self._secondary_limit(response)
-                if asked is not None:
-                    secondary = True
-                    last = f"the last answered {response.status_code}"
-                    wait = max(wait, asked)
-                elif response.status_code < 500:
-                    return self._checked(response, what, repository)
-                else:
-                    last = f"the last answered {response.status_code}"
-                    secondary = False
-            if attempt < self.attempts:
-                self.sleep(wait)
-        if secondary:
-            raise Unreachable(self._say(f"GitHub API {self.host}: {what}: still over GitHub's secondary rate limit "
-                                        f"after {self.attempts} attempts ({last}); wait a few minutes and run it "
-                                        "again, with fewer runs at once"))
-        raise Unreachable(self._say(f"GitHub API {self.host}: {what} failed after {self.attempts} attempts "
-                                    f"({last}); check that it is reachable (GITHUB_API_URL) and try again"))
+        policy = RetryPolicy(self.attempts, self.backoff_s, sleep=self.sleep, max_wait_s=MAX_SECONDARY_WAIT_S)
+        return policy.run(lambda: self._attempt(url, headers, what, repository))
+
+    def _attempt(self, url: str, headers: dict[str, str], what: str, repository: str) -> requests.Response:
+        """One GET: its answer, or ``TryAgain`` for a lost connection, a 5xx or a secondary rate limit
+        (whose wait is the policy's ``retry_after``)."""
+        with Deadline(TIMEOUT_S) as deadline:
+            try:
+                response = self.session.get(url, headers=headers, timeout=TIMEOUT_S, allow_redirects=False,
+                                            stream=True)
+                read_limited(response, MAX_BODY)
+                deadline.check()
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    DeadlinePassed) as exc:
+                why = str(DeadlinePassed(TIMEOUT_S)) if deadline.expired else exc.__class__.__name__
+                raise TryAgain(lambda n: self._unreachable(what, n, why)) from None
+            except TooLarge:
+                raise ApiError(self._say(f"GitHub API {self.host}: {what}: an answer of more than {MAX_BODY} "
+                                         "bytes; expected far less")) from None
+        status = response.status_code
+        asked = self._secondary_limit(response)
+        if asked is not None:
+            raise TryAgain(lambda n: Unreachable(self._say(
+                f"GitHub API {self.host}: {what}: still over GitHub's secondary rate limit after {n} attempts (the "
+                f"last answered {status}); wait a few minutes and run it again, with fewer runs at once")), asked)
+        if status >= 500:
+            raise TryAgain(lambda n: self._unreachable(what, n, f"the last answered {status}"))
+        return self._checked(response, what, repository)
+
+    def _unreachable(self, what: str, attempts: int, why: str) -> Unreachable:
+        return Unreachable(self._say(f"GitHub API {self.host}: {what} failed after {attempts} attempts ({why}); "
+                                     "check that it is reachable (GITHUB_API_URL) and try again"))
 
     @staticmethod
     def _secondary_limit(response: requests.Response) -> float | None:

@@ -15,7 +15,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -247,7 +247,7 @@ class _Checker:
     def __init__(self, file: str):
         self.file = file
 
-    def fail(self, line: int | None, path: str, problem: str) -> None:
+    def fail(self, line: int | None, path: str, problem: str) -> NoReturn:
         raise MatrixError(self.file, line, path, problem)
 
     def mapping(self, value: Any, path: str, line: int, required: tuple[str, ...],
@@ -460,7 +460,7 @@ def _releases(check: _Checker, root: LocatedDict) -> list[WindowsRelease]:
 
         name = check.string(entry["name"], *at("name"), RELEASE_NAME_RE,
                             "a release name like 1809, 20H2 or ltsc2022")
-        aliases = ()
+        aliases: tuple[str, ...] = ()
         if "aliases" in entry:
             aliases = check.strings(entry["aliases"], *at("aliases"), RELEASE_NAME_RE,
                                     "release names like ltsc2019", allow_empty=True)
@@ -695,7 +695,7 @@ def _hosts(check: _Checker, root: LocatedDict, releases: list[WindowsRelease]) -
         if not label.strip() or "\n" in label or len(label) > 80:
             check.fail(at("label")[1], at("label")[0], "expected a one-line label of at most 80 characters")
         build = check.build(entry["build"], *at("build"))
-        aliases = ()
+        aliases: tuple[str, ...] = ()
         if "aliases" in entry:
             aliases = check.strings(entry["aliases"], *at("aliases"), RELEASE_NAME_RE, "host names",
                                     allow_empty=True)

@@ -38,7 +38,7 @@ def network_needs(run: BuildRun, plans: list[plan.PlannedTarget]) -> list[str]:
             needs.append(f"upstream's image {loaded.registries.argoexec}:<argo>-windows (or --argoexec-exe PATH)")
     for builder_name, what in ((plan.BUILDER_OCI, "read"),
                                (plan.BUILDER_DOCKER, "pulled by the engine unless present")):
-        releases = [p.target.release for p in windows if p.builder == builder_name and p.target.release]
+        releases = [p.target.windows for p in windows if p.builder == builder_name]
         if not releases:
             continue
         flavours = ("nanoserver", "servercore") if builder_name == plan.BUILDER_OCI else ("nanoserver",)

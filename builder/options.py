@@ -156,9 +156,11 @@ def registry_client(insecure_registry: Flag, attempts: int | None = None, timeou
     narrow the retry policy where an answer is a help, not a condition."""
     from .registry import RegistryClient, env_insecure, env_timeout
 
-    policy = {"attempts": attempts} if attempts is not None else {}
-    return RegistryClient(insecure=tuple(insecure_registry or ()) + env_insecure(),
-                          timeout_s=timeout_s if timeout_s is not None else env_timeout(), **policy)
+    insecure = tuple(insecure_registry or ()) + env_insecure()
+    timeout = timeout_s if timeout_s is not None else env_timeout()
+    if attempts is None:
+        return RegistryClient(insecure=insecure, timeout_s=timeout)
+    return RegistryClient(insecure=insecure, timeout_s=timeout, attempts=attempts)
 
 
 def local_repo(loaded: Matrix, repo: str | None) -> str:

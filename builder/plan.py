@@ -26,7 +26,7 @@ from typing import Any
 from . import compat
 from .compat import HostFacts, WindowsBuild
 from .errors import InputError
-from .matrix import Matrix, Runner
+from .matrix import LinuxBase, Matrix, Runner
 from .targets import Target
 
 LOCAL = "local"
@@ -80,7 +80,7 @@ class PlannedTarget:
 
     @property
     def os_version(self) -> str | None:
-        return self.target.release.build.base if self.target.is_windows else None
+        return self.target.windows.build.base if self.target.is_windows else None
 
     @property
     def built_by(self) -> str:
@@ -143,12 +143,13 @@ def _best_runner(matrix: Matrix, image: WindowsBuild) -> tuple[Runner | None, st
 def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None = None,
                 host_isolation: Iterable[str] = compat.ISOLATIONS) -> PlannedTarget:
     """One target, planned for the CI runners or (``host_build``) for one Windows host."""
-    if not target.is_windows:
+    if isinstance(target.release, LinuxBase):
         # Linux flavours build on any Linux engine, with no isolation choice to make.
         return PlannedTarget(target, matrix.mirrored(target.release.base_image), BUILD_LINUX, None, None, None,
                              (SmokeSite(LINUX, None, None),), None, build_site=LINUX)
-    image = target.release.build
-    base_image = matrix.base_image(target.release)
+    release = target.windows
+    image = release.build
+    base_image = matrix.base_image(release)
     if host_build is not None:
         offered = tuple(host_isolation)
         method, isolation, reason = compat.choose_build(host_build, image, offered, matrix.stable_abi)
@@ -157,31 +158,33 @@ def plan_target(matrix: Matrix, target: Target, host_build: WindowsBuild | None 
         return PlannedTarget(target, base_image, method, isolation, LOCAL if method != compat.BUILD_NONE else None,
                              host_build, smoke, None if method != compat.BUILD_NONE else reason,
                              _default_builder(method), None if placement.ok else placement.reason,
-                             matrix.base_tag(target.release), LOCAL if method != compat.BUILD_NONE else ANYWHERE)
+                             matrix.base_tag(release), LOCAL if method != compat.BUILD_NONE else ANYWHERE)
 
-    if target.release.build_runner:
-        runner = matrix.runner(target.release.build_runner)
+    runner: Runner | None
+    if release.build_runner:
+        runner = matrix.runner(release.build_runner)
+        assert runner is not None  # load_matrix refuses a build_runner the matrix does not declare
         method, isolation, reason = compat.choose_build(runner.host_build, image, runner.isolation, matrix.stable_abi)
     else:
         runner, method, isolation, reason = _best_runner(matrix, image)
-    smoke = []
+    sites: list[SmokeSite] = []
     for candidate in matrix.runners:
         placement = compat.choose_isolation(candidate.host_build, image, candidate.isolation, matrix.stable_abi)
         if placement.ok:
-            smoke.append(SmokeSite(candidate.name, placement.isolation, candidate.host_build))
+            sites.append(SmokeSite(candidate.name, placement.isolation, candidate.host_build))
     problems = []
     if method == compat.BUILD_NONE:
         problems.append(reason)
     not_runnable = None
-    if not smoke:
+    if not sites:
         not_runnable = _no_smoke_site(matrix, image)
         problems.append(not_runnable)
-    builds_here = runner is not None and method != compat.BUILD_NONE
+    builder = runner if runner is not None and method != compat.BUILD_NONE else None  # the runner that builds it
     return PlannedTarget(
         target, base_image, method, isolation,
-        runner.name if builds_here else None, runner.host_build if builds_here else None,
-        tuple(smoke), "; ".join(problems) or None, _default_builder(method), not_runnable,
-        matrix.base_tag(target.release), runner.name if builds_here else ASSEMBLE,
+        builder.name if builder else None, builder.host_build if builder else None,
+        tuple(sites), "; ".join(problems) or None, _default_builder(method), not_runnable,
+        matrix.base_tag(release), builder.name if builder else ASSEMBLE,
     )
 
 
@@ -217,7 +220,7 @@ def _on_engine(matrix: Matrix, target: Target, facts: HostFacts, offered: tuple[
             cannot_run = f"a {facts.os_type} engine cannot run Windows images"
         else:
             reason = (f"the engine at {where} is a {facts.os_type} engine and cannot build Windows images; point "
-                      f"--engine (or DOCKER_HOST) at a Windows host that runs {target.release.build.base} images")
+                      f"--engine (or DOCKER_HOST) at a Windows host that runs {target.windows.build.base} images")
             cannot_run = f"a {facts.os_type} engine cannot run Windows images"
         return dataclasses.replace(planned, build=compat.BUILD_NONE, isolation=None, runner=None, host_build=None,
                                    smoke=(), reason=reason, builder=BUILDER_OCI, not_runnable=cannot_run,
@@ -275,7 +278,7 @@ def plan_build(matrix: Matrix, targets: Iterable[Target], facts: HostFacts | Non
                              "(pass --engine URL)")
         elif target.is_windows and facts.is_windows and facts.build is not None:
             raise InputError(f"{target.id}: cannot build on this {facts.build.base} host: {planned.reason}; build it "
-                             f"on a {target.release.build.base} host (process isolation) or a newer host with Hyper-V")
+                             f"on a {target.windows.build.base} host (process isolation) or a newer host with Hyper-V")
         else:
             raise InputError(f"{target.id}: {planned.reason}")
     return plans

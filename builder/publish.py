@@ -102,7 +102,9 @@ def _publish_indexes(run: PublishRun, client, publication, incomplete: list[str]
     from .index_tag import publish_index
 
     loaded, repo, versions = run.matrix, run.repo, run.versions
-    images = []
+    if repo is None:  # PublishRun has a repository whenever index tags are written (publish --to)
+        raise ValueError("_publish_indexes: no repository")
+    images: list = []
     for tag in dict.fromkeys(t.argo.tag for t in versions):
         expected = tuple(t.id for t in versions if t.argo.tag == tag and t.is_windows)
         try:

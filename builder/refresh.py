@@ -201,11 +201,11 @@ def describe_changes(old: Lock | None, new: Lock) -> list[str]:
         was, now = before.get(key), new.bases.get(key)
         if was == now:
             continue
-        if was is None:
+        if was is None and now is not None:
             lines.append(f"{name} + {_short(now.digest)} ({now.os_version})")
-        elif now is None:
+        elif was is not None and now is None:
             lines.append(f"{name} - {_short(was.digest)} ({was.os_version})")
-        else:
+        elif was is not None and now is not None:
             lines.append(f"{name} {_short(was.digest)} -> {_short(now.digest)} ({was.os_version} -> {now.os_version})")
     old_argo = {a.version: a for a in (old.argo or ())} if old is not None else {}
     new_argo = {a.version: a for a in (new.argo or ())}
@@ -214,13 +214,13 @@ def describe_changes(old: Lock | None, new: Lock) -> list[str]:
     if moved:
         lines.append(f"argo: {', '.join(moved)}")
     for tag in order:
-        was, now = old_argo.get(tag), new_argo.get(tag)
-        if was is None or now is None:
+        old_release, new_release = old_argo.get(tag), new_argo.get(tag)
+        if old_release is None or new_release is None:
             continue
-        if was.commit != now.commit:
-            lines.append(f"argo: {tag} commit {was.commit[:12]} -> {now.commit[:12]}")
-        if was.go != now.go:
-            lines.append(f"argo: {tag} go {was.go} -> {now.go}")
+        if old_release.commit != new_release.commit:
+            lines.append(f"argo: {tag} commit {old_release.commit[:12]} -> {new_release.commit[:12]}")
+        if old_release.go != new_release.go:
+            lines.append(f"argo: {tag} go {old_release.go} -> {new_release.go}")
     return lines
 
 

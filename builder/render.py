@@ -119,18 +119,18 @@ def windows_context(matrix: Matrix, planned: PlannedTarget, variant: str = COPY,
     if variant == WINDOWS_SOURCE and go_version is None:
         raise InputError(f"{target.id}: matrix.yaml argo {argo.tag} has no `go` version, needed to build "
                          "from source; add the go directive of its go.mod, or use the copy variant")
-    servercore = matrix.base_image(target.release, "servercore")
+    servercore = matrix.base_image(target.windows, "servercore")
     return {
         "banner": banner(WINDOWS_TEMPLATE, target.id),
         "variant": variant,
         "sevenzip": bool(sevenzip) and variant == COPY,
-        "toolchain_image": _reference(matrix.source_builder(target.release), f"{target.id}: source_builder"),
+        "toolchain_image": _reference(matrix.source_builder(target.windows), f"{target.id}: source_builder"),
         "argo_tag": _checked(ARGO_TAG_RE, argo.tag, f"{target.id}: argo version", "vX.Y.Z"),
         "go_version": _checked(GO_VERSION_RE, go_version, f"{target.id}: go", "1.N.P") if go_version else "",
         "servercore_image": _reference(servercore, f"{target.id}: servercore"),
-        "nanoserver_image": _reference(matrix.base_image(target.release, "nanoserver"), f"{target.id}: nanoserver"),
+        "nanoserver_image": _reference(matrix.base_image(target.windows, "nanoserver"), f"{target.id}: nanoserver"),
         "windows_path": WINDOWS_PATH.replace("\\", "\\\\"),
-        "os_version": target.release.build.base,
+        "os_version": target.windows.build.base,
         "run_version": can_run_base,
         "no_run_reason": "" if can_run_base else _short_reason(planned),
     }

@@ -182,12 +182,12 @@ def picks(entries: Sequence[Entry], host: WindowsBuild | str,
 
 def disagreement(docker: Pick, containerd: Pick) -> str | None:
     """Why the two runtimes would run different images on the same node, or None when they agree."""
-    if docker.entry == containerd.entry:
-        if docker.entry is None:
-            return "no entry matches this node under either runtime"
-        return None
     if docker.entry is None:
+        if containerd.entry is None:
+            return "no entry matches this node under either runtime"
         return f"Docker Engine finds no entry; containerd takes {containerd.entry.name}"
     if containerd.entry is None:
         return f"Docker Engine takes {docker.entry.name}; containerd finds no entry"
+    if docker.entry == containerd.entry:
+        return None
     return f"Docker Engine takes {docker.entry.name}, containerd takes {containerd.entry.name}"

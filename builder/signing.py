@@ -241,7 +241,8 @@ def open_envelope(data: bytes, subject_digest: str, trusted: tuple[TrustedKey, .
         opened.reason = BAD_SIGNATURE if hinted in known else UNTRUSTED
         return opened
     algorithm, _, encoded = subject_digest.partition(":")
-    subjects = body.get("subject") if isinstance(body.get("subject"), list) else []
+    subject = body.get("subject")
+    subjects = subject if isinstance(subject, list) else []
     if not any(isinstance(s, dict) and isinstance(s.get("digest"), dict) and s["digest"].get(algorithm) == encoded
                for s in subjects):
         opened.reason = SUBJECT_MISMATCH

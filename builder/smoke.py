@@ -8,10 +8,10 @@ check is recorded as ``not-runnable`` with the rule that forbids it, and not att
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 import requests
@@ -19,13 +19,17 @@ import requests
 from . import checks, node_notes, results
 from .checks import Check
 from .engine import Engine, pull, redact_url
-from .errors import Unreachable
+from .errors import BuilderError, Unreachable
 from .plan import DEFAULT_ISOLATION, PlannedTarget
 from .progress import Progress
 from .reference import Reference
+from .retry import RetryPolicy, TryAgain
 from .targets import Target
 
 DEFAULT_TIMEOUT_S = 120
+# Removing a check's container: Windows' HCS can hold on to it for a few seconds after it exits.
+REMOVE_ATTEMPTS = 4
+REMOVE_PAUSE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ def run_container(engine: Engine, image: str, entrypoint: list[str] | None, comm
                   environment: dict[str, str] | None = None, mounts: list | None = None,
                   user: str | None = None) -> tuple[int | None, str]:
     """Run one container to completion (or the timeout) and return (exit code, output); always remove it."""
-    options = {"command": command, "detach": True}
+    options: dict[str, Any] = {"command": command, "detach": True}
     if user:
         options["user"] = user
     if entrypoint is not None:
@@ -148,7 +152,7 @@ def pod_environment(target: Target, container: str, template: str, names: dict[s
 
 def pod_template(target: Target, check: Check) -> str:
     """The template JSON init writes to /var/run/argo/template: the step as the workflow declares it."""
-    command = check.command(target)
+    command = check.argv(target)
     template = {"name": "main", "container": {"image": "stock-base", "command": command[:1], "args": command[1:]}}
     if check.output_parameter is not None:
         path, _ = check.output_parameter(target)
@@ -257,7 +261,7 @@ def run_pod(engine: Engine, image: str, base_image: str, target: Target, check: 
             why = f"could not start: {unstarted}" if unstarted else "timed out" if code is None else f"exit code {code}"
             return PodRun(checks.FAIL if code is not None or unstarted else checks.ERROR, f"init: {why}",
                           "\n".join(logs))
-        command = check.command(target)
+        command = check.argv(target)
         main_command = ["emissary", *LOG_FLAGS, "--", *command] if check.emissary else command
         main_code, main_output, main_unstarted = step("main", base_image, [IN_POD_ARGOEXEC], main_command,
                                                       pod_environment(target, "main", template, names))
@@ -311,20 +315,22 @@ def _judge_pod(target: Target, check: Check, main: tuple[int | None, str, str], 
 
 
 def _remove(container) -> None:
-    """Remove a check's container; a refusal (HCS can be slow to let go) is retried, and never
-    changes the check's result."""
-    for attempt in range(3):
+    """Remove a check's container; a refusal (HCS can be slow to let go) is retried under the project's one
+    retry policy (REMOVE_ATTEMPTS, from REMOVE_PAUSE_S doubling), and never changes the check's result."""
+    def attempt() -> None:
         try:
             container.remove(force=True)
-            return
         except docker.errors.NotFound:
             return
-        except docker.errors.APIError:
-            time.sleep(1 + attempt)
+        except docker.errors.APIError as exc:
+            why = exc.explanation or exc
+            raise TryAgain(lambda n: BuilderError(f"could not remove container {container.id[:12]} after {n} "
+                                                  f"attempts: {why}")) from None
+
     try:
-        container.remove(force=True)
-    except docker.errors.APIError as exc:
-        print(f"warning: could not remove container {container.id[:12]}: {exc.explanation or exc}")
+        RetryPolicy(REMOVE_ATTEMPTS, REMOVE_PAUSE_S).run(attempt)
+    except BuilderError as exc:
+        print(f"warning: {exc}")
 
 
 def _image_for_check(engine: Engine, image: str, progress: Progress) -> str | None:
@@ -390,7 +396,7 @@ def smoke_targets(engine: Engine, plans: list[PlannedTarget], options: SmokeOpti
                                       options.network_mode, options.timeout_s)
                         status, detail, log = pod.status, pod.detail, pod.log
                     else:
-                        exit_code, log = run_check(engine, image, check, check.command(target), here.isolation,
+                        exit_code, log = run_check(engine, image, check, check.argv(target), here.isolation,
                                                    options.network_mode, options.timeout_s)
                         status, detail = check.judge(target, exit_code, log)
                     for line in log.splitlines():

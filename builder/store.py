@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from . import checks, results
 from .errors import InputError
@@ -273,11 +274,13 @@ def from_the_future(data: dict, now: dt.datetime | None = None) -> str | None:
 
 def _row(data: object, shown: str, name: str, report: ImportReport, problem: str | None = None) -> tuple | None:
     """The database row of one record, or None (and why, in ``report``) when it is no record."""
-    problem = problem or validate(data) or from_the_future(data)
+    problem = problem or validate(data)
+    record = cast("dict[str, Any]", data)  # once validate() passes: a dict of the schema's fields
+    problem = problem or from_the_future(record)
     if problem:
         report.problems.append(f"{shown}: {problem}")
         return None
-    data = {**data, "started_at": normalise_time(data["started_at"])}
+    data = {**record, "started_at": normalise_time(record["started_at"])}
     key = record_key(data)  # of the record as written, so a re-import finds it
     # The column is REAL either way; an int beyond SQLite's 64 bits would not bind.
     data["duration_s"] = float(data["duration_s"])

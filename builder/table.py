@@ -157,7 +157,8 @@ class Table:
             "unplaced_records": self.unplaced,
             "warnings": list(self.warnings),
             "repository": self.publication.repository if self.publication else None,
-            "indexes": {argo: self.index(argo).to_json() for argo in self.argo_versions()} if self.publication
+            "indexes": {argo: self.publication.index(argo).to_json() for argo in self.argo_versions()}
+            if self.publication
             else {},
             # Per Argo version and host column: the entry of the one tag each runtime takes, and the image to use.
             "resolution": {argo: {host.name: resolve(self, Node(host.build, host, host.name), argo)[0].to_json()
@@ -182,7 +183,8 @@ def build_table(matrix: Matrix, records: list[dict], publication: Publication | 
             continue
         if record.get("isolation") not in compat.ISOLATIONS:
             continue
-        host = host_by_build.get(compat.build_number(record.get("host_os_version")))
+        number = compat.build_number(record.get("host_os_version"))
+        host = host_by_build.get(number) if number is not None else None
         if host is None:
             unplaced += 1
             continue
@@ -193,7 +195,7 @@ def build_table(matrix: Matrix, records: list[dict], publication: Publication | 
     for target in all_targets(matrix):
         if not target.is_windows:
             continue
-        image = target.release.build
+        image = target.windows.build
         pull = publication.image(target.id) if publication else None
         published_digest = pull.digest if pull else None
         cells: dict[str, dict[str, Cell]] = {}

@@ -32,6 +32,13 @@ class Target:
         return self.os == "windows"
 
     @property
+    def windows(self) -> WindowsRelease:
+        """The Windows release of a Windows target; asking a Linux target for one is a bug (TypeError)."""
+        if isinstance(self.release, LinuxBase):
+            raise TypeError(f"{self.id}: a Linux target has no Windows release")
+        return self.release
+
+    @property
     def id(self) -> str:
         return f"{self.argo.tag}-{self.os}-{self.release.name}"
 

@@ -21,7 +21,7 @@ def unverified(plans: list[plan.PlannedTarget], client, repo, runner: str, facts
     for planned in plans:
         here = planned.smoke_here
         digest = client.head_manifest(repo.with_tag(planned.target.id)) if here else None
-        if digest is None:
+        if here is None or digest is None:
             keep.append(planned)  # not runnable here, or not published: the checks say so
             continue
         newest: dict[str, dict] = {}

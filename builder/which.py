@@ -143,7 +143,7 @@ def answer(node: str, argo: Flag = None, format: str = "text", matrix: str | Non
     if format == "json":
         print(table_formats.which_json(resolved, resolutions, table_mod.oldest_image(model), node_warnings), end="")
     elif format == "helm":
-        print(table_formats.which_helm(resolved, resolutions[0], loaded.registries.publish), end="")
+        print(table_formats.which_helm(resolved, resolutions[0], loaded.registries.publish or ""), end="")
     else:
         print(table_formats.which_text(resolved, resolutions, model.hosts, width=report.text_width(),
                                        verbose=verbose, oldest=table_mod.oldest_image(model),

@@ -55,9 +55,9 @@ def load_located(text: str, file: str, max_nodes: int = MAX_NODES) -> Any:
         raise MatrixError(file, line, "", f"{name} is not allowed in YAML; remove it") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
+        marked = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
-        raise MatrixError(file, line, "", f"invalid YAML: {problem}; fix the syntax at this line") from None
+        raise MatrixError(file, marked, "", f"invalid YAML: {problem}; fix the syntax at this line") from None
     except yaml.YAMLError as exc:  # pragma: no cover - non-marked errors are rare
         raise MatrixError(file, None, "", f"invalid YAML: {' '.join(str(exc).split())}") from None
     except RecursionError:  # PyYAML composes nested collections recursively
@@ -134,13 +134,13 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, file: str, path: str) -> An
             result.key_lines[key] = _line(key_node)
         return result
     if isinstance(node, yaml.SequenceNode):
-        result = LocatedList()
-        result.line = _line(node)
-        result.item_lines = []
+        items = LocatedList()
+        items.line = _line(node)
+        items.item_lines = []
         for index, item in enumerate(node.value):
-            result.append(_build(loader, item, file, join_path(path, index)))
-            result.item_lines.append(_line(item))
-        return result
+            items.append(_build(loader, item, file, join_path(path, index)))
+            items.item_lines.append(_line(item))
+        return items
     try:
         return loader.construct_object(node, deep=True)
     except (ValueError, TypeError, OverflowError):

@@ -14,8 +14,8 @@ from builder.lock import parse_lock
 from builder.matrix import ArgoReleases
 from builder.refresh import select_releases
 from builder.registry import Reference
-from builder.registry.transport import retry_after_s
 from builder.render import go_directive
+from builder.retry import retry_after_s
 from tests.cli import invoke
 from tests.hostile_http import Hostile, HostileServer
 

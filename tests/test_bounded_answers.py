@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from builder import github
-from builder.cluster import ArgoServer
+from builder.cluster import ArgoClient
 from builder.errors import ClusterError, RegistryError, Unreachable
 from builder.github import ApiError, GitHub
 from builder.registry import Reference, RegistryClient
@@ -110,7 +110,7 @@ def test_a_dripping_github_costs_one_deadline_per_attempt(monkeypatch):
 
 def test_a_dripping_argo_server_is_cut_off():
     with HostileServer(Hostile("drip", size=10_000, interval=0.2)) as server:
-        seconds, result = elapsed(lambda: ArgoServer(server.url, None, timeout_s=1.0).version())
+        seconds, result = elapsed(lambda: ArgoClient(server.url, None, timeout_s=1.0).version())
     assert isinstance(result, Unreachable), result
     assert "sent no whole answer within 1 s" in str(result)
     assert seconds < 8
@@ -118,7 +118,7 @@ def test_a_dripping_argo_server_is_cut_off():
 
 def test_a_huge_argo_server_answer_is_refused():
     with HostileServer(Hostile("huge", size=120 * MB)) as server:
-        result, peak, _ = _peak(lambda: ArgoServer(server.url, None, timeout_s=20).version())
+        result, peak, _ = _peak(lambda: ArgoClient(server.url, None, timeout_s=20).version())
     assert isinstance(result, ClusterError), result
     assert peak < 40 * MB
 
@@ -126,7 +126,7 @@ def test_a_huge_argo_server_answer_is_refused():
 def test_a_log_line_without_a_newline_stops_at_the_stream_cap():
     prefix = b'{"result":{"podName":"p","content":"'
     with HostileServer(Hostile("lines", size=20 * MB, prefix=prefix)) as server:
-        seconds, read = elapsed(lambda: ArgoServer(server.url, None, timeout_s=30).logs("hello-windows-abc"))
+        seconds, read = elapsed(lambda: ArgoClient(server.url, None, timeout_s=30).logs("hello-windows-abc"))
     assert read.entries == []
     assert "without a newline" in read.problem
     assert seconds < 10  # iter_lines re-joined its buffer on every chunk: 20 MB ran past 200 s
@@ -135,7 +135,7 @@ def test_a_log_line_without_a_newline_stops_at_the_stream_cap():
 def test_a_dripping_log_stream_ends_at_the_deadline_with_what_it_read():
     with HostileServer(Hostile("drip", size=10_000, interval=0.1,
                                prefix=b'{"result":{"podName":"p","content":"hello"}}\n')) as server:
-        seconds, read = elapsed(lambda: ArgoServer(server.url, None, timeout_s=1.0).logs("hello-windows-abc"))
+        seconds, read = elapsed(lambda: ArgoClient(server.url, None, timeout_s=1.0).logs("hello-windows-abc"))
     assert [entry.content for entry in read.entries] == ["hello"]
     assert "no end within 1 s" in read.problem
     assert seconds < 8

@@ -381,7 +381,7 @@ def test_a_server_echoing_the_token_has_it_redacted_everywhere(tmp_path, capsys)
 
 
 def test_the_server_object_does_not_show_the_token():
-    server = cluster.ArgoServer("https://argo.example:2746", TOKEN, token_name=TOKEN_ENV)
+    server = cluster.ArgoClient("https://argo.example:2746", TOKEN, token_name=TOKEN_ENV)
     assert_no_token(repr(server), repr(server._session.auth), str(server._session.auth))
 
 
@@ -518,7 +518,7 @@ def test_a_patch_the_controller_refuses_fails_the_node(tmp_path):
     workflow = cluster.hello_windows_workflow("10.0.20348", "mcr.microsoft.com/windows/nanoserver:ltsc2022")
     workflow["spec"]["templates"][0]["podSpecPatch"] = '{"containers": "wait"}'
     with ArgoServer(state) as server:
-        api = cluster.ArgoServer(server.url, TOKEN)
+        api = cluster.ArgoClient(server.url, TOKEN)
         result = cluster.run_workflow(api, workflow, timeout_s=5, poll_s=POLL)
     status, why = result.verdict()
     assert status == FAIL and "Error applying PodSpecPatch" in why

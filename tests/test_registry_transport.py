@@ -20,7 +20,7 @@ import pytest
 
 from builder.errors import Unreachable
 from builder.registry import DigestMismatch, Reference, RegistryClient, RetryPolicy, Stats, docker_credentials
-from builder.registry.transport import TryAgain, retry_after_s
+from builder.retry import TryAgain, retry_after_s
 from tests.faulty_proxy import Fault, FaultyProxy
 
 REPOSITORY = "transport/blob"

@@ -191,7 +191,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         path, _ = self._path()
         if path.startswith("/containers/"):
-            self.server.recorded.removed.append(path.split("/")[2])
+            cid = path.split("/")[2]
+            seen = self.server.remove_attempts[cid] = self.server.remove_attempts.get(cid, 0) + 1
+            refusals = self.server.remove_refusals
+            if refusals is None or seen <= refusals:
+                self._send(500, {"message": f"unable to remove filesystem for {cid}: remove C:\\ProgramData\\docker"
+                                            f"\\windowsfilter\\{cid}: The process cannot access the file because "
+                                            "it is being used by another process."})
+                return
+            self.server.recorded.removed.append(cid)
             self._send(204)
         elif path.startswith("/volumes/"):
             self.server.recorded.volumes_removed.append(path.split("/")[2])
@@ -226,6 +234,12 @@ class _Server(ThreadingHTTPServer):
         self.volume_acl: dict[str, set[str]] = {}
         self.start_errors: dict[str, str] = {}  # container -> why the engine cannot start it
         self.start_failure: str | None = None  # a test sets it: every container fails to start with this
+        # A test sets it: removing a container is refused this many times first (None: always), as a Windows
+        # engine refuses while HCS still holds the container's files. moby daemon/delete.go (cleanupContainer)
+        # wraps the storage driver's error as "unable to remove filesystem for <id>", a 500; the Windows text
+        # after it (ERROR_SHARING_VIOLATION's) is constructed, not recorded.
+        self.remove_refusals: int | None = 0
+        self.remove_attempts: dict[str, int] = {}  # container -> DELETE requests seen
         # Base images "already pulled", with the registry digests a real engine would list.
         self.images = {ref: {"Id": f"sha256:{i:064x}", "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{digest}"]}
                        for i, (ref, digest) in enumerate(bases.items(), start=1000)}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from .. import checks, inputs, results
 from ..binaries import COMPILED, WINDOWS_SOURCE, Binary
 from ..cache import cache_root
+from ..inputs import Published
 from ..matrix import Matrix
 from ..plan import BUILDER_DOCKER, BUILDER_OCI, PlannedTarget
 from ..progress import Progress
@@ -75,7 +76,7 @@ class Builder(Protocol):
     def inputs(self, planned: PlannedTarget) -> inputs.Inputs:
         """What the target's image is made from (``build --to`` skips it when the published one says the same)."""
 
-    def content(self, planned: PlannedTarget, found: inputs.Published, client: RegistryClient,
+    def content(self, planned: PlannedTarget, found: Published, client: RegistryClient,
                 repo: Reference) -> str | None:
         """Why the published image is not what its inputs make (None when it is): ``inputs.check_content``."""
 
@@ -84,8 +85,8 @@ class Builder(Protocol):
         say what would be built (with ``to``: and what skipped), read what exists, make and write nothing."""
 
 
-def would_build(builder: Builder, plans: list[PlannedTarget], options: BuildOptions, client: RegistryClient,
-                progress: Progress) -> list[Outcome]:
+def would_build(builder: Builder, plans: list[PlannedTarget], options: BuildOptions,
+                client: RegistryClient | None, progress: Progress) -> list[Outcome]:
     """A dry run of ``builder``: what it would do with each target, build it (and how) or, with ``options.to``,
     skip it as unchanged. The inputs are known once every Windows target's argoexec.exe exists. No outcome."""
     def how(planned: PlannedTarget) -> str:
@@ -99,6 +100,8 @@ def would_build(builder: Builder, plans: list[PlannedTarget], options: BuildOpti
             reason = "" if options.to is None else "; its inputs are known once argoexec.exe exists"
             progress.say(f"would build {planned.target.id} ({how(planned)}){reason}")
         return []
+    if client is None:  # a builder given --to has the run's registry client
+        raise ValueError("would_build: --to without a registry client")
     for planned in inputs.split(plans, builder.inputs, client, options.to, options.force, progress, dry_run=True,
                                 content_of=builder.content):
         progress.say(f"  ({how(planned)}, pushed to {options.to}:{planned.target.id})")
@@ -140,7 +143,7 @@ def image_labels(planned: PlannedTarget, source_url: str, revision: str | None, 
     if base_digest:
         labels["org.opencontainers.image.base.digest"] = base_digest
     if target.is_windows:
-        labels["io.argoexec-builder.os.version"] = target.release.build.base
+        labels["io.argoexec-builder.os.version"] = target.windows.build.base
     if binary is not None:
         labels.update(binary.labels)
     return labels

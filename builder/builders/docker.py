@@ -18,6 +18,7 @@ from ..binaries import WINDOWS_SOURCE, Binary, sha256_file
 from ..engine import Engine, pull, redact_url
 from ..engine_push import push_targets
 from ..errors import BaseUnavailable, InputError, Unreachable
+from ..inputs import Published
 from ..matrix import Matrix
 from ..plan import PlannedTarget
 from ..progress import Progress
@@ -118,7 +119,7 @@ class DockerBuilder:
         on a dry run a missing base is not pulled, and its digest is unknown)."""
         target = planned.target
         if target.is_windows:
-            locked = self.matrix.locked_base(target.release, "nanoserver")
+            locked = self.matrix.locked_base(target.windows, "nanoserver")
             if locked is not None:
                 return locked.digest
         if self._dry_run:
@@ -143,6 +144,7 @@ class DockerBuilder:
             if binary is not None:
                 copied = binary.input
             elif not target.is_windows:  # a Linux flavour: the prebuilt argoexec
+                assert self.options.argoexec_exe is not None  # _context refused a Linux target without one
                 copied = inputs.binary_input({"argoexec": self.options.argoexec_exe}, sha256_file)
             else:  # windows-source: compiled inside the image, from the commit
                 copied = None
@@ -154,7 +156,7 @@ class DockerBuilder:
                 tool=inputs.tool_version())
         return self._inputs[target.id]
 
-    def content(self, planned: PlannedTarget, found: inputs.Published, client, repo) -> str | None:
+    def content(self, planned: PlannedTarget, found: Published, client, repo) -> str | None:
         """Whether the published image (whose inputs annotation matches) is what those inputs make: its layers are
         those its config describes, and, when this engine still has the image the inputs made (its local tag,
         the same inputs label), the config's layers are that image's (builder.inputs.check_content)."""
@@ -175,13 +177,13 @@ class DockerBuilder:
     def _context(self, target: Target, scratch: Path) -> BuildContext:
         """The folder sent to the engine: the binary (and 7za.exe) alone, or the Argo tree for windows-source."""
         options = self.options
+        key: tuple[str, ...]
         if not target.is_windows:
             if options.argoexec_exe is None:
                 raise InputError(f"{target.id}: Linux targets build from a prebuilt binary; pass --argoexec-exe PATH")
             key = ("linux", str(options.argoexec_exe))
             files = {"argoexec": options.argoexec_exe}
-        elif self._binary(target) is not None:
-            binary = self._binary(target)
+        elif (binary := self._binary(target)) is not None:
             key = ("windows", binary.sha256, str(binary.sevenzip))
             files = binary.files()
         elif options.binary == WINDOWS_SOURCE:

@@ -11,6 +11,7 @@ Everything other modules use is importable from ``builder.registry``.
 
 from ..errors import CredentialsError, DigestMismatch, RegistryDenied, RegistryError
 from ..reference import DIGEST_RE, DOCKER_HUB, Reference, is_loopback, is_registry_host, sha256_digest
+from ..retry import RetryPolicy
 from .client import (
     ACCEPT_ALL,
     DOCKER_CONFIG,
@@ -28,7 +29,7 @@ from .client import (
 )
 from .credentials import Credentials, docker_credentials
 from .documents import image_config, image_index, image_manifest
-from .transport import RETRY_STATUSES, RetryPolicy, Stats, Transport, env_insecure, env_timeout
+from .transport import RETRY_STATUSES, Stats, Transport, env_insecure, env_timeout
 
 __all__ = [
     "ACCEPT_ALL", "DIGEST_RE", "DOCKER_CONFIG", "DOCKER_FOREIGN_LAYER", "DOCKER_HUB", "DOCKER_LAYER_GZIP",

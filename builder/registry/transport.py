@@ -6,7 +6,8 @@
   (go-containerregistry's ``authn.AuthConfig.RegistryToken`` does the same). Credentials go only to
   the registry's own host: never to another host named in a ``Location``, and requests drops the
   ``Authorization`` header when a redirect leaves the host.
-- One ``RetryPolicy`` for every request, token requests and blob reads included: 429, 502, 503,
+- One ``RetryPolicy`` (builder/retry.py, the project's one) for every request, token requests and blob
+  reads included: 429, 502, 503,
   504 and 500 (the OCI distribution spec lets a client retry 502/503/504; registries behind load
   balancers answer 500 for the same passing troubles) and dropped connections are tried again with
   exponential backoff, at least as long as ``Retry-After`` asks (RFC 9110 §10.2.3: seconds or an
@@ -32,28 +33,25 @@
 from __future__ import annotations
 
 import base64
-import email.utils
 import os
 import re
-import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import IO, TypeVar
+from typing import IO
 
 import requests
 
 from ..answers import Deadline, DeadlinePassed, TooLarge, mount, read_limited
 from ..errors import BuilderError, InputError, RegistryDenied, RegistryError, Unreachable
 from ..reference import is_loopback
+from ..retry import RetryPolicy, TryAgain
 from ..secrets import strip_userinfo
 from .credentials import Credentials, docker_credentials
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 DEFAULT_TIMEOUT_S = 60.0
 TIMEOUT_ENV = "ARGOEXEC_BUILDER_REGISTRY_TIMEOUT"
-MAX_RETRY_AFTER_S = 30.0
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"', re.ASCII)
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)\Z", re.ASCII)
 READ_CHUNK = 1 << 16
@@ -62,8 +60,6 @@ READ_CHUNK = 1 << 16
 MAX_ANSWER = 4 << 20
 MIN_BLOB_RATE = 256 << 10  # bytes per second a blob read may not fall below on average
 _LOST = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -76,18 +72,6 @@ class Stats:
     existing: int = 0
     retries: int = 0
     resumed: int = 0  # blob reads continued with a 206 answer to a Range request
-
-
-class TryAgain(Exception):
-    """One attempt failed in a way that another attempt may mend.
-
-    ``give_up(attempts)`` is the error to raise when no attempt is left; ``retry_after`` the
-    registry's ``Retry-After``, if it sent one."""
-
-    def __init__(self, give_up: Callable[[int], BuilderError], retry_after: str | None = None):
-        super().__init__()
-        self.give_up = give_up
-        self.retry_after = retry_after
 
 
 def lost(registry: str, what: str, exc: Exception) -> TryAgain:
@@ -103,54 +87,6 @@ def busy(registry: str, what: str, response: requests.Response) -> TryAgain:
     return TryAgain(lambda n: Unreachable(f"registry {registry}: {what} failed after {n} attempts (the last "
                                           f"answered {status}); try again later"),
                     response.headers.get("Retry-After"))
-
-
-@dataclass
-class RetryPolicy:
-    """How often and how patiently a failed request is tried again; the only retry loop of the client."""
-
-    attempts: int = 5
-    backoff_s: float = 0.2
-    stats: Stats = field(default_factory=Stats)
-    sleep: Callable[[float], None] = time.sleep
-
-    def run(self, attempt: Callable[[], T]) -> T:
-        """``attempt()`` until it returns; each ``TryAgain`` it raises costs one of the attempts."""
-        number = 0
-        while True:
-            number += 1
-            try:
-                return attempt()
-            except TryAgain as failure:
-                self.failed(number, failure)
-
-    def failed(self, number: int, failure: TryAgain) -> None:
-        """After failed attempt ``number``: raise the final error if it was the last, else wait."""
-        if number >= self.attempts:
-            raise failure.give_up(number) from None
-        self.stats.retries += 1
-        self.sleep(self.delay(number, failure.retry_after))
-
-    def delay(self, number: int, retry_after: str | None) -> float:
-        delay = self.backoff_s * (2 ** (number - 1))
-        asked = retry_after_s(retry_after)
-        return max(delay, min(asked, MAX_RETRY_AFTER_S)) if asked is not None else delay
-
-
-def retry_after_s(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 class Transport:
@@ -231,7 +167,7 @@ class Transport:
             except _LOST as exc:
                 raise lost(registry, what, exc) from None
             finally:
-                if hasattr(body, "close"):
+                if body is not None and not isinstance(body, bytes):
                     body.close()
             if response.status_code == 401 and not authenticated and same_host:
                 authenticated = True
@@ -252,7 +188,7 @@ class Transport:
             return response
 
     def read(self, registry: str, path: str, repository: str, what: str,
-             chunk_size: int = READ_CHUNK, size: int | None = None) -> Iterator[bytes]:
+             chunk_size: int = READ_CHUNK, size: int | None = None) -> Generator[bytes, None, None]:
         """The body of a GET as it arrives, each byte once, resumed across cut-off connections
         (see the module's docstring); any attempt, the first or a resumption, counts against the policy.
 
