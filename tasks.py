@@ -26,6 +26,7 @@ DEPENDENCY_MODULES = {
     "packaging": ("packaging",),
     "pyyaml": ("yaml",),
     "rich": ("rich",),
+    "markupsafe": ("markupsafe",),
     "securesystemslib": ("securesystemslib",),
     "cryptography": ("cryptography",),
 }
