@@ -1,4 +1,4 @@
-"""Only ASCII digits are digits (issue 22 item 7): Python's ``\\d`` matches full-width and Arabic-Indic digits
+"""Only ASCII digits are digits: Python's ``\\d`` matches full-width and Arabic-Indic digits
 too, and ``int()`` reads them, so a go.mod, a lock, a tag or a node written with them passed every check."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Every client of the tool against hostile servers on loopback (tests/hostile_http.py): answers far over
 their limit are refused after reading the limit (memory stays small), and a server that drips its answer a
-byte at a time costs one wall-clock deadline per attempt, not the run. Issue 22 items 1, 2 and 4; issue 20
-item 6 (a blob longer than its descriptor says)."""
+byte at a time costs one wall-clock deadline per attempt, not the run; a blob longer than its descriptor
+says is refused at that size."""
 
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def test_a_dripping_log_stream_ends_at_the_deadline_with_what_it_read():
     assert seconds < 8
 
 
-# -- a registry's Docker-Content-Digest is checked before it is used (issue 22 item 10)
+# -- a registry's Docker-Content-Digest is checked before it is used
 
 @pytest.mark.parametrize("header", ["sha256:NOT-A-DIGEST ...", "sha256:" + "A" * 64, "md5:abc", "sha256:" + "0" * 63])
 def test_a_digest_header_that_is_no_digest_means_no_digest(header):

@@ -525,7 +525,7 @@ def _list_plain_image_as_evidence(client: RegistryClient, repo: Reference, subje
 
 
 def test_an_entry_that_is_no_evidence_is_dropped_from_the_tag_by_the_next_push(registry, tmp_path):
-    """Issue 22 item 12: one bad entry in our referrers tag failed every publish."""
+    """One bad entry in our referrers tag (our artifactType over a plain image) used to fail every publish."""
     client = RegistryClient()
     repo = Reference.parse(f"{registry.host}/suite/evidence-plain")
     subject = push_image(registry.host, tmp_path, "suite/evidence-plain", "1", b"image plain")

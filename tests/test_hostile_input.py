@@ -36,7 +36,7 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, **extra}
 
 
-# -- item 4: a Docker config of any shape ------------------------------------------------------------
+# -- a Docker config of any shape ------------------------------------------------------------
 
 ODD_CONFIGS = {
     "a-list": ("[1, 2]", "expected a JSON object"),
@@ -98,7 +98,7 @@ def test_a_fifo_docker_config_is_refused_before_the_engine_waits_on_it(tmp_path)
                                    "config must be a JSON file"
 
 
-# -- item 4: Ctrl-C ------------------------------------------------------------------------------------
+# -- Ctrl-C ------------------------------------------------------------------------------------
 
 
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
@@ -193,7 +193,7 @@ def test_a_matrix_that_is_no_regular_file_of_sane_size_is_refused_unread(tmp_pat
     assert _one_line(result, 2) == f"error: {path}: {why}; pass --matrix PATH to a matrix.yaml file"
 
 
-# -- item 6: render writes nothing through a symbolic link ---------------------------------------------
+# -- render writes nothing through a symbolic link ---------------------------------------------
 
 
 @pytest.fixture
@@ -261,7 +261,7 @@ def test_render_refuses_an_empty_out():
     assert set(ROOT.iterdir()) == before
 
 
-# -- item 7: a password written into a flag is never shown ---------------------------------------------
+# -- a password written into a flag is never shown ---------------------------------------------
 
 PASSWORD = "hunter2-secret"
 
@@ -304,7 +304,7 @@ def test_the_error_line_of_any_failure_hides_a_password_given_in_a_flag():
     assert redact(f"cannot reach bob:{PASSWORD}@reg.example", extra) == "cannot reach bob:***@reg.example"
 
 
-# -- item 9: publishes at once, and names that end in a newline ---------------------------------------
+# -- publishes at once, and names that end in a newline ---------------------------------------
 
 
 # Runs `invoke ARGS...` in a real process, as `python -m invoke` does, but only once every process of the

@@ -1,4 +1,4 @@
-"""Redaction: linear in its input (issue 22 item 3) and by the name of the variable a secret is in (item 14),
+"""Redaction: linear in its input and by the name of the variable a secret is in,
 without any engine."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def test_a_secret_across_the_cut_is_still_redacted(monkeypatch):
     assert "k" * 30 not in results.excerpt(log)
 
 
-# -- by the variable's name (item 14)
+# -- by the variable's name
 
 @pytest.mark.parametrize("name", ["REGISTRY_PASSWORD", "db_passwd", "GITHUB_TOKEN", "MY_SECRET", "CLOUD_API_KEY",
                                   "AZURE_CREDENTIALS"])

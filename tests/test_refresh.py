@@ -527,7 +527,7 @@ def test_a_binary_of_another_commit_than_the_lock_pins_is_refused(tmp_path, monk
     assert not out.exists()  # nothing assembled
 
 
-# -- the next link and secondary rate limits (issue 22 items 8 and 13)
+# -- the next link and secondary rate limits
 
 def test_a_next_link_in_another_scheme_is_not_followed_and_gets_no_token(api):
     api.state.link_base = api.url.replace("http://", "https://")  # same host and port, another scheme
@@ -575,7 +575,7 @@ def test_refresh_under_a_persistent_secondary_limit_is_exit_4(api, tmp_path, mon
     assert "secondary rate limit" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-# -- published_at as the lock holds it (issue 22 item 5)
+# -- published_at as the lock holds it
 
 @pytest.mark.parametrize("given, locked", [
     ("2026-01-20T00:00:00Z", "2026-01-20T00:00:00Z"),
@@ -599,7 +599,7 @@ def test_a_release_published_with_an_offset_is_locked_in_a_form_the_reader_takes
 
 
 def test_an_index_entry_claiming_another_build_is_not_pinned(registry, synthetic_bases):
-    """Issue 22 item 6: an index whose entry claims 10.0.20348.2966 but points at the 1809 image."""
+    """An index whose entry claims 10.0.20348.2966 but points at the 1809 image."""
     prefix, _ = synthetic_bases
     client = RegistryClient()
     honest = Reference.parse(f"{registry.host}/{prefix}/windows/nanoserver:1809")
@@ -620,7 +620,7 @@ def test_an_index_entry_claiming_another_build_is_not_pinned(registry, synthetic
     assert "not pinned" in message
 
 
-# -- a lock that lacks a base the matrix names (issue 22 item 11)
+# -- a lock that lacks a base the matrix names
 
 def test_a_lock_without_a_base_of_the_matrix_warns(tmp_path):
     matrix, _ = _with_lock(tmp_path)

@@ -1,7 +1,7 @@
 """The registry token flow against Debian's docker-registry configured with ``auth: token`` and the suite's
 token server (tests/token_server.py: RS256 JWTs with an ``x5c`` chain, the claims distribution checks):
 the realm of the challenge, anonymous pull, credentials, an identity token used as a refresh token, a refused
-password, and a realm that is not https off loopback (issue 22 item 14)."""
+password, and a realm that is not https off loopback."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SIGTERM (a cancelled CI job, ``docker stop``) during a write (issue 22 item 9): the run cleans up like Ctrl-C,
+"""SIGTERM (a cancelled CI job, ``docker stop``) during a write: the run cleans up like Ctrl-C,
 says so in one line and exits 143; temporary files are git-ignored, and stale ones are swept by the next write."""
 
 from __future__ import annotations

@@ -434,7 +434,7 @@ def test_a_smoke_failure_with_0xc0370106_is_labelled_revision_skew(tmp_path, pre
 
 
 def test_hello_windows_fails_when_main_exits_0_without_the_greeting(tmp_path, prebuilt):
-    """Issue 22 item 14: the failing side of hello-windows. The step exits 0 and writes its exit code, but
+    """The failing side of hello-windows. The step exits 0 and writes its exit code, but
     its output never comes: the check fails (a judge that always passed would pass everything else here)."""
     with WindowsEngineReplay(WINDOWS_2025, BASES) as engine:
         assert _build(engine, tmp_path, "--base", "ltsc2022", "--argoexec-exe", str(prebuilt)).returncode == 0
