@@ -53,7 +53,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
 
-from tests.http_body import read_body
+from tests.http_body import read_body, send_json
 
 VERSION = {  # io.argoproj.workflow.v1alpha1.Version: every field is required
     "version": "v4.1.2", "buildDate": "2026-10-30T10:00:00Z", "gitCommit": "f016ad89eb0000000000000000000000000000aa",
@@ -207,13 +207,6 @@ class ArgoHandler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _send(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _auth(self) -> str | None:
         return self.headers.get("Authorization")
@@ -236,23 +229,23 @@ class ArgoHandler(BaseHTTPRequestHandler):
             state.requests.append((method, url.path, query, self._auth(), body))
         # server/auth/gatekeeper.go: a request whose Authorization no auth mode accepts.
         if state.token is not None and self._auth() != f"Bearer {state.token}":
-            return self._send(401, error(16, self._leaky(
+            return send_json(self, 401, error(16, self._leaky(
                 "token not valid. see https://argo-workflows.readthedocs.io/en/latest/faq/")))
         parts = url.path.strip("/").split("/")
         if url.path == "/api/v1/version" and method == "GET":
-            return self._send(200, VERSION)
+            return send_json(self, 200, VERSION)
         if parts[:3] != ["api", "v1", "workflows"] or len(parts) < 4:
-            return self._send(404, error(5, f"Not Found: {url.path}"))
+            return send_json(self, 404, error(5, f"Not Found: {url.path}"))
         namespace = parts[3]
         if namespace not in state.namespaces:
-            return self._send(404, error(5, f'namespaces "{namespace}" not found'))
+            return send_json(self, 404, error(5, f'namespaces "{namespace}" not found'))
         if len(parts) == 4 and method == "POST":
             return self._create(namespace, body)
         if len(parts) == 5 and method == "GET":
             return self._get(namespace, parts[4])
         if len(parts) == 6 and parts[5] == "log" and method == "GET":
             return self._log(namespace, parts[4], query)
-        return self._send(404, error(5, "Not Found"))
+        return send_json(self, 404, error(5, "Not Found"))
 
     def do_GET(self) -> None:
         self._route("GET")
@@ -265,20 +258,20 @@ class ArgoHandler(BaseHTTPRequestHandler):
     def _create(self, namespace: str, body: dict | None) -> None:
         state = self.state
         if state.refuse_submit == 401:  # client auth mode: Kubernetes refuses the token on its first use
-            return self._send(401, error(16, self._leaky("Unauthorized")))
+            return send_json(self, 401, error(16, self._leaky("Unauthorized")))
         if state.refuse_submit == 500:  # Kubernetes' own trouble, passed on as Internal (once)
             state.refuse_submit = None
-            return self._send(500, error(13, "etcdserver: request timed out"))
+            return send_json(self, 500, error(13, "etcdserver: request timed out"))
         if state.refuse_submit == 403:
-            return self._send(403, error(7, self._leaky(
+            return send_json(self, 403, error(7, self._leaky(
                 'workflows.argoproj.io is forbidden: User "system:serviceaccount:argo:ci" cannot create resource '
                 f'"workflows" in API group "argoproj.io" in the namespace "{namespace}"')))
         workflow = (body or {}).get("workflow")
         if not isinstance(workflow, dict) or (body or {}).get("namespace") != namespace:
-            return self._send(400, error(3, "workflow body not specified"))
+            return send_json(self, 400, error(3, "workflow body not specified"))
         spec = workflow.get("spec") or {}
         if not spec.get("entrypoint") or not spec.get("templates"):
-            return self._send(400, error(3, "spec.entrypoint and spec.templates are required"))
+            return send_json(self, 400, error(3, "spec.entrypoint and spec.templates are required"))
         generate = (workflow.get("metadata") or {}).get("generateName") or "workflow-"
         name = generate + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
         created = json.loads(json.dumps(workflow))
@@ -290,7 +283,7 @@ class ArgoHandler(BaseHTTPRequestHandler):
         pods, steps = _pods(name, spec, state.executor)
         with state.lock:
             state.workflows[name] = Workflow(created, pods, steps)
-        return self._send(200, created)
+        return send_json(self, 200, created)
 
     def _advance(self, workflow: Workflow) -> None:
         """One step of the pretend controller, kubelet and scheduler."""
@@ -363,14 +356,14 @@ class ArgoHandler(BaseHTTPRequestHandler):
         with self.state.lock:
             workflow = self.state.workflows.get(name)
             if workflow is None or workflow.body["metadata"]["namespace"] != namespace:
-                return self._send(404, error(5, f'workflows.argoproj.io "{name}" not found'))
+                return send_json(self, 404, error(5, f'workflows.argoproj.io "{name}" not found'))
             self._advance(workflow)
             answer = json.loads(json.dumps(workflow.body))
             answer["status"] = self._status(workflow)
             if workflow.gets > 1 and not self.state.no_controller:
                 # the controller's setWfPodNamesAnnotation
                 answer["metadata"]["annotations"] = {"workflows.argoproj.io/pod-name-format": "v2"}
-        return self._send(200, answer)
+        return send_json(self, 200, answer)
 
     def _log(self, namespace: str, name: str, query: dict) -> None:
         state = self.state
@@ -389,10 +382,11 @@ class ArgoHandler(BaseHTTPRequestHandler):
                         text += f"\nAuthorization: {self._auth()}"
                     lines += [{"result": {"content": line, "podName": pod_id}} for line in text.splitlines()]
         if workflow is None:
-            return self._send(404, error(5, f'workflows.argoproj.io "{name}" not found'))
+            return send_json(self, 404, error(5, f'workflows.argoproj.io "{name}" not found'))
         if state.logs == "http-error":  # failed before the first line: the status derives from the gRPC code
-            return self._send(500, {"error": {"grpc_code": 13, "http_code": 500, "http_status": "Internal Server Error",
-                                              "message": 'pods "x" is forbidden: cannot get resource "pods/log"'}})
+            return send_json(self, 500, {"error": {
+                "grpc_code": 13, "http_code": 500, "http_status": "Internal Server Error",
+                "message": 'pods "x" is forbidden: cannot get resource "pods/log"'}})
         if state.logs == "empty":
             lines = []
         self.send_response(200)

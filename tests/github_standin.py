@@ -28,10 +28,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.http_body import ServedInThread
 
 DOCS = "https://docs.github.com/rest"
 
@@ -179,7 +180,7 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-class GitHubStandin:
+class GitHubStandin(ServedInThread):
     """``with GitHubStandin(state) as api:`` serves on ``api.url`` until the block ends."""
 
     def __init__(self, state: GitHubState):
@@ -187,16 +188,6 @@ class GitHubStandin:
         self.server.state = state
         self.url = self.server.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.state = state
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> GitHubStandin:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(10)
 
 
 ARGO = "argoproj/argo-workflows"

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.http_body import ServedInThread
+
 
 @dataclass
 class Hostile:
@@ -114,7 +116,7 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-class HostileServer:
+class HostileServer(ServedInThread):
     """``with HostileServer(Hostile(...)) as server:`` serves on ``server.url`` (``server.host``)."""
 
     def __init__(self, state: Hostile):
@@ -124,17 +126,9 @@ class HostileServer:
         self.server.stopping = threading.Event()
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         self.url = f"http://{self.host}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> HostileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(10)
+    def _stopping(self) -> None:
+        self.server.stopping.set()  # answers still dripping end
 
 
 def elapsed(function) -> tuple[float, object]:

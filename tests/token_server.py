@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import threading
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.http_body import read_body
+from tests.http_body import ServedInThread, read_body, send_json
 
 ISSUER = "suite-token-issuer"
 SERVICE = "suite-registry"
@@ -55,7 +54,7 @@ class TokenPolicy:
     requests: list[dict] = field(default_factory=list)
 
 
-class TokenServer:
+class TokenServer(ServedInThread):
     """``with TokenServer(policy, folder) as server:``; ``server.realm``, ``server.cert_bundle``."""
 
     def __init__(self, policy: TokenPolicy, folder: Path):
@@ -74,16 +73,6 @@ class TokenServer:
         self.server.daemon_threads = True
         self.server.owner = self  # type: ignore[attr-defined]
         self.realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> TokenServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(10)
 
     def token(self, subject: str, access: list[dict]) -> str:
         header = {"typ": "JWT", "alg": "RS256",
@@ -116,34 +105,27 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def _answer(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _issue(self, subject: str, scopes: list[str], grant: str) -> None:
         owner: TokenServer = self.server.owner  # type: ignore[attr-defined]
         owner.policy.requests.append({"method": self.command, "grant": grant, "user": subject, "scopes": scopes})
         token = owner.token(subject, owner.grant(scopes, subject))
-        self._answer(200, {"token": token, "access_token": token, "expires_in": 300,
-                           "issued_at": dt.datetime.now(dt.timezone.utc).isoformat()})
+        send_json(self, 200, {"token": token, "access_token": token, "expires_in": 300,
+                              "issued_at": dt.datetime.now(dt.timezone.utc).isoformat()})
 
     def do_GET(self) -> None:  # noqa: N802
         owner: TokenServer = self.server.owner  # type: ignore[attr-defined]
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
         if url.path != "/token" or query.get("service") != [SERVICE]:
-            return self._answer(400, {"errors": [{"code": "UNSUPPORTED", "message": "unknown service"}]})
+            return send_json(self, 400, {"errors": [{"code": "UNSUPPORTED", "message": "unknown service"}]})
         subject = ""
         header = self.headers.get("Authorization", "")
         if header.startswith("Basic "):
             user, _, password = base64.b64decode(header[6:]).decode("utf-8", "replace").partition(":")
             if (user, password) != (owner.policy.user, owner.policy.password):
                 owner.policy.requests.append({"method": "GET", "grant": "password", "user": user, "refused": True})
-                return self._answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]})
+                return send_json(self, 401, {"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]})
             subject = user
         self._issue(subject, query.get("scope", []), "password" if subject else "anonymous")
 
@@ -151,8 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
         owner: TokenServer = self.server.owner  # type: ignore[attr-defined]
         form = urllib.parse.parse_qs(read_body(self, 1 << 16).decode())
         if form.get("grant_type") != ["refresh_token"] or form.get("service") != [SERVICE]:
-            return self._answer(400, {"error": "unsupported_grant_type"})
+            return send_json(self, 400, {"error": "unsupported_grant_type"})
         if form.get("refresh_token") != [owner.policy.refresh_token]:
             owner.policy.requests.append({"method": "POST", "grant": "refresh_token", "user": "", "refused": True})
-            return self._answer(401, {"error": "invalid_grant"})
+            return send_json(self, 401, {"error": "invalid_grant"})
         self._issue(owner.policy.user, form.get("scope", []), "refresh_token")
